@@ -1,0 +1,53 @@
+"""Typed errors: callers branch on the class, never on a message."""
+
+from __future__ import annotations
+
+
+class EventStoreError(Exception):
+    """Base of every error raised by the event store."""
+
+
+class InvalidAppend(EventStoreError):
+    """Bad input to append (stream id, payload, metadata); raised before any write."""
+
+
+class InvalidStreamId(InvalidAppend):
+    pass
+
+
+class PayloadTooLarge(InvalidAppend):
+    pass
+
+
+class NotEncodable(InvalidAppend):
+    pass
+
+
+class UnknownEventType(EventStoreError):
+    """A type name or class that the registry does not know: never silently dropped."""
+
+
+class ConcurrencyError(EventStoreError):
+    """The stream was not at the expected version."""
+
+    def __init__(self, stream_id: str, expected: int | None, actual: int) -> None:
+        super().__init__(f"stream {stream_id!r} is at version {actual}, expected {expected}")
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class IdempotencyConflict(EventStoreError):
+    """Event ids already in the log with other content (or only some of a batch)."""
+
+
+class InvalidPosition(EventStoreError):
+    """A position string that this store did not produce."""
+
+
+class MigrationError(EventStoreError):
+    """A migration could not be applied, or an applied one was edited."""
+
+
+class EventNotFound(EventStoreError):
+    pass

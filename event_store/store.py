@@ -1,0 +1,500 @@
+"""A PostgreSQL event store: append with optimistic concurrency, read, subscribe, redact."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from event_store.errors import (
+    ConcurrencyError,
+    EventNotFound,
+    IdempotencyConflict,
+    InvalidAppend,
+    InvalidStreamId,
+    NotEncodable,
+    PayloadTooLarge,
+    UnknownEventType,
+)
+from event_store.positions import START, Position
+from event_store.records import (
+    ANY,
+    AppendResult,
+    ExpectedVersion,
+    Metadata,
+    NewEvent,
+    RecordedEvent,
+)
+from event_store.redaction import EventRedacted, redaction_stream
+from event_store.registry import EventRegistry
+from event_store.wakeups import InProcessBus, LocalSignal, WakeupBus
+
+log = logging.getLogger(__name__)
+
+Conn = psycopg.AsyncConnection[Any]
+
+MAX_STREAM_ID = 200
+MAX_PAYLOAD = 1024 * 1024
+MAX_BATCH = 1000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+_APPEND = (
+    "SELECT r_position, r_epoch, r_transaction_id, r_version FROM event_store_append("
+    "%s, %s, %s::uuid[], %s::text[], %s::smallint[], %s::jsonb[], %s::jsonb[])"
+)
+_COLUMNS = (
+    "position, epoch, transaction_id::text::bigint, stream_id, version, event_id, type,"
+    " schema_version, data::text, metadata::text, recorded_at, redacted"
+)
+_VISIBLE = (
+    "(epoch, transaction_id, position) > (%s, %s::text::xid8, %s)"
+    " AND (epoch, transaction_id) < (%s, pg_snapshot_xmin(pg_current_snapshot()))"
+)
+_ORDER = " ORDER BY epoch, transaction_id, position LIMIT %s"
+_HELD_BACK = (
+    "SELECT EXISTS (SELECT 1 FROM events WHERE epoch = %s"
+    " AND transaction_id >= pg_snapshot_xmin(pg_current_snapshot()))"
+)
+
+
+def validate_stream_id(stream_id: str) -> None:
+    if not isinstance(stream_id, str) or not stream_id:
+        raise InvalidStreamId("stream id must be a non-empty string")
+    if len(stream_id) > MAX_STREAM_ID:
+        raise InvalidStreamId(f"stream id longer than {MAX_STREAM_ID} characters")
+    if _CONTROL.search(stream_id):
+        raise InvalidStreamId("stream id contains control characters")
+    try:
+        stream_id.encode()
+    except UnicodeEncodeError:
+        raise InvalidStreamId("stream id is not valid Unicode") from None
+
+
+class EventStore:
+    """The log. Every method is safe to call concurrently from many tasks."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        registry: EventRegistry,
+        bus: WakeupBus | None = None,
+    ) -> None:
+        if not isinstance(pool.conninfo, str):
+            raise TypeError("the pool needs a plain conninfo string")
+        self._pool = pool
+        self.conninfo: str = pool.conninfo
+        self.connect_kwargs: dict[str, Any] = dict(pool.kwargs) if isinstance(
+            pool.kwargs, dict
+        ) else {}
+        self.registry = registry
+        self._bus: WakeupBus = bus or InProcessBus()
+        self._signal = LocalSignal()
+        self._metadata_decoder = msgspec.json.Decoder(Metadata)
+        self._meta_encoder = msgspec.json.Encoder()
+        self.epoch = 1
+        if EventRedacted.__name__ not in registry:
+            registry.register(EventRedacted)
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Any]:
+        return self._pool
+
+    @property
+    def signal(self) -> LocalSignal:
+        """Fired after every commit this process makes or hears of."""
+        return self._signal
+
+    async def start(self) -> None:
+        """Read (or advance, after a restore into another cluster) the epoch; start the bus."""
+        async with self._pool.connection() as conn:
+            sysid: str | None = None
+            with contextlib.suppress(psycopg.Error):
+                cur = await conn.execute(
+                    "SELECT system_identifier::text FROM pg_control_system()"
+                )
+                found = await cur.fetchone()
+                sysid = found[0] if found else None
+            if sysid is not None:
+                await conn.execute(
+                    "UPDATE event_store_meta SET system_identifier = %(s)s,"
+                    " epoch = epoch + (system_identifier IS NOT NULL)::int"
+                    " WHERE system_identifier IS DISTINCT FROM %(s)s",
+                    {"s": sysid},
+                )
+            cur = await conn.execute("SELECT epoch FROM event_store_meta")
+            row = await cur.fetchone()
+            assert row is not None
+            self.epoch = int(row[0])
+        await self._bus.start(self._signal.fire)
+
+    async def close(self) -> None:
+        await self._bus.close()
+
+    def committed(self) -> None:
+        """Tell local and remote subscribers that the log grew; call only after commit."""
+        self._signal.fire()
+        self._bus.publish()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Conn]:
+        """A transaction for appends plus the caller's own writes; wakes readers on commit."""
+        async with self._pool.connection() as conn, conn.transaction():
+            yield conn
+        self.committed()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _prepare(
+        self, stream_id: str, events: Sequence[NewEvent]
+    ) -> tuple[list[uuid.UUID], list[str], list[int], list[str], list[str]]:
+        validate_stream_id(stream_id)
+        if not events:
+            raise InvalidAppend("append needs at least one event")
+        if len(events) > MAX_BATCH:
+            raise InvalidAppend(f"at most {MAX_BATCH} events per append")
+        ids: list[uuid.UUID] = []
+        types: list[str] = []
+        schemas: list[int] = []
+        data: list[str] = []
+        metas: list[str] = []
+        for event in events:
+            if not isinstance(event, NewEvent):
+                raise InvalidAppend("append takes NewEvent values")
+            name, version = self.registry.type_of(event.data)
+            raw = self.registry.encode(event.data)
+            if len(raw) > MAX_PAYLOAD:
+                raise PayloadTooLarge(f"{name} payload is {len(raw)} bytes (max {MAX_PAYLOAD})")
+            if b"\\u0000" in raw:
+                raise NotEncodable(f"{name} payload contains a NUL character")
+            try:
+                meta = self._meta_encoder.encode(event.metadata)
+            except (TypeError, ValueError) as exc:
+                raise NotEncodable(f"metadata cannot be encoded: {exc}") from None
+            if b"\\u0000" in meta:
+                raise NotEncodable("metadata contains a NUL character")
+            ids.append(event.event_id)
+            types.append(name)
+            schemas.append(version)
+            data.append(raw.decode())
+            metas.append(meta.decode())
+        if len(set(ids)) != len(ids):
+            raise InvalidAppend("duplicate event ids in one append")
+        return ids, types, schemas, data, metas
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
+        *,
+        conn: Conn | None = None,
+    ) -> AppendResult:
+        """Append a batch atomically.
+
+        `expected_version`: ANY, NO_STREAM (0), or the stream's current version. Re-appending
+        the same event ids with the same content returns the original result. With `conn`,
+        the append joins the caller's transaction (see `transaction()`).
+        """
+        if expected_version is not ANY and (
+            not isinstance(expected_version, int) or expected_version < 0
+        ):
+            raise InvalidAppend("expected_version must be ANY, NO_STREAM or a version >= 1")
+        params = (
+            stream_id,
+            None if expected_version is ANY else expected_version,
+            *self._prepare(stream_id, events),
+        )
+        if conn is not None:
+            return await self._append_on(conn, params, retry=False)
+        for attempt in (0, 1):
+            try:
+                async with self._pool.connection() as own:
+                    result = await self._append_on(own, params, retry=attempt == 0)
+            except _RetryAppend:
+                continue
+            self.committed()
+            return result
+        raise IdempotencyConflict("the same event ids are being appended concurrently")
+
+    async def _append_on(
+        self, conn: Conn, params: tuple[Any, ...], *, retry: bool
+    ) -> AppendResult:
+        stream_id, expected = params[0], params[1]
+        try:
+            cur = await conn.execute(_APPEND, params)
+            rows = await cur.fetchall()
+        except psycopg.Error as exc:
+            state = exc.sqlstate
+            if state == "ES409":
+                detail = exc.diag.message_detail or "0"
+                raise ConcurrencyError(stream_id, expected, int(detail)) from None
+            if state == "ES410":
+                raise IdempotencyConflict(
+                    "event ids already used with other content"
+                ) from None
+            if state == "23505" and exc.diag.constraint_name == "events_event_id_key":
+                if retry:
+                    raise _RetryAppend from None
+                raise IdempotencyConflict(
+                    "the same event ids are being appended concurrently"
+                ) from None
+            raise
+        positions = [Position(r[1], int(r[2]), r[0]) for r in rows]
+        return AppendResult(stream_id, rows[-1][3], positions)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _decode(self, row: tuple[Any, ...]) -> RecordedEvent:
+        return RecordedEvent(
+            position=Position(row[1], row[2], row[0]),
+            stream_id=row[3],
+            version=row[4],
+            event_id=row[5],
+            type=row[6],
+            data=self.registry.decode(row[6], row[7], row[8]),
+            metadata=self._metadata_decoder.decode(row[9]),
+            recorded_at=row[10],
+            redacted=row[11],
+        )
+
+    async def stream_version(self, stream_id: str) -> int:
+        validate_stream_id(stream_id)
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT version FROM event_streams WHERE stream_id = %s", (stream_id,)
+            )
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        backwards: bool = False,
+        limit: int = 1000,
+    ) -> list[RecordedEvent]:
+        """One stream in version order (or reverse), starting at `from_version` inclusive."""
+        validate_stream_id(stream_id)
+        if backwards:
+            bound = "version <= %s" if from_version is not None else "%s::bigint IS NULL"
+            order = "DESC"
+        else:
+            bound = "version >= %s" if from_version is not None else "%s::bigint IS NULL"
+            order = "ASC"
+        sql = (
+            f"SELECT {_COLUMNS} FROM events WHERE stream_id = %s AND {bound}"
+            f" ORDER BY version {order} LIMIT %s"
+        )
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(sql, (stream_id, from_version, limit))
+            rows = await cur.fetchall()
+        return [self._decode(r) for r in rows]
+
+    async def read_all(
+        self,
+        after: Position = START,
+        *,
+        limit: int = 1000,
+        category: str | None = None,
+        types: Sequence[str] | None = None,
+        conn: Conn | None = None,
+    ) -> list[RecordedEvent]:
+        """Committed events after `after`, in commit order, never skipping a late commit."""
+        if conn is None:
+            async with self._pool.connection() as own:
+                rows = await self._read_rows(own, after, limit, category, types)
+        else:
+            rows = await self._read_rows(conn, after, limit, category, types)
+        return [self._decode(r) for r in rows]
+
+    async def _read_rows(
+        self,
+        conn: Conn,
+        after: Position,
+        limit: int,
+        category: str | None,
+        types: Sequence[str] | None,
+    ) -> list[tuple[Any, ...]]:
+        where = _VISIBLE
+        params: list[Any] = [after.epoch, str(after.transaction_id), after.sequence, self.epoch]
+        if category is not None:
+            where = "category = %s AND " + where
+            params.insert(0, category)
+        if types is not None:
+            for name in types:
+                if name not in self.registry:
+                    raise UnknownEventType(f"no event type registered as {name!r}")
+            where += " AND type = ANY(%s::text[])"
+            params.append(list(types))
+        params.append(limit)
+        cur = await conn.execute(f"SELECT {_COLUMNS} FROM events WHERE {where}{_ORDER}", params)
+        return await cur.fetchall()
+
+    async def held_back(self, conn: Conn) -> bool:
+        """True when committed events are hidden behind a transaction still running."""
+        cur = await conn.execute(_HELD_BACK, (self.epoch,))
+        row = await cur.fetchone()
+        return bool(row and row[0])
+
+    async def head(self) -> Position:
+        """The newest position a reader can see now (START for an empty log)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT position, epoch, transaction_id::text::bigint FROM events"
+                " WHERE (epoch, transaction_id) < (%s, pg_snapshot_xmin(pg_current_snapshot()))"
+                " ORDER BY epoch DESC, transaction_id DESC, position DESC LIMIT 1",
+                (self.epoch,),
+            )
+            row = await cur.fetchone()
+        return Position(row[1], row[2], row[0]) if row else START
+
+    def subscribe(
+        self,
+        after: Position = START,
+        *,
+        batch_size: int = 500,
+        category: str | None = None,
+        poll_interval: float = 1.0,
+        name: str = "subscription",
+    ) -> Subscription:
+        return Subscription(
+            self,
+            after,
+            batch_size=batch_size,
+            category=category,
+            poll_interval=poll_interval,
+            name=name,
+        )
+
+    # -- redaction -------------------------------------------------------------------------
+
+    async def redact(
+        self,
+        event_id: uuid.UUID,
+        replacement: msgspec.Struct,
+        *,
+        reason: str,
+        metadata: Metadata = Metadata(),  # noqa: B008 - immutable
+    ) -> AppendResult:
+        """Replace an event's data by `replacement` (same type) and log who and why.
+
+        Ids, positions, type and metadata stay; the row is marked redacted.
+        """
+        name, version = self.registry.type_of(replacement)
+        raw = self.registry.encode(replacement).decode()
+        async with self.transaction() as conn:
+            await conn.execute("SELECT set_config('event_store.redaction', 'on', true)")
+            cur = await conn.execute(
+                "UPDATE events SET data = %s::jsonb, schema_version = %s, redacted = true"
+                " WHERE event_id = %s AND type = %s RETURNING stream_id",
+                (raw, version, event_id, name),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                cur = await conn.execute(
+                    "SELECT type FROM events WHERE event_id = %s", (event_id,)
+                )
+                found = await cur.fetchone()
+                if found is None:
+                    raise EventNotFound(f"no event {event_id}")
+                raise InvalidAppend(f"event {event_id} is a {found[0]}, not a {name}")
+            record = EventRedacted(event_id, row[0], name, reason)
+            return await self.append(
+                redaction_stream(event_id), [NewEvent(record, metadata=metadata)], conn=conn
+            )
+
+
+class _RetryAppend(Exception):
+    pass
+
+
+class Subscription:
+    """Catch up from a position, then follow live; reconnects without gap or duplicate.
+
+    `position` is the last event handed out, so a consumer that stores it can resume.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        after: Position,
+        *,
+        batch_size: int,
+        category: str | None,
+        poll_interval: float,
+        name: str,
+    ) -> None:
+        self._store = store
+        self.position = after
+        self._batch_size = batch_size
+        self._category = category
+        self._poll_interval = poll_interval
+        self._name = name
+        self._conn: Conn | None = None
+        self.reconnects = 0
+
+    async def _connection(self) -> Conn:
+        if self._conn is None or self._conn.closed:
+            kwargs = {
+                **self._store.connect_kwargs,
+                "autocommit": True,
+                "application_name": f"event_store-{self._name}"[:63],
+            }
+            self._conn = await psycopg.AsyncConnection.connect(self._store.conninfo, **kwargs)
+        return self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def batches(self) -> AsyncIterator[list[RecordedEvent]]:
+        """Yield non-empty batches forever; the position advances past each batch."""
+        backoff = 0.05
+        held_delay = 0.001
+        try:
+            while True:
+                ticket = self._store.signal.ticket()
+                try:
+                    conn = await self._connection()
+                    rows = await self._store._read_rows(
+                        conn, self.position, self._batch_size, self._category, None
+                    )
+                    held = not rows and await self._store.held_back(conn)
+                except psycopg.OperationalError as exc:
+                    log.warning("subscription %s lost its connection: %s", self._name, exc)
+                    await self.close()
+                    self.reconnects += 1
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    continue
+                backoff = 0.05
+                if rows:
+                    batch = [self._store._decode(r) for r in rows]
+                    self.position = batch[-1].position
+                    held_delay = 0.001
+                    yield batch
+                    continue
+                if held:
+                    await asyncio.sleep(held_delay)
+                    held_delay = min(held_delay * 2, 0.05)
+                    continue
+                held_delay = 0.001
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ticket.wait(), self._poll_interval)
+        finally:
+            await self.close()
+
+    async def __aiter__(self) -> AsyncIterator[RecordedEvent]:
+        async for batch in self.batches():
+            for event in batch:
+                yield event

@@ -1,0 +1,181 @@
+"""Appending: versions, optimistic concurrency, idempotency, validation, rollback."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import msgspec
+import psycopg
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from event_store import (
+    ANY,
+    NO_STREAM,
+    ConcurrencyError,
+    IdempotencyConflict,
+    InvalidAppend,
+    InvalidStreamId,
+    Metadata,
+    NewEvent,
+    NotEncodable,
+    PayloadTooLarge,
+    UnknownEventType,
+)
+from tests.event_store.conftest import Noted, Renamed
+
+
+async def count_events(store) -> int:
+    async with store.pool.connection() as conn:
+        cur = await conn.execute("SELECT count(*) FROM events")
+        return (await cur.fetchone())[0]
+
+
+async def test_versions_and_expected_version(store):
+    first = await store.append("note-a", [NewEvent(Noted(1, 1))], NO_STREAM)
+    assert first.version == 1
+    second = await store.append("note-a", [NewEvent(Noted(1, 2)), NewEvent(Noted(1, 3))], 1)
+    assert second.version == 3
+    assert second.positions[0] > first.position
+    with pytest.raises(ConcurrencyError) as err:
+        await store.append("note-a", [NewEvent(Noted(1, 4))], 1)
+    assert err.value.actual == 3
+    with pytest.raises(ConcurrencyError) as err:
+        await store.append("note-a", [NewEvent(Noted(1, 4))], NO_STREAM)
+    assert err.value.actual == 3
+    with pytest.raises(ConcurrencyError) as err:
+        await store.append("note-missing", [NewEvent(Noted(1, 4))], 5)
+    assert err.value.actual == 0
+    anyway = await store.append("note-a", [NewEvent(Noted(1, 4))], ANY)
+    assert anyway.version == 4
+    assert await store.stream_version("note-a") == 4
+    events = await store.read_stream("note-a")
+    assert [e.version for e in events] == [1, 2, 3, 4]
+    assert [e.data.n for e in events] == [1, 2, 3, 4]
+    backwards = await store.read_stream("note-a", backwards=True, from_version=3, limit=2)
+    assert [e.version for e in backwards] == [3, 2]
+    assert [e.version for e in await store.read_stream("note-a", from_version=3)] == [3, 4]
+
+
+async def test_metadata_and_clock_are_recorded(store):
+    meta = Metadata(
+        actor_id="u1", causation_id="c1", correlation_id="r1", ip="127.0.0.1",
+        user_agent="pytest", command="Note",
+    )
+    await store.append("note-m", [NewEvent(Noted(1, 1), metadata=meta)])
+    (event,) = await store.read_stream("note-m")
+    assert event.metadata == meta
+    async with store.pool.connection() as conn:
+        now = (await (await conn.execute("SELECT now()")).fetchone())[0]
+    assert abs((now - event.recorded_at).total_seconds()) < 60
+
+
+@pytest.mark.parametrize("expected", [NO_STREAM, 2])
+async def test_racing_writers_on_one_expected_version_one_wins(store, expected):
+    for round_ in range(15):
+        stream = f"race-{uuid.uuid4()}"
+        if expected:
+            await store.append(stream, [NewEvent(Noted(0, 1)), NewEvent(Noted(0, 2))])
+        results = await asyncio.gather(
+            *(store.append(stream, [NewEvent(Noted(w, round_))], expected) for w in (1, 2)),
+            return_exceptions=True,
+        )
+        wins = [r for r in results if not isinstance(r, BaseException)]
+        losses = [r for r in results if isinstance(r, ConcurrencyError)]
+        assert len(wins) == 1 and len(losses) == 1, results
+        assert losses[0].actual == expected + 1
+        assert await store.stream_version(stream) == expected + 1
+
+
+async def test_idempotent_reappend(store):
+    batch = [NewEvent(Noted(1, 1)), NewEvent(Noted(1, 2))]
+    first = await store.append("idem-1", batch, NO_STREAM)
+    again = await store.append("idem-1", batch, NO_STREAM)
+    assert again == first
+    assert await count_events(store) == 2
+    # the same ids concurrently: one effect, the same answer everywhere
+    batch2 = [NewEvent(Noted(2, n)) for n in range(3)]
+    results = await asyncio.gather(*(store.append("idem-2", batch2) for _ in range(6)))
+    assert all(r == results[0] for r in results)
+    assert await count_events(store) == 5
+
+
+async def test_same_id_other_content_is_an_error(store):
+    event = NewEvent(Noted(1, 1))
+    await store.append("idem-3", [event])
+    with pytest.raises(IdempotencyConflict):
+        await store.append("idem-3", [NewEvent(Noted(1, 99), event_id=event.event_id)])
+    with pytest.raises(IdempotencyConflict):
+        await store.append("idem-other", [event])
+    with pytest.raises(IdempotencyConflict):  # only part of the batch was appended before
+        await store.append("idem-3", [event, NewEvent(Noted(1, 2))])
+    assert await count_events(store) == 1
+
+
+class Unregistered(msgspec.Struct):
+    x: int
+
+
+@pytest.mark.parametrize(
+    ("stream", "events", "error"),
+    [
+        ("", [NewEvent(Noted(1, 1))], InvalidStreamId),
+        ("x" * 201, [NewEvent(Noted(1, 1))], InvalidStreamId),
+        ("note-\n", [NewEvent(Noted(1, 1))], InvalidStreamId),
+        ("note-\x00", [NewEvent(Noted(1, 1))], InvalidStreamId),
+        ("note-\x85", [NewEvent(Noted(1, 1))], InvalidStreamId),
+        ("note-\ud800", [NewEvent(Noted(1, 1))], InvalidStreamId),
+        ("note-1", [], InvalidAppend),
+        ("note-1", [NewEvent(Unregistered(1))], UnknownEventType),
+        ("note-1", [NewEvent(Noted(1, 1, "a" * (1024 * 1024)))], PayloadTooLarge),
+        ("note-1", [NewEvent(Noted(1, 1, "nul\x00"))], NotEncodable),
+        ("note-1", [NewEvent(Noted(1, 1, "\ud800"))], NotEncodable),
+        ("note-1", [NewEvent(Noted(1, 1, "ok")), NewEvent(Noted(1, 2, "\ud800"))], NotEncodable),
+        ("note-1", [NewEvent(Noted(1, 1), metadata=Metadata(actor_id="\x00"))], NotEncodable),
+    ],
+)
+async def test_bad_input_is_a_typed_error_before_any_write(store, stream, events, error):
+    with pytest.raises(error):
+        await store.append(stream, events)
+    assert await count_events(store) == 0
+    assert await store.stream_version("note-1") == 0
+
+
+async def test_payload_just_under_the_limit_is_accepted(store):
+    text = "a" * (1024 * 1024 - len(b'{"writer":1,"n":1,"text":""}'))
+    result = await store.append("note-big", [NewEvent(Noted(1, 1, text))])
+    assert result.version == 1
+
+
+@given(stream=st.text(st.characters(exclude_categories=[]), max_size=220))
+async def test_stream_id_validation_property(store, stream):
+    valid = 0 < len(stream) <= 200 and not any(
+        ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in stream
+    ) and not any(0xD800 <= ord(c) <= 0xDFFF for c in stream)
+    try:
+        result = await store.append(stream, [NewEvent(Noted(1, 1))])
+    except InvalidStreamId:
+        assert not valid
+    except psycopg.DataError:
+        pytest.fail(f"database refused {stream!r}: should have been a typed error")
+    except UnicodeEncodeError:
+        # lone surrogates cannot be sent at all; they must be refused up front too
+        pytest.fail(f"{stream!r} crashed the driver")
+    else:
+        assert valid
+        events = await store.read_stream(stream, from_version=result.version)
+        assert events[0].stream_id == stream
+
+
+async def test_failed_transaction_leaves_nothing(store):
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as conn:
+            await store.append("tx-1", [NewEvent(Noted(1, 1))], conn=conn)
+            await store.append("tx-2", [NewEvent(Renamed("x"))], conn=conn)
+            raise RuntimeError("boom")
+    assert await count_events(store) == 0
+    assert await store.stream_version("tx-1") == 0
+    # and the stream can still start from scratch
+    assert (await store.append("tx-1", [NewEvent(Noted(1, 1))], NO_STREAM)).version == 1
