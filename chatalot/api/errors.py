@@ -1,0 +1,119 @@
+"""Every error leaves as `{"error": ..., "code": ...}`: never a traceback, never a 500 for
+bad input."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from event_store import InvalidPosition
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    error: str
+    code: str
+    retry_after_secs: int | None = None
+
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "bad_request",
+    409: "conflict",
+    413: "too_large",
+    415: "bad_request",
+    422: "bad_request",
+    429: "rate_limited",
+    503: "internal",
+}
+
+
+class ApiError(HTTPException):
+    """Raised by handlers with the protocol's status and code."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        *,
+        retry_after_secs: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail=message, status_code=status_code, headers=headers)
+        self.code = code
+        self.retry_after_secs = retry_after_secs
+
+
+def error_response(
+    status: int, code: str, message: str, *, retry_after_secs: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[ErrorBody]:
+    return Response(
+        ErrorBody(message, code, retry_after_secs),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+    status = exc.status_code
+    if isinstance(exc, ApiError):
+        return error_response(
+            status, exc.code, exc.detail, retry_after_secs=exc.retry_after_secs,
+            headers=exc.headers,
+        )
+    if isinstance(exc, ValidationException):
+        message = exc.detail or "invalid request"
+        extra = exc.extra
+        if isinstance(extra, list) and extra:
+            first = extra[0]
+            if isinstance(first, dict):
+                where = first.get("key") or first.get("source") or ""
+                message = f"{first.get('message', message)}" + (f" ({where})" if where else "")
+        return error_response(400, "bad_request", message)
+    if isinstance(exc, NotAuthorizedException):
+        return error_response(401, "unauthorized", exc.detail or "unauthorized")
+    if isinstance(exc, PermissionDeniedException):
+        return error_response(403, "forbidden", exc.detail or "forbidden")
+    if isinstance(exc, NotFoundException):
+        return error_response(404, "not_found", "not found")
+    if status >= 500:
+        log.error("server error on %s %s: %s", request.method, request.url.path, exc.detail)
+        return error_response(status, "internal", "internal error")
+    return error_response(
+        status, _CODES.get(status, "bad_request"), exc.detail or "request refused",
+        headers=exc.headers,
+    )
+
+
+def _invalid_position(request: Request[Any, Any, Any], exc: InvalidPosition) -> Response[ErrorBody]:
+    return error_response(400, "bad_request", str(exc))
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal", "internal error")
+
+
+exception_handlers: dict[Any, Any] = {
+    HTTPException: _http_error,
+    InvalidPosition: _invalid_position,
+    Exception: _unexpected,
+}

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import contextlib
+
+import msgspec
+import psycopg
+from litestar import Controller, get
+
+from chatalot import __version__
+from chatalot.services import Services
+
+
+class ProjectionHealth(msgspec.Struct):
+    state: str
+    lag_events: int
+    lag_seconds: float
+
+
+class Health(msgspec.Struct):
+    status: str
+    version: str
+    uptime_secs: int
+    db_healthy: bool
+    redis_healthy: bool | None
+    projections: dict[str, ProjectionHealth] = {}
+
+
+class HealthController(Controller):
+    path = "/api/health"
+    tags = ["health"]
+
+    @get("/", summary="Liveness and dependencies", cache=False)
+    async def health(self, services: Services) -> Health:
+        db_ok = False
+        with contextlib.suppress(psycopg.Error, TimeoutError, OSError):
+            async with services.pool.connection(timeout=2) as conn:
+                await conn.execute("SELECT 1")
+                db_ok = True
+        redis_ok: bool | None = None
+        if services.redis is not None:
+            redis_ok = False
+            with contextlib.suppress(Exception):
+                redis_ok = bool(await services.redis.ping())
+        healthy = db_ok and redis_ok is not False
+        return Health(
+            status="ok" if healthy else "degraded",
+            version=__version__,
+            uptime_secs=services.uptime_secs,
+            db_healthy=db_ok,
+            redis_healthy=redis_ok,
+        )

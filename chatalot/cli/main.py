@@ -1,0 +1,106 @@
+"""The `chatalot` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from chatalot.config import ConfigError, Settings, load_settings
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from chatalot.app import create_app
+    from chatalot.auth.keys import ensure_jwt_keys
+    from chatalot.cli.database import resolve_database
+
+    ensure_jwt_keys(settings.private_key_path, settings.public_key_path)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
+    # embedded PostgreSQL below is stopped by its context manager, not orphaned.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    with resolve_database(settings) as database_url:
+        app = create_app(settings, database_url)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=args.log_level,
+            ws_max_size=settings.limits.max_ws_frame_bytes,
+            proxy_headers=True,
+            server_header=False,
+        )
+        uvicorn.Server(config).run()
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> None:
+    from chatalot.cli.database import resolve_database
+    from chatalot.db import MIGRATIONS_DIR
+    from event_store.migrations import migrate
+
+    with resolve_database(settings) as database_url:
+        applied = asyncio.run(migrate(database_url, MIGRATIONS_DIR))
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+
+
+def _events_tail(settings: Settings, args: argparse.Namespace) -> None:
+    from chatalot.cli.database import resolve_database
+    from chatalot.cli.events import run_tail
+
+    with resolve_database(settings) as database_url, contextlib.suppress(KeyboardInterrupt):
+        run_tail(database_url, stream=args.stream, follow=args.follow, after=args.after,
+                 limit=args.limit)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatalot", description="Chatalot chat server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server (embedded PostgreSQL by default)")
+    serve.add_argument("--log-level", default="info",
+                       choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(func=_serve)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+    events = sub.add_parser("events", help="read the event log")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    tail = events_sub.add_parser("tail", help="print events as JSON lines")
+    tail.add_argument("--stream", help="only this stream")
+    tail.add_argument("--follow", "-f", action="store_true", help="keep following new events")
+    tail.add_argument("--after", help="start after this position")
+    tail.add_argument("--limit", type=int, default=1000, help="with --stream: at most this many")
+    tail.set_defaults(func=_events_tail)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"chatalot: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        args.func(settings, args)
+    except Exception as exc:
+        from chatalot.auth.keys import JwtKeyError
+        from event_store import EventStoreError
+
+        if isinstance(exc, JwtKeyError | EventStoreError):
+            print(f"chatalot: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+"""Every event type of the domain, registered by name in one registry."""
+
+from __future__ import annotations
+
+import msgspec
+
+from event_store import EventRegistry
+
+# Each bounded area adds its Structs here (accounts, channels, messages, keys, ...).
+EVENT_TYPES: list[type[msgspec.Struct]] = []
+
+
+def build_registry() -> EventRegistry:
+    return EventRegistry(EVENT_TYPES)
