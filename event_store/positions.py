@@ -8,7 +8,8 @@ then the sequence never skips a row that commits late. Clients get it as an opaq
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+
+import msgspec
 
 from event_store.errors import InvalidPosition
 
@@ -16,7 +17,7 @@ _PATTERN = re.compile(r"^([0-9]{1,9})\.([0-9]{1,19})\.([0-9]{1,19})$")
 _MAX_BIGINT = 2**63 - 1
 
 
-class Position(NamedTuple):
+class Position(msgspec.Struct, frozen=True, order=True, array_like=True):
     epoch: int
     transaction_id: int
     sequence: int

@@ -29,6 +29,8 @@ class EventRegistry:
         self._by_cls: dict[type[msgspec.Struct], _EventType] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
         self._encoder = msgspec.json.Encoder()
+        # (name, current version) -> decode: the hot path of every read, one dict lookup
+        self._fast: dict[tuple[str, int], Callable[[bytes | str], Any]] = {}
         for cls in types:
             self.register(cls)
 
@@ -43,8 +45,11 @@ class EventRegistry:
         if known is not None and known.cls is not cls:
             raise ValueError(f"event type name {name!r} is already registered")
         entry = _EventType(name, cls, version, msgspec.json.Decoder(cls))
+        if known is not None:
+            self._fast.pop((name, known.version), None)
         self._by_name[name] = entry
         self._by_cls[cls] = entry
+        self._fast[(name, version)] = entry.decoder.decode
         return cls
 
     def upcaster(self, name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
@@ -74,7 +79,14 @@ class EventRegistry:
         except (TypeError, ValueError, OverflowError) as exc:
             raise NotEncodable(f"{type(data).__name__} cannot be encoded: {exc}") from None
 
+    def decoders(self) -> dict[tuple[str, int], Callable[[bytes | str], Any]]:
+        """(name, current version) -> decode, for hot loops; fall back to `decode`."""
+        return self._fast
+
     def decode(self, name: str, schema_version: int, raw: bytes | str) -> Any:
+        fast = self._fast.get((name, schema_version))
+        if fast is not None:
+            return fast(raw)
         entry = self._by_name.get(name)
         if entry is None:
             raise UnknownEventType(f"no event type registered as {name!r}")

@@ -14,6 +14,7 @@ import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from event_store import sql
 from event_store.errors import (
     ConcurrencyError,
     EventNotFound,
@@ -44,26 +45,9 @@ Conn = psycopg.AsyncConnection[Any]
 MAX_STREAM_ID = 200
 MAX_PAYLOAD = 1024 * 1024
 MAX_BATCH = 1000
+_ANY_RETRIES = 20
+_VERSION_KEY = "events_stream_id_version_key"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-_APPEND = (
-    "SELECT r_position, r_epoch, r_transaction_id, r_version FROM event_store_append("
-    "%s, %s, %s::uuid[], %s::text[], %s::smallint[], %s::jsonb[], %s::jsonb[])"
-)
-_COLUMNS = (
-    "position, epoch, transaction_id::text::bigint, stream_id, version, event_id, type,"
-    " schema_version, data::text, metadata::text, recorded_at, redacted"
-)
-_VISIBLE = (
-    "(epoch, transaction_id, position) > (%s, %s::text::xid8, %s)"
-    " AND (epoch, transaction_id) < (%s, pg_snapshot_xmin(pg_current_snapshot()))"
-)
-_ORDER = " ORDER BY epoch, transaction_id, position LIMIT %s"
-_HELD_BACK = (
-    "SELECT EXISTS (SELECT 1 FROM events WHERE epoch = %s"
-    " AND transaction_id >= pg_snapshot_xmin(pg_current_snapshot()))"
-)
-
 
 def validate_stream_id(stream_id: str) -> None:
     if not isinstance(stream_id, str) or not stream_id:
@@ -98,6 +82,7 @@ class EventStore:
         self._bus: WakeupBus = bus or InProcessBus()
         self._signal = LocalSignal()
         self._metadata_decoder = msgspec.json.Decoder(Metadata)
+        self._metadata_cache: dict[str, Metadata] = {}  # bulk reads repeat metadata
         self._meta_encoder = msgspec.json.Encoder()
         self.epoch = 1
         if EventRedacted.__name__ not in registry:
@@ -152,19 +137,15 @@ class EventStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _prepare(
-        self, stream_id: str, events: Sequence[NewEvent]
-    ) -> tuple[list[uuid.UUID], list[str], list[int], list[str], list[str]]:
+    def _prepare(self, stream_id: str, events: Sequence[NewEvent]) -> str:
+        """Validate everything and encode the batch as one JSON array, before any I/O."""
         validate_stream_id(stream_id)
         if not events:
             raise InvalidAppend("append needs at least one event")
         if len(events) > MAX_BATCH:
             raise InvalidAppend(f"at most {MAX_BATCH} events per append")
-        ids: list[uuid.UUID] = []
-        types: list[str] = []
-        schemas: list[int] = []
-        data: list[str] = []
-        metas: list[str] = []
+        rows: list[dict[str, Any]] = []
+        ids: set[uuid.UUID] = set()
         for event in events:
             if not isinstance(event, NewEvent):
                 raise InvalidAppend("append takes NewEvent values")
@@ -172,22 +153,18 @@ class EventStore:
             raw = self.registry.encode(event.data)
             if len(raw) > MAX_PAYLOAD:
                 raise PayloadTooLarge(f"{name} payload is {len(raw)} bytes (max {MAX_PAYLOAD})")
-            if b"\\u0000" in raw:
-                raise NotEncodable(f"{name} payload contains a NUL character")
             try:
                 meta = self._meta_encoder.encode(event.metadata)
             except (TypeError, ValueError) as exc:
                 raise NotEncodable(f"metadata cannot be encoded: {exc}") from None
-            if b"\\u0000" in meta:
-                raise NotEncodable("metadata contains a NUL character")
-            ids.append(event.event_id)
-            types.append(name)
-            schemas.append(version)
-            data.append(raw.decode())
-            metas.append(meta.decode())
-        if len(set(ids)) != len(ids):
+            if b"\\u0000" in raw or b"\\u0000" in meta:  # jsonb cannot store NUL
+                raise NotEncodable(f"{name} contains a NUL character")
+            ids.add(event.event_id)
+            rows.append({"id": event.event_id, "type": name, "schema": version,
+                         "data": msgspec.Raw(raw), "meta": msgspec.Raw(meta)})
+        if len(ids) != len(rows):
             raise InvalidAppend("duplicate event ids in one append")
-        return ids, types, schemas, data, metas
+        return self._meta_encoder.encode(rows).decode()
 
     async def append(
         self,
@@ -207,72 +184,103 @@ class EventStore:
             not isinstance(expected_version, int) or expected_version < 0
         ):
             raise InvalidAppend("expected_version must be ANY, NO_STREAM or a version >= 1")
-        params = (
-            stream_id,
-            None if expected_version is ANY else expected_version,
-            *self._prepare(stream_id, events),
-        )
+        batch = self._prepare(stream_id, events)
+        params: dict[str, Any] = {"stream": stream_id, "n": len(events), "batch": batch}
+        if expected_version is ANY:
+            mode, expected = "any", None
+        elif expected_version == 0:
+            mode, expected = "no_stream", 0
+        else:
+            mode, expected = "exact", expected_version
+            params["expected"] = expected_version
         if conn is not None:
-            return await self._append_on(conn, params, retry=False)
-        for attempt in (0, 1):
-            try:
-                async with self._pool.connection() as own:
-                    result = await self._append_on(own, params, retry=attempt == 0)
-            except _RetryAppend:
-                continue
+            return await self._append_shared(conn, mode, params, expected)
+        for _ in range(_ANY_RETRIES if mode == "any" else 1):
+            async with self._pool.connection() as own:
+                try:
+                    cur = await own.execute(sql.append_statement(mode, partial_ok=False), params)
+                    rows = await cur.fetchall()
+                except psycopg.errors.UniqueViolation as exc:
+                    if mode == "any" and exc.diag.constraint_name == _VERSION_KEY:
+                        continue  # another writer took the version: read it again
+                    rows = []
+                result = self._result(stream_id, rows) if rows else None
+                if result is None:
+                    result = await self._resolve(own, params, expected)
             self.committed()
             return result
-        raise IdempotencyConflict("the same event ids are being appended concurrently")
+        raise ConcurrencyError(stream_id, None, await self.stream_version(stream_id))
 
-    async def _append_on(
-        self, conn: Conn, params: tuple[Any, ...], *, retry: bool
+    async def _append_shared(
+        self, conn: Conn, mode: str, params: dict[str, Any], expected: int | None
     ) -> AppendResult:
-        stream_id, expected = params[0], params[1]
-        try:
-            cur = await conn.execute(_APPEND, params)
-            rows = await cur.fetchall()
-        except psycopg.Error as exc:
-            state = exc.sqlstate
-            if state == "ES409":
-                detail = exc.diag.message_detail or "0"
-                raise ConcurrencyError(stream_id, expected, int(detail)) from None
-            if state == "ES410":
-                raise IdempotencyConflict(
-                    "event ids already used with other content"
-                ) from None
-            if state == "23505" and exc.diag.constraint_name == "events_event_id_key":
-                if retry:
-                    raise _RetryAppend from None
-                raise IdempotencyConflict(
-                    "the same event ids are being appended concurrently"
-                ) from None
-            raise
-        positions = [Position(r[1], int(r[2]), r[0]) for r in rows]
-        return AppendResult(stream_id, rows[-1][3], positions)
+        """Inside the caller's transaction: a conflict must not abort it before we can tell
+        a re-append from a conflict, so conflicting rows are skipped and then judged."""
+        cur = await conn.execute(sql.append_statement(mode, partial_ok=True), params)
+        rows = await cur.fetchall()
+        if len(rows) == params["n"]:
+            return self._result(params["stream"], rows)
+        result = await self._resolve(conn, params, expected)
+        if rows:  # part of the batch went in: the caller's transaction must roll back
+            raise IdempotencyConflict("part of this batch was appended before")
+        return result
+
+    @staticmethod
+    def _result(stream_id: str, rows: list[tuple[Any, ...]]) -> AppendResult:
+        rows.sort(key=lambda r: r[3])
+        return AppendResult(stream_id, rows[-1][3], [Position(r[1], r[2], r[0]) for r in rows])
+
+    async def _version_on(self, conn: Conn, stream_id: str) -> int:
+        cur = await conn.execute(sql.STREAM_VERSION, (stream_id,))
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _resolve(
+        self, conn: Conn, params: dict[str, Any], expected: int | None
+    ) -> AppendResult:
+        """The append wrote nothing: a re-append (answer as before) or a conflict."""
+        stream_id: str = params["stream"]
+        cur = await conn.execute(sql.RESOLVE, params)
+        found = await cur.fetchall()
+        if found:
+            versions = [r[4] for r in found]
+            if (
+                len(found) == params["n"]
+                and all(r[0] for r in found)
+                and versions == list(range(versions[0], versions[0] + len(versions)))
+            ):
+                positions = [Position(r[2], r[3], r[1]) for r in found]
+                return AppendResult(stream_id, versions[-1], positions)
+            raise IdempotencyConflict("event ids already used with other content")
+        raise ConcurrencyError(stream_id, expected, await self._version_on(conn, stream_id))
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _decode(self, row: tuple[Any, ...]) -> RecordedEvent:
-        return RecordedEvent(
-            position=Position(row[1], row[2], row[0]),
-            stream_id=row[3],
-            version=row[4],
-            event_id=row[5],
-            type=row[6],
-            data=self.registry.decode(row[6], row[7], row[8]),
-            metadata=self._metadata_decoder.decode(row[9]),
-            recorded_at=row[10],
-            redacted=row[11],
-        )
+    def _decode(self, rows: list[tuple[Any, ...]]) -> list[RecordedEvent]:
+        """Rows of `sql.COLUMNS` to events: the hot loop of every read, kept flat."""
+        fast = self.registry.decoders()
+        decode = self.registry.decode
+        meta_cache = self._metadata_cache
+        decode_meta = self._metadata_decoder.decode
+        out: list[RecordedEvent] = []
+        append = out.append
+        for r in rows:
+            step = fast.get((r[6], r[7]))
+            data = step(r[8]) if step is not None else decode(r[6], r[7], r[8])
+            meta = meta_cache.get(r[9])
+            if meta is None:
+                meta = decode_meta(r[9])
+                if len(meta_cache) < 4096:
+                    meta_cache[r[9]] = meta
+            append(RecordedEvent(
+                Position(r[1], r[2], r[0]), r[3], r[4], r[5], r[6], data, meta, r[10], r[11]
+            ))
+        return out
 
     async def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT version FROM event_streams WHERE stream_id = %s", (stream_id,)
-            )
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+            return await self._version_on(conn, stream_id)
 
     async def read_stream(
         self,
@@ -285,19 +293,19 @@ class EventStore:
         """One stream in version order (or reverse), starting at `from_version` inclusive."""
         validate_stream_id(stream_id)
         if backwards:
-            bound = "version <= %s" if from_version is not None else "%s::bigint IS NULL"
+            bound = "e.version <= %s" if from_version is not None else "%s::bigint IS NULL"
             order = "DESC"
         else:
-            bound = "version >= %s" if from_version is not None else "%s::bigint IS NULL"
+            bound = "e.version >= %s" if from_version is not None else "%s::bigint IS NULL"
             order = "ASC"
-        sql = (
-            f"SELECT {_COLUMNS} FROM events WHERE stream_id = %s AND {bound}"
-            f" ORDER BY version {order} LIMIT %s"
+        query = (
+            f"SELECT {sql.COLUMNS} FROM events e WHERE e.stream_id = %s AND {bound}"
+            f" ORDER BY e.version {order} LIMIT %s"
         )
         async with self._pool.connection() as conn:
-            cur = await conn.execute(sql, (stream_id, from_version, limit))
+            cur = await conn.execute(query, (stream_id, from_version, limit))
             rows = await cur.fetchall()
-        return [self._decode(r) for r in rows]
+        return self._decode(rows)
 
     async def read_all(
         self,
@@ -314,7 +322,7 @@ class EventStore:
                 rows = await self._read_rows(own, after, limit, category, types)
         else:
             rows = await self._read_rows(conn, after, limit, category, types)
-        return [self._decode(r) for r in rows]
+        return self._decode(rows)
 
     async def _read_rows(
         self,
@@ -324,36 +332,33 @@ class EventStore:
         category: str | None,
         types: Sequence[str] | None,
     ) -> list[tuple[Any, ...]]:
-        where = _VISIBLE
-        params: list[Any] = [after.epoch, str(after.transaction_id), after.sequence, self.epoch]
+        where = sql.VISIBLE
+        params: list[Any] = [after.epoch, after.transaction_id, after.sequence, self.epoch]
         if category is not None:
-            where = "category = %s AND " + where
-            params.insert(0, category)
+            where = f"{sql.CATEGORY} AND {where}"
+            params.insert(0, sql.category_pattern(category))
         if types is not None:
             for name in types:
                 if name not in self.registry:
                     raise UnknownEventType(f"no event type registered as {name!r}")
-            where += " AND type = ANY(%s::text[])"
+            where += " AND e.type = ANY(%s::text[])"
             params.append(list(types))
         params.append(limit)
-        cur = await conn.execute(f"SELECT {_COLUMNS} FROM events WHERE {where}{_ORDER}", params)
+        query = f"SELECT {sql.COLUMNS} FROM events e WHERE {where}{sql.ORDER}"
+        cur = conn.cursor(binary=True)
+        await cur.execute(query, params)
         return await cur.fetchall()
 
     async def held_back(self, conn: Conn) -> bool:
         """True when committed events are hidden behind a transaction still running."""
-        cur = await conn.execute(_HELD_BACK, (self.epoch,))
+        cur = await conn.execute(sql.HELD_BACK, (self.epoch,))
         row = await cur.fetchone()
         return bool(row and row[0])
 
     async def head(self) -> Position:
         """The newest position a reader can see now (START for an empty log)."""
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT position, epoch, transaction_id::text::bigint FROM events"
-                " WHERE (epoch, transaction_id) < (%s, pg_snapshot_xmin(pg_current_snapshot()))"
-                " ORDER BY epoch DESC, transaction_id DESC, position DESC LIMIT 1",
-                (self.epoch,),
-            )
+            cur = await conn.execute(sql.HEAD, (self.epoch,))
             row = await cur.fetchone()
         return Position(row[1], row[2], row[0]) if row else START
 
@@ -411,10 +416,6 @@ class EventStore:
             return await self.append(
                 redaction_stream(event_id), [NewEvent(record, metadata=metadata)], conn=conn
             )
-
-
-class _RetryAppend(Exception):
-    pass
 
 
 class Subscription:
@@ -479,7 +480,7 @@ class Subscription:
                     continue
                 backoff = 0.05
                 if rows:
-                    batch = [self._store._decode(r) for r in rows]
+                    batch = self._store._decode(rows)
                     self.position = batch[-1].position
                     held_delay = 0.001
                     yield batch

@@ -179,3 +179,36 @@ async def test_failed_transaction_leaves_nothing(store):
     assert await store.stream_version("tx-1") == 0
     # and the stream can still start from scratch
     assert (await store.append("tx-1", [NewEvent(Noted(1, 1))], NO_STREAM)).version == 1
+
+
+async def test_any_version_writers_on_one_stream_all_land(store):
+    async def write(w: int):
+        for n in range(10):
+            await store.append("hot-1", [NewEvent(Noted(w, n))])
+
+    await asyncio.gather(*(write(w) for w in range(8)))
+    events = await store.read_stream("hot-1")
+    assert [e.version for e in events] == list(range(1, 81))
+    for w in range(8):
+        assert [e.data.n for e in events if e.data.writer == w] == list(range(10))
+
+
+async def test_inside_a_transaction_reappend_answers_and_conflict_raises(store):
+    batch = [NewEvent(Noted(1, 1)), NewEvent(Noted(1, 2))]
+    first = await store.append("shared-1", batch, NO_STREAM)
+    async with store.transaction() as conn:
+        assert await store.append("shared-1", batch, NO_STREAM, conn=conn) == first
+        other = await store.append("shared-2", [NewEvent(Noted(2, 1))], NO_STREAM, conn=conn)
+    assert other.version == 1
+    with pytest.raises(ConcurrencyError) as err:
+        async with store.transaction() as conn:
+            await store.append("shared-1", [NewEvent(Noted(1, 3))], 1, conn=conn)
+    assert err.value.actual == 2
+    with pytest.raises(IdempotencyConflict):  # half new, half a re-append: all rolled back
+        async with store.transaction() as conn:
+            await store.append("shared-1", [batch[0], NewEvent(Noted(1, 9))], ANY, conn=conn)
+    with pytest.raises(ConcurrencyError):  # expected ahead of the stream
+        async with store.transaction() as conn:
+            await store.append("shared-1", [NewEvent(Noted(1, 4))], 7, conn=conn)
+    assert [e.data.n for e in await store.read_stream("shared-1")] == [1, 2]
+    assert await count_events(store) == 3

@@ -1,0 +1,101 @@
+"""Shared plumbing for the benchmarks: a throwaway database, timing, the JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from chatalot.db import (  # noqa: E402
+    drop_database,
+    embedded_postgres,
+    ensure_database,
+    with_database,
+)
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="finish in under 60 s")
+    return parser.parse_args()
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def scratch_database() -> Iterator[str]:
+    """A new database on DATABASE_URL's server, or on an embedded one; dropped after."""
+    given = os.environ.get("DATABASE_URL")
+    with contextlib.ExitStack() as stack:
+        if given:
+            admin = given
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="chatalot-bench-"))
+            os.chmod(tmp, 0o755)
+            progress("starting an embedded PostgreSQL (set DATABASE_URL to use another)")
+            admin = stack.enter_context(embedded_postgres(Path(tmp)))
+        url = with_database(admin, f"chatalot_bench_{uuid.uuid4().hex[:8]}")
+        ensure_database(url)
+        try:
+            yield url
+        finally:
+            drop_database(url)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def ratio_result(metric: str, value: float, unit: str, baseline: str, baseline_value: float,
+                 target_ratio: float | None, *, lower_is_better: bool = False) -> dict[str, Any]:
+    ratio = (baseline_value / value) if lower_is_better else (value / baseline_value)
+    result: dict[str, Any] = {
+        "metric": metric, "value": round(value, 2), "unit": unit, "baseline": baseline,
+        "baseline_value": round(baseline_value, 2), "ratio": round(ratio, 3),
+    }
+    if target_ratio is not None:
+        result["target_ratio"] = target_ratio
+        result["ok"] = ratio >= target_ratio
+    return result
+
+
+def target_result(metric: str, value: float, unit: str, target: float, *,
+                  lower_is_better: bool = True) -> dict[str, Any]:
+    ok = value <= target if lower_is_better else value >= target
+    return {"metric": metric, "value": round(value, 2), "unit": unit, "target": target, "ok": ok}
+
+
+def emit(bench: str, quick: bool, results: list[dict[str, Any]]) -> None:
+    print(json.dumps({"bench": bench, "quick": quick, "results": results}), flush=True)
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed = time.perf_counter() - self.start

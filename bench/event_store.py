@@ -1,0 +1,271 @@
+"""Event store throughput and latency, each beside raw psycopg on the same database.
+
+    python bench/event_store.py [--quick]
+
+Figures (issue 2): appends/s with 1 writer (one event per transaction), 8 writers, batches
+of 100; read-all events/s decoded; subscription latency from append commit to delivery
+under a steady 500 appends/s. Also measured, for the record: 8 writers whose append
+transaction sends NOTIFY, which PostgreSQL serializes at commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import msgspec
+from _common import (
+    emit,
+    parse_args,
+    percentile,
+    progress,
+    ratio_result,
+    scratch_database,
+    target_result,
+)
+
+from chatalot.db import MIGRATIONS_DIR, make_pool
+from event_store import EventRegistry, EventStore, NewEvent
+from event_store.migrations import migrate
+
+# Targets set by issue 2 (foundation), on a 2-core machine.
+TARGET_APPEND_RATIO = 0.6  # 1 and 8 writers vs raw single-row INSERT
+TARGET_READ_RATIO = 0.8  # read-all decoded vs raw keyset SELECT + JSON decode
+TARGET_LATENCY_P99_MS = 20.0  # append commit -> subscriber, at 500 appends/s
+
+
+class MessageSent(msgspec.Struct, frozen=True):
+    channel_id: str
+    sender_id: str
+    ciphertext: str
+    nonce: str
+    n: int
+
+
+def sample(n: int) -> MessageSent:
+    return MessageSent(
+        "c7d1a0e2-5b7e-4f3e-9a55-2f5b1f1f8e01", "a1b2c3d4-0000-4000-8000-000000000001",
+        "aGVsbG8gd29ybGQsIHRoaXMgaXMgYSBtZXNzYWdlIG9mIGEgdHlwaWNhbCBsZW5ndGg=", "", n,
+    )
+
+
+RAW_TABLE = """
+CREATE TABLE IF NOT EXISTS raw_events (
+    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    stream_id text NOT NULL, type text NOT NULL, data jsonb NOT NULL)
+"""
+RAW_EVENT_COLUMNS = (
+    "position, epoch, transaction_id, stream_id, version, event_id, type, schema_version,"
+    " data::text, metadata::text, recorded_at, redacted"
+)
+RAW_INSERT = "INSERT INTO raw_events (stream_id, type, data) VALUES (%s, %s, %s::jsonb)"
+
+
+async def timed_loop(duration: float, step) -> tuple[int, float]:
+    """Run `step()` until `duration` passes; returns (events, seconds)."""
+    count = 0
+    start = time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < duration:
+        count += await step()
+    return count, elapsed
+
+
+async def writers(n: int, duration: float, make_step) -> float:
+    results = await asyncio.gather(*(timed_loop(duration, make_step(w)) for w in range(n)))
+    return sum(c for c, _ in results) / max(s for _, s in results)
+
+
+async def run(quick: bool, url: str) -> list[dict[str, Any]]:
+    duration = 2.5 if quick else 12.0
+    await migrate(url, MIGRATIONS_DIR)
+    pool = make_pool(url, min_size=9, max_size=10)
+    await pool.open(wait=True)
+    store = EventStore(pool, EventRegistry([MessageSent]))
+    await store.start()
+    encoder = msgspec.json.Encoder()
+    payload = encoder.encode(sample(0)).decode()
+    results: list[dict[str, Any]] = []
+    async with pool.connection() as conn:
+        await conn.execute(RAW_TABLE)
+
+    def raw_step(w: int):
+        async def step() -> int:
+            async with pool.connection() as conn:
+                await conn.execute(RAW_INSERT, (f"channel-{w}", "MessageSent", payload))
+            return 1
+        return step
+
+    def store_step(w: int):
+        async def step() -> int:
+            await store.append(f"message-{uuid.uuid4()}", [NewEvent(sample(w))], 0)
+            return 1
+        return step
+
+    def notify_inside_step(w: int):
+        async def step() -> int:
+            async with pool.connection() as conn, conn.transaction():
+                await store.append(f"message-{uuid.uuid4()}", [NewEvent(sample(w))], 0,
+                                   conn=conn)
+                await conn.execute("NOTIFY bench_events")
+            return 1
+        return step
+
+    for label, n in (("1_writer", 1), ("8_writers", 8)):
+        progress(f"append, {label}: raw INSERT ...")
+        raw = await writers(n, duration, raw_step)
+        progress(f"append, {label}: event store ...")
+        ours = await writers(n, duration, store_step)
+        progress(f"  raw {raw:,.0f}/s, store {ours:,.0f}/s")
+        results.append(ratio_result(
+            f"append_{label}", ours, "events/s", f"raw psycopg single-row INSERT, {n} writer(s)",
+            raw, TARGET_APPEND_RATIO))
+        if n == 8:
+            progress("append, 8 writers, NOTIFY inside the append transaction ...")
+            notify = await writers(n, duration, notify_inside_step)
+            progress(f"  {notify:,.0f}/s")
+            results.append(ratio_result(
+                "append_8_writers_notify_in_transaction", notify, "events/s",
+                "our append, 8 writers, wake-up after commit (what we ship)", ours, None))
+
+    progress("append, batches of 100 ...")
+
+    def raw_batch_step(w: int):
+        rows = [(f"channel-{w}", "MessageSent", payload)] * 100
+
+        async def step() -> int:
+            async with pool.connection() as conn, conn.cursor() as cur:
+                await cur.executemany(RAW_INSERT, rows)
+            return 100
+        return step
+
+    def store_batch_step(w: int):
+        async def step() -> int:
+            await store.append(f"channel-{uuid.uuid4()}", [NewEvent(sample(i)) for i in range(100)])
+            return 100
+        return step
+
+    raw = await writers(1, duration, raw_batch_step)
+    ours = await writers(1, duration, store_batch_step)
+    progress(f"  raw {raw:,.0f}/s, store {ours:,.0f}/s")
+    results.append(ratio_result(
+        "append_batch_100", ours, "events/s", "raw psycopg executemany of 100 rows, 1 writer",
+        raw, None))
+
+    progress("read-all, decoded ...")
+    async with pool.connection() as conn:
+        total = (await (await conn.execute("SELECT count(*) FROM events")).fetchone())[0]
+
+    async def raw_read(columns: str, json_columns: tuple[int, ...]) -> float:
+        """Hand-written keyset paging over the same rows, JSON decoded to dicts."""
+        decode = msgspec.json.decode
+        start = time.perf_counter()
+        count, last = 0, 0
+        async with pool.connection() as conn:
+            while True:
+                cur = conn.cursor(binary=True)
+                await cur.execute(
+                    f"SELECT {columns} FROM events WHERE position > %s"
+                    " ORDER BY position LIMIT 1000", (last,))
+                rows = await cur.fetchall()
+                if not rows:
+                    break
+                for row in rows:
+                    for i in json_columns:
+                        decode(row[i])
+                count += len(rows)
+                last = rows[-1][0]
+        return count / (time.perf_counter() - start)
+
+    async def store_read() -> float:
+        start = time.perf_counter()
+        count = 0
+        after = None
+        while True:
+            page = await store.read_all(after, limit=1000) if after else await store.read_all(
+                limit=1000)
+            if not page:
+                break
+            count += len(page)
+            after = page[-1].position
+        return count / (time.perf_counter() - start)
+
+    full, thin, our_rates = [], [], []
+    for _ in range(3):
+        full.append(await raw_read(RAW_EVENT_COLUMNS, (8, 9)))
+        thin.append(await raw_read("position, stream_id, type, data::text", (3,)))
+        our_rates.append(await store_read())
+    raw, ours = max(full), max(our_rates)
+    progress(f"  {total:,} events: raw {raw:,.0f}/s (thin {max(thin):,.0f}/s), store {ours:,.0f}/s")
+    results.append(ratio_result(
+        "read_all_decoded", ours, "events/s",
+        "raw keyset-paged SELECT of the same event columns, data+metadata JSON-decoded",
+        raw, TARGET_READ_RATIO))
+    results.append(ratio_result(
+        "read_all_decoded_vs_thin", ours, "events/s",
+        "raw keyset-paged SELECT of 4 columns, data JSON-decoded (a lower bound)",
+        max(thin), None))
+
+    progress("subscription latency at 500 appends/s ...")
+    latencies = await subscription_latency(store, 3.0 if quick else 15.0, 500)
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    progress(f"  {len(latencies)} events: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    results.append(target_result("subscription_latency_p50", p50, "ms", TARGET_LATENCY_P99_MS))
+    results.append(target_result("subscription_latency_p99", p99, "ms", TARGET_LATENCY_P99_MS))
+    await store.close()
+    await pool.close()
+    return results
+
+
+async def subscription_latency(store: EventStore, duration: float, rate: int) -> list[float]:
+    """Delivery time minus commit time (when append returned), per event."""
+    committed: dict[uuid.UUID, float] = {}
+    delivered: dict[uuid.UUID, float] = {}
+    head = await store.head()
+    expected = int(duration * rate)
+    done = asyncio.Event()
+
+    async def follow() -> None:
+        async for batch in store.subscribe(head, name="bench").batches():
+            now = time.perf_counter()
+            for event in batch:
+                delivered[event.event_id] = now
+            if len(delivered) >= expected:
+                done.set()
+                return
+
+    follower = asyncio.create_task(follow())
+    await asyncio.sleep(0.2)
+    start = time.perf_counter()
+
+    async def one(i: int) -> None:
+        event = NewEvent(sample(i))
+        await store.append(f"message-{uuid.uuid4()}", [event], 0)
+        committed[event.event_id] = time.perf_counter()
+
+    tasks = []
+    for i in range(expected):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    try:
+        await asyncio.wait_for(done.wait(), 10)
+    except TimeoutError:
+        progress(f"  only {len(delivered)} of {expected} events delivered within 10 s")
+    follower.cancel()
+    # an event can reach the subscriber a hair before its append call returns: count 0
+    return [max(0.0, (delivered[i] - t) * 1000) for i, t in committed.items() if i in delivered]
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    with scratch_database() as url:
+        results = asyncio.run(run(args.quick, url))
+    emit("event_store", args.quick, results)
+
+
+if __name__ == "__main__":
+    main()

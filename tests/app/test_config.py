@@ -1,0 +1,100 @@
+"""Configuration: defaults, every variable, one-line errors, the JWT key pair."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from chatalot.auth.keys import JwtKeyError, ensure_jwt_keys
+from chatalot.config import ENV, ConfigError, RegistrationMode, load_settings
+
+
+def test_defaults():
+    settings = load_settings({})
+    assert settings.database_url is None
+    assert settings.redis_url is None
+    assert settings.port == 8080
+    assert settings.registration_mode is RegistrationMode.INVITE_ONLY
+    assert settings.limits.max_message_bytes == 64 * 1024
+    assert settings.limits.max_ws_connections_per_user == 8
+    assert str(settings.private_key_path).endswith("keys/jwt_ed25519.pem")
+
+
+def test_every_variable_is_read():
+    settings = load_settings({
+        "DATABASE_URL": "postgresql://u@h/db", "REDIS_URL": "redis://h:1/0",
+        "CHATALOT_DATA_DIR": "/srv/chat", "HOST": "0.0.0.0", "PORT": "9000",
+        "PUBLIC_URL": "https://chat.example.org", "JWT_PRIVATE_KEY_PATH": "/k/p.pem",
+        "JWT_PUBLIC_KEY_PATH": "/k/p.pub", "REGISTRATION_MODE": "closed",
+        "CHATALOT_RUN_PROJECTIONS": "false", "CHATALOT_MAX_MESSAGE_BYTES": "1000",
+        "CHATALOT_RATE_LIMIT_AUTH_PER_SEC": "3",
+    })
+    assert settings.database_url == "postgresql://u@h/db"
+    assert str(settings.data_dir) == "/srv/chat"
+    assert (settings.host, settings.port) == ("0.0.0.0", 9000)  # noqa: S104
+    assert settings.base_url == "https://chat.example.org"
+    assert str(settings.private_key_path) == "/k/p.pem"
+    assert settings.registration_mode is RegistrationMode.CLOSED
+    assert settings.run_projections is False
+    assert settings.limits.max_message_bytes == 1000
+    assert settings.limits.rate_limit_auth_per_sec == 3
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"PORT": "abc"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"REGISTRATION_MODE": "sometimes"}, "REGISTRATION_MODE"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"PUBLIC_URL": "chat.example.org"}, "PUBLIC_URL"),
+        ({"CHATALOT_MAX_MESSAGE_BYTES": "0"}, "CHATALOT_MAX_MESSAGE_BYTES"),
+        ({"CHATALOT_WS_FRAMES_PER_SEC": "-1"}, "CHATALOT_WS_FRAMES_PER_SEC"),
+        ({"CHATALOT_RUN_PROJECTIONS": "maybe"}, "CHATALOT_RUN_PROJECTIONS"),
+    ],
+)
+def test_bad_values_name_the_variable(env, variable):
+    with pytest.raises(ConfigError) as err:
+        load_settings(env)
+    message = str(err.value)
+    assert message.startswith(f"{variable}:")
+    assert "\n" not in message
+
+
+def test_env_example_lists_every_variable():
+    example = open(os.path.join(os.path.dirname(__file__), "../../.env.example")).read()
+    for variable in ENV:
+        assert variable in example, variable
+
+
+def test_bad_value_stops_the_cli_with_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "chatalot.cli.main", "migrate"],
+        env={**os.environ, "PORT": "nope", "CHATALOT_DATA_DIR": str(tmp_path)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "chatalot: configuration error: PORT: Expected `int`, got `str`"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_jwt_keys_are_created_once_with_private_mode(tmp_path):
+    private, public = tmp_path / "keys" / "k.pem", tmp_path / "keys" / "k.pub.pem"
+    key, pub = ensure_jwt_keys(private, public)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    again, _ = ensure_jwt_keys(private, public)
+    assert again.public_key().public_bytes_raw() == pub.public_bytes_raw()
+    other = tmp_path / "other.pub.pem"
+    ensure_jwt_keys(tmp_path / "other.pem", other)
+    with pytest.raises(JwtKeyError, match="does not match"):
+        ensure_jwt_keys(private, other)
+    (tmp_path / "garbage.pem").write_text("not a key")
+    with pytest.raises(JwtKeyError):
+        ensure_jwt_keys(tmp_path / "garbage.pem", tmp_path / "g.pub")
