@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 
@@ -108,12 +110,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raw[field] = _BOOLS[value.lower()]
             continue
         (limits if section == "limits" else raw)[field] = value
-    for var, field in (("DATABASE_URL", "database_url"), ("REDIS_URL", "redis_url")):
-        url = raw.get(field)
-        schemes = ("postgres://", "postgresql://") if field == "database_url" else (
-            "redis://", "rediss://", "unix://")
-        if isinstance(url, str) and not url.startswith(schemes):
-            raise ConfigError(f"{var}: expected a URL starting with {' or '.join(schemes)}")
+    database_url = raw.get("database_url")
+    if isinstance(database_url, str):
+        try:
+            conninfo_to_dict(database_url)  # a postgresql:// URL or key=value conninfo
+        except psycopg.ProgrammingError:
+            raise ConfigError(
+                "DATABASE_URL: expected a postgresql:// URL or a libpq connection string"
+            ) from None
+    redis_url = raw.get("redis_url")
+    if isinstance(redis_url, str) and not redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ConfigError("REDIS_URL: expected a redis://, rediss:// or unix:// URL")
     if isinstance(raw.get("public_url"), str) and not str(raw["public_url"]).startswith(
         ("http://", "https://")
     ):
