@@ -39,8 +39,9 @@ def test_migrate_and_tail(database_url, tmp_path):
         store = EventStore(pool, build_registry())
         await store.start()
         # the redaction record is an event type every store knows
-        from event_store import EventRedacted
         import uuid
+
+        from event_store import EventRedacted
         for i in range(3):
             await store.append(f"redaction-{i}", [NewEvent(EventRedacted(
                 uuid.uuid4(), "x-1", "Noted", f"reason {i}"))])
