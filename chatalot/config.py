@@ -33,10 +33,33 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     max_file_size_mb: Positive = 100
     max_request_body_bytes: Positive = 2 * 1024 * 1024
     rate_limit_general_per_sec: Positive = 20
+    rate_limit_general_burst: Positive = 40
     rate_limit_auth_per_sec: Positive = 5
+    rate_limit_auth_burst: Positive = 10
     ws_frames_burst: Positive = 10
     ws_frames_per_sec: Positive = 5
     read_your_writes_wait_ms: Positive = 2000
+
+
+class Security(msgspec.Struct, frozen=True, kw_only=True):
+    """Credentials and tokens. Argon2id defaults: 64 MiB, t=3, p=4 (tests lower them)."""
+
+    argon2_memory_kib: Annotated[int, msgspec.Meta(ge=8, le=4 * 1024 * 1024)] = 64 * 1024
+    argon2_time_cost: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    argon2_parallelism: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
+    # concurrent password hashes per process; 0 = half the CPUs (at least one)
+    hash_concurrency: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
+    access_token_ttl_secs: Annotated[int, msgspec.Meta(ge=30, le=86400)] = 15 * 60
+    refresh_token_ttl_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 30
+    # failed logins per username before each further failure locks it, with a delay that
+    # doubles from base up to max
+    lockout_threshold: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
+    lockout_base_delay_secs: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 2
+    lockout_max_delay_secs: Annotated[int, msgspec.Meta(ge=1, le=86400)] = 15 * 60
+    # base64 of 32 bytes; when unset, a key file in the data directory is created
+    totp_encryption_key: str | None = None
+    # comma-separated allowed origins; empty = CORS off
+    cors_origins: str = ""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,6 +74,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     registration_mode: RegistrationMode = RegistrationMode.INVITE_ONLY
     run_projections: bool = True
     limits: Limits = Limits()
+    security: Security = Security()
 
     @property
     def base_url(self) -> str:
@@ -90,7 +114,12 @@ ENV: dict[str, tuple[str | None, str]] = {
     "REGISTRATION_MODE": (None, "registration_mode"),
     "CHATALOT_RUN_PROJECTIONS": (None, "run_projections"),
     **{f"CHATALOT_{name.upper()}": ("limits", name) for name in Limits.__struct_fields__},
+    **{f"CHATALOT_{name.upper()}": ("security", name) for name in Security.__struct_fields__
+       if name not in ("totp_encryption_key", "cors_origins")},
+    "TOTP_ENCRYPTION_KEY": ("security", "totp_encryption_key"),
+    "CORS_ORIGINS": ("security", "cors_origins"),
 }
+_SECTIONS = ("limits", "security")
 
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True,
           "0": False, "false": False, "no": False, "off": False}
@@ -99,7 +128,7 @@ _BOOLS = {"1": True, "true": True, "yes": True, "on": True,
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     raw: dict[str, object] = {}
-    limits: dict[str, object] = {}
+    sections: dict[str, dict[str, object]] = {name: {} for name in _SECTIONS}
     for var, (section, field) in ENV.items():
         value = environ.get(var)
         if value is None or value == "":
@@ -109,7 +138,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 raise ConfigError(f"{var}: expected true or false, got {value!r}")
             raw[field] = _BOOLS[value.lower()]
             continue
-        (limits if section == "limits" else raw)[field] = value
+        (sections[section] if section else raw)[field] = value
     database_url = raw.get("database_url")
     if isinstance(database_url, str):
         try:
@@ -127,7 +156,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ("http://", "https://")
     ):
         raise ConfigError("PUBLIC_URL: expected an http:// or https:// URL")
-    raw["limits"] = limits
+    raw.update(sections)
     try:
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:

@@ -12,3 +12,7 @@ EVENT_TYPES: list[type[msgspec.Struct]] = []
 
 def build_registry() -> EventRegistry:
     return EventRegistry(EVENT_TYPES)
+
+from chatalot.domain.accounts.events import ACCOUNT_EVENTS  # noqa: E402
+
+EVENT_TYPES.extend(ACCOUNT_EVENTS)

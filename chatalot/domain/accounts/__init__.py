@@ -1,0 +1,1 @@
+"""Accounts: events, rules and decisions (pure; no I/O)."""

@@ -1,0 +1,329 @@
+"""Account rules as plain functions: input validation and decisions over typed state.
+
+Nothing here touches a database or the network; the command handlers
+(chatalot/accounts/commands.py) load the state, call these, and append what they decide.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Literal
+
+import msgspec
+
+from chatalot.config import RegistrationMode
+from chatalot.domain.errors import DomainError, bad_request, conflict, forbidden
+
+# -- limits (upstream facts; see docs/accounts.md) ---------------------------------------
+
+USERNAME_MIN, USERNAME_MAX = 3, 32
+DISPLAY_NAME_MAX = 64
+PASSWORD_MIN, PASSWORD_MAX = 8, 128
+EMAIL_MAX = 254
+BIO_MAX = 500
+PRONOUNS_MAX = 50
+CUSTOM_STATUS_MAX = 128
+URL_MAX = 2048
+PREFERENCES_MAX_BYTES = 16 * 1024
+SUSPEND_REASON_MAX = 500
+REPORT_REASON_MAX = 2000
+ADMIN_NOTES_MAX = 5000
+INVITE_MAX_HOURS = 8760
+BACKUP_CODE_COUNT = 8
+MAX_ONE_TIME_PREKEYS = 200
+
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_EXCEPT_NEWLINE = re.compile(
+    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+# -- validation ----------------------------------------------------------------------------
+
+
+def username_key(username: str) -> str:
+    """The case-insensitive identity of a username (uniqueness, lockout, login)."""
+    return username.lower()
+
+
+def validate_username(username: str) -> str:
+    """3-32 ASCII letters, digits, `_ . -`; starts with a letter or digit; no `..`, no
+    trailing dot. Returns it unchanged (its case is kept for display)."""
+    if not USERNAME_MIN <= len(username) <= USERNAME_MAX:
+        raise bad_request(f"username must be {USERNAME_MIN}-{USERNAME_MAX} characters")
+    if not _USERNAME.match(username) or not username.isascii():
+        raise bad_request(
+            "username may contain only letters, digits, '_', '.' and '-', and must start "
+            "with a letter or digit"
+        )
+    if ".." in username or username.endswith("."):
+        raise bad_request("username must not contain '..' or end with '.'")
+    return username
+
+
+def validate_display_name(display_name: str) -> str:
+    name = display_name.strip()
+    if not 1 <= len(name) <= DISPLAY_NAME_MAX:
+        raise bad_request(f"display name must be 1-{DISPLAY_NAME_MAX} characters")
+    if _CONTROL.search(name):
+        raise bad_request("display name contains control characters")
+    return name
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    text = resources.files("chatalot.data").joinpath("common_passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def validate_password(password: str, *, username: str | None = None) -> None:
+    """Length 8-128 and not a well-known weak password (nor the username)."""
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise bad_request(f"password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters")
+    if "\x00" in password:
+        raise bad_request("password contains a NUL character")
+    lowered = password.lower()
+    if lowered in common_passwords():
+        raise bad_request("this password is too common; choose another")
+    if username is not None and username_key(username) in lowered:
+        raise bad_request("the password must not contain the username")
+
+
+def validate_email(email: str | None) -> str | None:
+    """Returns the lower-cased email (its uniqueness key), or None."""
+    if email is None or email.strip() == "":
+        return None
+    email = email.strip()
+    if len(email) > EMAIL_MAX or not _EMAIL.match(email) or _CONTROL.search(email):
+        raise bad_request("email is not a valid address")
+    return email.lower()
+
+
+def validate_text(value: str, field: str, max_len: int, *, multiline: bool = False) -> str:
+    """Optional free text: trimmed, bounded, no control characters ('' clears it)."""
+    value = value.strip()
+    if len(value) > max_len:
+        raise bad_request(f"{field} must be at most {max_len} characters")
+    pattern = _CONTROL_EXCEPT_NEWLINE if multiline else _CONTROL
+    if pattern.search(value):
+        raise bad_request(f"{field} contains control characters")
+    return value
+
+
+def validate_url(value: str, field: str) -> str:
+    """An https/http URL or a path on this server ('' clears it); never javascript: etc."""
+    value = value.strip()
+    if value == "":
+        return value
+    if len(value) > URL_MAX or _CONTROL.search(value) or any(c.isspace() for c in value):
+        raise bad_request(f"{field} is not a valid URL")
+    if value.startswith(("https://", "http://")) and len(value) > 8:
+        return value
+    if value.startswith("/") and not value.startswith("//"):
+        return value
+    raise bad_request(f"{field} must be an http(s) URL or a path on this server")
+
+
+def merge_preferences(current: dict[str, object], patch: dict[str, object]) -> dict[str, object]:
+    """Top-level merge (a null value removes the key), bounded to 16 KiB once encoded."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if len(key) > 100:
+            raise bad_request("preference keys are at most 100 characters")
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if len(msgspec.json.encode(merged)) > PREFERENCES_MAX_BYTES:
+        raise bad_request(f"preferences exceed {PREFERENCES_MAX_BYTES // 1024} KiB")
+    return merged
+
+
+# -- typed decision state ----------------------------------------------------------------
+
+AccountStatus = Literal["active", "suspended", "deleted"]
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: uuid.UUID
+    username: str
+    is_admin: bool
+    is_owner: bool
+    status: AccountStatus
+
+    @property
+    def is_staff(self) -> bool:
+        return self.is_admin or self.is_owner
+
+
+@dataclass(frozen=True)
+class Invite:
+    invite_id: uuid.UUID
+    max_uses: int | None
+    used_count: int
+    expires_at: datetime | None
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class Throttle:
+    failures: int
+    last_failure_at: datetime
+    locked_until: datetime | None
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    threshold: int = 5
+    base_delay_secs: int = 2
+    max_delay_secs: int = 900
+
+
+# -- decisions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistrationGrant:
+    is_owner: bool
+    invite_id: uuid.UUID | None
+
+
+def decide_registration(
+    mode: RegistrationMode, *, instance_empty: bool, invite: Invite | None,
+    invite_code_given: bool, now: datetime,
+) -> RegistrationGrant:
+    """The first account owns the instance and may always register; after that the mode
+    decides: open, invite-only (a valid invite code), or closed."""
+    if instance_empty:
+        return RegistrationGrant(is_owner=True, invite_id=None)
+    if mode is RegistrationMode.CLOSED:
+        raise forbidden("registration is closed on this instance")
+    if mode is RegistrationMode.OPEN:
+        return RegistrationGrant(is_owner=False, invite_id=None)
+    if not invite_code_given:
+        raise forbidden("an invite code is required to register on this instance")
+    if invite is None or not invite_usable(invite, now):
+        raise forbidden("invalid, expired, or fully used invite code")
+    return RegistrationGrant(is_owner=False, invite_id=invite.invite_id)
+
+
+def invite_usable(invite: Invite, now: datetime) -> bool:
+    if invite.deleted:
+        return False
+    if invite.expires_at is not None and now >= invite.expires_at:
+        return False
+    return invite.max_uses is None or invite.used_count < invite.max_uses
+
+
+def validate_invite_request(max_uses: int | None, expires_in_hours: int | None, now: datetime
+                            ) -> datetime | None:
+    if max_uses is not None and not 1 <= max_uses <= 1_000_000:
+        raise bad_request("max_uses must be 1-1000000")
+    if expires_in_hours is None:
+        return None
+    if not 1 <= expires_in_hours <= INVITE_MAX_HOURS:
+        raise bad_request(f"expires_in_hours must be 1-{INVITE_MAX_HOURS}")
+    return now + timedelta(hours=expires_in_hours)
+
+
+def check_locked(throttle: Throttle | None, now: datetime) -> None:
+    """Refuse while a username is locked out (429 with the time left)."""
+    if throttle is not None and throttle.locked_until is not None and now < throttle.locked_until:
+        wait = max(1, int((throttle.locked_until - now).total_seconds() + 0.999))
+        raise DomainError(
+            "rate_limited", "too many failed attempts; try again later", retry_after_secs=wait
+        )
+
+
+def after_failure(throttle: Throttle | None, now: datetime, policy: LockoutPolicy
+                  ) -> Throttle:
+    """Count a failure. From `threshold` failures on, each one locks the username for a
+    delay doubling from base to max. A quiet period of max delay forgets old failures."""
+    failures = 1
+    if throttle is not None:
+        quiet_since = max(throttle.last_failure_at, throttle.locked_until or now.min.replace(
+            tzinfo=throttle.last_failure_at.tzinfo))
+        if now - quiet_since < timedelta(seconds=policy.max_delay_secs):
+            failures = throttle.failures + 1
+    locked_until = None
+    if failures >= policy.threshold:
+        exponent = min(failures - policy.threshold, 30)
+        delay = min(policy.base_delay_secs * 2**exponent, policy.max_delay_secs)
+        locked_until = now + timedelta(seconds=delay)
+    return Throttle(failures=failures, last_failure_at=now, locked_until=locked_until)
+
+
+def check_can_log_in(account: Account) -> None:
+    if account.status != "active":
+        raise DomainError("unauthorized", "invalid username or password")
+
+
+def check_self_action(actor: Account, target: Account) -> None:
+    if actor.user_id == target.user_id:
+        raise forbidden("use your own account settings for this")
+
+
+def check_can_moderate(actor: Account, target: Account) -> None:
+    """Staff act on members; only the owner acts on admins; nobody acts on the owner."""
+    if not actor.is_staff:
+        raise forbidden("instance admin only")
+    check_self_action(actor, target)
+    if target.is_owner:
+        raise forbidden("the instance owner cannot be moderated")
+    if target.is_admin and not actor.is_owner:
+        raise forbidden("only the instance owner can act on another admin")
+
+
+def decide_suspend(actor: Account, target: Account) -> None:
+    check_can_moderate(actor, target)
+    if target.status == "suspended":
+        raise conflict("the user is already suspended")
+
+
+def decide_unsuspend(actor: Account, target: Account) -> None:
+    check_can_moderate(actor, target)
+    if target.status != "suspended":
+        raise conflict("the user is not suspended")
+
+
+def decide_set_admin(actor: Account, target: Account, is_admin: bool) -> None:
+    if not actor.is_owner:
+        raise forbidden("only the instance owner can grant or revoke admin")
+    check_self_action(actor, target)
+    if target.is_owner:
+        raise forbidden("the instance owner's role cannot change")
+    if target.is_admin == is_admin:
+        raise conflict("the user already has that role")
+
+
+def decide_self_delete(account: Account) -> None:
+    if account.is_owner:
+        raise forbidden("the instance owner cannot delete their account")
+
+
+def decide_block(user_id: uuid.UUID, target_id: uuid.UUID, already: bool) -> None:
+    if user_id == target_id:
+        raise bad_request("you cannot block yourself")
+    if already:
+        raise conflict("the user is already blocked")
+
+
+ReportType = Literal["user", "message", "file"]
+ReviewStatus = Literal["reviewed", "resolved", "dismissed"]
+
+
+def decide_review(current_status: str | None, new_status: ReviewStatus) -> None:
+    if current_status is None:
+        raise DomainError("not_found", "no such report")
+    if current_status in ("resolved", "dismissed"):
+        raise conflict(f"the report is already {current_status}")

@@ -1,0 +1,52 @@
+"""Refusals raised by domain rules; the API turns each into the protocol's status + code."""
+
+from __future__ import annotations
+
+from typing import Final
+
+STATUS: Final[dict[str, int]] = {
+    "bad_request": 400,
+    "unauthorized": 401,
+    "totp_required": 401,
+    "totp_invalid": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "limit_reached": 422,
+    "rate_limited": 429,
+    "projection_lag": 503,
+}
+
+
+class DomainError(Exception):
+    """A rule said no. `code` is one of the protocol's error codes."""
+
+    def __init__(self, code: str, message: str, *, retry_after_secs: int | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        if code not in STATUS:
+            raise ValueError(f"unknown error code {code!r}")
+        self.code = code
+        self.message = message
+        self.retry_after_secs = retry_after_secs
+        self.status = status or STATUS[code]
+
+
+def bad_request(message: str) -> DomainError:
+    return DomainError("bad_request", message)
+
+
+def forbidden(message: str) -> DomainError:
+    return DomainError("forbidden", message)
+
+
+def conflict(message: str) -> DomainError:
+    return DomainError("conflict", message)
+
+
+def not_found(message: str = "not found") -> DomainError:
+    return DomainError("not_found", message)
+
+
+def unauthorized(message: str = "unauthorized") -> DomainError:
+    return DomainError("unauthorized", message)
