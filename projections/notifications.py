@@ -1,0 +1,127 @@
+"""Wake-ups between processes on the `projections` NOTIFY channel.
+
+Checkpoint advances are announced *after* their transaction commits, from a connection of
+their own (a NOTIFY inside the batch's transaction would serialize commits), coalesced to
+the newest position per projector. Flips, resets and rebuild requests are sent inside
+their own (rare) transactions. Either way a lost message only delays: listeners re-read
+the tables when they (re)connect and now and then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+
+from event_store import Position
+from projections.backoff import Backoff
+from projections.catalog import CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    """Announces checkpoint advances after commit, at most one round trip in flight."""
+
+    def __init__(self, conninfo: str, connect_kwargs: dict[str, Any]) -> None:
+        self._conninfo = conninfo
+        self._kwargs = {**connect_kwargs, "autocommit": True,
+                        "application_name": "projections-notify"}
+        self._pending: dict[str, Position] = {}
+        self._wanted = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="projections.notifier")
+
+    def advance(self, name: str, position: Position) -> None:
+        self._pending[name] = position
+        self._wanted.set()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _run(self) -> None:
+        backoff = Backoff(0.05, 2.0)
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            pending, self._pending = self._pending, {}
+            messages = [f"advance {name} {pos.encode()}" for name, pos in pending.items()]
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = await psycopg.AsyncConnection.connect(
+                        self._conninfo, **self._kwargs
+                    )
+                await self._conn.execute(
+                    "SELECT pg_notify(%s, m) FROM unnest(%s::text[]) AS m", (CHANNEL, messages)
+                )
+                backoff.reset()
+            except (psycopg.Error, OSError) as exc:  # best effort: listeners also re-read
+                log.warning("projection wake-up not sent: %s", type(exc).__name__)
+                if self._conn is not None:
+                    await self._conn.close()
+                    self._conn = None
+                await asyncio.sleep(backoff.next())
+
+
+class Listener:
+    """LISTEN on a dedicated connection, reconnecting; `on_connect` runs on every
+    (re)connect, once LISTEN is in place, to catch up on anything missed meanwhile."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        connect_kwargs: dict[str, Any],
+        on_message: Callable[[str], None],
+        on_connect: Callable[[], Awaitable[None]],
+        *,
+        application_name: str,
+    ) -> None:
+        self._conninfo = conninfo
+        self._kwargs = {**connect_kwargs, "autocommit": True,
+                        "application_name": application_name[:63]}
+        self._on_message = on_message
+        self._on_connect = on_connect
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="projections.listener")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        backoff = Backoff(0.05, 2.0)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._conninfo, **self._kwargs
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await self._on_connect()
+                    self.connected.set()
+                    backoff.reset()
+                    async for notice in conn.notifies():
+                        self._on_message(notice.payload)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("projections listener lost: %s", type(exc).__name__)
+            self.connected.clear()
+            await asyncio.sleep(backoff.next())

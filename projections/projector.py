@@ -1,0 +1,204 @@
+"""How a projector is declared: a name, a version, the event types it handles, the tables
+it owns, and handlers that write SQL.
+
+    class Messages(Projector):
+        name = "messages"
+        version = 1
+        tables = {"messages": "id uuid PRIMARY KEY, channel_id uuid NOT NULL, body text"}
+        indexes = ["CREATE INDEX ON {messages} (channel_id)"]   # built after the bulk load
+
+        @on("MessageSent")
+        async def sent(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+            await ctx.conn.execute(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s, %s)").format(ctx.table("messages")),
+                (event.data.id, event.data.channel_id, event.data.body))
+
+Handlers run in commit order inside the transaction that also moves the checkpoint, so a
+batch's effects and its checkpoint commit together. A projector that wants bulk writes
+overrides `apply` and gets the whole batch at once (see read_models/event_stats.py).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Final, TypeVar
+
+import psycopg
+from psycopg import sql
+
+from event_store import EventStore, RecordedEvent
+from projections.errors import InvalidProjector, UnknownProjection
+
+Conn = psycopg.AsyncConnection[Any]
+
+NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+EVERY_EVENT: Final = "*"
+VIEWS_SCHEMA: Final = "read_models"
+"""Queries read `read_models.<table>`: a view onto the active build's table."""
+
+
+def schema_name(name: str, version: int, build: int) -> str:
+    """The schema that holds one build's tables."""
+    return f"{name}_v{version}_b{build}"
+
+
+def read_model(table: str) -> sql.Identifier:
+    """The stable, always-valid name of a logical table for queries.
+
+    It is a view repointed (in the flip transaction) at the active build's table, so a query
+    never names a build that a rebuild is about to drop.
+    """
+    if not NAME.match(table):
+        raise UnknownProjection(f"not a table name: {table!r}")
+    return sql.Identifier(VIEWS_SCHEMA, table)
+
+
+class ProjectionContext:
+    """What handlers write through: the batch's transaction and their build's tables."""
+
+    __slots__ = ("_tables", "conn", "rebuilding", "schema", "store")
+
+    def __init__(
+        self,
+        conn: Conn,
+        schema: str,
+        tables: Iterable[str],
+        *,
+        rebuilding: bool,
+        store: EventStore,
+    ) -> None:
+        self.conn = conn
+        self.schema = schema
+        self.rebuilding = rebuilding
+        """True while loading from position 0: large batches, secondary indexes not built."""
+        self.store = store
+        self._tables = {name: sql.Identifier(schema, name) for name in tables}
+
+    def table(self, name: str) -> sql.Identifier:
+        """The physical name of one of the projector's tables in the build being written."""
+        try:
+            return self._tables[name]
+        except KeyError:
+            raise UnknownProjection(f"the projector does not own a table {name!r}") from None
+
+    async def current(self, stream_id: str, event_id: uuid.UUID) -> RecordedEvent | None:
+        """An event as it stands now: after a redaction, the redacted content."""
+        from_version = 1
+        while True:
+            page = await self.store.read_stream(stream_id, from_version=from_version, limit=500)
+            for event in page:
+                if event.event_id == event_id:
+                    return event
+            if len(page) < 500:
+                return None
+            from_version = page[-1].version + 1
+
+
+Handler = Callable[[Any, RecordedEvent, ProjectionContext], Awaitable[None]]
+H = TypeVar("H", bound=Handler)
+
+
+def on(*event_types: str | type) -> Callable[[H], H]:
+    """Mark a method as the handler of these event types (names, or the classes whose
+    names they are registered under by default)."""
+    names = tuple(t if isinstance(t, str) else t.__name__ for t in event_types)
+    if not names:
+        raise InvalidProjector("@on needs at least one event type")
+
+    def mark(fn: H) -> H:
+        fn.__projection_types__ = names  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+class Projector:
+    """A named, versioned function from events to SQL writes on its own tables.
+
+    Bump `version` whenever the tables or the handlers' meaning change: the runtime then
+    builds the new version beside the old one and switches queries over once it caught up.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    tables: ClassVar[Mapping[str, str]]
+    """Logical table name -> its column and constraint definitions (what goes inside
+    CREATE TABLE (...)). Keep the keys that upserts need here; secondary indexes go in
+    `indexes`."""
+    indexes: ClassVar[Sequence[str]] = ()
+    """CREATE INDEX statements with `{table}` placeholders, run after the bulk load."""
+    event_types: ClassVar[frozenset[str] | str]
+    """The types it handles, or EVERY_EVENT; by default the types of its @on handlers."""
+    _handlers: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        handlers: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                for type_name in getattr(value, "__projection_types__", ()):
+                    handlers[type_name] = attr
+        cls._handlers = handlers
+        if "event_types" not in vars(cls) and handlers:
+            cls.event_types = frozenset(handlers)
+
+    def wants(self, type_name: str) -> bool:
+        types = self.event_types
+        return types == EVERY_EVENT or type_name in types
+
+    async def apply(self, events: Sequence[RecordedEvent], ctx: ProjectionContext) -> None:
+        """Apply a batch in commit order. The default calls the @on handlers, pipelined."""
+        if not self._handlers:
+            raise NotImplementedError(f"{type(self).__name__} has no @on handlers and no apply")
+        async with ctx.conn.pipeline():
+            for event in events:
+                attr = self._handlers.get(event.type)
+                if attr is not None:
+                    await getattr(self, attr)(event, ctx)
+
+    # -- DDL, run by the runtime -------------------------------------------------------------
+
+    def table_statements(self, schema: str) -> list[sql.Composed]:
+        return [
+            sql.SQL("CREATE TABLE {} ({})").format(
+                sql.Identifier(schema, table), sql.SQL(columns)  # trusted class constant
+            )
+            for table, columns in self.tables.items()
+        ]
+
+    def index_statements(self, schema: str) -> list[sql.Composed]:
+        names = {table: sql.Identifier(schema, table) for table in self.tables}
+        return [sql.SQL(text).format(**names) for text in self.indexes]
+
+
+def validate(projectors: Iterable[Projector]) -> dict[str, Projector]:
+    """Check declarations once, at start-up: names, versions, and that no two projectors
+    claim the same table (queries find tables by logical name alone)."""
+    by_name: dict[str, Projector] = {}
+    owner: dict[str, str] = {}
+    for projector in projectors:
+        cls = type(projector)
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not NAME.match(name):
+            raise InvalidProjector(f"{cls.__name__}: name must match {NAME.pattern}")
+        version = getattr(cls, "version", None)
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 2**31:
+            raise InvalidProjector(f"{name}: version must be a positive integer")
+        tables = getattr(cls, "tables", None)
+        if not isinstance(tables, Mapping) or not tables:
+            raise InvalidProjector(f"{name}: declare at least one table")
+        types = getattr(cls, "event_types", None)
+        if types != EVERY_EVENT and not (isinstance(types, frozenset) and types):
+            raise InvalidProjector(f"{name}: declare event_types or @on handlers")
+        if name in by_name:
+            raise InvalidProjector(f"two projectors are named {name!r}")
+        for table in tables:
+            if not NAME.match(table):
+                raise InvalidProjector(f"{name}: table name {table!r} must match {NAME.pattern}")
+            if table in owner:
+                raise InvalidProjector(f"{name} and {owner[table]} both declare table {table!r}")
+            owner[table] = name
+        by_name[name] = projector
+    return by_name

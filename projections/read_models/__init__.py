@@ -1,0 +1,14 @@
+"""The read models this application runs."""
+
+from __future__ import annotations
+
+from projections.projector import Projector
+from projections.read_models.event_stats import EventStats
+
+
+def default_projectors() -> list[Projector]:
+    """Every projector the app runs, in one place (each read model adds itself here)."""
+    return [EventStats()]
+
+
+__all__ = ["EventStats", "default_projectors"]

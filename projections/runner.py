@@ -1,0 +1,284 @@
+"""The projection runner: leads projectors (one node each), and for each one it leads, runs
+the builds its plan calls for, retrying failures with back-off.
+
+    runner = ProjectionRunner(store, [EventStats()], on_advance=watcher.advance)
+    await runner.start()     # returns at once; work happens in background tasks
+    ...
+    await runner.close()     # releases leadership: another node takes over
+
+Each projector is isolated: a failing event stops only the build it belongs to (visible in
+status with its position and error), and every other projector goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import psycopg
+
+from event_store import EventStore, Position
+from projections import catalog
+from projections.backoff import Backoff
+from projections.catalog import Build
+from projections.errors import EventFailed, Retired
+from projections.leadership import Leadership, lock_name
+from projections.notifications import Listener, Notifier
+from projections.projector import Projector, validate
+from projections.worker import BuildWorker, describe, is_transient
+
+log = logging.getLogger(__name__)
+
+
+def _node_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    bulk_batch: int = 5000
+    """Events per transaction while loading from position 0."""
+    live_batch: int = 500
+    """At most this many events per transaction once live."""
+    lease_interval: float = 1.0
+    """How often a node tries to take the projectors it does not lead (failover time)."""
+    poll_interval: float = 1.0
+    """Live readers re-read this often even without a wake-up (a lost one only delays)."""
+    recheck_interval: float = 10.0
+    """Leaders re-plan this often even without a message."""
+    drop_delay: float = 5.0
+    """Seconds between a flip and dropping the replaced build's schema."""
+    retry_base: float = 0.5
+    retry_max: float = 60.0
+    node: str = field(default_factory=_node_name)
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        store: EventStore,
+        projectors: Iterable[Projector],
+        *,
+        options: RunnerOptions | None = None,
+        on_advance: Callable[[str, Position], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.projectors = validate(projectors)
+        self.options = options or RunnerOptions()
+        self._on_advance = on_advance
+        self._notifier = Notifier(store.conninfo, self._connect_kwargs())
+        self._listener = Listener(
+            store.conninfo, self._connect_kwargs(), self._on_message, self._poke_all,
+            application_name=f"projections-runner-{self.options.node}",
+        )
+        self._controls = {name: asyncio.Event() for name in self.projectors}
+        self._supervisors: dict[str, asyncio.Task[None]] = {}
+        self._leadership: asyncio.Task[None] | None = None
+        self.leading: set[str] = set()
+        """Names of the projectors this runner holds the lock of right now."""
+        self.lock_backend_pid: int | None = None
+
+    def _connect_kwargs(self) -> dict[str, object]:
+        kwargs = dict(self.store.connect_kwargs)
+        kwargs.pop("autocommit", None)
+        return kwargs
+
+    async def start(self) -> None:
+        self._notifier.start()
+        self._listener.start()
+        self._leadership = asyncio.create_task(self._hold_leadership(), name="projections.lead")
+
+    async def close(self) -> None:
+        if self._leadership is not None:
+            self._leadership.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._leadership
+            self._leadership = None
+        await self._listener.close()
+        await self._notifier.close()
+
+    async def __aenter__(self) -> ProjectionRunner:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- signals from workers and other processes --------------------------------------------
+
+    def poke(self, name: str) -> None:
+        """Re-plan `name` now (a rebuild was requested, a build flipped, ...)."""
+        control = self._controls.get(name)
+        if control is not None:
+            control.set()
+
+    async def _poke_all(self) -> None:
+        for control in self._controls.values():
+            control.set()
+
+    def _on_message(self, payload: str) -> None:
+        kind, _, name = payload.partition(" ")
+        if kind in ("rebuild", "reset", "flip"):
+            self.poke(name)
+
+    def advanced(self, name: str, position: Position, *, active: bool) -> None:
+        """A batch committed; readers of the active build may wake."""
+        if active:
+            if self._on_advance is not None:
+                self._on_advance(name, position)
+            self._notifier.advance(name, position)
+
+    def flipped(self, name: str) -> None:
+        self.poke(name)
+
+    # -- leadership ------------------------------------------------------------------------------
+
+    async def _hold_leadership(self) -> None:
+        backoff = Backoff(0.1, 5.0)
+        while True:
+            try:
+                async with Leadership(
+                    self.store.conninfo, self._connect_kwargs(),
+                    f"projections-lock-{self.options.node}",
+                ) as leadership:
+                    self.lock_backend_pid = await leadership.backend_pid()
+                    backoff.reset()
+                    while True:
+                        for name, projector in self.projectors.items():
+                            if name in self.leading:
+                                continue
+                            if await leadership.try_acquire(lock_name(name, projector.version)):
+                                log.info("leading projection %s on %s", name, self.options.node)
+                                self.leading.add(name)
+                                self._supervisors[name] = asyncio.create_task(
+                                    self._supervise(projector), name=f"projections.{name}"
+                                )
+                        await asyncio.sleep(self.options.lease_interval)
+                        await leadership.check()
+            except (psycopg.Error, OSError) as exc:
+                log.warning("projection leadership lost (%s); stopping its projectors",
+                            type(exc).__name__)
+            finally:
+                await self._stop_supervisors()
+            await asyncio.sleep(backoff.next())
+
+    async def _stop_supervisors(self) -> None:
+        tasks = list(self._supervisors.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._supervisors.clear()
+        self.leading.clear()
+        self.lock_backend_pid = None
+
+    # -- one projector -------------------------------------------------------------------------
+
+    async def _supervise(self, projector: Projector) -> None:
+        backoff = Backoff(self.options.retry_base, self.options.retry_max)
+        while True:
+            try:
+                await self._lead(projector)
+            except Exception as exc:
+                log.warning("projection %s: planning failed: %s", projector.name, describe(exc))
+            await asyncio.sleep(backoff.next())
+
+    async def _lead(self, projector: Projector) -> None:
+        name = projector.name
+        control = self._controls[name]
+        workers: dict[int, asyncio.Task[None]] = {}
+        warned = False
+        try:
+            while True:
+                control.clear()
+                async with self.store.pool.connection() as conn, conn.transaction():
+                    plan = await catalog.plan(conn, projector, drop_delay=self.options.drop_delay)
+                if plan.superseded and not warned:
+                    log.warning("projection %s: a newer version (v%s) is active; this node's"
+                                " v%s stays idle", name, plan.active and plan.active.version,
+                                projector.version)
+                warned = plan.superseded
+                wanted = {build.build: build for build in plan.run}
+                restarted = False
+                for build_id, task in list(workers.items()):
+                    if build_id not in wanted or task.done():
+                        restarted = restarted or (task.done() and build_id in wanted)
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await task
+                        del workers[build_id]
+                if restarted:
+                    await asyncio.sleep(0.1)
+                for build_id, build in wanted.items():
+                    if build_id not in workers:
+                        workers[build_id] = asyncio.create_task(
+                            self._work(projector, build), name=f"projections.{name}.{build_id}"
+                        )
+                timeout = self.options.recheck_interval
+                for build in plan.drop:
+                    if not await self._drop(build):
+                        timeout = min(timeout, self.options.drop_delay)
+                if plan.next_drop_in is not None:
+                    timeout = min(timeout, plan.next_drop_in + 0.01)
+                poked = asyncio.ensure_future(control.wait())
+                try:
+                    await asyncio.wait(
+                        [poked, *workers.values()],
+                        timeout=timeout,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    poked.cancel()
+        finally:
+            for task in workers.values():
+                task.cancel()
+            await asyncio.gather(*workers.values(), return_exceptions=True)
+
+    async def _drop(self, build: Build) -> bool:
+        try:
+            async with self.store.pool.connection() as conn, conn.transaction():
+                await catalog.drop_build(conn, build)
+        except psycopg.Error as exc:
+            log.warning("projection %s: build %s not dropped yet: %s", build.name, build.build,
+                        describe(exc))
+            return False
+        log.info("projection %s: dropped replaced build %s (%s)", build.name, build.build,
+                 build.schema)
+        return True
+
+    async def _work(self, projector: Projector, build: Build) -> None:
+        backoff = Backoff(self.options.retry_base, self.options.retry_max)
+        while True:
+            worker = BuildWorker(self, projector, build)
+            try:
+                await worker.run()
+                return
+            except Retired as exc:
+                log.info("projection %s: build %s stops: %s", projector.name, build.build, exc)
+                self.poke(projector.name)
+                return
+            except EventFailed:
+                pass  # recorded with its position; retried below
+            except Exception as exc:
+                if is_transient(exc):
+                    log.warning("projection %s: build %s interrupted: %s", projector.name,
+                                build.build, describe(exc))
+                else:
+                    log.exception("projection %s: build %s failed", projector.name, build.build)
+                    await self._record(build, worker.position, exc)
+            if worker.progressed:
+                backoff.reset()
+            await asyncio.sleep(backoff.next())
+
+    async def _record(self, build: Build, position: Position, exc: BaseException) -> None:
+        with contextlib.suppress(psycopg.Error, OSError):
+            async with self.store.pool.connection() as conn:
+                await conn.execute(
+                    "UPDATE projection_builds SET error = %s, failed_position = %s,"
+                    " failed_at = clock_timestamp(), failures = failures + 1 WHERE build = %s",
+                    (describe(exc), f"after {position.encode()}", build.build),
+                )

@@ -1,0 +1,140 @@
+"""Where every projector stands: position, lag in events and seconds, state, last error.
+
+Read from the database alone, so any process (the app, the CLI) sees what the runner that
+leads a projector is doing, wherever it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+import psycopg
+
+from event_store import Position
+from projections.catalog import Build, active_builds, load_builds
+from projections.leadership import LOCK_CLASS, lock_name
+
+Conn = psycopg.AsyncConnection[Any]
+
+_AFTER = (
+    "(e.epoch, e.transaction_id, e.position) > (%(epoch)s, %(xid)s::bigint, %(seq)s)"
+    " AND (e.epoch, e.transaction_id) < ((SELECT epoch FROM event_store_meta),"
+    " pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+)
+_LAG = (
+    f"SELECT (SELECT count(*) FROM events e WHERE {_AFTER}),"
+    " (SELECT extract(epoch FROM clock_timestamp() - e.recorded_at)::float8"
+    f" FROM events e WHERE {_AFTER}"
+    " ORDER BY e.epoch, e.transaction_id, e.position LIMIT 1)"
+)
+
+_HELD = """
+SELECT k FROM unnest(%s::text[]) AS k
+ WHERE EXISTS (SELECT 1 FROM pg_locks l
+                WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid
+                  AND l.objid::text::bigint = (hashtext(k)::bigint & 4294967295))
+"""
+
+
+class ProjectionStatus(msgspec.Struct, kw_only=True):
+    name: str
+    version: int | None
+    """The version that answers queries (None before a first build exists)."""
+    state: str
+    """live | rebuilding | failed | stopped (no runner holds it and it is behind)"""
+    position: str | None
+    lag_events: int
+    lag_seconds: float
+    error: str | None = None
+    """`at position <p>: <error>` of the last failure, until a retry succeeds."""
+    running: bool = False
+    building_version: int | None = None
+    events_done: int = 0
+    events_total: int = 0
+
+    @property
+    def progress(self) -> float | None:
+        """Share of the log a build in progress has loaded (None when none is)."""
+        if self.state != "rebuilding" or self.building_version is None:
+            return None
+        return self.events_done / self.events_total if self.events_total else 1.0
+
+    def describe(self) -> str:
+        """The one-line state for people: live / rebuilding n% / failed at position p: e."""
+        if self.state == "failed":
+            return f"failed {self.error}"
+        progress = self.progress
+        if progress is not None:
+            return f"rebuilding {int(progress * 100)}%"
+        return self.state
+
+
+async def lag(conn: Conn, position: Position) -> tuple[int, float]:
+    """Events committed after `position` that a reader can see, and the age of the oldest."""
+    cur = await conn.execute(
+        _LAG, {"epoch": position.epoch, "xid": position.transaction_id,
+               "seq": position.sequence}
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0]), float(row[1] or 0.0)
+
+
+async def held_locks(conn: Conn, keys: list[str]) -> set[str]:
+    cur = await conn.execute(_HELD, (keys, LOCK_CLASS))
+    return {row[0] for row in await cur.fetchall()}
+
+
+async def read_status(conn: Conn, declared: Iterable[str] = ()) -> list[ProjectionStatus]:
+    """Every projector declared here or known to the database, sorted by name."""
+    builds = await load_builds(conn)
+    active = await active_builds(conn)
+    by_name: dict[str, list[Build]] = {name: [] for name in declared}
+    for build in builds:
+        by_name.setdefault(build.name, []).append(build)
+    keys = [lock_name(b.name, b.version) for b in builds if b.state != "retired"]
+    held = await held_locks(conn, keys) if keys else set()
+    result = []
+    for name in sorted(by_name):
+        result.append(await _status(conn, name, by_name[name], active.get(name), held))
+    return result
+
+
+async def _status(
+    conn: Conn, name: str, builds: list[Build], active_id: int | None, held: set[str]
+) -> ProjectionStatus:
+    active = next((b for b in builds if b.build == active_id), None)
+    if active is None:
+        return ProjectionStatus(
+            name=name, version=None, state="stopped", position=None, lag_events=0,
+            lag_seconds=0.0,
+        )
+    building = [b for b in builds if b.state == "bulk" or (
+        b.state == "live" and b.build != active.build)]
+    target = building[-1] if building else None
+    lag_events, lag_seconds = await lag(conn, active.position)
+    running = any(lock_name(b.name, b.version) in held for b in [active, *building])
+    failed = next((b for b in [*building, active] if b.error is not None), None)
+    status = ProjectionStatus(
+        name=name,
+        version=active.version,
+        state="live",
+        position=active.position.encode(),
+        lag_events=lag_events,
+        lag_seconds=round(lag_seconds, 3) if lag_events else 0.0,
+        running=running,
+    )
+    if target is not None:
+        remaining = lag_events if target is active else (await lag(conn, target.position))[0]
+        status.building_version = target.version
+        status.events_done = target.events_done
+        status.events_total = target.events_done + remaining
+        status.state = "rebuilding"
+    if failed is not None:
+        status.state = "failed"
+        status.error = f"at position {failed.failed_position}: {failed.error}"
+    elif not running and lag_events:
+        status.state = "stopped"
+    return status

@@ -1,0 +1,319 @@
+"""Runs one build of one projector: bulk load from its checkpoint, indexes, flip, live.
+
+Every batch is one transaction that first compares-and-sets the build's checkpoint (from
+the position this worker last committed to the batch's last position), then applies the
+handlers: effects and checkpoint commit together or not at all (exactly-once), and a
+worker whose build was retired, reset or taken over by another node writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+import psycopg
+from psycopg import sql
+
+from event_store import Position, RecordedEvent
+from projections.catalog import Build, activate, load_build, load_builds
+from projections.errors import EventFailed, Retired
+from projections.projector import ProjectionContext, Projector
+
+if TYPE_CHECKING:
+    from projections.runner import ProjectionRunner
+
+log = logging.getLogger(__name__)
+
+Conn = psycopg.AsyncConnection[Any]
+
+_ADVANCE = """
+UPDATE projection_builds
+   SET epoch = %(epoch)s, transaction_id = %(xid)s, sequence = %(seq)s,
+       events_done = events_done + %(n)s, updated_at = clock_timestamp(),
+       error = NULL, failed_position = NULL, failed_at = NULL
+ WHERE build = %(build)s AND state <> 'retired'
+   AND (epoch, transaction_id, sequence) = (%(from_epoch)s, %(from_xid)s, %(from_seq)s)
+RETURNING coalesce((SELECT v.active_build = %(build)s FROM projection_versions v
+                     WHERE v.name = projection_builds.name), false)
+"""
+
+_FAILED = """
+UPDATE projection_builds
+   SET error = %s, failed_position = %s, failed_at = clock_timestamp(), failures = failures + 1
+ WHERE build = %s
+"""
+
+MAX_ERROR = 1000
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Connection trouble, deadlocks, serialization failures, lock timeouts: retry as is.
+    Anything else that a batch raises is the event's (or the handler's) fault."""
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | OSError)
+
+
+def describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."
+
+
+class _NotYet(Exception):
+    """The flip could not complete now (its catch-up failed or a lock was busy)."""
+
+
+class BuildWorker:
+    def __init__(self, runner: ProjectionRunner, projector: Projector, build: Build) -> None:
+        self.runner = runner
+        self.projector = projector
+        self.build = build
+        self.store = runner.store
+        self.options = runner.options
+        self.position = build.position
+        self.active = False
+        self.progressed = False
+        self._tables = list(projector.tables)
+
+    def _label(self, role: str) -> str:
+        return f"projection-{self.projector.name}-b{self.build.build}-{role}"[:63]
+
+    async def _connect(self, role: str) -> Conn:
+        kwargs = {**self.store.connect_kwargs, "autocommit": True,
+                  "application_name": self._label(role)}
+        return await psycopg.AsyncConnection.connect(self.store.conninfo, **kwargs)
+
+    async def run(self) -> None:
+        """Until the build is retired (raises Retired); failures propagate to the runner."""
+        conn = await self._connect("write")
+        try:
+            build = await load_build(conn, self.build.build)
+            if build is None or build.state == "retired":
+                raise Retired(f"build {self.build.build} is gone")
+            self.build = build
+            self.position = build.position
+            cur = await conn.execute(
+                "SELECT active_build = %s FROM projection_versions WHERE name = %s",
+                (build.build, build.name),
+            )
+            row = await cur.fetchone()
+            self.active = bool(row and row[0])
+            if build.state == "bulk":
+                await self._bulk(conn)
+                await self._finish_bulk(conn)
+            if not self.active:
+                await self._flip(conn)
+            await self._live(conn)
+        finally:
+            await conn.close()
+
+    # -- batches -----------------------------------------------------------------------------
+
+    async def _apply(
+        self, conn: Conn, before: Position, events: Sequence[RecordedEvent], *, rebuilding: bool
+    ) -> bool:
+        """Inside the caller's transaction: move the checkpoint, then run the handlers.
+        Returns whether the build is the active one."""
+        after = events[-1].position
+        cur = await conn.execute(_ADVANCE, {
+            "epoch": after.epoch, "xid": after.transaction_id, "seq": after.sequence,
+            "n": len(events), "build": self.build.build, "from_epoch": before.epoch,
+            "from_xid": before.transaction_id, "from_seq": before.sequence,
+        })
+        row = await cur.fetchone()
+        if row is None:
+            raise Retired(f"build {self.build.build} was retired or moved on elsewhere")
+        wanted = [e for e in events if self.projector.wants(e.type)]
+        if wanted:
+            ctx = ProjectionContext(
+                conn, self.build.schema, self._tables, rebuilding=rebuilding, store=self.store
+            )
+            await self.projector.apply(wanted, ctx)
+        return bool(row[0])
+
+    async def _commit(
+        self, conn: Conn, events: Sequence[RecordedEvent], *, rebuilding: bool
+    ) -> None:
+        try:
+            async with conn.transaction():
+                active = await self._apply(conn, self.position, events, rebuilding=rebuilding)
+        except Retired:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            if len(events) == 1:
+                await self._record_failure(conn, events[0].position, exc)
+                raise EventFailed(events[0].position, self.position, describe(exc)) from exc
+            # Which event? Apply one at a time: the ones before it commit, it stops the build.
+            for event in events:
+                await self._commit(conn, [event], rebuilding=rebuilding)
+            return
+        self._committed(events[-1].position, active)
+
+    def _committed(self, position: Position, active: bool) -> None:
+        self.position = position
+        self.active = active
+        self.progressed = True
+        self.runner.advanced(self.projector.name, position, active=active)
+
+    async def _record_failure(
+        self, conn: Conn, position: Position | None, exc: BaseException
+    ) -> None:
+        where = position.encode() if position is not None else f"after {self.position.encode()}"
+        log.error("projection %s (build %s) failed at %s: %s", self.projector.name,
+                  self.build.build, where, describe(exc))
+        with contextlib.suppress(psycopg.Error):
+            await conn.execute(_FAILED, (describe(exc), where, self.build.build))
+
+    async def _read_failed(self, conn: Conn, exc: BaseException) -> EventFailed:
+        """Reading itself failed (an event that cannot be decoded, say)."""
+        await self._record_failure(conn, None, exc)
+        return EventFailed(None, self.position, describe(exc))
+
+    # -- phases ------------------------------------------------------------------------------
+
+    async def _bulk(self, conn: Conn) -> None:
+        """Load from the checkpoint to the head in large batches; reading the next batch
+        overlaps with writing this one."""
+        reader = await self._connect("read")
+        queue: asyncio.Queue[list[RecordedEvent] | BaseException | None] = asyncio.Queue(2)
+
+        async def produce() -> None:
+            after = self.position
+            try:
+                while True:
+                    page = await self.store.read_all(
+                        after, limit=self.options.bulk_batch, conn=reader
+                    )
+                    if not page:
+                        await queue.put(None)
+                        return
+                    await queue.put(page)
+                    after = page[-1].position
+            except Exception as exc:
+                await queue.put(exc)
+
+        producer = asyncio.create_task(produce(), name=self._label("reader"))
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    if is_transient(item):
+                        raise item
+                    raise await self._read_failed(conn, item)
+                await self._commit(conn, item, rebuilding=True)
+        finally:
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer
+            await reader.close()
+
+    async def _finish_bulk(self, conn: Conn) -> None:
+        """Caught up once: build the secondary indexes and statistics, then go live."""
+        async with conn.transaction():
+            cur = await conn.execute(
+                "UPDATE projection_builds SET state = 'live', live_at = clock_timestamp()"
+                " WHERE build = %s AND state = 'bulk' RETURNING 1",
+                (self.build.build,),
+            )
+            if await cur.fetchone() is None:
+                raise Retired(f"build {self.build.build} left the bulk phase elsewhere")
+            for statement in self.projector.index_statements(self.build.schema):
+                await conn.execute(statement)
+            for table in self._tables:
+                await conn.execute(
+                    sql.SQL("ANALYZE {}").format(sql.Identifier(self.build.schema, table))
+                )
+
+    async def _flip(self, conn: Conn) -> None:
+        """Make this build the one queries read, once it is at least where the active
+        build is. The last stretch is applied inside the flip's own transaction, holding
+        the active build's row, so the flip cannot be outrun by continuous writes."""
+        while True:
+            try:
+                await self._try_flip(conn)
+                return
+            except _NotYet:
+                page = await self.store.read_all(
+                    self.position, limit=self.options.live_batch, conn=conn
+                )
+                if page:
+                    await self._commit(conn, page, rebuilding=False)
+                else:
+                    await asyncio.sleep(0.05)
+
+    async def _try_flip(self, conn: Conn) -> None:
+        name = self.projector.name
+        position = self.position
+        old: Build | None = None
+        try:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL lock_timeout = '2s'")
+                cur = await conn.execute(
+                    "SELECT active_build FROM projection_versions WHERE name = %s FOR UPDATE",
+                    (name,),
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    raise Retired(f"{name} was reset")
+                await conn.execute(
+                    "SELECT 1 FROM projection_builds WHERE name = %s AND state <> 'retired'"
+                    " ORDER BY build FOR UPDATE",
+                    (name,),
+                )
+                builds = {b.build: b for b in await load_builds(conn, name)}
+                mine = builds.get(self.build.build)
+                if mine is None or mine.state != "live" or mine.position != position:
+                    raise Retired(f"build {self.build.build} moved on elsewhere")
+                if row[0] == mine.build:
+                    self.active = True
+                    return
+                old = builds.get(row[0]) if row[0] is not None else None
+                target = old.position if old is not None else position
+                while position < target:
+                    page = await self.store.read_all(
+                        position, limit=self.options.bulk_batch, conn=conn
+                    )
+                    if not page:
+                        raise _NotYet
+                    try:
+                        async with conn.transaction():
+                            await self._apply(conn, position, page, rebuilding=False)
+                    except (Retired, psycopg.OperationalError):
+                        raise
+                    except Exception as exc:
+                        log.info("flip of %s deferred: %s", name, describe(exc))
+                        raise _NotYet from exc
+                    position = page[-1].position
+                await activate(conn, self.projector, mine, previous=old)
+        except psycopg.errors.LockNotAvailable as exc:
+            raise _NotYet from exc
+        log.info("projection %s: build %s (v%s) now answers queries%s", name, mine.build,
+                 mine.version, f", replacing build {old.build}" if old else "")
+        self._committed(position, True)
+        self.runner.flipped(name)
+
+    async def _live(self, conn: Conn) -> None:
+        subscription = self.store.subscribe(
+            self.position,
+            batch_size=self.options.live_batch,
+            poll_interval=self.options.poll_interval,
+            name=self._label("live"),
+        )
+        batches = cast(AsyncGenerator[list[RecordedEvent], None], subscription.batches())
+        try:
+            while True:
+                try:
+                    batch = await anext(batches)
+                except Exception as exc:
+                    if is_transient(exc):
+                        raise
+                    raise await self._read_failed(conn, exc) from exc
+                await self._commit(conn, batch, rebuilding=False)
+        finally:
+            await batches.aclose()
+            await subscription.close()

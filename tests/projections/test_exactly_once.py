@@ -1,0 +1,126 @@
+"""Live state equals a full rebuild; a runner killed at any point resumes exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from event_store import NewEvent
+from projections import ProjectionRunner, catalog
+from projections.read_models import EventStats
+from tests.projections.conftest import (
+    FAST,
+    Added,
+    Ignored,
+    Ledger,
+    Texted,
+    active_build,
+    expected_ledger,
+    ledger_state,
+    running,
+    settled,
+    snapshot,
+    wait_until,
+)
+
+texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                max_size=12)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.integers(0, 3), st.integers(-50, 50), st.integers(1, 3)),
+        st.tuples(st.just("text"), st.integers(0, 3), texts, st.integers(1, 2)),
+        st.tuples(st.just("ignored"), st.integers(0, 3), st.none(), st.integers(1, 2)),
+        st.tuples(st.just("redact"), st.integers(0, 100), st.none(), st.just(1)),
+        st.tuples(st.just("pause"), st.just(0), st.none(), st.just(0)),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+async def write(store, prefix: str, ops) -> None:
+    notes: list[uuid.UUID] = []
+    for kind, stream, value, count in ops:
+        if kind == "add":
+            await store.append(f"{prefix}-{stream}", [NewEvent(Added(value))] * 1 if count == 1
+                               else [NewEvent(Added(value + k)) for k in range(count)])
+        elif kind == "text":
+            events = [NewEvent(Texted(f"{value}{k}")) for k in range(count)]
+            notes += [e.event_id for e in events]
+            await store.append(f"{prefix}-{stream}", events)
+        elif kind == "ignored":
+            await store.append(f"{prefix}-{stream}", [NewEvent(Ignored(k)) for k in range(count)])
+        elif kind == "redact" and notes:
+            await store.redact(notes[stream % len(notes)], Texted("[redacted]"), reason="test")
+        elif kind == "pause":
+            await asyncio.sleep(0.01)
+
+
+async def rebuild(store, runner, name: str) -> None:
+    before = await active_build(store, name)
+    async with store.pool.connection() as conn, conn.transaction():
+        assert await catalog.request_rebuild(conn, name)
+    runner.poke(name)
+
+    async def flipped() -> bool:
+        return await active_build(store, name) != before
+
+    await wait_until(flipped, what=f"{name} to flip")
+    await settled(store, [name])
+
+
+@given(ops=operations)
+async def test_live_state_equals_state_after_rebuild(store, ops):
+    async with running(store, [Ledger(), EventStats()]) as runner:
+        await write(store, f"acct{uuid.uuid4().hex[:6]}", ops)
+        await settled(store, ["ledger", "event_stats"])
+        live = await ledger_state(store)
+        assert live == await expected_ledger(store)
+        stats = [await snapshot(store, t) for t in ("event_type_counts", "stream_heads")]
+        await rebuild(store, runner, "ledger")
+        await rebuild(store, runner, "event_stats")
+        assert await ledger_state(store) == live
+        assert [await snapshot(store, t) for t in ("event_type_counts", "stream_heads")] == stats
+
+
+class SlowLedger(Ledger):
+    """Holds each batch's transaction open a little, so kills land inside it."""
+
+    async def apply(self, events, ctx):
+        await super().apply(events, ctx)
+        await asyncio.sleep(0.002)
+
+
+async def terminate_writers(store) -> int:
+    async with store.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name LIKE 'projection-ledger-%%-write'")
+        return len(await cur.fetchall())
+
+
+@given(kills=st.lists(st.tuples(st.sampled_from(["cancel", "terminate"]),
+                                st.floats(0.0, 0.08)), min_size=1, max_size=4))
+async def test_killed_runner_resumes_exactly_once(store, kills):
+    prefix = f"kill{uuid.uuid4().hex[:6]}"
+    for i in range(60):
+        await store.append(f"{prefix}-{i % 5}", [NewEvent(Added(i)), NewEvent(Texted(str(i)))])
+    runner = ProjectionRunner(store, [SlowLedger()], options=FAST)
+    await runner.start()
+    try:
+        for n, (how, delay) in enumerate(kills):
+            await asyncio.sleep(delay)
+            if how == "terminate":
+                await terminate_writers(store)
+            else:
+                await runner.close()  # cancels the worker wherever it is
+                runner = ProjectionRunner(store, [SlowLedger()], options=FAST)
+                await runner.start()
+            await store.append(f"{prefix}-x", [NewEvent(Added(n)), NewEvent(Texted(f"k{n}"))])
+        await settled(store, ["ledger"])
+        assert await ledger_state(store) == await expected_ledger(store)
+    finally:
+        await runner.close()

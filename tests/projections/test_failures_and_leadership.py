@@ -1,0 +1,117 @@
+"""A failing event stops only its projector, visibly, and retries with back-off; one node
+leads each projector and another takes over when it dies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from event_store import NewEvent
+from projections import ProjectionRunner
+from tests.projections.conftest import (
+    FAST,
+    Added,
+    Ledger,
+    Tally,
+    Texted,
+    expected_ledger,
+    ledger_state,
+    running,
+    settled,
+    snapshot,
+    statuses,
+    wait_until,
+)
+
+
+@pytest.fixture
+def broken_tally():
+    Tally.broken = True
+    yield Tally
+    Tally.broken = False
+
+
+async def test_failing_event_stops_only_its_projector(store, broken_tally):
+    for i in range(30):
+        await store.append(f"f-{i % 3}", [NewEvent(Added(i)), NewEvent(Texted(str(i)))])
+    async with running(store, [Ledger(), Tally()]):
+        await settled(store, ["ledger"])
+        events = await store.read_all(limit=1000)
+        bad = next(e for e in events if e.type == "Added" and e.data.amount == 13)
+        before = events[events.index(bad) - 1]
+
+        async def failed() -> bool:
+            found = (await statuses(store)).get("tally")
+            return found is not None and found.state == "failed"
+
+        await wait_until(failed, what="tally to fail")
+        status = (await statuses(store))["tally"]
+        assert status.error == f"at position {bad.position.encode()}: ValueError: unlucky number"
+        assert status.describe().startswith(f"failed at position {bad.position.encode()}")
+        # everything before the bad event was applied, nothing after it
+        assert status.position == before.position.encode()
+        counts = dict(await snapshot(store, "tally"))
+        assert counts == {"Added": 13, "Texted": 13}
+        # the other projector goes on
+        await store.append("f-more", [NewEvent(Added(1))])
+        await settled(store, ["ledger"])
+        assert await ledger_state(store) == await expected_ledger(store)
+        # it retries, backing off, until the handler is fixed
+        await asyncio.sleep(0.6)
+        async with store.pool.connection() as conn:
+            cur = await conn.execute("SELECT failures FROM projection_builds WHERE name = 'tally'")
+            (failures,) = await cur.fetchone()
+        assert 2 <= failures <= 8  # 0.05, 0.1, 0.2, 0.3, ... not a tight loop
+        broken_tally.broken = False
+        await settled(store, ["tally", "ledger"])
+        assert (await statuses(store))["tally"].error is None
+        assert dict(await snapshot(store, "tally")) == {"Added": 31, "Texted": 30}
+
+
+async def _leader(runners) -> ProjectionRunner | None:
+    leaders = [r for r in runners if "ledger" in r.leading]
+    assert len(leaders) <= 1
+    return leaders[0] if leaders else None
+
+
+@pytest.mark.parametrize("death", ["terminate", "close"])
+async def test_one_leader_and_failover(store, death):
+    for i in range(40):
+        await store.append(f"l-{i % 4}", [NewEvent(Added(i))])
+    a = ProjectionRunner(store, [Ledger()], options=FAST)
+    b = ProjectionRunner(store, [Ledger()], options=FAST)
+    await a.start()
+    await b.start()
+    try:
+        await wait_until(lambda: _has_leader([a, b]), what="a leader")
+        await settled(store, ["ledger"])
+        await asyncio.sleep(0.2)
+        leader = await _leader([a, b])
+        other = b if leader is a else a
+        assert leader is not None and "ledger" not in other.leading
+        assert (await statuses(store))["ledger"].running
+        if death == "terminate":  # the node's session dies (crash, network): locks go with it
+            async with store.pool.connection() as conn:
+                await conn.execute("SELECT pg_terminate_backend(%s)", (leader.lock_backend_pid,))
+        else:
+            await leader.close()
+        started = time.monotonic()
+        await wait_until(lambda: _leads(other), what="failover")
+        assert time.monotonic() - started < 2.0
+        for i in range(40):
+            await store.append(f"l-{i % 4}", [NewEvent(Added(i))])
+        await settled(store, ["ledger"])
+        assert await ledger_state(store) == await expected_ledger(store)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def _has_leader(runners) -> bool:
+    return await _leader(runners) is not None
+
+
+async def _leads(runner) -> bool:
+    return "ledger" in runner.leading

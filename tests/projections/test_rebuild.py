@@ -1,0 +1,147 @@
+"""Zero-downtime rebuilds: continuous writes and queries across the flip, version bumps,
+old tables dropped after (not inside) the flip, reset."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import psycopg
+from psycopg import sql
+
+from event_store import NewEvent
+from projections import ProjectionWatcher, catalog, read_model
+from tests.projections.conftest import (
+    Added,
+    Ledger,
+    LedgerV2,
+    Texted,
+    active_build,
+    expected_ledger,
+    ledger_state,
+    running,
+    settled,
+    statuses,
+    wait_until,
+)
+
+
+async def schemas(store) -> set[str]:
+    async with store.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'ledger_v%'")
+        return {row[0] for row in await cur.fetchall()}
+
+
+async def test_rebuild_during_writes_misses_nothing_and_queries_never_fail(store):
+    prefix = f"rw{uuid.uuid4().hex[:6]}"
+    for i in range(400):
+        await store.append(f"{prefix}-{i % 9}", [NewEvent(Added(i)), NewEvent(Texted(str(i)))])
+    watcher = ProjectionWatcher(store.pool)
+    await watcher.start()
+    stop = asyncio.Event()
+    failures: list[BaseException] = []
+    lagged: list[str] = []
+    queries = 0
+
+    async def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            result = await store.append(f"{prefix}-w{n % 4}", [NewEvent(Added(1))])
+            # read-your-writes across the flip: never a window where it cannot be served
+            if not await watcher.wait_for(["ledger"], result.position, 2.0):
+                lagged.append(result.position.encode())
+            n += 1
+
+    async def reader() -> None:
+        nonlocal queries
+        async with await psycopg.AsyncConnection.connect(store.conninfo, autocommit=True) as c:
+            while not stop.is_set():
+                try:
+                    await c.execute(sql.SQL("SELECT count(*), sum(total) FROM {}").format(
+                        read_model("ledger_totals")))
+                    await c.execute(sql.SQL("SELECT count(*) FROM {} WHERE stream_id = %s")
+                                    .format(read_model("ledger_notes")), (f"{prefix}-1",))
+                    queries += 1
+                except psycopg.Error as exc:
+                    failures.append(exc)
+                await asyncio.sleep(0)
+
+    async with running(store, [Ledger()]) as runner:
+        await settled(store, ["ledger"])
+        first = await active_build(store, "ledger")
+        tasks = [asyncio.create_task(writer()), asyncio.create_task(reader()),
+                 asyncio.create_task(reader())]
+        await asyncio.sleep(0.2)
+        async with store.pool.connection() as conn, conn.transaction():
+            assert await catalog.request_rebuild(conn, "ledger")
+            # a second request while one is under way is not another rebuild
+        async with store.pool.connection() as conn, conn.transaction():
+            assert not await catalog.request_rebuild(conn, "ledger")
+        runner.poke("ledger")
+
+        async def flipped() -> bool:
+            return await active_build(store, "ledger") != first
+
+        await wait_until(flipped, what="the flip")
+        await asyncio.sleep(0.3)  # keep writing and reading on the new build
+        stop.set()
+        await asyncio.gather(*tasks)
+        await watcher.close()
+        await settled(store, ["ledger"])
+        assert not failures, failures[:3]
+        assert not lagged, lagged[:3]
+        assert queries > 20
+        assert await ledger_state(store) == await expected_ledger(store)
+        # the replaced build's tables are dropped after the flip
+        await wait_until(lambda: _only_active_schema(store), what="the old build's drop")
+
+
+async def _only_active_schema(store) -> bool:
+    version = (await statuses(store))["ledger"].version
+    return await schemas(store) == {f"ledger_v{version}_b{await active_build(store, 'ledger')}"}
+
+
+async def test_new_version_rebuilds_automatically_beside_the_old(store):
+    for i in range(120):
+        await store.append(f"ver-{i % 4}", [NewEvent(Added(i)), NewEvent(Texted(str(i)))])
+    async with running(store, [Ledger()]):
+        await settled(store, ["ledger"])
+        v1 = await ledger_state(store)
+    async with running(store, [LedgerV2()]):
+        await wait_until(lambda: _version_is(store, 2), what="v2 to become active")
+        await settled(store, ["ledger"])
+        assert await ledger_state(store) == v1
+        await wait_until(lambda: _only_active_schema(store), what="v1 to be dropped")
+        (name,) = await schemas(store)
+        assert name.startswith("ledger_v2_")
+    # an older node (v1 code) must not roll the projection back: it stays idle
+    async with running(store, [Ledger()]):
+        await asyncio.sleep(0.5)
+        assert (await statuses(store))["ledger"].version == 2
+
+
+async def _version_is(store, version: int) -> bool:
+    found = (await statuses(store)).get("ledger")
+    return found is not None and found.version == version
+
+
+async def test_reset_drops_everything_and_the_runner_starts_over(store):
+    for i in range(50):
+        await store.append(f"rst-{i % 3}", [NewEvent(Added(i))])
+    async with running(store, [Ledger()]) as runner:
+        await settled(store, ["ledger"])
+        before = await ledger_state(store)
+        old = await active_build(store, "ledger")
+        async with store.pool.connection() as conn, conn.transaction():
+            dropped = await catalog.reset(conn, ["ledger"])
+        assert dropped == [f"ledger_v1_b{old}"]
+        runner.poke("ledger")
+
+        async def rebuilt() -> bool:
+            current = await active_build(store, "ledger")
+            return current is not None and current != old
+
+        await wait_until(rebuilt, what="a fresh build")
+        await settled(store, ["ledger"])
+        assert await ledger_state(store) == before
