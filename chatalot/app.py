@@ -12,6 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from chatalot import __version__
+from chatalot.api.admin_projections import AdminProjectionsController
 from chatalot.api.errors import exception_handlers
 from chatalot.api.health import HealthController
 from chatalot.config import Settings
@@ -35,7 +36,7 @@ def create_app(settings: Settings, database_url: str,
         return services
 
     return Litestar(
-        route_handlers=[HealthController],
+        route_handlers=[HealthController, AdminProjectionsController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=exception_handlers,
         lifespan=[lifespan],

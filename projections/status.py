@@ -61,14 +61,19 @@ class ProjectionStatus(msgspec.Struct, kw_only=True):
             return None
         return self.events_done / self.events_total if self.events_total else 1.0
 
-    def describe(self) -> str:
-        """The one-line state for people: live / rebuilding n% / failed at position p: e."""
-        if self.state == "failed":
-            return f"failed {self.error}"
+    @property
+    def label(self) -> str:
+        """The state with a rebuild's progress: live / rebuilding 42% / failed / stopped."""
         progress = self.progress
         if progress is not None:
             return f"rebuilding {int(progress * 100)}%"
         return self.state
+
+    def describe(self) -> str:
+        """The one-line state for people: live / rebuilding n% / failed at position p: e."""
+        if self.state == "failed":
+            return f"failed {self.error}"
+        return self.label
 
 
 async def lag(conn: Conn, position: Position) -> tuple[int, float]:

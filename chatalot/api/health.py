@@ -41,11 +41,22 @@ class HealthController(Controller):
             redis_ok = False
             with contextlib.suppress(Exception):
                 redis_ok = bool(await services.redis.ping())
-        healthy = db_ok and redis_ok is not False
+        projections: dict[str, ProjectionHealth] = {}
+        host = getattr(services, "projections", None)
+        if host is not None and db_ok:
+            with contextlib.suppress(psycopg.Error, TimeoutError, OSError):
+                for item in await host.status(max_age=1.0):
+                    projections[item.name] = ProjectionHealth(
+                        item.label, item.lag_events, item.lag_seconds
+                    )
+        healthy = db_ok and redis_ok is not False and all(
+            p.state != "failed" for p in projections.values()
+        )
         return Health(
             status="ok" if healthy else "degraded",
             version=__version__,
             uptime_secs=services.uptime_secs,
             db_healthy=db_ok,
             redis_healthy=redis_ok,
+            projections=projections,
         )

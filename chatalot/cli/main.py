@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--after", help="start after this position")
     tail.add_argument("--limit", type=int, default=1000, help="with --stream: at most this many")
     tail.set_defaults(func=_events_tail)
+    from chatalot.cli.projections import add_parser as add_projections
+
+    add_projections(sub)
     return parser
 
 

@@ -1,0 +1,257 @@
+"""`chatalot projections run|status|rebuild|reset`: operating the read models."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from chatalot.config import Settings
+from chatalot.db import make_pool
+from chatalot.domain.events import build_registry
+from event_store import EventStore, PostgresNotifyBus, RedisBus, WakeupBus
+from projections import ProjectionRunner, ProjectionStatus, RunnerOptions, catalog, read_status
+from projections.projector import Projector, validate
+from projections.read_models import default_projectors
+
+_stderr = Console(stderr=True)
+
+
+class ProjectionError(SystemExit):
+    def __init__(self, message: str) -> None:
+        print(f"chatalot: {message}", file=sys.stderr)
+        super().__init__(1)
+
+
+@contextlib.asynccontextmanager
+async def _store(database_url: str, bus: WakeupBus | None = None) -> AsyncIterator[EventStore]:
+    pool = make_pool(database_url, min_size=1, max_size=8)
+    await pool.open(wait=True, timeout=30)
+    store = EventStore(pool, build_registry(), bus)
+    try:
+        await store.start()
+        yield store
+    finally:
+        await store.close()
+        await pool.close()
+
+
+def _projectors() -> dict[str, Projector]:
+    return validate(default_projectors())
+
+
+async def _status(store: EventStore) -> list[ProjectionStatus]:
+    async with store.pool.connection() as conn, conn.transaction():
+        return await read_status(conn, _projectors())
+
+
+# -- run -------------------------------------------------------------------------------------
+
+
+async def _run(settings: Settings, database_url: str) -> None:
+    """Lead whatever projectors no other node leads, until SIGINT/SIGTERM."""
+    bus: WakeupBus = (
+        RedisBus(settings.redis_url) if settings.redis_url else PostgresNotifyBus(database_url)
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with _store(database_url, bus) as store, ProjectionRunner(
+        store, _projectors().values()
+    ):
+        _stderr.print(f"running projections: {', '.join(sorted(_projectors()))}")
+        await stop.wait()
+    _stderr.print("projections stopped")
+
+
+def run(settings: Settings, database_url: str, args: argparse.Namespace) -> None:
+    asyncio.run(_run(settings, database_url))
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+class _Item(msgspec.Struct):
+    name: str
+    version: int | None
+    state: str
+    position: str | None
+    lag_events: int
+    lag_seconds: float
+    error: str | None
+
+
+def _table(items: list[ProjectionStatus]) -> Table:
+    table = Table(title="projections")
+    for column in ("name", "version", "state", "position", "lag (events)", "lag (s)"):
+        table.add_column(column, justify="right" if column.startswith("lag") else "left")
+    for s in items:
+        style = {"live": "green", "failed": "red", "stopped": "yellow"}.get(s.state, "cyan")
+        table.add_row(s.name, str(s.version or "-"), Text(s.describe(), style=style),
+                      s.position or "-", f"{s.lag_events:,}", f"{s.lag_seconds:.1f}")
+    return table
+
+
+async def _print_status(database_url: str, as_json: bool) -> None:
+    async with _store(database_url) as store:
+        items = await _status(store)
+    if as_json:
+        out = [_Item(s.name, s.version, s.label, s.position, s.lag_events, s.lag_seconds,
+                     s.error) for s in items]
+        print(msgspec.json.encode(out).decode())
+    else:
+        Console().print(_table(items))
+
+
+def status(settings: Settings, database_url: str, args: argparse.Namespace) -> None:
+    asyncio.run(_print_status(database_url, args.json))
+
+
+# -- rebuild ---------------------------------------------------------------------------------
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} events/s" if speed else "- events/s", style="magenta")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeRemainingColumn(),
+        console=_stderr,
+    )
+
+
+async def _active(store: EventStore, name: str) -> tuple[int | None, int, int]:
+    """The active build, how many builds (of any state) the projector has, and how many
+    events the active build has applied."""
+    async with store.pool.connection() as conn:
+        builds = await catalog.load_builds(conn, name)
+        active = (await catalog.active_builds(conn)).get(name)
+    done = next((b.events_done for b in builds if b.build == active), 0)
+    return active, len(builds), done
+
+
+async def _rebuild(database_url: str, name: str, wait: bool) -> None:
+    projectors = _projectors()
+    if name not in projectors:
+        raise ProjectionError(f"no projector named {name!r} (known: {', '.join(projectors)})")
+    async with _store(database_url) as store:
+        before, _, _ = await _active(store, name)
+        async with store.pool.connection() as conn, conn.transaction():
+            requested = await catalog.request_rebuild(conn, name)
+        _stderr.print(f"{name}: " + (
+            "rebuild requested" if requested
+            else "not built yet; building it" if before is None
+            else "already being built; following it"))
+        if not wait:
+            return
+        # Lead the projector here unless a running node already does: either way the build
+        # goes on, and this command follows it until the flip.
+        options = RunnerOptions(drop_delay=1.0, node=f"cli-{socket.gethostname()}-{os.getpid()}")
+        async with ProjectionRunner(store, [projectors[name]], options=options):
+            await _follow(store, name, before)
+
+
+async def _follow(store: EventStore, name: str, before: int | None) -> None:
+    with _progress() as progress:
+        task = progress.add_task(f"rebuilding {name}", total=None)
+        while True:
+            found = next((s for s in await _status(store) if s.name == name), None)
+            active, builds, done = await _active(store, name)
+            if found is not None and found.state == "failed":
+                progress.stop()
+                raise ProjectionError(f"{name}: {found.describe()} (the build stays; runners"
+                                      " retry it, and it resumes where it stopped)")
+            if found is not None and found.state == "rebuilding":
+                progress.update(task, total=found.events_total, completed=found.events_done)
+            elif active is not None and active != before:
+                progress.update(task, total=done, completed=done)
+                if builds == 1:  # the replaced build is dropped too
+                    break
+            await asyncio.sleep(0.25)
+    _stderr.print(f"{name}: build {active} answers queries; the old one is dropped")
+
+
+def rebuild(settings: Settings, database_url: str, args: argparse.Namespace) -> None:
+    asyncio.run(_rebuild(database_url, args.name, not args.no_wait))
+
+
+# -- reset -----------------------------------------------------------------------------------
+
+
+async def _reset(database_url: str, name: str) -> None:
+    async with _store(database_url) as store, store.pool.connection() as conn, \
+            conn.transaction():
+        dropped = await catalog.reset(conn, [name])
+    if dropped:
+        print(f"{name}: dropped {', '.join(dropped)}; it is rebuilt from position 0 when a"
+              " runner next leads it")
+    else:
+        print(f"{name}: nothing to reset")
+
+
+def reset(settings: Settings, database_url: str, args: argparse.Namespace) -> None:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ProjectionError("reset drops the projector's tables; pass --yes to confirm")
+        answer = input(f"Drop every table of {args.name!r} and rebuild from scratch? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise ProjectionError("reset cancelled")
+    asyncio.run(_reset(database_url, args.name))
+
+
+# -- arguments -------------------------------------------------------------------------------
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("projections", help="read models: run, status, rebuild, reset")
+    commands = parser.add_subparsers(dest="projections_command", required=True)
+    commands.add_parser(
+        "run", help="run the projectors in this process (no other node leads them)"
+    ).set_defaults(action=run)
+    show = commands.add_parser("status", help="position, lag and state of every projector")
+    show.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    show.set_defaults(action=status)
+    build = commands.add_parser("rebuild", help="rebuild a projector without downtime")
+    build.add_argument("name")
+    build.add_argument("--no-wait", action="store_true", help="request it and return")
+    build.set_defaults(action=rebuild)
+    wipe = commands.add_parser("reset", help="development: drop a projector's tables")
+    wipe.add_argument("name")
+    wipe.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    wipe.set_defaults(action=reset)
+    parser.set_defaults(func=_dispatch)
+
+
+def _dispatch(settings: Settings, args: argparse.Namespace) -> None:
+    from chatalot.cli.database import resolve_database
+
+    with resolve_database(settings) as database_url, contextlib.suppress(KeyboardInterrupt):
+        args.action(settings, database_url, args)
