@@ -12,9 +12,19 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from chatalot import __version__
+from chatalot.api.account import AccountController, TotpController
 from chatalot.api.admin_projections import AdminProjectionsController
+from chatalot.api.admin_users import (
+    AdminInvitesController,
+    AdminReportsController,
+    AdminUsersController,
+)
+from chatalot.api.auth import AuthController
+from chatalot.api.context import DEPENDENCIES as REQUEST_DEPENDENCIES
 from chatalot.api.errors import exception_handlers
 from chatalot.api.health import HealthController
+from chatalot.api.perimeter import cors_config, rate_limit_middleware, security_headers
+from chatalot.api.users import ReportsController, UsersController
 from chatalot.config import Settings
 from chatalot.services import Services, open_services
 
@@ -36,9 +46,22 @@ def create_app(settings: Settings, database_url: str,
         return services
 
     return Litestar(
-        route_handlers=[HealthController, AdminProjectionsController],
-        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        route_handlers=[
+            HealthController,
+            AdminProjectionsController,  # projections (issue 3)
+            # accounts, authentication, administration of users (issue 4)
+            AuthController, AccountController, TotpController, UsersController,
+            ReportsController, AdminUsersController, AdminInvitesController,
+            AdminReportsController,
+        ],
+        dependencies={
+            "services": Provide(provide_services, sync_to_thread=False),
+            **REQUEST_DEPENDENCIES,
+        },
         exception_handlers=exception_handlers,
+        middleware=[rate_limit_middleware],
+        before_send=[security_headers(settings)],
+        cors_config=cors_config(settings),
         lifespan=[lifespan],
         request_max_body_size=settings.limits.max_request_body_bytes,
         openapi_config=OpenAPIConfig(title="Chatalot", version=__version__, path="/schema"),

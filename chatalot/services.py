@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from chatalot.accounts.runtime import AccountsRuntime
+from chatalot.auth.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from chatalot.config import Settings
 from chatalot.db import MIGRATIONS_DIR, make_pool
 from chatalot.domain.events import build_registry
@@ -28,15 +30,37 @@ class Services:
     started_at: float = field(default_factory=time.monotonic)
     redis: Any = None
     projections: ProjectionHost | None = None
+    accounts_runtime: AccountsRuntime | None = None
+    rate_limiter: RateLimiter | None = None
 
     @property
     def uptime_secs(self) -> int:
         return int(time.monotonic() - self.started_at)
 
+    @property
+    def accounts(self) -> AccountsRuntime:
+        """Account commands' dependencies (hashing, tokens, TOTP secrets, clock)."""
+        if self.accounts_runtime is None:
+            raise RuntimeError("accounts are not configured in these services")
+        return self.accounts_runtime
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """Token buckets: in Redis when REDIS_URL is set (shared by every node)."""
+        if self.rate_limiter is None:
+            self.rate_limiter = MemoryRateLimiter()
+        return self.rate_limiter
+
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings, database_url: str) -> AsyncIterator[Services]:
-    """Migrate, open the pool and the store; close them again on exit."""
+async def open_services(settings: Settings, database_url: str, *,
+                        clock: Callable[[], float] = time.time) -> AsyncIterator[Services]:
+    """Migrate, open the pool and the store; close them again on exit.
+
+    `clock` (seconds since the epoch) drives token expiry, TOTP and lockouts; tests freeze it.
+    """
+    from chatalot.accounts.commands import finish_pending_redactions
+
     await migrate(database_url, MIGRATIONS_DIR)
     pool = make_pool(database_url)
     await pool.open(wait=True, timeout=30)
@@ -57,7 +81,12 @@ async def open_services(settings: Settings, database_url: str) -> AsyncIterator[
             import redis.asyncio as redis_asyncio
 
             redis = redis_asyncio.Redis.from_url(settings.redis_url)
-        yield Services(settings, database_url, pool, store, redis=redis, projections=projections)
+        limiter: RateLimiter = RedisRateLimiter(redis) if redis is not None else (
+            MemoryRateLimiter())
+        accounts = AccountsRuntime.create(settings, store, pool, clock=clock)
+        await finish_pending_redactions(accounts)
+        yield Services(settings, database_url, pool, store, redis=redis, projections=projections,
+                       accounts_runtime=accounts, rate_limiter=limiter)
     finally:
         await projections.close()
         if redis is not None:

@@ -17,6 +17,7 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from chatalot.domain.errors import DomainError
 from event_store import InvalidPosition
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,16 @@ def _invalid_position(request: Request[Any, Any, Any], exc: InvalidPosition) -> 
     return error_response(400, "bad_request", str(exc))
 
 
+def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[ErrorBody]:
+    headers = None
+    if exc.retry_after_secs is not None and exc.status == 429:
+        headers = {"Retry-After": str(exc.retry_after_secs)}
+    elif exc.status == 503:
+        headers = {"Retry-After": "1"}
+    return error_response(exc.status, exc.code, exc.message,
+                          retry_after_secs=exc.retry_after_secs, headers=headers)
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal", "internal error")
@@ -115,5 +126,6 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Err
 exception_handlers: dict[Any, Any] = {
     HTTPException: _http_error,
     InvalidPosition: _invalid_position,
+    DomainError: _domain_error,
     Exception: _unexpected,
 }

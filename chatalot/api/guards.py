@@ -1,30 +1,31 @@
-"""Route guards: the one place that decides who may call what."""
+"""Route guards."""
 
 from __future__ import annotations
 
-import hmac
-import os
-from typing import Any, Final
+from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 
-ADMIN_TOKEN_ENV: Final = "CHATALOT_ADMIN_TOKEN"  # noqa: S105 - a variable name
+from chatalot.domain.errors import DomainError
 
 
 async def require_instance_admin(
-    connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
-    """Instance admins only.
+    """Instance admins and the owner only: a valid access token whose `is_admin` or
+    `is_owner` claim is set and still true in the account's current state (401 without a
+    valid token, 403 for everyone else)."""
+    from chatalot.api.context import principal_of
 
-    Until accounts exist this is an operator token: `Authorization: Bearer <token>` equal to
-    CHATALOT_ADMIN_TOKEN (unset: nobody is admin, always 401). The accounts work replaces
-    this body with the check of the access token's admin claim.
-    """
-    expected = os.environ.get(ADMIN_TOKEN_ENV, "")
-    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), expected.encode()
-    ):
-        raise NotAuthorizedException("instance admin only")
+    principal = await principal_of(connection)
+    if not principal.is_staff:
+        raise DomainError("forbidden", "instance admin only")
+
+
+async def require_authenticated(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    from chatalot.api.context import principal_of
+
+    await principal_of(connection)

@@ -1,0 +1,249 @@
+"""Account queries: they read the projections' tables (read_models.*), never the decision
+tables, and page with opaque cursors (time-ordered UUIDv7 ids)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from chatalot.accounts import contracts as c
+from chatalot.domain.errors import DomainError, bad_request, not_found
+from projections.projector import read_model
+
+USER_SEARCH_LIMIT = 20
+DEFAULT_PAGE, MAX_PAGE = 50, 100
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode_cursor(last_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(last_id.bytes).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> uuid.UUID | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return uuid.UUID(bytes=raw)
+    except (binascii.Error, ValueError):
+        raise bad_request("malformed cursor") from None
+
+
+def page_limit(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_PAGE
+    if not 1 <= limit <= MAX_PAGE:
+        raise bad_request(f"limit must be 1-{MAX_PAGE}")
+    return limit
+
+
+def _like(q: str) -> str:
+    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def _all(pool: AsyncConnectionPool[Any], query: sql.Composable, params: Any
+               ) -> list[dict[str, Any]]:
+    try:
+        async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, params)
+            rows: list[dict[str, Any]] = await cur.fetchall()
+            return rows
+    except psycopg.errors.UndefinedTable:
+        # a first start: the projector has not created its tables yet
+        raise DomainError("projection_lag", "the read models are still being built") from None
+
+
+def _public(row: dict[str, Any]) -> c.UserPublic:
+    return c.UserPublic(
+        id=row["user_id"], username=row["username"], display_name=row["display_name"],
+        avatar_url=row["avatar_url"], banner_url=row["banner_url"], bio=row["bio"],
+        pronouns=row["pronouns"], custom_status=row["custom_status"],
+        is_admin=row["is_admin"], is_owner=row["is_owner"], created_at=iso(row["created_at"]))
+
+
+# -- visibility hook ---------------------------------------------------------------------
+
+
+def visible_to(viewer_id: uuid.UUID, is_staff: bool) -> tuple[sql.Composable, list[Any]]:
+    """Which users a viewer may find: instance staff see everyone; others see themselves
+    and the users they share a community with.
+
+    HOOK (communities issue): communities do not exist yet, so members share nothing and
+    find only themselves. Extend the OR below with an EXISTS over the community
+    memberships read model once it exists.
+    """
+    if is_staff:
+        return sql.SQL("true"), []
+    return sql.SQL("u.user_id = %s"), [viewer_id]
+
+
+# -- users -------------------------------------------------------------------------------
+
+
+async def me(pool: AsyncConnectionPool[Any], user_id: uuid.UUID) -> c.Me:
+    rows = await _all(pool, sql.SQL("SELECT * FROM {} u WHERE user_id = %s AND NOT deleted")
+                      .format(read_model("users")), (user_id,))
+    if not rows:
+        raise DomainError("not_found", "not in the user directory yet; retry with "
+                          "Chatalot-Min-Position set to the position of your last command")
+    row = rows[0]
+    return c.Me(
+        id=row["user_id"], username=row["username"], display_name=row["display_name"],
+        email=row["email"], avatar_url=row["avatar_url"], banner_url=row["banner_url"],
+        bio=row["bio"], pronouns=row["pronouns"], custom_status=row["custom_status"],
+        is_admin=row["is_admin"], is_owner=row["is_owner"], totp_enabled=row["totp_enabled"],
+        created_at=iso(row["created_at"]) or "")
+
+
+async def get_user(pool: AsyncConnectionPool[Any], viewer_id: uuid.UUID, is_staff: bool,
+                   user_id: uuid.UUID) -> c.UserPublic:
+    where, params = visible_to(viewer_id, is_staff)
+    rows = await _all(pool, sql.SQL(
+        "SELECT * FROM {} u WHERE u.user_id = %s AND NOT u.deleted AND ({})").format(
+        read_model("users"), where), [user_id, *params])
+    if not rows:
+        raise not_found("no such user")  # also when not visible: existence is not revealed
+    return _public(rows[0])
+
+
+async def search_users(pool: AsyncConnectionPool[Any], viewer_id: uuid.UUID, is_staff: bool,
+                       q: str) -> list[c.UserPublic]:
+    q = q.strip()
+    if not 2 <= len(q) <= 64:
+        raise bad_request("search query must be 2-64 characters")
+    where, params = visible_to(viewer_id, is_staff)
+    rows = await _all(pool, sql.SQL(
+        "SELECT * FROM {} u WHERE NOT u.deleted AND u.suspended_at IS NULL AND ({})"
+        " AND (u.username_lower LIKE %s OR lower(u.display_name) LIKE %s)"
+        " ORDER BY (u.username_lower = %s) DESC, u.username_lower LIMIT %s").format(
+        read_model("users"), where),
+        [*params, _like(q.lower()), _like(q.lower()), q.lower(), USER_SEARCH_LIMIT])
+    return [_public(r) for r in rows]
+
+
+async def blocked(pool: AsyncConnectionPool[Any], user_id: uuid.UUID) -> list[c.BlockedUser]:
+    rows = await _all(pool, sql.SQL(
+        "SELECT b.blocked_user_id, b.blocked_at, u.username, u.display_name FROM {} b"
+        " JOIN {} u ON u.user_id = b.blocked_user_id WHERE b.user_id = %s"
+        " ORDER BY b.blocked_at DESC LIMIT 1000").format(
+        read_model("user_blocks"), read_model("users")), (user_id,))
+    return [c.BlockedUser(user_id=r["blocked_user_id"], username=r["username"],
+                          display_name=r["display_name"], blocked_at=iso(r["blocked_at"]) or "")
+            for r in rows]
+
+
+async def preferences(pool: AsyncConnectionPool[Any], user_id: uuid.UUID
+                      ) -> dict[str, object]:
+    rows = await _all(pool, sql.SQL("SELECT preferences FROM {} WHERE user_id = %s").format(
+        read_model("user_preferences")), (user_id,))
+    return rows[0]["preferences"] if rows else {}
+
+
+async def sessions(pool: AsyncConnectionPool[Any], user_id: uuid.UUID,
+                   current: uuid.UUID, now: datetime) -> list[c.Session]:
+    rows = await _all(pool, sql.SQL(
+        "SELECT * FROM {} WHERE user_id = %s AND revoked_at IS NULL AND expires_at > %s"
+        " ORDER BY last_used_at DESC LIMIT 1000").format(read_model("sessions")),
+        (user_id, now))
+    return [c.Session(
+        id=r["session_id"], device_name=r["device_name"], user_agent=r["user_agent"],
+        ip_address=r["ip"], created_at=iso(r["created_at"]) or "",
+        last_used_at=iso(r["last_used_at"]) or "", expires_at=iso(r["expires_at"]) or "",
+        current=r["session_id"] == current) for r in rows]
+
+
+async def backup_codes(pool: AsyncConnectionPool[Any], user_id: uuid.UUID
+                       ) -> c.BackupCodesStatus:
+    rows = await _all(pool, sql.SQL(
+        "SELECT totp_enabled, backup_codes_remaining FROM {} WHERE user_id = %s").format(
+        read_model("users")), (user_id,))
+    if not rows:
+        return c.BackupCodesStatus(enabled=False, remaining=0)
+    return c.BackupCodesStatus(enabled=rows[0]["totp_enabled"],
+                               remaining=rows[0]["backup_codes_remaining"])
+
+
+# -- admin -------------------------------------------------------------------------------
+
+
+async def admin_users(pool: AsyncConnectionPool[Any], q: str | None, cursor: str | None,
+                      limit: int | None) -> c.AdminUserPage:
+    size = page_limit(limit)
+    after = decode_cursor(cursor)
+    conditions: list[sql.Composable] = [sql.SQL("NOT deleted")]
+    params: list[Any] = []
+    if q is not None and q.strip():
+        if len(q) > 100:
+            raise bad_request("q must be at most 100 characters")
+        pattern = _like(q.strip().lower())
+        conditions.append(sql.SQL(
+            "(username_lower LIKE %s OR lower(display_name) LIKE %s"
+            " OR lower(coalesce(email, '')) LIKE %s)"))
+        params += [pattern, pattern, pattern]
+    if after is not None:
+        conditions.append(sql.SQL("user_id > %s"))
+        params.append(after)
+    rows = await _all(pool, sql.SQL("SELECT * FROM {} WHERE {} ORDER BY user_id LIMIT %s")
+                      .format(read_model("users"), sql.SQL(" AND ").join(conditions)),
+                      [*params, size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    items = [c.AdminUser(
+        id=r["user_id"], username=r["username"], display_name=r["display_name"],
+        email=r["email"], avatar_url=r["avatar_url"], is_admin=r["is_admin"],
+        is_owner=r["is_owner"], suspended_at=iso(r["suspended_at"]),
+        suspended_reason=r["suspended_reason"], created_at=iso(r["created_at"]) or "")
+        for r in rows]
+    return c.AdminUserPage(items=items,
+                           next_cursor=encode_cursor(rows[-1]["user_id"]) if more else None)
+
+
+async def invites(pool: AsyncConnectionPool[Any]) -> list[c.RegistrationInvite]:
+    rows = await _all(pool, sql.SQL(
+        "SELECT * FROM {} ORDER BY created_at DESC, invite_id DESC LIMIT 1000").format(
+        read_model("registration_invites")), ())
+    return [c.RegistrationInvite(
+        id=r["invite_id"], code=r["code"], created_by=r["created_by"], max_uses=r["max_uses"],
+        used_count=r["used_count"], expires_at=iso(r["expires_at"]),
+        created_at=iso(r["created_at"]) or "") for r in rows]
+
+
+async def reports(pool: AsyncConnectionPool[Any], status: str | None, cursor: str | None,
+                  limit: int | None) -> c.ReportPage:
+    size = page_limit(limit)
+    after = decode_cursor(cursor)
+    if status is not None and status not in ("pending", "reviewed", "resolved", "dismissed"):
+        raise bad_request("status must be pending, reviewed, resolved or dismissed")
+    conditions: list[sql.Composable] = [sql.SQL("true")]
+    params: list[Any] = []
+    if status is not None:
+        conditions.append(sql.SQL("status = %s"))
+        params.append(status)
+    if after is not None:
+        conditions.append(sql.SQL("report_id > %s"))
+        params.append(after)
+    rows = await _all(pool, sql.SQL("SELECT * FROM {} WHERE {} ORDER BY report_id LIMIT %s")
+                      .format(read_model("reports"), sql.SQL(" AND ").join(conditions)),
+                      [*params, size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    items = [c.Report(
+        id=r["report_id"], reporter_id=r["reporter_id"], report_type=r["report_type"],
+        target_id=r["target_id"], reason=r["reason"], status=r["status"],
+        reviewed_by=r["reviewed_by"], reviewed_at=iso(r["reviewed_at"]),
+        admin_notes=r["admin_notes"], created_at=iso(r["created_at"]) or "") for r in rows]
+    return c.ReportPage(items=items,
+                        next_cursor=encode_cursor(rows[-1]["report_id"]) if more else None)

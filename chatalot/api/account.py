@@ -1,0 +1,164 @@
+"""/api/account (the caller's own account) and /api/totp (two-factor authentication)."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, delete, get, patch, post, put
+
+from chatalot.accounts import commands, queries
+from chatalot.accounts import contracts as c
+from chatalot.accounts.runtime import RequestInfo
+from chatalot.api.context import errors
+from chatalot.api.guards import require_authenticated
+from chatalot.api.read_your_writes import read_your_writes
+from chatalot.auth.principal import Principal
+from chatalot.services import Services
+from event_store import Position
+
+BODY_LIMIT = 64 * 1024
+
+
+class AccountController(Controller):
+    path = "/api/account"
+    tags = ["account"]
+    guards = [require_authenticated]
+    request_max_body_size = BODY_LIMIT
+
+    @get("/me", summary="The caller's own profile", responses=errors(401, 404), cache=False,
+         dependencies={"consistent": read_your_writes("users")})
+    async def me(self, services: Services, principal: Principal, consistent: Position | None
+                 ) -> c.Me:
+        me = await queries.me(services.pool, principal.user_id)
+        return _with_roles(me, principal)
+
+    @patch("/profile", summary="Update display name, avatar, banner, bio, pronouns, status",
+           responses=errors(401))
+    async def update_profile(self, data: c.UpdateProfileRequest, services: Services,
+                             principal: Principal, info: RequestInfo) -> c.ProfileReply:
+        return await commands.update_profile(services.accounts, principal.user_id, data, info)
+
+    @post("/change-password", status_code=200, summary="Change the password",
+          responses=errors(401, 403))
+    async def change_password(self, data: c.ChangePasswordRequest, services: Services,
+                              principal: Principal, info: RequestInfo) -> c.PositionReply:
+        """Revokes every other session; this one stays."""
+        position = await commands.change_password(
+            services.accounts, principal.user_id, principal.session_id, data, info)
+        return c.PositionReply(position=position)
+
+    @get("/sessions", summary="Active sessions (device, IP, last use)",
+         responses=errors(401), cache=False,
+         dependencies={"consistent": read_your_writes("sessions")})
+    async def sessions(self, services: Services, principal: Principal,
+                       consistent: Position | None) -> list[c.Session]:
+        return await queries.sessions(services.pool, principal.user_id, principal.session_id,
+                                      services.accounts.now())
+
+    @delete("/sessions/{session_id:uuid}", status_code=200, summary="Revoke one session",
+            responses=errors(401, 404, 409))
+    async def revoke_session(self, session_id: uuid.UUID, services: Services,
+                             principal: Principal, info: RequestInfo) -> c.PositionReply:
+        position = await commands.revoke_session(services.accounts, principal.user_id,
+                                                 session_id, info)
+        return c.PositionReply(position=position)
+
+    @post("/sessions/revoke-all", status_code=200, summary="Revoke every other session",
+          responses=errors(401))
+    async def revoke_all(self, services: Services, principal: Principal, info: RequestInfo
+                         ) -> c.RevokeAllReply:
+        """`position` is null when there was no other session to revoke."""
+        count, position = await commands.revoke_other_sessions(
+            services.accounts, principal.user_id, principal.session_id, info)
+        return c.RevokeAllReply(revoked_count=count, position=position)
+
+    @delete("/delete", status_code=200, summary="Delete the caller's account",
+            responses=errors(401, 403))
+    async def delete_account(self, data: c.PasswordConfirmation, services: Services,
+                             principal: Principal, info: RequestInfo) -> c.PositionReply:
+        """Needs the password. Personal data in the account's events is redacted; every
+        session ends. The instance owner cannot delete their account."""
+        position = await commands.delete_own_account(services.accounts, principal.user_id,
+                                                     data.password, info)
+        return c.PositionReply(position=position)
+
+    @get("/preferences", summary="The caller's preferences", responses=errors(401),
+         cache=False, dependencies={"consistent": read_your_writes("users")})
+    async def get_preferences(self, services: Services, principal: Principal,
+                              consistent: Position | None) -> c.PreferencesReply:
+        return c.PreferencesReply(
+            preferences=await queries.preferences(services.pool, principal.user_id))
+
+    @put("/preferences", summary="Merge preferences (a null value removes a key; 16 KiB max)",
+         responses=errors(401))
+    async def put_preferences(self, data: c.Preferences, services: Services,
+                              principal: Principal, info: RequestInfo) -> c.PreferencesReply:
+        merged, position = await commands.update_preferences(
+            services.accounts, principal.user_id, data.preferences, info)
+        return c.PreferencesReply(preferences=merged, position=position)
+
+    @post("/recovery-code", status_code=200, summary="Issue a new recovery code",
+          responses=errors(401, 403))
+    async def recovery_code(self, data: c.PasswordConfirmation, services: Services,
+                            principal: Principal, info: RequestInfo) -> c.RecoverResponse:
+        """Needs the password; the previous code stops working."""
+        code, position = await commands.regenerate_recovery_code(
+            services.accounts, principal.user_id, data.password, info)
+        return c.RecoverResponse(recovery_code=code, position=position)
+
+
+def _with_roles(me: c.Me, principal: Principal) -> c.Me:
+    """Roles as they stand now (the directory may lag behind a grant or revocation)."""
+    me.is_admin = principal.is_admin
+    me.is_owner = principal.is_owner
+    return me
+
+
+class TotpController(Controller):
+    path = "/api/totp"
+    tags = ["totp"]
+    guards = [require_authenticated]
+    request_max_body_size = BODY_LIMIT
+
+    @post("/setup", status_code=200, summary="Start TOTP setup: a new secret",
+          responses=errors(401, 409))
+    async def setup(self, services: Services, principal: Principal, info: RequestInfo
+                    ) -> c.TotpSetupResponse:
+        """Returns the secret and its otpauth:// URI; TOTP is on once /verify accepts a
+        code from it."""
+        uri, secret, position = await commands.totp_setup(services.accounts,
+                                                          principal.account, info)
+        return c.TotpSetupResponse(otpauth_url=uri, secret=secret, position=position)
+
+    @post("/verify", status_code=200, summary="Confirm setup with a code; enables TOTP",
+          responses=errors(401, 409))
+    async def verify(self, data: c.TotpVerifyRequest, services: Services,
+                     principal: Principal, info: RequestInfo) -> c.BackupCodesResponse:
+        """A wrong code is 400 `totp_invalid`. Returns 8 single-use backup codes, shown
+        this once."""
+        codes, position = await commands.totp_verify(services.accounts, principal.user_id,
+                                                     data.code, info)
+        return c.BackupCodesResponse(backup_codes=codes, position=position)
+
+    @post("/disable", status_code=200, summary="Disable TOTP (password and a code)",
+          responses=errors(401, 403, 409))
+    async def disable(self, data: c.TotpDisableRequest, services: Services,
+                      principal: Principal, info: RequestInfo) -> c.PositionReply:
+        position = await commands.totp_disable(services.accounts, principal.user_id, data,
+                                               info)
+        return c.PositionReply(position=position)
+
+    @get("/backup-codes", summary="Whether TOTP is on and how many backup codes remain",
+         responses=errors(401), cache=False,
+         dependencies={"consistent": read_your_writes("users")})
+    async def backup_codes(self, services: Services, principal: Principal,
+                           consistent: Position | None) -> c.BackupCodesStatus:
+        return await queries.backup_codes(services.pool, principal.user_id)
+
+    @post("/backup-codes/regenerate", status_code=200, summary="New backup codes",
+          responses=errors(401, 403, 409))
+    async def regenerate(self, data: c.PasswordConfirmation, services: Services,
+                         principal: Principal, info: RequestInfo) -> c.BackupCodesResponse:
+        codes, position = await commands.regenerate_backup_codes(
+            services.accounts, principal.user_id, data.password, info)
+        return c.BackupCodesResponse(backup_codes=codes, position=position)

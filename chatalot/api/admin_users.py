@@ -1,0 +1,137 @@
+"""Instance administration of accounts: /api/admin/users, /api/admin/invites,
+/api/admin/reports. Instance admins and the owner only (granting admin: the owner only)."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, delete, get, post, put
+
+from chatalot.accounts import commands, queries
+from chatalot.accounts import contracts as c
+from chatalot.accounts.runtime import RequestInfo
+from chatalot.api.context import errors
+from chatalot.api.guards import require_instance_admin
+from chatalot.api.read_your_writes import read_your_writes
+from chatalot.auth.principal import Principal
+from chatalot.services import Services
+from event_store import Position
+
+BODY_LIMIT = 16 * 1024
+
+
+class AdminUsersController(Controller):
+    path = "/api/admin/users"
+    tags = ["admin"]
+    guards = [require_instance_admin]
+    request_max_body_size = BODY_LIMIT
+
+    @get("/", summary="List and search users", responses=errors(401, 403), cache=False,
+         dependencies={"consistent": read_your_writes("users")})
+    async def list_users(self, services: Services, consistent: Position | None,
+                         q: str | None = None,
+                         cursor: str | None = None, limit: int | None = None
+                         ) -> c.AdminUserPage:
+        """`q` matches username, display name or email (case-insensitive, partial);
+        `limit` 1-100 (default 50)."""
+        return await queries.admin_users(services.pool, q, cursor, limit)
+
+    @post("/{user_id:uuid}/suspend", status_code=200, summary="Suspend a user",
+          responses=errors(401, 403, 404, 409))
+    async def suspend(self, user_id: uuid.UUID, services: Services, principal: Principal,
+                      info: RequestInfo, data: c.SuspendRequest | None = None
+                      ) -> c.PositionReply:
+        """Ends every session of the user at once; their tokens stop working."""
+        reason = data.reason if data else None
+        position = await commands.suspend(services.accounts, principal.account, user_id,
+                                          reason, info)
+        return c.PositionReply(position=position)
+
+    @post("/{user_id:uuid}/unsuspend", status_code=200, summary="Lift a suspension",
+          responses=errors(401, 403, 404, 409))
+    async def unsuspend(self, user_id: uuid.UUID, services: Services, principal: Principal,
+                        info: RequestInfo) -> c.PositionReply:
+        position = await commands.unsuspend(services.accounts, principal.account, user_id,
+                                            info)
+        return c.PositionReply(position=position)
+
+    @delete("/{user_id:uuid}", status_code=200, summary="Delete a user's account",
+            responses=errors(401, 403, 404))
+    async def delete_user(self, user_id: uuid.UUID, services: Services,
+                          principal: Principal, info: RequestInfo) -> c.PositionReply:
+        position = await commands.admin_delete(services.accounts, principal.account, user_id,
+                                               info)
+        return c.PositionReply(position=position)
+
+    @put("/{user_id:uuid}/admin", status_code=200, summary="Grant or revoke admin (owner only)",
+         responses=errors(401, 403, 404, 409))
+    async def set_admin(self, user_id: uuid.UUID, data: c.SetAdminRequest, services: Services,
+                        principal: Principal, info: RequestInfo) -> c.PositionReply:
+        position = await commands.set_admin(services.accounts, principal.account, user_id,
+                                            data.is_admin, info)
+        return c.PositionReply(position=position)
+
+    @put("/{user_id:uuid}/password", status_code=200, summary="Set a user's password",
+         responses=errors(401, 403, 404))
+    async def reset_password(self, user_id: uuid.UUID, data: c.ResetPasswordRequest,
+                             services: Services, principal: Principal, info: RequestInfo
+                             ) -> c.PositionReply:
+        """Ends every session of the user."""
+        position = await commands.reset_password(services.accounts, principal.account,
+                                                 user_id, data.new_password, info)
+        return c.PositionReply(position=position)
+
+
+class AdminInvitesController(Controller):
+    path = "/api/admin/invites"
+    tags = ["admin"]
+    guards = [require_instance_admin]
+    request_max_body_size = BODY_LIMIT
+
+    @get("/", summary="Registration invites", responses=errors(401, 403), cache=False,
+         dependencies={"consistent": read_your_writes("registration_invites")})
+    async def list_invites(self, services: Services, consistent: Position | None
+                           ) -> list[c.RegistrationInvite]:
+        return await queries.invites(services.pool)
+
+    @post("/", status_code=201, summary="Create a registration invite",
+          responses=errors(401, 403))
+    async def create_invite(self, data: c.CreateInviteRequest, services: Services,
+                            principal: Principal, info: RequestInfo) -> c.InviteCreated:
+        """`max_uses` unlimited and no expiry by default; `expires_in_hours` 1-8760."""
+        invite, position = await commands.create_invite(services.accounts, principal.account,
+                                                        data, info)
+        return c.InviteCreated(**{f: getattr(invite, f) for f in invite.__struct_fields__},
+                               position=position)
+
+    @delete("/{invite_id:uuid}", status_code=200, summary="Delete a registration invite",
+            responses=errors(401, 403, 404))
+    async def delete_invite(self, invite_id: uuid.UUID, services: Services,
+                            principal: Principal, info: RequestInfo) -> c.PositionReply:
+        position = await commands.delete_invite(services.accounts, principal.account,
+                                                invite_id, info)
+        return c.PositionReply(position=position)
+
+
+class AdminReportsController(Controller):
+    path = "/api/admin/reports"
+    tags = ["admin"]
+    guards = [require_instance_admin]
+    request_max_body_size = BODY_LIMIT
+
+    @get("/", summary="The report review queue", responses=errors(401, 403), cache=False,
+         dependencies={"consistent": read_your_writes("reports")})
+    async def list_reports(self, services: Services, consistent: Position | None,
+                           status: str | None = None, cursor: str | None = None,
+                           limit: int | None = None) -> c.ReportPage:
+        """`status`: pending, reviewed, resolved or dismissed; oldest first."""
+        return await queries.reports(services.pool, status, cursor, limit)
+
+    @post("/{report_id:uuid}/review", status_code=200, summary="Review a report",
+          responses=errors(401, 403, 404, 409))
+    async def review(self, report_id: uuid.UUID, data: c.ReviewReportRequest,
+                     services: Services, principal: Principal, info: RequestInfo
+                     ) -> c.PositionReply:
+        position = await commands.review_report(services.accounts, principal.account,
+                                                report_id, data, info)
+        return c.PositionReply(position=position)

@@ -1,0 +1,88 @@
+"""Per-request helpers shared by controllers: the caller (Principal), where the request
+came from (for event metadata), and the documented error responses."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
+
+from chatalot.accounts.runtime import RequestInfo
+from chatalot.api.errors import ErrorBody
+from chatalot.auth.principal import Principal, authenticate_access_token
+from chatalot.domain.errors import DomainError
+from chatalot.services import Services
+
+_SCOPE_KEY = "chatalot.principal"
+
+
+def client_ip(scope: Any) -> str | None:
+    """The peer address as the server saw it (uvicorn applies X-Forwarded-For only from
+    trusted proxies, FORWARDED_ALLOW_IPS), so a client cannot pick its own rate bucket."""
+    client = scope.get("client")
+    return str(client[0])[:64] if client else None
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise DomainError("unauthorized", "missing bearer token")
+    return token.strip()
+
+
+async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """Authenticate once per request (guards and handlers share the result)."""
+    cached = connection.scope.get(_SCOPE_KEY)
+    if isinstance(cached, Principal):
+        return cached
+    services: Services = connection.app.state.services
+    principal = await authenticate_access_token(services, bearer_token(connection))
+    connection.scope[_SCOPE_KEY] = principal  # type: ignore[literal-required]
+    return principal
+
+
+async def _provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    return await principal_of(request)
+
+
+def _provide_info(request: Request[Any, Any, Any]) -> RequestInfo:
+    correlation = request.headers.get("x-request-id")
+    if not correlation or len(correlation) > 100 or not correlation.isprintable():
+        correlation = str(uuid.uuid4())
+    return RequestInfo(
+        ip=client_ip(request.scope),
+        user_agent=(request.headers.get("user-agent") or None),
+        correlation_id=correlation,
+    )
+
+
+DEPENDENCIES = {
+    "principal": Provide(_provide_principal),
+    "info": Provide(_provide_info, sync_to_thread=False),
+}
+
+_DESCRIPTIONS = {
+    400: "bad_request: malformed or out-of-range field (totp_invalid at /totp/verify)",
+    401: "unauthorized: missing, invalid, expired or revoked token; suspended or deleted user"
+         " (login: totp_required / totp_invalid)",
+    403: "forbidden: not allowed",
+    404: "not_found: unknown id",
+    409: "conflict: already in that state (duplicate username, already blocked, ...)",
+    413: "too_large: request body over its limit",
+    429: "rate_limited: with Retry-After",
+}
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the error statuses a route can answer (plus 400 and 429, which
+    every route can)."""
+    wanted = sorted({400, 429, *statuses})
+    return {
+        status: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[status])
+        for status in wanted
+    }

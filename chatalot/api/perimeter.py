@@ -1,0 +1,134 @@
+"""The security perimeter: per-IP rate limits, security headers, CORS (off by default).
+
+Rate limits are token buckets per client IP: the auth routes (login, register, refresh,
+recover) draw from a strict bucket (default 5/s, burst 10) so a login flood is refused
+with a cheap 429 before it reaches Argon2; every other route from the general bucket
+(default 20/s, burst 40). GET /api/health is exempt (load balancers poll it). Buckets live
+in Redis when REDIS_URL is set, so every node shares them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
+
+from chatalot.api.context import client_ip
+from chatalot.config import Settings
+
+EXEMPT = frozenset({"/api/health", "/api/health/"})
+AUTH_PREFIX = "/api/auth/"
+
+_encoder = msgspec.json.Encoder()
+
+
+def bucket_for(scope: Scope, settings: Settings) -> tuple[str, float, float] | None:
+    """(bucket name, rate per second, burst) for a request, or None when exempt."""
+    path: str = scope["path"]
+    if path in EXEMPT:
+        return None
+    limits = settings.limits
+    if path.startswith(AUTH_PREFIX) and scope.get("method") == "POST":
+        return "auth", limits.rate_limit_auth_per_sec, limits.rate_limit_auth_burst
+    return "general", limits.rate_limit_general_per_sec, limits.rate_limit_general_burst
+
+
+def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        services = scope["litestar_app"].state.services
+        bucket = bucket_for(scope, services.settings)
+        if bucket is None:
+            await app(scope, receive, send)
+            return
+        name, rate, burst = bucket
+        ip = client_ip(scope) or "unknown"
+        decision = await services.limiter.hit(f"{name}:{ip}", rate, burst)
+        if decision.allowed:
+            await app(scope, receive, send)
+            return
+        wait = decision.retry_after_secs
+        body = _encoder.encode({"error": "too many requests; slow down", "code": "rate_limited",
+                                "retry_after_secs": wait})
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start", "status": 429, "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(wait).encode()),
+            ]}
+        await send(start)
+        end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body,
+                                      "more_body": False}
+        await send(end)
+
+    return middleware
+
+
+# -- headers -------------------------------------------------------------------------------
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';"
+    " img-src 'self' data: blob: https:; media-src 'self' blob:; font-src 'self' data:;"
+    " connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; form-action 'self';"
+    " frame-ancestors 'none'"
+)
+# The OpenAPI pages load their viewer from a CDN; only /schema gets this policy.
+SCHEMA_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net"
+    " https://unpkg.com; style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net"
+    " https://unpkg.com https://fonts.googleapis.com; font-src 'self' data:"
+    " https://fonts.gstatic.com; img-src 'self' data: https:; worker-src 'self' blob:;"
+    " connect-src 'self'; object-src 'none'; frame-ancestors 'none'"
+)
+PERMISSIONS = "camera=(self), microphone=(self), geolocation=(), payment=(), usb=()"
+
+
+def security_headers(settings: Settings) -> Any:
+    """A before_send hook: every response (errors and 429s included) gets the headers."""
+    hsts = (settings.public_url or "").startswith("https://")
+
+    async def hook(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = MutableScopeHeaders.from_message(message)
+        path: str = scope.get("path", "")
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["Permissions-Policy"] = PERMISSIONS
+        headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        headers["Content-Security-Policy"] = SCHEMA_CSP if path.startswith("/schema") else CSP
+        if path.startswith("/api/"):
+            headers["Cache-Control"] = "no-store"
+        if hsts:
+            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+
+    return hook
+
+
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """CORS is off unless CORS_ORIGINS lists origins (comma-separated)."""
+    origins = [o.strip() for o in settings.security.cors_origins.split(",") if o.strip()]
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=origins, allow_credentials=False,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
+                       "Chatalot-Min-Position", "X-Request-Id"],
+        expose_headers=["Retry-After"], max_age=600,
+    )

@@ -1,0 +1,182 @@
+"""Accounts tests: the real app (create_app) on a fresh PostgreSQL database per test, with
+cheap Argon2 parameters and a clock the test controls."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from chatalot.app import create_app
+from chatalot.config import Limits, RegistrationMode, Security, Settings
+from chatalot.crypto.keys import IdentityKeyPair, OneTimePrekey, SignedPrekey
+from chatalot.services import Services, open_services
+
+TOTP_KEY = base64.b64encode(bytes(range(32))).decode()
+PASSWORD = "correct horse battery staple"
+
+
+class FrozenClock:
+    """Seconds since the epoch; moves only when the test says so."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = start if start is not None else float(int(time.time()))
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    security = overrides.pop("security", Security(
+        argon2_memory_kib=64, argon2_time_cost=1, argon2_parallelism=1, hash_concurrency=4,
+        totp_encryption_key=TOTP_KEY))
+    limits = overrides.pop("limits", Limits(
+        rate_limit_general_per_sec=10_000, rate_limit_general_burst=10_000,
+        rate_limit_auth_per_sec=10_000, rate_limit_auth_burst=10_000))
+    public_url = overrides.pop("public_url", "https://chat.example")
+    return Settings(data_directory=str(tmp_path / "data"), public_url=public_url,
+                    registration_mode=overrides.pop("registration_mode", RegistrationMode.OPEN),
+                    security=security, limits=limits, **overrides)
+
+
+@dataclass
+class KeyBundle:
+    body: dict[str, Any]
+
+
+_identity = IdentityKeyPair.generate()
+_signed = SignedPrekey.generate(_identity, 1)
+_one_time = [OneTimePrekey.generate(i) for i in range(1, 6)]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def key_fields() -> dict[str, Any]:
+    """A valid key bundle (shared by every test user: the server does not require
+    identity keys to be unique)."""
+    return {
+        "identity_key": b64(_identity.public),
+        "signed_prekey": {"key_id": _signed.key_id, "public_key": b64(_signed.public),
+                          "signature": b64(_signed.signature)},
+        "one_time_prekeys": [{"key_id": k.key_id, "public_key": b64(k.public)}
+                             for k in _one_time],
+    }
+
+
+_names = itertools.count(1)
+
+
+@dataclass
+class User:
+    username: str
+    password: str
+    id: str
+    access: str
+    refresh: str
+    recovery_code: str
+    position: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+class Api:
+    """The HTTP client plus helpers for the flows every test needs."""
+
+    def __init__(self, client: AsyncTestClient[Any], services: Services, clock: FrozenClock
+                 ) -> None:
+        self.client = client
+        self.services = services
+        self.clock = clock
+
+    async def register(self, username: str | None = None, password: str = PASSWORD,
+                       **extra: Any) -> User:
+        username = username or f"user{next(_names)}"
+        body = {"username": username, "password": password, **key_fields(), **extra}
+        r = await self.client.post("/api/auth/register", json=body)
+        assert r.status_code == 201, r.text
+        data = r.json()
+        return User(username, password, data["user"]["id"], data["access_token"],
+                    data["refresh_token"], data["recovery_code"], data["position"])
+
+    async def login(self, user: User, **extra: Any) -> Any:
+        return await self.client.post("/api/auth/login", json={
+            "username": user.username, "password": user.password, **extra})
+
+    async def relogin(self, user: User) -> User:
+        r = await self.login(user)
+        assert r.status_code == 200, r.text
+        data = r.json()
+        user.access, user.refresh = data["access_token"], data["refresh_token"]
+        return user
+
+    async def wait(self, position: str) -> dict[str, str]:
+        """Headers for a query that must see the effects of `position`."""
+        return {"Chatalot-Min-Position": position}
+
+    async def events(self, stream: str) -> list[Any]:
+        return await self.services.store.read_stream(stream)
+
+
+@contextlib.asynccontextmanager
+async def running_app(settings: Settings, database_url: str, clock: Callable[[], float], *,
+                      client_address: str | None = None,
+                      ) -> AsyncIterator[tuple[AsyncTestClient[Any], Services]]:
+    """The app in a test client; `client_address` replaces the test client's peer address
+    (what rate limits are keyed by)."""
+    holder: dict[str, Services] = {}
+
+    @contextlib.asynccontextmanager
+    async def factory() -> AsyncIterator[Services]:
+        async with open_services(settings, database_url, clock=clock) as services:
+            holder["services"] = services
+            yield services
+
+    app: Any = create_app(settings, database_url, services_factory=factory)
+    if client_address is not None:
+        inner = app
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] in ("http", "websocket"):
+                scope = {**scope, "client": (client_address, 50000)}
+            await inner(scope, receive, send)
+
+    async with AsyncTestClient(app=app) as client:
+        yield client, holder["services"]
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def api(settings: Settings, database_url: str, clock: FrozenClock
+              ) -> AsyncIterator[Api]:
+    async with running_app(settings, database_url, clock) as (client, services):
+        yield Api(client, services, clock)
+
+
+def decode(body: bytes, kind: Any) -> Any:
+    return msgspec.json.decode(body, type=kind)

@@ -1,0 +1,641 @@
+"""Whole account flows through HTTP, against the real app and a real database."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pyotp
+import pytest
+
+from chatalot.config import RegistrationMode
+from tests.accounts.conftest import (
+    PASSWORD,
+    Api,
+    FrozenClock,
+    key_fields,
+    make_settings,
+    running_app,
+)
+
+
+async def test_registration_first_account_owns_the_instance(api: Api) -> None:
+    owner = await api.register("Owner", email="owner@example.org", display_name="The Owner")
+    member = await api.register("member1")
+    assert len(owner.recovery_code) == 19
+    r = await api.client.get("/api/account/me", headers={
+        **owner.auth, **await api.wait(owner.position)})
+    assert r.status_code == 200, r.text
+    me = r.json()
+    assert me["username"] == "Owner" and me["display_name"] == "The Owner"
+    assert me["is_owner"] and me["is_admin"] and me["email"] == "owner@example.org"
+    r = await api.client.get("/api/account/me", headers={
+        **member.auth, **await api.wait(member.position)})
+    assert r.json()["is_owner"] is False and r.json()["is_admin"] is False
+    # one event stream per account; credentials never in the log
+    events = await api.events(f"user-{owner.id}")
+    assert [e.type for e in events] == ["UserRegistered"]
+    assert events[0].metadata.command == "register"
+    keys = await api.events(f"keys-{owner.id}")
+    assert [e.type for e in keys] == ["IdentityKeyRegistered", "SignedPrekeyUploaded",
+                                      "OneTimePrekeysUploaded"]
+    async with api.services.pool.connection() as conn:
+        cur = await conn.execute("SELECT data::text FROM events")
+        everything = " ".join(row[0] for row in await cur.fetchall())
+    assert PASSWORD not in everything and "argon2" not in everything
+    assert owner.recovery_code not in everything
+
+
+async def test_registration_refusals(api: Api) -> None:
+    await api.register("Alice", email="alice@example.org")
+    cases = [
+        ({"username": "ALICE"}, 409, "conflict"),
+        ({"username": "alice2", "email": "ALICE@example.org"}, 409, "conflict"),
+        ({"username": "a"}, 400, "bad_request"),
+        ({"username": "bad name"}, 400, "bad_request"),
+        ({"username": "bob", "password": "password123"}, 400, "bad_request"),
+        ({"username": "bob", "password": "short"}, 400, "bad_request"),
+        ({"username": "bob", "display_name": "x" * 65}, 400, "bad_request"),
+        ({"username": "bob", "unknown_field": 1}, 400, "bad_request"),
+    ]
+    for change, status, code in cases:
+        body = {"username": "bob", "password": PASSWORD, **key_fields(), **change}
+        r = await api.client.post("/api/auth/register", json=body)
+        assert (r.status_code, r.json()["code"]) == (status, code), (change, r.text)
+    # keys: a signature that does not verify, a small-order prekey, bad base64
+    bad_sig = key_fields()
+    sig = bytearray(base64.b64decode(bad_sig["signed_prekey"]["signature"]))
+    sig[0] ^= 1
+    bad_sig["signed_prekey"]["signature"] = base64.b64encode(bytes(sig)).decode()
+    small = key_fields()
+    small["one_time_prekeys"][0]["public_key"] = base64.b64encode(bytes(32)).decode()
+    garbage = key_fields()
+    garbage["identity_key"] = "%%%"
+    for keys in (bad_sig, small, garbage):
+        r = await api.client.post("/api/auth/register", json={
+            "username": "bob", "password": PASSWORD, **keys})
+        assert r.status_code == 400, r.text
+    assert (await api.client.get("/api/auth/config")).json()["registration_mode"] == "open"
+
+
+async def test_invite_only_and_closed_modes(tmp_path: Path, database_url: str) -> None:
+    clock = FrozenClock()
+    settings = make_settings(tmp_path, registration_mode=RegistrationMode.INVITE_ONLY)
+    async with running_app(settings, database_url, clock) as (client, services):
+        api = Api(client, services, clock)
+        owner = await api.register("owner")  # the first account needs no invite
+        body = {"username": "guest", "password": PASSWORD, **key_fields()}
+        r = await client.post("/api/auth/register", json=body)
+        assert (r.status_code, r.json()["code"]) == (403, "forbidden")
+        r = await client.post("/api/admin/invites", json={"max_uses": 1, "expires_in_hours": 1},
+                              headers=owner.auth)
+        assert r.status_code == 201, r.text
+        invite = r.json()
+        assert len(invite["code"]) == 12 and invite["used_count"] == 0 and invite["position"]
+        r = await client.post("/api/auth/register", json={**body, "invite_code": "nope"})
+        assert r.status_code == 403
+        r = await client.post("/api/auth/register", json={**body, "invite_code": invite["code"]})
+        assert r.status_code == 201, r.text
+        r = await client.post("/api/auth/register", json={
+            **body, "username": "guest2", "invite_code": invite["code"]})
+        assert r.status_code == 403  # used up
+        r = await client.get("/api/admin/invites", headers={
+            **owner.auth, **await api.wait(r.json().get("position") or invite["position"])})
+        listed = r.json()
+        assert listed[0]["id"] == invite["id"]
+        # expiry
+        r = await client.post("/api/admin/invites", json={"expires_in_hours": 1},
+                              headers=owner.auth)
+        second = r.json()
+        clock.advance(3601)
+        r = await client.post("/api/auth/register", json={
+            **body, "username": "late", "invite_code": second["code"]})
+        assert r.status_code == 403
+        await api.relogin(owner)  # the access token expired meanwhile
+        r = await client.delete(f"/api/admin/invites/{second['id']}", headers=owner.auth)
+        assert r.status_code == 200 and r.json()["position"]
+        r = await client.delete(f"/api/admin/invites/{second['id']}", headers=owner.auth)
+        assert r.status_code == 404
+        r = await client.get("/api/admin/invites", headers={
+            **owner.auth, "Chatalot-Min-Position": r.json().get("position") or second[
+                "position"]})
+        assert second["id"] not in [i["id"] for i in r.json()]
+    closed = make_settings(tmp_path, registration_mode=RegistrationMode.CLOSED)
+    async with running_app(closed, database_url, clock) as (client, _):
+        r = await client.post("/api/auth/register", json={**body, "username": "nobody"})
+        assert (r.status_code, r.json()["code"]) == (403, "forbidden")
+
+
+async def test_login_failures_look_alike(api: Api) -> None:
+    alice = await api.register("alice")
+    wrong = await api.client.post("/api/auth/login", json={
+        "username": "alice", "password": "not the password"})
+    unknown = await api.client.post("/api/auth/login", json={
+        "username": "nobody-here", "password": "not the password"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    ok = await api.client.post("/api/auth/login", json={
+        "username": "ALICE", "password": PASSWORD}, headers={"User-Agent": "Mozilla/5.0 (X11;"
+                                                             " Linux x86_64) Firefox/120.0"})
+    assert ok.status_code == 200
+    assert ok.json()["user"]["id"] == alice.id
+    # audit: failures and the success are events with actor, IP and user agent
+    events = await api.events(f"user-{alice.id}")
+    failed = [e for e in events if e.type == "LoginFailed"]
+    assert failed and failed[0].data.reason == "bad_password"
+    assert failed[0].metadata.ip and failed[0].metadata.actor_id == alice.id
+    success = [e for e in events if e.type == "LoginSucceeded"][-1]
+    assert "Firefox" in (success.metadata.user_agent or "")
+    async with api.services.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT data->>'reason' FROM events WHERE stream_id LIKE 'auth-%'")
+        assert [r[0] for r in await cur.fetchall()] == ["unknown_user"]
+
+
+async def test_refresh_rotation_and_reuse_detection(api: Api) -> None:
+    alice = await api.register("alice")
+    first = alice.refresh
+    r = await api.client.post("/api/auth/refresh", json={"refresh_token": first})
+    assert r.status_code == 200, r.text
+    second = r.json()["refresh_token"]
+    access = r.json()["access_token"]
+    assert second != first and r.json()["position"]
+    assert (await api.client.get("/api/account/sessions", headers={
+        "Authorization": f"Bearer {access}",
+        "Chatalot-Min-Position": r.json()["position"]})).status_code == 200
+    # the rotated token comes back: theft. The whole session family is revoked.
+    r = await api.client.post("/api/auth/refresh", json={"refresh_token": first})
+    assert (r.status_code, r.json()["code"]) == (401, "unauthorized")
+    r = await api.client.post("/api/auth/refresh", json={"refresh_token": second})
+    assert r.status_code == 401
+    r = await api.client.get("/api/account/sessions", headers={
+        "Authorization": f"Bearer {access}"})
+    assert r.status_code == 401  # the access token of that session stops at once
+    async with api.services.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT type, data->>'reason' FROM events WHERE stream_id LIKE 'session-%'"
+            " ORDER BY position")
+        types = [tuple(row) for row in await cur.fetchall()]
+    assert ("RefreshTokenReused", None) in types
+    assert ("SessionRevoked", "refresh_token_reused") in types
+    r = await api.client.post("/api/auth/refresh", json={"refresh_token": "f" * 64})
+    assert r.status_code == 401
+
+
+async def test_refresh_after_expiry_fails(api: Api) -> None:
+    alice = await api.register("alice")
+    api.clock.advance(31 * 86400)
+    r = await api.client.post("/api/auth/refresh", json={"refresh_token": alice.refresh})
+    assert r.status_code == 401
+    r = await api.client.get("/api/account/sessions", headers=alice.auth)
+    assert r.status_code == 401  # the access token expired long ago
+
+
+async def test_sessions_list_and_revocation(api: Api) -> None:
+    alice = await api.register("alice")
+    phone = await api.client.post("/api/auth/login", json={
+        "username": "alice", "password": PASSWORD, "device_name": "Alice's phone"})
+    laptop = await api.client.post("/api/auth/login", json={
+        "username": "alice", "password": PASSWORD}, headers={"User-Agent": "curl/8.0"})
+    phone_auth = {"Authorization": f"Bearer {phone.json()['access_token']}"}
+    r = await api.client.get("/api/account/sessions", headers={
+        **phone_auth, "Chatalot-Min-Position": laptop.json()["position"]})
+    assert r.status_code == 200, r.text
+    sessions = r.json()
+    assert len(sessions) == 3
+    current = [s for s in sessions if s["current"]]
+    assert len(current) == 1 and current[0]["device_name"] == "Alice's phone"
+    assert {s["device_name"] for s in sessions} >= {"curl", "Alice's phone"}
+    assert all(s["ip_address"] and s["last_used_at"] for s in sessions)
+    other = next(s for s in sessions if s["device_name"] == "curl")
+    r = await api.client.delete(f"/api/account/sessions/{other['id']}", headers=phone_auth)
+    assert r.status_code == 200 and r.json()["position"]
+    r = await api.client.delete(f"/api/account/sessions/{other['id']}", headers=phone_auth)
+    assert r.status_code == 409
+    laptop_auth = {"Authorization": f"Bearer {laptop.json()['access_token']}"}
+    assert (await api.client.get("/api/account/me", headers=laptop_auth)).status_code == 401
+    r = await api.client.post("/api/account/sessions/revoke-all", headers=phone_auth)
+    assert r.json()["revoked_count"] == 1  # the registration session
+    assert (await api.client.get("/api/account/me", headers=alice.auth)).status_code == 401
+    r = await api.client.post("/api/account/sessions/revoke-all", headers=phone_auth)
+    assert r.json() == {"revoked_count": 0, "position": None}
+    r = await api.client.get("/api/account/sessions", headers={
+        **phone_auth, "Chatalot-Min-Position": r.json()["position"] or phone.json()[
+            "position"]})
+    r = await api.client.delete(
+        "/api/account/sessions/00000000-0000-7000-8000-000000000000", headers=phone_auth)
+    assert r.status_code == 404
+
+
+async def test_change_password_revokes_other_sessions(api: Api) -> None:
+    alice = await api.register("alice")
+    other = await api.login(alice)
+    r = await api.client.post("/api/account/change-password", headers=alice.auth, json={
+        "current_password": "wrong password here", "new_password": "a brand new secret"})
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")
+    r = await api.client.post("/api/account/change-password", headers=alice.auth, json={
+        "current_password": PASSWORD, "new_password": "password1"})
+    assert r.status_code == 400
+    r = await api.client.post("/api/account/change-password", headers=alice.auth, json={
+        "current_password": PASSWORD, "new_password": "a brand new secret"})
+    assert r.status_code == 200 and r.json()["position"]
+    assert (await api.client.get("/api/account/me", headers=alice.auth)).status_code != 401
+    r = await api.client.post("/api/auth/refresh", json={
+        "refresh_token": other.json()["refresh_token"]})
+    assert r.status_code == 401
+    assert (await api.login(alice)).status_code == 401
+    alice.password = "a brand new secret"
+    assert (await api.login(alice)).status_code == 200
+    types = [e.type for e in await api.events(f"user-{alice.id}")]
+    assert "PasswordChanged" in types
+
+
+async def test_recovery(api: Api) -> None:
+    alice = await api.register("alice")
+    body = {"username": "alice", "recovery_code": alice.recovery_code,
+            "new_password": "recovered at last"}
+    r = await api.client.post("/api/auth/recover", json={**body, "recovery_code": "AAAA-BBBB"})
+    assert r.status_code == 401
+    r = await api.client.post("/api/auth/recover", json=body)
+    assert r.status_code == 200, r.text
+    new_code = r.json()["recovery_code"]
+    assert new_code != alice.recovery_code
+    assert (await api.client.get("/api/account/me", headers=alice.auth)).status_code == 401
+    r = await api.client.post("/api/auth/recover", json=body)
+    assert r.status_code == 401  # the old code no longer works
+    alice.password = "recovered at last"
+    await api.relogin(alice)
+    r = await api.client.post("/api/account/recovery-code", headers=alice.auth,
+                              json={"password": alice.password})
+    assert r.status_code == 200 and r.json()["recovery_code"] != new_code
+    r = await api.client.post("/api/auth/recover", json={
+        **body, "recovery_code": new_code, "new_password": "yet another secret"})
+    assert r.status_code == 401
+
+
+async def test_totp_with_a_frozen_clock(api: Api) -> None:
+    alice = await api.register("alice")
+    r = await api.client.post("/api/totp/setup", headers=alice.auth)
+    assert r.status_code == 200, r.text
+    secret = r.json()["secret"]
+    assert r.json()["otpauth_url"].startswith("otpauth://totp/")
+    totp = pyotp.TOTP(secret)
+    r = await api.client.post("/api/totp/verify", headers=alice.auth, json={"code": "000000"
+                              if totp.at(api.clock()) != "000000" else "111111"})
+    assert (r.status_code, r.json()["code"]) == (400, "totp_invalid")
+    r = await api.client.post("/api/totp/verify", headers=alice.auth,
+                              json={"code": totp.at(api.clock())})
+    assert r.status_code == 200, r.text
+    backup = r.json()["backup_codes"]
+    assert len(backup) == 8
+    r = await api.client.post("/api/totp/setup", headers=alice.auth)
+    assert r.status_code == 409
+    r = await api.login(alice)
+    assert (r.status_code, r.json()["code"]) == (401, "totp_required")
+    r = await api.login(alice, totp_code="123456" if totp.at(api.clock()) != "123456"
+                        else "654321")
+    assert (r.status_code, r.json()["code"]) == (401, "totp_invalid")
+    # the code used at /verify was spent: wait for the next step
+    api.clock.advance(30)
+    code = totp.at(api.clock())
+    r = await api.login(alice, totp_code=code)
+    assert r.status_code == 200, r.text
+    r = await api.login(alice, totp_code=code)
+    assert (r.status_code, r.json()["code"]) == (401, "totp_invalid")  # no replay
+    r = await api.login(alice, totp_code=backup[0])
+    assert r.status_code == 200, r.text
+    r = await api.login(alice, totp_code=backup[0])
+    assert r.status_code == 401  # single use
+    r = await api.client.get("/api/totp/backup-codes", headers={
+        **alice.auth, "Chatalot-Min-Position": r.json().get("position") or alice.position})
+    r = await api.client.post("/api/totp/backup-codes/regenerate", headers=alice.auth,
+                              json={"password": PASSWORD})
+    assert r.status_code == 200
+    fresh = r.json()["backup_codes"]
+    r = await api.client.get("/api/totp/backup-codes", headers={
+        **alice.auth, "Chatalot-Min-Position": r.json()["position"]})
+    assert r.json() == {"enabled": True, "remaining": 8}
+    r = await api.login(alice, totp_code=backup[2])
+    assert r.status_code == 401  # the old codes are gone
+    api.clock.advance(30)
+    r = await api.client.post("/api/totp/disable", headers=alice.auth,
+                              json={"password": PASSWORD, "code": "000000"})
+    assert r.status_code == 400
+    r = await api.client.post("/api/totp/disable", headers=alice.auth,
+                              json={"password": PASSWORD, "code": fresh[0]})
+    assert r.status_code == 200, r.text
+    assert (await api.login(alice)).status_code == 200
+    types = [e.type for e in await api.events(f"user-{alice.id}")]
+    for t in ["TotpSetupStarted", "TotpEnabled", "BackupCodeUsed", "BackupCodesRegenerated",
+              "TotpDisabled"]:
+        assert t in types
+
+
+async def test_lockout_grows_and_recovers(api: Api) -> None:
+    alice = await api.register("alice")
+    policy = api.services.settings.security
+    statuses = []
+    for _ in range(policy.lockout_threshold + 1):
+        r = await api.client.post("/api/auth/login", json={
+            "username": "alice", "password": "wrong wrong wrong"})
+        statuses.append(r.status_code)
+    assert statuses[:policy.lockout_threshold] == [401] * policy.lockout_threshold
+    assert statuses[-1] == 429
+    r = await api.login(alice)  # even the right password waits
+    assert r.status_code == 429
+    assert int(r.headers["Retry-After"]) >= 1 and r.json()["code"] == "rate_limited"
+    # unknown usernames lock the same way: the lockout reveals nothing
+    for _ in range(policy.lockout_threshold + 1):
+        r = await api.client.post("/api/auth/login", json={
+            "username": "ghost", "password": "wrong wrong wrong"})
+    assert r.status_code == 429
+    api.clock.advance(policy.lockout_max_delay_secs + 1)
+    assert (await api.login(alice)).status_code == 200
+    failures = [e for e in await api.events(f"user-{alice.id}") if e.type == "LoginFailed"]
+    assert failures[-1].data.reason == "locked"
+    assert any(e.data.locked_until for e in failures)
+
+
+async def test_profile_preferences_and_visibility(api: Api) -> None:
+    owner = await api.register("owner")
+    alice = await api.register("alice")
+    bob = await api.register("bob")
+    r = await api.client.patch("/api/account/profile", headers=alice.auth, json={
+        "display_name": "Alice A.", "bio": "hello\nworld", "pronouns": "she/her",
+        "custom_status": "coding", "avatar_url": "https://cdn.example/a.png",
+        "banner_url": "/api/files/banner"})
+    assert r.status_code == 200, r.text
+    assert r.json()["display_name"] == "Alice A."
+    for bad in [{"bio": "x" * 501}, {"pronouns": "x" * 51}, {"avatar_url": "javascript:x"},
+                {}, {"display_name": ""}]:
+        r2 = await api.client.patch("/api/account/profile", headers=alice.auth, json=bad)
+        assert r2.status_code == 400, bad
+    me = (await api.client.get("/api/account/me", headers={
+        **alice.auth, "Chatalot-Min-Position": r.json()["position"]})).json()
+    assert (me["display_name"], me["bio"], me["pronouns"]) == ("Alice A.", "hello\nworld",
+                                                                "she/her")
+    r = await api.client.patch("/api/account/profile", headers=alice.auth, json={"bio": ""})
+    me = (await api.client.get("/api/account/me", headers={
+        **alice.auth, "Chatalot-Min-Position": r.json()["position"]})).json()
+    assert me["bio"] is None
+    # preferences: merged, a null removes a key
+    r = await api.client.put("/api/account/preferences", headers=alice.auth,
+                             json={"preferences": {"theme": "dark", "font": 14}})
+    assert r.json()["preferences"] == {"theme": "dark", "font": 14}
+    r = await api.client.put("/api/account/preferences", headers=alice.auth,
+                             json={"preferences": {"font": None, "density": "compact"}})
+    r = await api.client.get("/api/account/preferences", headers={
+        **alice.auth, "Chatalot-Min-Position": r.json()["position"]})
+    assert r.json()["preferences"] == {"theme": "dark", "density": "compact"}
+    # visibility: no communities yet, so members find only themselves; staff find everyone
+    wait = {"Chatalot-Min-Position": bob.position}
+    r = await api.client.get("/api/users/search", params={"q": "ali"},
+                             headers={**alice.auth, **wait})
+    assert [u["username"] for u in r.json()] == ["alice"]
+    r = await api.client.get("/api/users/search", params={"q": "bo"},
+                             headers={**alice.auth, **wait})
+    assert r.json() == []
+    r = await api.client.get("/api/users/search", params={"q": "o"}, headers=alice.auth)
+    assert r.status_code == 400
+    r = await api.client.get("/api/users/search", params={"q": "b"}, headers=owner.auth)
+    assert r.status_code == 400
+    r = await api.client.get("/api/users/search", params={"q": "bo"},
+                             headers={**owner.auth, **wait})
+    assert [u["username"] for u in r.json()] == ["bob"]
+    assert (await api.client.get(f"/api/users/{bob.id}", headers=alice.auth)).status_code == 404
+    r = await api.client.get(f"/api/users/{alice.id}", headers=owner.auth)
+    assert r.status_code == 200 and r.json()["pronouns"] == "she/her"
+    assert (await api.client.get(f"/api/users/{alice.id}", headers=alice.auth)).status_code == 200
+
+
+async def test_blocks_and_reports(api: Api) -> None:
+    owner = await api.register("owner")
+    alice = await api.register("alice")
+    bob = await api.register("bob")
+    r = await api.client.post("/api/users/block", headers=alice.auth, json={"user_id": bob.id})
+    assert r.status_code == 200, r.text
+    r2 = await api.client.post("/api/users/block", headers=alice.auth, json={"user_id": bob.id})
+    assert r2.status_code == 409
+    assert (await api.client.post("/api/users/block", headers=alice.auth,
+                                  json={"user_id": alice.id})).status_code == 400
+    assert (await api.client.post("/api/users/block", headers=alice.auth, json={
+        "user_id": "00000000-0000-7000-8000-000000000000"})).status_code == 404
+    r = await api.client.get("/api/users/blocked", headers={
+        **alice.auth, "Chatalot-Min-Position": r.json()["position"]})
+    assert [b["username"] for b in r.json()] == ["bob"]
+    r = await api.client.post(f"/api/users/unblock/{bob.id}", headers=alice.auth)
+    assert r.status_code == 200
+    assert (await api.client.post(f"/api/users/unblock/{bob.id}",
+                                  headers=alice.auth)).status_code == 409
+    r = await api.client.get("/api/users/blocked", headers={
+        **alice.auth, "Chatalot-Min-Position": r.json()["position"]})
+    assert r.json() == []
+    # reports go to the admin queue
+    r = await api.client.post("/api/reports", headers=alice.auth, json={
+        "report_type": "user", "target_id": bob.id, "reason": "spam"})
+    assert r.status_code == 201, r.text
+    report_id = r.json()["id"]
+    r2 = await api.client.post("/api/reports", headers=alice.auth, json={
+        "report_type": "message", "target_id": "00000000-0000-7000-8000-000000000001",
+        "reason": "rude"})
+    assert r2.status_code == 201
+    assert (await api.client.post("/api/reports", headers=alice.auth, json={
+        "report_type": "user", "target_id": bob.id, "reason": ""})).status_code == 400
+    assert (await api.client.post("/api/reports", headers=alice.auth, json={
+        "report_type": "planet", "target_id": bob.id, "reason": "x"})).status_code == 400
+    r = await api.client.get("/api/admin/reports", params={"status": "pending", "limit": 1},
+                             headers={**owner.auth,
+                                      "Chatalot-Min-Position": r2.json()["position"]})
+    page = r.json()
+    assert [i["id"] for i in page["items"]] == [report_id] and page["next_cursor"]
+    r = await api.client.get("/api/admin/reports", params={"cursor": page["next_cursor"]},
+                             headers=owner.auth)
+    assert len(r.json()["items"]) == 1 and r.json()["next_cursor"] is None
+    r = await api.client.post(f"/api/admin/reports/{report_id}/review", headers=owner.auth,
+                              json={"status": "resolved", "admin_notes": "warned"})
+    assert r.status_code == 200
+    r2 = await api.client.post(f"/api/admin/reports/{report_id}/review", headers=owner.auth,
+                               json={"status": "dismissed"})
+    assert r2.status_code == 409
+    r = await api.client.get("/api/admin/reports", params={"status": "resolved"}, headers={
+        **owner.auth, "Chatalot-Min-Position": r.json()["position"]})
+    item = r.json()["items"][0]
+    assert item["reviewed_by"] == owner.id and item["admin_notes"] == "warned"
+    assert (await api.client.post(
+        "/api/admin/reports/00000000-0000-7000-8000-000000000000/review", headers=owner.auth,
+        json={"status": "resolved"})).status_code == 404
+
+
+async def test_admin_user_management(api: Api) -> None:
+    owner = await api.register("owner")
+    admin = await api.register("helper")
+    alice = await api.register("alice", email="alice@example.org")
+    r = await api.client.put(f"/api/admin/users/{admin.id}/admin", headers=owner.auth,
+                             json={"is_admin": True})
+    assert r.status_code == 200, r.text
+    await api.relogin(admin)  # a fresh token carries the new claim
+    assert (await api.client.get("/api/admin/users", headers=admin.auth)).status_code == 200
+    # only the owner grants admin
+    r = await api.client.put(f"/api/admin/users/{alice.id}/admin", headers=admin.auth,
+                             json={"is_admin": True})
+    assert r.status_code == 403
+    # suspension: the user's tokens stop working at once, and login is refused
+    r = await api.client.post(f"/api/admin/users/{alice.id}/suspend", headers=admin.auth,
+                              json={"reason": "spamming"})
+    assert r.status_code == 200, r.text
+    assert (await api.client.get("/api/account/me", headers=alice.auth)).status_code == 401
+    r2 = await api.client.post("/api/auth/refresh", json={"refresh_token": alice.refresh})
+    assert r2.status_code == 401
+    assert (await api.login(alice)).status_code == 401
+    assert (await api.client.post(f"/api/admin/users/{alice.id}/suspend", headers=admin.auth,
+                                  json={})).status_code == 409
+    r = await api.client.get("/api/admin/users", params={"q": "ALICE@"}, headers={
+        **admin.auth, "Chatalot-Min-Position": r.json()["position"]})
+    [row] = r.json()["items"]
+    assert row["suspended_reason"] == "spamming" and row["suspended_at"]
+    r = await api.client.post(f"/api/admin/users/{alice.id}/unsuspend", headers=admin.auth)
+    assert r.status_code == 200
+    await api.relogin(alice)
+    # an admin cannot act on another admin or the owner; the owner can
+    assert (await api.client.post(f"/api/admin/users/{owner.id}/suspend",
+                                  headers=admin.auth)).status_code == 403
+    r = await api.client.put(f"/api/admin/users/{alice.id}/password", headers=admin.auth,
+                             json={"new_password": "set by an admin"})
+    assert r.status_code == 200
+    assert (await api.client.get("/api/account/me", headers=alice.auth)).status_code == 401
+    alice.password = "set by an admin"
+    await api.relogin(alice)
+    # revoking admin takes effect at once, even with the old token's claim
+    r = await api.client.put(f"/api/admin/users/{admin.id}/admin", headers=owner.auth,
+                             json={"is_admin": False})
+    assert (await api.client.get("/api/admin/users", headers=admin.auth)).status_code == 403
+    # paging
+    r = await api.client.get("/api/admin/users", params={"limit": 2}, headers={
+        **owner.auth, "Chatalot-Min-Position": r.json()["position"]})
+    first = r.json()
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    r = await api.client.get("/api/admin/users", params={"limit": 2,
+                             "cursor": first["next_cursor"]}, headers=owner.auth)
+    assert [u["username"] for u in first["items"] + r.json()["items"]] == [
+        "owner", "helper", "alice"]
+    assert (await api.client.get("/api/admin/users", params={"cursor": "!!"},
+                                 headers=owner.auth)).status_code == 400
+    assert (await api.client.get("/api/admin/users", params={"limit": 1000},
+                                 headers=owner.auth)).status_code == 400
+    # deletion by an admin
+    r = await api.client.delete(f"/api/admin/users/{alice.id}", headers=owner.auth)
+    assert r.status_code == 200
+    assert (await api.login(alice)).status_code == 401
+    r = await api.client.get("/api/admin/users", headers={
+        **owner.auth, "Chatalot-Min-Position": r.json()["position"]})
+    assert "alice" not in [u["username"] for u in r.json()["items"]]
+
+
+async def test_delete_account_redacts_personal_data(api: Api) -> None:
+    owner = await api.register("owner")
+    alice = await api.register("alice", email="alice@example.org", display_name="Alice Liddell")
+    await api.client.patch("/api/account/profile", headers=alice.auth, json={
+        "bio": "I live at 1 Rabbit Hole"})
+    r = await api.client.request("DELETE", "/api/account/delete", headers=alice.auth,
+                                 json={"password": "wrong password!"})
+    assert r.status_code == 403
+    r = await api.client.request("DELETE", "/api/account/delete", headers=owner.auth,
+                                 json={"password": PASSWORD})
+    assert r.status_code == 403  # the owner cannot leave the instance ownerless
+    r = await api.client.request("DELETE", "/api/account/delete", headers=alice.auth,
+                                 json={"password": PASSWORD})
+    assert r.status_code == 200, r.text
+    assert (await api.client.get("/api/account/me", headers=alice.auth)).status_code == 401
+    assert (await api.login(alice)).status_code == 401
+    events = await api.events(f"user-{alice.id}")
+    registered = events[0]
+    assert registered.redacted and registered.data.email is None
+    assert registered.data.username.startswith("deleted-")
+    assert registered.data.display_name == "Deleted user"
+    assert events[-1].type == "UserDeleted"
+    async with api.services.pool.connection() as conn:
+        cur = await conn.execute("SELECT data::text FROM events")
+        everything = " ".join(row[0] for row in await cur.fetchall())
+        cur = await conn.execute(
+            "SELECT count(*) FROM events WHERE type = 'EventRedacted'")
+        redactions = (await cur.fetchone())[0]
+    assert "Rabbit Hole" not in everything and "alice@example.org" not in everything
+    assert "Alice Liddell" not in everything
+    assert redactions == 3  # UserRegistered, ProfileUpdated, the failed LoginFailed
+    r = await api.client.get(f"/api/users/{alice.id}", headers={
+        **owner.auth, "Chatalot-Min-Position": r.json()["position"]})
+    assert r.status_code == 404
+    # the username is free again
+    again = await api.register("alice")
+    assert again.id != alice.id
+
+
+async def test_perimeter_headers_and_limits(api: Api) -> None:
+    r = await api.client.get("/api/health")
+    assert r.headers["X-Frame-Options"] == "DENY"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert "geolocation=()" in r.headers["Permissions-Policy"]
+    assert r.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert "access-control-allow-origin" not in r.headers
+    r = await api.client.options("/api/auth/login", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in r.headers
+    r = await api.client.get("/api/nothing-here")
+    assert r.status_code == 404 and r.headers["X-Frame-Options"] == "DENY"
+    big = {"username": "x", "password": "y" * 70_000}
+    r = await api.client.post("/api/auth/login", json=big)
+    assert (r.status_code, r.json()["code"]) == (413, "too_large")
+    r = await api.client.post("/api/auth/login", content=b"{not json",
+                              headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()["code"]) == (400, "bad_request")
+    r = await api.client.get("/api/account/me", headers={"Authorization": "Bearer nonsense"})
+    assert (r.status_code, r.json()["code"]) == (401, "unauthorized")
+    r = await api.client.get("/api/account/me", headers={"Chatalot-Min-Position": "x"})
+    assert r.status_code in (400, 401)
+
+
+async def test_rate_limits(tmp_path: Path, database_url: str) -> None:
+    from chatalot.config import Limits
+
+    settings = make_settings(tmp_path, public_url=None, limits=Limits(
+        rate_limit_general_per_sec=2, rate_limit_general_burst=3,
+        rate_limit_auth_per_sec=1, rate_limit_auth_burst=2))
+    async with running_app(settings, database_url, FrozenClock()) as (client, _):
+        codes = [(await client.post("/api/auth/login", json={
+            "username": "nobody", "password": "whatever!"})).status_code for _ in range(4)]
+        assert codes == [401, 401, 429, 429]
+        r = await client.post("/api/auth/login", json={"username": "x", "password": "y"})
+        assert r.headers["Retry-After"] == "1"
+        assert r.json() == {"error": "too many requests; slow down", "code": "rate_limited",
+                            "retry_after_secs": 1}
+        assert "Strict-Transport-Security" not in r.headers  # http public URL: no HSTS
+        assert r.headers["X-Frame-Options"] == "DENY"
+        general = [(await client.get("/api/auth/config")).status_code for _ in range(5)]
+        assert general[:3] == [200] * 3 and 429 in general[3:]
+        health = [(await client.get("/api/health")).status_code for _ in range(10)]
+        assert health == [200] * 10  # exempt
+
+
+@pytest.mark.redis
+async def test_redis_limiter_is_shared_by_two_app_instances(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    import uuid
+
+    from chatalot.config import Limits
+
+    settings = make_settings(tmp_path, redis_url=redis_url, limits=Limits(
+        rate_limit_general_per_sec=1, rate_limit_general_burst=4,
+        rate_limit_auth_per_sec=1, rate_limit_auth_burst=4))
+    # a client address of our own, so other runs' buckets do not interfere
+    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"
+    clock = FrozenClock()
+    async with running_app(settings, database_url, clock, client_address=address) as (
+            one, _), running_app(settings, database_url, clock, client_address=address) as (
+            two, _):
+        statuses = [(await (one if i % 2 else two).get("/api/auth/config")).status_code
+                    for i in range(6)]
+        assert statuses[:4] == [200] * 4
+        assert statuses[4:] == [429, 429]

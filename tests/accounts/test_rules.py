@@ -1,0 +1,171 @@
+"""Domain rules: validation and decisions, as plain functions (no database)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chatalot.config import RegistrationMode
+from chatalot.domain.accounts import rules
+from chatalot.domain.accounts.rules import Account, Invite, LockoutPolicy, Throttle
+from chatalot.domain.errors import DomainError
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+VALID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$")
+
+
+@given(st.text(max_size=40))
+def test_username_rule_is_exactly_the_documented_one(name: str) -> None:
+    expected = bool(VALID.match(name)) and ".." not in name and not name.endswith(".")
+    try:
+        rules.validate_username(name)
+    except DomainError as exc:
+        assert exc.code == "bad_request" and exc.status == 400
+        assert not expected
+    else:
+        assert expected
+
+
+def test_username_key_is_case_insensitive() -> None:
+    assert rules.username_key("Alice") == rules.username_key("aLICE")
+
+
+@given(st.text(max_size=200))
+def test_password_policy_never_crashes(password: str) -> None:
+    try:
+        rules.validate_password(password)
+    except DomainError as exc:
+        assert exc.status == 400
+
+
+@pytest.mark.parametrize("weak", ["password", "Password1", "12345678", "qwertyuiop",
+                                  "iloveyou", "P@ssw0rd", "letmein123", "chatalot2026"])
+def test_common_passwords_are_refused(weak: str) -> None:
+    with pytest.raises(DomainError, match="too common"):
+        rules.validate_password(weak)
+
+
+def test_password_length_and_username() -> None:
+    with pytest.raises(DomainError, match="8-128"):
+        rules.validate_password("short1!")
+    with pytest.raises(DomainError, match="8-128"):
+        rules.validate_password("x" * 129)
+    with pytest.raises(DomainError, match="username"):
+        rules.validate_password("alice-is-great-42", username="Alice")
+    rules.validate_password("tangerine velvet orbit")
+    assert len(rules.common_passwords()) > 3000
+
+
+def test_profile_fields() -> None:
+    assert rules.validate_display_name("  Alice  ") == "Alice"
+    for bad in ["", "   ", "x" * 65, "bad\x00name", "rtl\u202eoverride"]:
+        with pytest.raises(DomainError):
+            rules.validate_display_name(bad)
+    assert rules.validate_text("line\nbreak", "bio", 500, multiline=True) == "line\nbreak"
+    with pytest.raises(DomainError):
+        rules.validate_text("line\nbreak", "pronouns", 50)
+    with pytest.raises(DomainError):
+        rules.validate_text("x" * 501, "bio", 500, multiline=True)
+    assert rules.validate_url("https://cdn.example/a.png", "avatar_url")
+    assert rules.validate_url("/api/files/1", "avatar_url")
+    assert rules.validate_url("", "avatar_url") == ""
+    for bad in ["javascript:alert(1)", "//evil.example/x", "data:text/html,hi", "http:// x"]:
+        with pytest.raises(DomainError):
+            rules.validate_url(bad, "avatar_url")
+    assert rules.validate_email(" A@Example.ORG ") == "a@example.org"
+    assert rules.validate_email(None) is None
+    with pytest.raises(DomainError):
+        rules.validate_email("not-an-email")
+
+
+def test_preferences_merge_and_bound() -> None:
+    merged = rules.merge_preferences({"theme": "dark", "x": 1}, {"x": None, "font": "big"})
+    assert merged == {"theme": "dark", "font": "big"}
+    with pytest.raises(DomainError, match="16 KiB"):
+        rules.merge_preferences({}, {"blob": "x" * 20_000})
+
+
+def _invite(**kw: object) -> Invite:
+    base: dict[str, object] = {"invite_id": uuid.uuid4(), "max_uses": 2, "used_count": 0,
+                               "expires_at": NOW + timedelta(hours=1), "deleted": False}
+    base.update(kw)
+    return Invite(**base)  # type: ignore[arg-type]
+
+
+def test_registration_modes() -> None:
+    decide = rules.decide_registration
+    # the first account always registers, as owner, whatever the mode
+    for mode in RegistrationMode:
+        grant = decide(mode, instance_empty=True, invite=None, invite_code_given=False, now=NOW)
+        assert grant.is_owner
+    assert not decide(RegistrationMode.OPEN, instance_empty=False, invite=None,
+                      invite_code_given=False, now=NOW).is_owner
+    with pytest.raises(DomainError, match="closed"):
+        decide(RegistrationMode.CLOSED, instance_empty=False, invite=None,
+               invite_code_given=True, now=NOW)
+    with pytest.raises(DomainError, match="required"):
+        decide(RegistrationMode.INVITE_ONLY, instance_empty=False, invite=None,
+               invite_code_given=False, now=NOW)
+    good = _invite()
+    assert decide(RegistrationMode.INVITE_ONLY, instance_empty=False, invite=good,
+                  invite_code_given=True, now=NOW).invite_id == good.invite_id
+    for bad in [_invite(used_count=2), _invite(expires_at=NOW), _invite(deleted=True), None]:
+        with pytest.raises(DomainError, match="invalid, expired"):
+            decide(RegistrationMode.INVITE_ONLY, instance_empty=False, invite=bad,
+                   invite_code_given=True, now=NOW)
+
+
+def test_lockout_delay_grows_and_is_capped() -> None:
+    policy = LockoutPolicy(threshold=3, base_delay_secs=2, max_delay_secs=60)
+    throttle: Throttle | None = None
+    now = NOW
+    delays = []
+    for _ in range(10):
+        rules.check_locked(throttle, now + timedelta(days=1))  # long after: never locked
+        throttle = rules.after_failure(throttle, now, policy)
+        delays.append((throttle.locked_until - now).total_seconds()
+                      if throttle.locked_until else 0)
+        now = throttle.locked_until or now
+    assert delays[:2] == [0, 0]
+    assert delays[2:7] == [2, 4, 8, 16, 32]
+    assert max(delays) == 60
+    with pytest.raises(DomainError) as info:
+        rules.check_locked(throttle, now - timedelta(seconds=5))
+    assert info.value.status == 429 and info.value.retry_after_secs == 5
+    # a quiet period longer than the maximum delay forgets the failures
+    later = rules.after_failure(throttle, now + timedelta(seconds=61), policy)
+    assert later.failures == 1 and later.locked_until is None
+
+
+def _acct(**kw: object) -> Account:
+    base: dict[str, object] = {"user_id": uuid.uuid4(), "username": "u", "is_admin": False,
+                               "is_owner": False, "status": "active"}
+    base.update(kw)
+    return Account(**base)  # type: ignore[arg-type]
+
+
+def test_moderation_rules() -> None:
+    owner, admin, admin2, member = (_acct(is_owner=True, is_admin=True), _acct(is_admin=True),
+                                    _acct(is_admin=True), _acct())
+    rules.decide_suspend(admin, member)
+    rules.decide_suspend(owner, admin)
+    for actor, target in [(member, admin), (admin, admin2), (admin, owner), (admin, admin)]:
+        with pytest.raises(DomainError) as info:
+            rules.decide_suspend(actor, target)
+        assert info.value.status == 403
+    with pytest.raises(DomainError) as info:
+        rules.decide_suspend(admin, _acct(status="suspended"))
+    assert info.value.status == 409
+    rules.decide_set_admin(owner, member, True)
+    with pytest.raises(DomainError):
+        rules.decide_set_admin(admin, member, True)  # owner only
+    with pytest.raises(DomainError) as info:
+        rules.decide_set_admin(owner, admin, True)
+    assert info.value.status == 409
+    with pytest.raises(DomainError):
+        rules.decide_self_delete(owner)
