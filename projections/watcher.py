@@ -41,7 +41,7 @@ class ProjectionWatcher:
         kwargs = dict(pool.kwargs) if isinstance(pool.kwargs, dict) else {}
         kwargs.pop("autocommit", None)
         self._listener = Listener(
-            pool.conninfo, kwargs, self._on_message, self.refresh,
+            pool.conninfo, kwargs, self._on_message, self._resync,
             application_name="projections-watcher",
         )
         self._task: asyncio.Task[None] | None = None
@@ -111,6 +111,12 @@ class ProjectionWatcher:
                 self._exact.add(rest)
             self._refresh_wanted.set()
 
+    async def _resync(self) -> None:
+        """After (re)connecting: the database's positions win, even backwards (projection
+        commits are asynchronous, so a database crash can take back the last few)."""
+        self._exact.add("*")
+        await self.refresh()
+
     async def refresh(self) -> None:
         """Re-read every active build's position; a reset projector may move backwards."""
         exact, self._exact = self._exact, set()
@@ -126,7 +132,7 @@ class ProjectionWatcher:
             if name not in found:
                 del self.positions[name]
         for name, position in found.items():
-            if name in exact:
+            if name in exact or "*" in exact:
                 self.positions[name] = position
             else:
                 self.advance(name, position)

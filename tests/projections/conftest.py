@@ -226,3 +226,18 @@ async def wait_until(predicate: Any, timeout: float = 20.0, what: str = "conditi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+class Journal(Projector):
+    """Insert-only, loaded with COPY: one row per Added event."""
+
+    name = "journal"
+    version = 1
+    event_types = frozenset({"Added"})
+    pipeline = False
+    tables: ClassVar = {"journal": "event_id uuid PRIMARY KEY, stream_id text NOT NULL,"
+                                   " amount bigint NOT NULL"}
+
+    async def apply(self, events: Any, ctx: ProjectionContext) -> None:
+        await ctx.copy("journal", ["event_id", "stream_id", "amount"],
+                       ((e.event_id, e.stream_id, e.data.amount) for e in events))

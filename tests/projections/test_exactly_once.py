@@ -15,6 +15,7 @@ from tests.projections.conftest import (
     FAST,
     Added,
     Ignored,
+    Journal,
     Ledger,
     Texted,
     active_build,
@@ -74,15 +75,19 @@ async def rebuild(store, runner, name: str) -> None:
 
 @given(ops=operations)
 async def test_live_state_equals_state_after_rebuild(store, ops):
-    async with running(store, [Ledger(), EventStats()]) as runner:
+    async with running(store, [Ledger(), EventStats(), Journal()]) as runner:
         await write(store, f"acct{uuid.uuid4().hex[:6]}", ops)
-        await settled(store, ["ledger", "event_stats"])
+        await settled(store, ["ledger", "event_stats", "journal"])
         live = await ledger_state(store)
         assert live == await expected_ledger(store)
+        journal = await snapshot(store, "journal")
+        assert len(journal) == sum(row[2] for row in live[0])
         stats = [await snapshot(store, t) for t in ("event_type_counts", "stream_heads")]
         await rebuild(store, runner, "ledger")
         await rebuild(store, runner, "event_stats")
+        await rebuild(store, runner, "journal")
         assert await ledger_state(store) == live
+        assert await snapshot(store, "journal") == journal
         assert [await snapshot(store, t) for t in ("event_type_counts", "stream_heads")] == stats
 
 

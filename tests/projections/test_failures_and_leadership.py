@@ -7,9 +7,10 @@ import asyncio
 import time
 
 import pytest
+from psycopg import sql
 
 from event_store import NewEvent
-from projections import ProjectionRunner
+from projections import ProjectionContext, ProjectionRunner, Projector, on
 from tests.projections.conftest import (
     FAST,
     Added,
@@ -68,6 +69,34 @@ async def test_failing_event_stops_only_its_projector(store, broken_tally):
         await settled(store, ["tally", "ledger"])
         assert (await statuses(store))["tally"].error is None
         assert dict(await snapshot(store, "tally")) == {"Added": 31, "Texted": 30}
+
+
+class Checked(Projector):
+    """Fails in SQL (a CHECK constraint), inside the batch's pipelined transaction."""
+
+    name = "checked"
+    version = 1
+    tables = {"checked": "event_id uuid PRIMARY KEY, amount int NOT NULL CHECK (amount <> 7)"}
+
+    @on(Added)
+    async def added(self, event, ctx: ProjectionContext) -> None:
+        await ctx.conn.execute(sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(
+            ctx.table("checked")), (event.event_id, event.data.amount))
+
+
+async def test_sql_error_is_pinned_to_its_event(store):
+    for i in range(12):
+        await store.append("chk-1", [NewEvent(Added(i))])
+    bad = next(e for e in await store.read_all() if e.data.amount == 7)
+    async with running(store, [Checked()]):
+        async def failed() -> bool:
+            found = (await statuses(store)).get("checked")
+            return found is not None and found.state == "failed"
+
+        await wait_until(failed, what="checked to fail")
+        status = (await statuses(store))["checked"]
+        assert status.error.startswith(f"at position {bad.position.encode()}: CheckViolation")
+        assert len(await snapshot(store, "checked")) == 7
 
 
 async def _leader(runners) -> ProjectionRunner | None:
