@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from typing import Any
 
 import msgspec
@@ -23,7 +22,12 @@ from chatalot.config import load_settings
 from chatalot.services import Services
 from event_store import EventStore, NewEvent, Position
 from projections import ProjectionHost, RunnerOptions, read_model
+from tests.accounts import conftest as accounts
 from tests.projections.conftest import FAST, Added, Ledger, Tally, settled
+
+# the accounts' fixtures: a running app with registration, for the end-to-end admin check
+api, clock, fast_database_url, settings = (
+    accounts.api, accounts.clock, accounts.fast_database_url, accounts.settings)
 
 
 class Totals(msgspec.Struct):
@@ -79,14 +83,14 @@ def _app(services_factory, *, wait_ms: int = 2000) -> Litestar:
 
 def _services(store: EventStore, database_url: str, *, run: bool, wait_ms: int = 2000,
               projectors=None):
-    settings = load_settings({"CHATALOT_READ_YOUR_WRITES_WAIT_MS": str(wait_ms)})
+    app_settings = load_settings({"CHATALOT_READ_YOUR_WRITES_WAIT_MS": str(wait_ms)})
 
     @contextlib.asynccontextmanager
     async def factory():
         host = ProjectionHost(store, projectors or [Ledger(), Tally()], run=run, options=FAST)
         await host.start()
         try:
-            yield Services(settings, database_url, store.pool, store, projections=host)
+            yield Services(app_settings, database_url, store.pool, store, projections=host)
         finally:
             await host.close()
 
@@ -172,25 +176,22 @@ async def test_the_real_app_guards_admin_routes(database_url, monkeypatch):
         assert "event_stats" in health["projections"]
 
 
-async def test_operator_token_guard(database_url, monkeypatch):
-    """The stand-in admin check (an operator token) until accounts replace it."""
-    import pytest
-
-    from chatalot.api import guards
-
-    if not hasattr(guards, "ADMIN_TOKEN_ENV"):
-        pytest.skip("the guard checks accounts' admin claim now")
-    token = uuid.uuid4().hex
-    monkeypatch.setenv("CHATALOT_ADMIN_TOKEN", token)
-    app = create_app(load_settings({}), database_url)
-    async with AsyncTestClient(app=app) as client:
-        ok = await client.get("/api/admin/projections",
-                              headers={"Authorization": f"Bearer {token}"})
-        assert ok.status_code == 200
-        assert [p["name"] for p in ok.json()] == ["event_stats"]
-        wrong = await client.get("/api/admin/projections",
-                                 headers={"Authorization": f"Bearer {token}x"})
-        assert wrong.status_code == 401
+async def test_admin_routes_with_the_accounts_guard(api):
+    """Through the whole app: the instance owner sees every projector of the app (accounts'
+    included) and may rebuild; a member is refused."""
+    owner = await api.register("Owner", email="owner@example.org")
+    member = await api.register("member1")
+    listing = await api.client.get("/api/admin/projections", headers=owner.auth)
+    assert listing.status_code == 200, listing.text
+    names = {item["name"] for item in listing.json()}
+    assert {"event_stats", "users"} <= names
+    refused = await api.client.get("/api/admin/projections", headers=member.auth)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "forbidden"
+    rebuild = await api.client.post("/api/admin/projections/event_stats/rebuild",
+                                    headers=owner.auth)
+    assert rebuild.status_code in (200, 202), rebuild.text
+    assert rebuild.json()["name"] == "event_stats"
 
 
 async def test_waiters_in_another_process_are_woken_by_notify(store, database_url):
