@@ -10,7 +10,6 @@ the tables when they (re)connect and now and then.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +19,7 @@ import psycopg
 from event_store import Position
 from projections.backoff import Backoff
 from projections.catalog import CHANNEL
+from projections.tasks import stop
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,8 @@ class Notifier:
         self._wanted.set()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
@@ -102,11 +99,8 @@ class Listener:
         self._task = asyncio.create_task(self._run(), name="projections.listener")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         backoff = Backoff(0.05, 2.0)

@@ -30,6 +30,7 @@ from projections.errors import EventFailed, Retired
 from projections.leadership import Leadership, lock_name
 from projections.notifications import Listener, Notifier
 from projections.projector import Projector, validate
+from projections.tasks import stop
 from projections.worker import BuildWorker, describe, is_transient
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class ProjectionRunner:
         self.leading: set[str] = set()
         """Names of the projectors this runner holds the lock of right now."""
         self.lock_backend_pid: int | None = None
+        self._closing = False
 
     def _connect_kwargs(self) -> dict[str, object]:
         kwargs = dict(self.store.connect_kwargs)
@@ -94,11 +96,11 @@ class ProjectionRunner:
         self._leadership = asyncio.create_task(self._hold_leadership(), name="projections.lead")
 
     async def close(self) -> None:
-        if self._leadership is not None:
-            self._leadership.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._leadership
-            self._leadership = None
+        self._closing = True  # loops end even if a cancellation gets lost on the way
+        for control in self._controls.values():
+            control.set()
+        await stop(self._leadership)
+        self._leadership = None
         await self._listener.close()
         await self._notifier.close()
 
@@ -140,7 +142,7 @@ class ProjectionRunner:
 
     async def _hold_leadership(self) -> None:
         backoff = Backoff(0.1, 5.0)
-        while True:
+        while not self._closing:
             try:
                 async with Leadership(
                     self.store.conninfo, self._connect_kwargs(),
@@ -148,7 +150,7 @@ class ProjectionRunner:
                 ) as leadership:
                     self.lock_backend_pid = await leadership.backend_pid()
                     backoff.reset()
-                    while True:
+                    while not self._closing:
                         for name, projector in self.projectors.items():
                             if name in self.leading:
                                 continue
@@ -168,10 +170,7 @@ class ProjectionRunner:
             await asyncio.sleep(backoff.next())
 
     async def _stop_supervisors(self) -> None:
-        tasks = list(self._supervisors.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop(*self._supervisors.values())
         self._supervisors.clear()
         self.leading.clear()
         self.lock_backend_pid = None
@@ -180,7 +179,7 @@ class ProjectionRunner:
 
     async def _supervise(self, projector: Projector) -> None:
         backoff = Backoff(self.options.retry_base, self.options.retry_max)
-        while True:
+        while not self._closing:
             try:
                 await self._lead(projector)
             except Exception as exc:
@@ -193,7 +192,7 @@ class ProjectionRunner:
         workers: dict[int, asyncio.Task[None]] = {}
         warned = False
         try:
-            while True:
+            while not self._closing:
                 control.clear()
                 async with self.store.pool.connection() as conn, conn.transaction():
                     plan = await catalog.plan(conn, projector, drop_delay=self.options.drop_delay)
@@ -207,9 +206,7 @@ class ProjectionRunner:
                 for build_id, task in list(workers.items()):
                     if build_id not in wanted or task.done():
                         restarted = restarted or (task.done() and build_id in wanted)
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, Exception):
-                            await task
+                        await stop(task)
                         del workers[build_id]
                 if restarted:
                     await asyncio.sleep(0.1)
@@ -234,9 +231,7 @@ class ProjectionRunner:
                 finally:
                     poked.cancel()
         finally:
-            for task in workers.values():
-                task.cancel()
-            await asyncio.gather(*workers.values(), return_exceptions=True)
+            await stop(*workers.values())
 
     async def _drop(self, build: Build) -> bool:
         try:
@@ -252,7 +247,7 @@ class ProjectionRunner:
 
     async def _work(self, projector: Projector, build: Build) -> None:
         backoff = Backoff(self.options.retry_base, self.options.retry_max)
-        while True:
+        while not self._closing:
             worker = BuildWorker(self, projector, build)
             try:
                 await worker.run()

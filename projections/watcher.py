@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from event_store import InvalidPosition, Position
 from event_store.wakeups import LocalSignal
 from projections.notifications import Listener
+from projections.tasks import stop
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +55,8 @@ class ProjectionWatcher:
 
     async def close(self) -> None:
         await self._listener.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
 
     # -- positions ---------------------------------------------------------------------------
 

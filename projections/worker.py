@@ -21,6 +21,7 @@ from event_store import Position, RecordedEvent
 from projections.catalog import Build, activate, load_build, load_builds
 from projections.errors import EventFailed, Retired
 from projections.projector import ProjectionContext, Projector
+from projections.tasks import stop
 
 if TYPE_CHECKING:
     from projections.runner import ProjectionRunner
@@ -214,9 +215,7 @@ class BuildWorker:
                     raise await self._read_failed(conn, item)
                 await self._commit(conn, item, rebuilding=True)
         finally:
-            producer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await producer
+            await stop(producer)
             await reader.close()
 
     async def _finish_bulk(self, conn: Conn) -> None:
