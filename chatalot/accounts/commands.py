@@ -255,6 +255,8 @@ async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInf
     rules.validate_password(req.password, username=username)
     email_key = rules.validate_email(req.email)
     keys = _check_keys(req)
+    if req.invite_code is not None:
+        rules.check_no_nul(req.invite_code, "invite_code")
     password_hash = await rt.hasher.hash(req.password)
     user_id = uuid7()
     recovery_code = new_code(4, 4)
@@ -415,6 +417,7 @@ async def _check_lock(rt: AccountsRuntime, info: RequestInfo, command: str,
 
 
 async def login(rt: AccountsRuntime, req: c.LoginRequest, info: RequestInfo) -> LoggedIn:
+    rules.check_username_shape(req.username)
     account, creds = await _account_by_username(rt, req.username)
     await _check_lock(rt, info, "login", req.username, account)
     if account is None or creds is None:
@@ -587,6 +590,7 @@ async def change_password(rt: AccountsRuntime, user_id: uuid.UUID, session_id: u
 async def recover(rt: AccountsRuntime, req: c.RecoverRequest, info: RequestInfo
                   ) -> tuple[str, str]:
     """Recovery code + new password: every session revoked, a new recovery code issued."""
+    rules.check_username_shape(req.username)
     account, creds = await _account_by_username(rt, req.username)
     await _check_lock(rt, info, "recover", req.username, account)
     stored = creds["recovery_code_hash"] if creds else None

@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from chatalot.accounts import contracts as c
+from chatalot.domain.accounts.rules import check_no_nul
 from chatalot.domain.errors import DomainError, bad_request, not_found
 from projections.projector import read_model
 
@@ -124,6 +125,7 @@ async def search_users(pool: AsyncConnectionPool[Any], viewer_id: uuid.UUID, is_
     q = q.strip()
     if not 2 <= len(q) <= 64:
         raise bad_request("search query must be 2-64 characters")
+    check_no_nul(q, "q")
     where, params = visible_to(viewer_id, is_staff)
     rows = await _all(pool, sql.SQL(
         "SELECT * FROM {} u WHERE NOT u.deleted AND u.suspended_at IS NULL AND ({})"
@@ -188,6 +190,7 @@ async def admin_users(pool: AsyncConnectionPool[Any], q: str | None, cursor: str
     if q is not None and q.strip():
         if len(q) > 100:
             raise bad_request("q must be at most 100 characters")
+        check_no_nul(q, "q")
         pattern = _like(q.strip().lower())
         conditions.append(sql.SQL(
             "(username_lower LIKE %s OR lower(display_name) LIKE %s"

@@ -7,19 +7,24 @@ import base64
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
+from psycopg import sql
 
 from chatalot.app import create_app
 from chatalot.config import Limits, RegistrationMode, Security, Settings
 from chatalot.crypto.keys import IdentityKeyPair, OneTimePrekey, SignedPrekey
+from chatalot.db import make_pool
+from chatalot.domain.events import build_registry
 from chatalot.services import Services, open_services
+from event_store import EventStore
 
 TOTP_KEY = base64.b64encode(bytes(range(32))).decode()
 PASSWORD = "correct horse battery staple"
@@ -96,14 +101,44 @@ class User:
         return {"Authorization": f"Bearer {self.access}"}
 
 
+class TestDb:
+    """The test's own view of the database, in the test's event loop. (The app runs in
+    the test client's event loop thread: its pool and store must not be used from here.)"""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._pool: Any = None
+        self._store: EventStore | None = None
+
+    async def store(self) -> EventStore:
+        if self._store is None:
+            self._pool = make_pool(self.database_url, min_size=1, max_size=2)
+            await self._pool.open(wait=True)
+            self._store = EventStore(self._pool, build_registry())
+            await self._store.start()
+        return self._store
+
+    async def fetch(self, query: str, params: Any = ()) -> list[Any]:
+        async with await psycopg.AsyncConnection.connect(self.database_url,
+                                                         autocommit=True) as conn:
+            cur = await conn.execute(query.encode(), params or None)
+            return await cur.fetchall()
+
+    async def close(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+            await self._pool.close()
+
+
 class Api:
     """The HTTP client plus helpers for the flows every test needs."""
 
-    def __init__(self, client: AsyncTestClient[Any], services: Services, clock: FrozenClock
-                 ) -> None:
+    def __init__(self, client: AsyncTestClient[Any], settings: Settings, clock: FrozenClock,
+                 db: TestDb) -> None:
         self.client = client
-        self.services = services
+        self.settings = settings
         self.clock = clock
+        self.db = db
 
     async def register(self, username: str | None = None, password: str = PASSWORD,
                        **extra: Any) -> User:
@@ -130,14 +165,16 @@ class Api:
         """Headers for a query that must see the effects of `position`."""
         return {"Chatalot-Min-Position": position}
 
+    async def head(self) -> str:
+        return (await (await self.db.store()).head()).encode()
+
     async def events(self, stream: str) -> list[Any]:
-        return await self.services.store.read_stream(stream)
+        return await (await self.db.store()).read_stream(stream)
 
 
 @contextlib.asynccontextmanager
-async def running_app(settings: Settings, database_url: str, clock: Callable[[], float], *,
-                      client_address: str | None = None,
-                      ) -> AsyncIterator[tuple[AsyncTestClient[Any], Services]]:
+async def running_app(settings: Settings, database_url: str, clock: FrozenClock, *,
+                      client_address: str | None = None) -> AsyncIterator[Api]:
     """The app in a test client; `client_address` replaces the test client's peer address
     (what rate limits are keyed by)."""
     holder: dict[str, Services] = {}
@@ -157,8 +194,12 @@ async def running_app(settings: Settings, database_url: str, clock: Callable[[],
                 scope = {**scope, "client": (client_address, 50000)}
             await inner(scope, receive, send)
 
-    async with AsyncTestClient(app=app) as client:
-        yield client, holder["services"]
+    db = TestDb(database_url)
+    try:
+        async with AsyncTestClient(app=app) as client:
+            yield Api(client, settings, clock, db)
+    finally:
+        await db.close()
 
 
 @pytest.fixture
@@ -172,10 +213,21 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def api(settings: Settings, database_url: str, clock: FrozenClock
+def fast_database_url(database_url: str) -> str:
+    """This test's database without waiting for fsync at each commit (durability is not
+    what these tests measure; it makes the many small command transactions cheaper)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        name = conn.info.dbname
+        conn.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(
+            sql.Identifier(name)))
+    return database_url
+
+
+@pytest.fixture
+async def api(settings: Settings, fast_database_url: str, clock: FrozenClock
               ) -> AsyncIterator[Api]:
-    async with running_app(settings, database_url, clock) as (client, services):
-        yield Api(client, services, clock)
+    async with running_app(settings, fast_database_url, clock) as api:
+        yield api
 
 
 def decode(body: bytes, kind: Any) -> Any:

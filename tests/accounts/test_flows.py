@@ -39,9 +39,7 @@ async def test_registration_first_account_owns_the_instance(api: Api) -> None:
     keys = await api.events(f"keys-{owner.id}")
     assert [e.type for e in keys] == ["IdentityKeyRegistered", "SignedPrekeyUploaded",
                                       "OneTimePrekeysUploaded"]
-    async with api.services.pool.connection() as conn:
-        cur = await conn.execute("SELECT data::text FROM events")
-        everything = " ".join(row[0] for row in await cur.fetchall())
+    everything = " ".join(row[0] for row in await api.db.fetch("SELECT data::text FROM events"))
     assert PASSWORD not in everything and "argon2" not in everything
     assert owner.recovery_code not in everything
 
@@ -78,11 +76,12 @@ async def test_registration_refusals(api: Api) -> None:
     assert (await api.client.get("/api/auth/config")).json()["registration_mode"] == "open"
 
 
-async def test_invite_only_and_closed_modes(tmp_path: Path, database_url: str) -> None:
+async def test_invite_only_and_closed_modes(tmp_path: Path, fast_database_url: str) -> None:
+    database_url = fast_database_url
     clock = FrozenClock()
     settings = make_settings(tmp_path, registration_mode=RegistrationMode.INVITE_ONLY)
-    async with running_app(settings, database_url, clock) as (client, services):
-        api = Api(client, services, clock)
+    async with running_app(settings, database_url, clock) as api:
+        client = api.client
         owner = await api.register("owner")  # the first account needs no invite
         body = {"username": "guest", "password": PASSWORD, **key_fields()}
         r = await client.post("/api/auth/register", json=body)
@@ -121,7 +120,8 @@ async def test_invite_only_and_closed_modes(tmp_path: Path, database_url: str) -
                 "position"]})
         assert second["id"] not in [i["id"] for i in r.json()]
     closed = make_settings(tmp_path, registration_mode=RegistrationMode.CLOSED)
-    async with running_app(closed, database_url, clock) as (client, _):
+    async with running_app(closed, database_url, clock) as closed_api:
+        client = closed_api.client
         r = await client.post("/api/auth/register", json={**body, "username": "nobody"})
         assert (r.status_code, r.json()["code"]) == (403, "forbidden")
 
@@ -146,10 +146,8 @@ async def test_login_failures_look_alike(api: Api) -> None:
     assert failed[0].metadata.ip and failed[0].metadata.actor_id == alice.id
     success = [e for e in events if e.type == "LoginSucceeded"][-1]
     assert "Firefox" in (success.metadata.user_agent or "")
-    async with api.services.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT data->>'reason' FROM events WHERE stream_id LIKE 'auth-%'")
-        assert [r[0] for r in await cur.fetchall()] == ["unknown_user"]
+    rows = await api.db.fetch("SELECT data->>'reason' FROM events WHERE stream_id LIKE 'auth-%'")
+    assert [r[0] for r in rows] == ["unknown_user"]
 
 
 async def test_refresh_rotation_and_reuse_detection(api: Api) -> None:
@@ -171,11 +169,9 @@ async def test_refresh_rotation_and_reuse_detection(api: Api) -> None:
     r = await api.client.get("/api/account/sessions", headers={
         "Authorization": f"Bearer {access}"})
     assert r.status_code == 401  # the access token of that session stops at once
-    async with api.services.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT type, data->>'reason' FROM events WHERE stream_id LIKE 'session-%'"
-            " ORDER BY position")
-        types = [tuple(row) for row in await cur.fetchall()]
+    types = [tuple(row) for row in await api.db.fetch(
+        "SELECT type, data->>'reason' FROM events WHERE stream_id LIKE 'session-%'"
+        " ORDER BY position")]
     assert ("RefreshTokenReused", None) in types
     assert ("SessionRevoked", "refresh_token_reused") in types
     r = await api.client.post("/api/auth/refresh", json={"refresh_token": "f" * 64})
@@ -333,7 +329,7 @@ async def test_totp_with_a_frozen_clock(api: Api) -> None:
 
 async def test_lockout_grows_and_recovers(api: Api) -> None:
     alice = await api.register("alice")
-    policy = api.services.settings.security
+    policy = api.settings.security
     statuses = []
     for _ in range(policy.lockout_threshold + 1):
         r = await api.client.post("/api/auth/login", json={
@@ -553,12 +549,9 @@ async def test_delete_account_redacts_personal_data(api: Api) -> None:
     assert registered.data.username.startswith("deleted-")
     assert registered.data.display_name == "Deleted user"
     assert events[-1].type == "UserDeleted"
-    async with api.services.pool.connection() as conn:
-        cur = await conn.execute("SELECT data::text FROM events")
-        everything = " ".join(row[0] for row in await cur.fetchall())
-        cur = await conn.execute(
-            "SELECT count(*) FROM events WHERE type = 'EventRedacted'")
-        redactions = (await cur.fetchone())[0]
+    everything = " ".join(row[0] for row in await api.db.fetch("SELECT data::text FROM events"))
+    [(redactions,)] = await api.db.fetch(
+        "SELECT count(*) FROM events WHERE type = 'EventRedacted'")
     assert "Rabbit Hole" not in everything and "alice@example.org" not in everything
     assert "Alice Liddell" not in everything
     assert redactions == 3  # UserRegistered, ProfileUpdated, the failed LoginFailed
@@ -596,13 +589,15 @@ async def test_perimeter_headers_and_limits(api: Api) -> None:
     assert r.status_code in (400, 401)
 
 
-async def test_rate_limits(tmp_path: Path, database_url: str) -> None:
+async def test_rate_limits(tmp_path: Path, fast_database_url: str) -> None:
+    database_url = fast_database_url
     from chatalot.config import Limits
 
     settings = make_settings(tmp_path, public_url=None, limits=Limits(
         rate_limit_general_per_sec=2, rate_limit_general_burst=3,
         rate_limit_auth_per_sec=1, rate_limit_auth_burst=2))
-    async with running_app(settings, database_url, FrozenClock()) as (client, _):
+    async with running_app(settings, database_url, FrozenClock()) as api:
+        client = api.client
         codes = [(await client.post("/api/auth/login", json={
             "username": "nobody", "password": "whatever!"})).status_code for _ in range(4)]
         assert codes == [401, 401, 429, 429]
@@ -632,10 +627,34 @@ async def test_redis_limiter_is_shared_by_two_app_instances(
     # a client address of our own, so other runs' buckets do not interfere
     address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"
     clock = FrozenClock()
-    async with running_app(settings, database_url, clock, client_address=address) as (
-            one, _), running_app(settings, database_url, clock, client_address=address) as (
-            two, _):
+    async with running_app(settings, database_url, clock, client_address=address) as a, \
+            running_app(settings, database_url, clock, client_address=address) as b:
+        one, two = a.client, b.client
         statuses = [(await (one if i % 2 else two).get("/api/auth/config")).status_code
                     for i in range(6)]
         assert statuses[:4] == [200] * 4
         assert statuses[4:] == [429, 429]
+
+
+async def test_password_is_rehashed_when_parameters_change(
+    tmp_path: Path, fast_database_url: str
+) -> None:
+    from chatalot.config import Security
+    from tests.accounts.conftest import TOTP_KEY
+
+    clock = FrozenClock()
+    cheap = make_settings(tmp_path)
+    async with running_app(cheap, fast_database_url, clock) as api:
+        alice = await api.register("alice")
+    stronger = make_settings(tmp_path, security=Security(
+        argon2_memory_kib=256, argon2_time_cost=2, argon2_parallelism=1,
+        totp_encryption_key=TOTP_KEY))
+    async with running_app(stronger, fast_database_url, clock) as api:
+        [(before,)] = await api.db.fetch("SELECT password_hash FROM account_credentials")
+        assert (await api.login(alice)).status_code == 200
+        [(after,)] = await api.db.fetch("SELECT password_hash FROM account_credentials")
+        assert "m=64,t=1,p=1" in before and "m=256,t=2,p=1" in after
+        assert (await api.login(alice)).status_code == 200
+        rehashed = [e for e in await api.events(f"user-{alice.id}")
+                    if e.type == "PasswordChanged"]
+        assert [e.data.reason for e in rehashed] == ["rehashed"]

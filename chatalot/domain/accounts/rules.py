@@ -68,6 +68,20 @@ def validate_username(username: str) -> str:
     return username
 
 
+def check_username_shape(username: str) -> None:
+    """For login and recovery: a name that no account can have is malformed input."""
+    try:
+        validate_username(username)
+    except DomainError:
+        raise bad_request("malformed username") from None
+
+
+def check_no_nul(value: str, field: str) -> None:
+    """PostgreSQL text cannot hold NUL; refuse it before any query sees it."""
+    if "\x00" in value:
+        raise bad_request(f"{field} contains a NUL character")
+
+
 def validate_display_name(display_name: str) -> str:
     name = display_name.strip()
     if not 1 <= len(name) <= DISPLAY_NAME_MAX:
@@ -143,8 +157,11 @@ def merge_preferences(current: dict[str, object], patch: dict[str, object]) -> d
             merged.pop(key, None)
         else:
             merged[key] = value
-    if len(msgspec.json.encode(merged)) > PREFERENCES_MAX_BYTES:
+    encoded = msgspec.json.encode(merged)
+    if len(encoded) > PREFERENCES_MAX_BYTES:
         raise bad_request(f"preferences exceed {PREFERENCES_MAX_BYTES // 1024} KiB")
+    if b"\\u0000" in encoded:
+        raise bad_request("preferences contain a NUL character")
     return merged
 
 
