@@ -74,6 +74,7 @@ async def open_services(settings: Settings, database_url: str, *,
     store = EventStore(pool, build_registry(), bus)
     redis = None
     projections = ProjectionHost(store, default_projectors(), run=settings.run_projections)
+    accounts: AccountsRuntime | None = None
     try:
         await store.start()
         await projections.start()
@@ -88,6 +89,8 @@ async def open_services(settings: Settings, database_url: str, *,
         yield Services(settings, database_url, pool, store, redis=redis, projections=projections,
                        accounts_runtime=accounts, rate_limiter=limiter)
     finally:
+        if accounts is not None:
+            accounts.hasher.close()
         await projections.close()
         if redis is not None:
             await redis.aclose()

@@ -1,16 +1,23 @@
 """Argon2id password hashing, off the event loop, bounded in concurrency.
 
-Hashes run in worker threads (argon2-cffi releases the GIL), at most `concurrency` at a
-time per process, so a login flood queues here instead of starving every other request.
+Hashes run in dedicated worker threads (argon2-cffi releases the GIL), at most
+`concurrency` at a time per process, so a login flood queues here instead of starving
+every other request. On Linux those threads (and the lane threads libargon2 starts from
+them, which inherit it) run at a lower scheduling priority: when the CPU is short,
+requests are served first and logins wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import threading
+from typing import Any
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -26,7 +33,8 @@ class PasswordHasher:
             hash_len=32, salt_len=16, type=argon2.Type.ID,
         )
         self.concurrency = concurrency or max(1, (os.cpu_count() or 2) // 2)
-        self._semaphore: asyncio.Semaphore | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            self.concurrency, thread_name_prefix="argon2", initializer=_lower_priority)
         self._dummy: str | None = None
 
     @classmethod
@@ -40,14 +48,15 @@ class PasswordHasher:
         return {"memory_kib": h.memory_cost, "time_cost": h.time_cost,
                 "parallelism": h.parallelism}
 
-    def _gate(self) -> asyncio.Semaphore:
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.concurrency)
-        return self._semaphore
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def hash(self, password: str) -> str:
-        async with self._gate():
-            return await asyncio.to_thread(self._hasher.hash, password)
+        result: str = await self._run(self._hasher.hash, password)
+        return result
 
     def _verify_sync(self, stored: str, password: str) -> bool:
         try:
@@ -56,8 +65,8 @@ class PasswordHasher:
             return False
 
     async def verify(self, stored: str, password: str) -> bool:
-        async with self._gate():
-            return await asyncio.to_thread(self._verify_sync, stored, password)
+        result: bool = await self._run(self._verify_sync, stored, password)
+        return result
 
     async def verify_dummy(self, password: str) -> None:
         """The same work as a real verification, for usernames that do not exist."""
@@ -70,6 +79,15 @@ class PasswordHasher:
             return self._hasher.check_needs_rehash(stored)
         except (InvalidHashError, ValueError):
             return True
+
+
+HASH_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Linux schedules threads one by one: lower this worker's priority (best effort)."""
+    with contextlib.suppress(AttributeError, OSError, PermissionError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
 
 
 # -- high-entropy codes (recovery, backup): random, so a keyed SHA-256 is enough ----------
