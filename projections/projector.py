@@ -185,8 +185,24 @@ class Projector:
         ]
 
     def index_statements(self, schema: str) -> list[sql.Composed]:
+        """Built CONCURRENTLY: a plain CREATE INDEX holds a transaction id for the whole
+        build, and every reader of the log waits behind the oldest such transaction."""
         names = {table: sql.Identifier(schema, table) for table in self.tables}
-        return [sql.SQL(text).format(**names) for text in self.indexes]
+        return [
+            sql.SQL(_concurrently(text)).format(**names)  # trusted class constant
+            for text in self.indexes
+        ]
+
+
+_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", re.IGNORECASE)
+
+
+def _concurrently(statement: str) -> str:
+    match = _INDEX.match(statement)
+    if match is None or "CONCURRENTLY" in statement.upper():
+        raise ValueError(f"an index is declared as CREATE [UNIQUE] INDEX ...: {statement!r}")
+    unique = "UNIQUE " if match.group(1) else ""
+    return f"CREATE {unique}INDEX CONCURRENTLY " + statement[match.end():]
 
 
 def validate(projectors: Iterable[Projector]) -> dict[str, Projector]:
@@ -216,5 +232,10 @@ def validate(projectors: Iterable[Projector]) -> dict[str, Projector]:
             if table in owner:
                 raise InvalidProjector(f"{name} and {owner[table]} both declare table {table!r}")
             owner[table] = name
+        for statement in getattr(cls, "indexes", ()):
+            try:
+                _concurrently(statement)
+            except ValueError as exc:
+                raise InvalidProjector(f"{name}: {exc}") from None
         by_name[name] = projector
     return by_name

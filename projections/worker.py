@@ -219,7 +219,21 @@ class BuildWorker:
             await reader.close()
 
     async def _finish_bulk(self, conn: Conn) -> None:
-        """Caught up once: build the secondary indexes and statistics, then go live."""
+        """Caught up once: build the secondary indexes and statistics, then go live.
+
+        The indexes are built concurrently, outside any transaction, so that readers of
+        the log (live delivery included) are not held behind a long index build."""
+        cur = await conn.execute(
+            "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND NOT i.indisvalid",
+            (self.build.schema,),
+        )
+        for (leftover,) in await cur.fetchall():  # an interrupted concurrent build
+            await conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.SQL(leftover)))
+        for statement in self.projector.index_statements(self.build.schema):
+            await conn.execute(statement)
         async with conn.transaction():
             cur = await conn.execute(
                 "UPDATE projection_builds SET state = 'live', live_at = clock_timestamp()"
@@ -228,8 +242,6 @@ class BuildWorker:
             )
             if await cur.fetchone() is None:
                 raise Retired(f"build {self.build.build} left the bulk phase elsewhere")
-            for statement in self.projector.index_statements(self.build.schema):
-                await conn.execute(statement)
             for table in self._tables:
                 await conn.execute(
                     sql.SQL("ANALYZE {}").format(sql.Identifier(self.build.schema, table))

@@ -115,6 +115,12 @@ async def test_new_version_rebuilds_automatically_beside_the_old(store):
         await wait_until(lambda: _only_active_schema(store), what="v1 to be dropped")
         (name,) = await schemas(store)
         assert name.startswith("ledger_v2_")
+        async with store.pool.connection() as conn:  # built concurrently, and valid
+            cur = await conn.execute(
+                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND NOT i.indisprimary", (name,))
+            assert [row[0] for row in await cur.fetchall()] == [True]
     # an older node (v1 code) must not roll the projection back: it stays idle
     async with running(store, [Ledger()]):
         await asyncio.sleep(0.5)
@@ -145,3 +151,21 @@ async def test_reset_drops_everything_and_the_runner_starts_over(store):
         await wait_until(rebuilt, what="a fresh build")
         await settled(store, ["ledger"])
         assert await ledger_state(store) == before
+
+
+def test_indexes_are_declared_as_plain_create_index():
+    import pytest
+
+    from projections.errors import InvalidProjector
+    from projections.projector import validate
+
+    statements = Ledger().index_statements("s")
+    assert all("CONCURRENTLY" in s.as_string(None) for s in statements)
+
+    class Bad(Ledger):
+        name = "bad_ledger"
+        tables = {"bad_notes": "id int"}  # noqa: RUF012
+        indexes = ["DROP TABLE {bad_notes}"]  # noqa: RUF012
+
+    with pytest.raises(InvalidProjector, match="CREATE"):
+        validate([Bad()])
