@@ -164,8 +164,8 @@ def test_indexes_are_declared_as_plain_create_index():
 
     class Bad(Ledger):
         name = "bad_ledger"
-        tables = {"bad_notes": "id int"}  # noqa: RUF012
-        indexes = ["DROP TABLE {bad_notes}"]  # noqa: RUF012
+        tables = {"bad_notes": "id int"}
+        indexes = ["DROP TABLE {bad_notes}"]
 
     with pytest.raises(InvalidProjector, match="CREATE"):
         validate([Bad()])
