@@ -69,7 +69,8 @@ class AuthController(Controller):
         code, position = await commands.recover(services.accounts, data, info)
         return c.RecoverResponse(recovery_code=code, position=position)
 
-    @get("/config", summary="Registration mode and public URL", cache=False)
+    @get("/config", summary="Registration mode and public URL", cache=False,
+         responses=errors())
     async def config(self, services: Services) -> c.ServerConfig:
         settings = services.settings
         return c.ServerConfig(registration_mode=settings.registration_mode.value,

@@ -97,9 +97,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.func(settings, args)
     except Exception as exc:
         from chatalot.auth.keys import JwtKeyError
+        from chatalot.auth.totp import TotpKeyError
         from event_store import EventStoreError
 
-        if isinstance(exc, JwtKeyError | EventStoreError):
+        if isinstance(exc, JwtKeyError | TotpKeyError | EventStoreError):
             print(f"chatalot: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
         raise

@@ -658,3 +658,62 @@ async def test_password_is_rehashed_when_parameters_change(
         rehashed = [e for e in await api.events(f"user-{alice.id}")
                     if e.type == "PasswordChanged"]
         assert [e.data.reason for e in rehashed] == ["rehashed"]
+
+
+async def test_openapi_documents_every_account_route(api: Api) -> None:
+    from tests.accounts.test_authorization_matrix import ROUTES
+
+    schema = (await api.client.get("/schema/openapi.json")).json()
+    paths = schema["paths"]
+    expected = {
+        "/api/auth/register": "post", "/api/auth/login": "post", "/api/auth/refresh": "post",
+        "/api/auth/recover": "post", "/api/auth/config": "get", "/api/account/me": "get",
+        "/api/account/profile": "patch", "/api/account/change-password": "post",
+        "/api/account/sessions": "get", "/api/account/sessions/{session_id}": "delete",
+        "/api/account/sessions/revoke-all": "post", "/api/account/delete": "delete",
+        "/api/account/preferences": "put", "/api/account/recovery-code": "post",
+        "/api/totp/setup": "post", "/api/totp/verify": "post", "/api/totp/disable": "post",
+        "/api/totp/backup-codes": "get", "/api/totp/backup-codes/regenerate": "post",
+        "/api/users/search": "get", "/api/users/{user_id}": "get", "/api/users/block": "post",
+        "/api/users/unblock/{user_id}": "post", "/api/users/blocked": "get",
+        "/api/reports": "post", "/api/admin/users": "get",
+        "/api/admin/users/{user_id}/suspend": "post",
+        "/api/admin/users/{user_id}/unsuspend": "post", "/api/admin/users/{user_id}": "delete",
+        "/api/admin/users/{user_id}/admin": "put", "/api/admin/users/{user_id}/password": "put",
+        "/api/admin/invites": "post", "/api/admin/invites/{invite_id}": "delete",
+        "/api/admin/reports": "get", "/api/admin/reports/{report_id}/review": "post",
+    }
+    assert len(ROUTES) >= len(expected)
+    for path, method in expected.items():
+        operation = paths[path][method]
+        responses = operation["responses"]
+        assert "429" in responses and "400" in responses, path
+        if not path.startswith("/api/auth/"):
+            assert "401" in responses, path
+        if path.startswith("/api/admin/"):
+            assert "403" in responses, path
+    me = paths["/api/account/me"]["get"]
+    assert "chatalot-min-position" in {p["name"].lower() for p in me.get("parameters", [])}
+    register = schema["components"]["schemas"]
+    assert any("RegisterRequest" in name for name in register)
+
+
+async def test_admin_actions_are_audited_with_actor_ip_and_user_agent(api: Api) -> None:
+    owner = await api.register("owner")
+    alice = await api.register("alice")
+    headers = {**owner.auth, "User-Agent": "AdminConsole/1.0", "X-Request-Id": "req-42"}
+    for method, path, body in [
+        ("POST", f"/api/admin/users/{alice.id}/suspend", {"reason": "spam"}),
+        ("POST", f"/api/admin/users/{alice.id}/unsuspend", None),
+        ("PUT", f"/api/admin/users/{alice.id}/admin", {"is_admin": True}),
+        ("PUT", f"/api/admin/users/{alice.id}/password", {"new_password": "fresh secret 1"}),
+    ]:
+        r = await api.client.request(method, path, json=body, headers=headers)
+        assert r.status_code == 200, r.text
+    events = [e for e in await api.events(f"user-{alice.id}") if e.type != "UserRegistered"]
+    assert [e.type for e in events] == ["UserSuspended", "UserUnsuspended", "AdminGranted",
+                                        "PasswordChanged"]
+    for event in events:
+        m = event.metadata
+        assert m.actor_id == owner.id and m.ip and m.user_agent == "AdminConsole/1.0"
+        assert m.correlation_id == "req-42" and m.command.startswith("admin_")
