@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -11,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,17 @@ def target_result(metric: str, value: float, unit: str, target: float, *,
 
 def emit(bench: str, quick: bool, results: list[dict[str, Any]]) -> None:
     print(json.dumps({"bench": bench, "quick": quick, "results": results}), flush=True)
+
+
+def run_database_bench(
+    name: str, description: str,
+    run: Callable[[bool, str], Coroutine[Any, Any, list[dict[str, Any]]]],
+) -> None:
+    """The whole program of a database benchmark: arguments, a scratch database, the line."""
+    args = parse_args(description)
+    with scratch_database() as url:
+        results = asyncio.run(run(args.quick, url))
+    emit(name, args.quick, results)
 
 
 class Timer:

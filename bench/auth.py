@@ -41,12 +41,10 @@ import httpx
 import jwt
 from _common import (
     ROOT,
-    emit,
-    parse_args,
     percentile,
     progress,
     ratio_result,
-    scratch_database,
+    run_database_bench,
     target_result,
 )
 
@@ -340,10 +338,7 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
-    with scratch_database() as url:
-        results = asyncio.run(run(args.quick, url))
-    emit("auth", args.quick, results)
+    run_database_bench("auth", __doc__.splitlines()[0], run)
 
 
 if __name__ == "__main__":

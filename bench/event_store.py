@@ -17,12 +17,10 @@ from typing import Any
 
 import msgspec
 from _common import (
-    emit,
-    parse_args,
     percentile,
     progress,
     ratio_result,
-    scratch_database,
+    run_database_bench,
     target_result,
 )
 
@@ -261,10 +259,7 @@ async def subscription_latency(store: EventStore, duration: float, rate: int) ->
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "")
-    with scratch_database() as url:
-        results = asyncio.run(run(args.quick, url))
-    emit("event_store", args.quick, results)
+    run_database_bench("event_store", __doc__ or "", run)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,10 @@ from typing import Any
 
 import msgspec
 from _common import (
-    emit,
-    parse_args,
     percentile,
     progress,
     ratio_result,
-    scratch_database,
+    run_database_bench,
     target_result,
 )
 
@@ -260,10 +258,7 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
-    with scratch_database() as url:
-        results = asyncio.run(run(args.quick, url))
-    emit("projections", args.quick, results)
+    run_database_bench("projections", __doc__.splitlines()[0], run)
 
 
 if __name__ == "__main__":

@@ -113,17 +113,7 @@ async def plan(conn: Conn, projector: Projector, *, drop_delay: float) -> Plan:
       operator asked for a rebuild from this node's code.
     """
     name = projector.name
-    await conn.execute(
-        "INSERT INTO projection_versions (name) VALUES (%s) ON CONFLICT DO NOTHING", (name,)
-    )
-    cur = await conn.execute(
-        "SELECT active_build, rebuild_requested_at FROM projection_versions"
-        " WHERE name = %s FOR UPDATE",
-        (name,),
-    )
-    row = await cur.fetchone()
-    assert row is not None
-    active_id, requested_at = row
+    active_id, requested_at = await _lock_version_row(conn, name)
     builds = await load_builds(conn, name)
     active = next((b for b in builds if b.build == active_id), None)
     if active is None:
@@ -216,8 +206,9 @@ async def drop_build(conn: Conn, build: Build) -> None:
     )
 
 
-async def request_rebuild(conn: Conn, name: str) -> bool:
-    """Ask the leader for a fresh build; False when one is already being built."""
+async def _lock_version_row(conn: Conn, name: str) -> tuple[Any, Any]:
+    """The projection's row, created if new and locked for this transaction:
+    (active build id, rebuild requested at)."""
     await conn.execute(
         "INSERT INTO projection_versions (name) VALUES (%s) ON CONFLICT DO NOTHING", (name,)
     )
@@ -228,7 +219,12 @@ async def request_rebuild(conn: Conn, name: str) -> bool:
     )
     row = await cur.fetchone()
     assert row is not None
-    active, requested_at = row
+    return row[0], row[1]
+
+
+async def request_rebuild(conn: Conn, name: str) -> bool:
+    """Ask the leader for a fresh build; False when one is already being built."""
+    active, requested_at = await _lock_version_row(conn, name)
     builds = await load_builds(conn, name)
     building = [b for b in builds if b.state == "bulk" or (
         b.state == "live" and b.build != active)]
