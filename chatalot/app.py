@@ -23,6 +23,7 @@ from chatalot.api.auth import AuthController
 from chatalot.api.context import DEPENDENCIES as REQUEST_DEPENDENCIES
 from chatalot.api.errors import exception_handlers
 from chatalot.api.health import HealthController
+from chatalot.api.keys import KeysController, SenderKeysController
 from chatalot.api.perimeter import cors_config, rate_limit_middleware, security_headers
 from chatalot.api.users import ReportsController, UsersController
 from chatalot.config import Settings
@@ -53,6 +54,7 @@ def create_app(settings: Settings, database_url: str,
             AuthController, AccountController, TotpController, UsersController,
             ReportsController, AdminUsersController, AdminInvitesController,
             AdminReportsController,
+            KeysController, SenderKeysController,  # the key server (issue 5)
         ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),

@@ -74,7 +74,9 @@ _DESCRIPTIONS = {
     404: "not_found: unknown id",
     409: "conflict: already in that state (duplicate username, already blocked, ...)",
     413: "too_large: request body over its limit",
+    422: "limit_reached: a count limit (prekeys, ...) would be exceeded",
     429: "rate_limited: with Retry-After",
+    503: "projection_lag: the read models have not reached Chatalot-Min-Position",
 }
 
 

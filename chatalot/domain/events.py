@@ -16,3 +16,7 @@ def build_registry() -> EventRegistry:
 from chatalot.domain.accounts.events import ACCOUNT_EVENTS  # noqa: E402
 
 EVENT_TYPES.extend(ACCOUNT_EVENTS)
+
+from chatalot.domain.keys.events import KEY_EVENTS  # noqa: E402
+
+EVENT_TYPES.extend(KEY_EVENTS)

@@ -1,0 +1,114 @@
+"""/api/keys (prekey bundles and uploads) and /api/channels/{id}/sender-keys (issue 5).
+
+Every route needs an authenticated, active user. The rules are in docs/keys.md.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, get, post
+from litestar.params import FromPath
+
+from chatalot.accounts.runtime import RequestInfo
+from chatalot.api.context import errors
+from chatalot.api.guards import require_authenticated
+from chatalot.api.read_your_writes import read_your_writes
+from chatalot.auth.principal import Principal
+from chatalot.domain.keys.rules import b64encode
+from chatalot.keys import commands, queries
+from chatalot.keys import contracts as c
+from chatalot.services import Services
+from event_store import Position
+
+BODY_LIMIT = 64 * 1024
+
+
+class KeysController(Controller):
+    path = "/api/keys"
+    tags = ["keys"]
+    guards = [require_authenticated]
+    request_max_body_size = BODY_LIMIT
+
+    @get("/{user_id:uuid}/bundle", summary="Fetch a user's prekey bundle for X3DH",
+         cache=False, responses=errors(401, 403, 404, 409))
+    async def bundle(self, user_id: FromPath[uuid.UUID], services: Services,
+                     principal: Principal, info: RequestInfo) -> c.KeyBundle:
+        """Hands out one one-time prekey (null when none is left), deleted in the same
+        transaction: no one-time prekey is ever handed out twice. Any user may fetch any
+        user's bundle, except one who blocked them (403). One's own bundle comes without a
+        one-time prekey. `position` is null when the fetch appended no event."""
+        b = await commands.fetch_bundle(services.accounts, principal.user_id, user_id, info)
+        opk = None if b.one_time_prekey is None else c.OneTimePrekey(
+            key_id=b.one_time_prekey[0], public_key=b64encode(b.one_time_prekey[1]))
+        return c.KeyBundle(
+            user_id=b.user_id, identity_key=b64encode(b.identity_key),
+            signed_prekey=c.SignedPrekey(
+                key_id=b.signed_prekey.key_id,
+                public_key=b64encode(b.signed_prekey.public_key),
+                signature=b64encode(b.signed_prekey.signature)),
+            one_time_prekey=opk, position=b.position)
+
+    @post("/prekeys/signed", status_code=200, summary="Upload a new signed prekey",
+          responses=errors(401, 409, 413))
+    async def upload_signed(self, data: c.SignedPrekeyUpload, services: Services,
+                            principal: Principal, info: RequestInfo) -> c.SignedPrekeyReply:
+        """The signature must verify with the account's identity key (strict Ed25519),
+        else 400. It becomes the prekey that bundles hand out; the previous two are kept,
+        and a key id among the three kept is 409."""
+        key_id, position = await commands.upload_signed_prekey(
+            services.accounts, principal.user_id, data.key_id, data.public_key,
+            data.signature, info)
+        return c.SignedPrekeyReply(key_id=key_id, position=position)
+
+    @post("/prekeys/one-time", status_code=200, summary="Upload a batch of one-time prekeys",
+          responses=errors(401, 409, 413, 422))
+    async def upload_one_time(self, data: c.OneTimePrekeyBatch, services: Services,
+                              principal: Principal, info: RequestInfo
+                              ) -> c.OneTimePrekeysReply:
+        """A JSON array of 1-200 `{key_id, public_key}`. All or nothing: an invalid,
+        small-order or non-canonical key is 400; a key id twice in the batch or already
+        stored is 409; more than 500 stored in all is 422 `limit_reached`. Returns the
+        count stored now."""
+        count, position = await commands.upload_one_time_prekeys(
+            services.accounts, principal.user_id, data, info)
+        return c.OneTimePrekeysReply(count=count, position=position)
+
+    @get("/prekeys/count", summary="How many one-time prekeys the server holds for me",
+         cache=False, responses=errors(401), dependencies={"consistent": read_your_writes()})
+    async def count(self, services: Services, principal: Principal,
+                    consistent: Position | None) -> c.PrekeyCount:
+        """Exact and current (read from the decision state, not a projection, so any
+        `Chatalot-Min-Position` a command returned is already satisfied)."""
+        return await queries.prekey_count(services.pool, principal.user_id)
+
+
+class SenderKeysController(Controller):
+    path = "/api/channels/{channel_id:uuid}/sender-keys"
+    tags = ["keys"]
+    guards = [require_authenticated]
+    request_max_body_size = BODY_LIMIT
+
+    @post("/", status_code=200, summary="Distribute my sender key to channel members",
+          responses=errors(401, 403, 409, 413))
+    async def distribute(self, channel_id: FromPath[uuid.UUID],
+                         data: c.SenderKeyDistribution, services: Services,
+                         principal: Principal, info: RequestInfo) -> c.SenderKeysReply:
+        """One DM envelope (base64, crypto.md) per recipient, whose plaintext is the
+        89-byte distribution; the server checks its shape, never its content. The caller
+        must be a member (403); every recipient must be a member, at most once, never the
+        caller (400). Each copy is delivered to its recipient alone (`sender_key_updated`)."""
+        count, position = await commands.distribute_sender_key(
+            services.accounts, principal.user_id, channel_id, data.chain_id,
+            data.distributions, info)
+        return c.SenderKeysReply(count=count, position=position)
+
+    @get("/", summary="The sender keys addressed to me in this channel", cache=False,
+         responses=errors(401, 403, 503),
+         dependencies={"consistent": read_your_writes("sender_keys")})
+    async def mine(self, channel_id: FromPath[uuid.UUID], services: Services,
+                   principal: Principal, consistent: Position | None
+                   ) -> list[c.StoredSenderKey]:
+        """Only the caller's own copies: the latest per (sender, chain), newest first, at
+        most 1000 (5 chains per sender are kept). Members only (403)."""
+        return await queries.sender_keys(services.pool, channel_id, principal.user_id)

@@ -1,0 +1,1 @@
+"""The key server: events, rules and decisions (pure; no I/O)."""

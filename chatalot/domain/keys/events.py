@@ -1,0 +1,63 @@
+"""Key-server events (issue 5): one msgspec Struct per type.
+
+The uploads reuse the account events (`SignedPrekeyUploaded`, `OneTimePrekeysUploaded` in
+chatalot/domain/accounts/events.py, stream `keys-<user id>`). New here:
+
+- `OneTimePrekeyClaimed` (stream `keys-<owner id>`): a bundle fetch handed out and deleted
+  one one-time prekey, in the same transaction.
+- `KeysLow` (stream `user-<owner id>`): the owner's one-time prekeys fell below the
+  threshold; once per crossing.
+- `SenderKeyUpdated` (stream `senderkeys-<channel id>-<sender id>`): one encrypted copy of a
+  sender-key distribution, for one recipient.
+
+Addressing, for live delivery: `KeysLow` and `SenderKeyUpdated` are private to one user,
+named by the field in `ADDRESSEE`; the WebSocket gateway sends them (as `keys_low` and
+`sender_key_updated`, the type names in snake case) to that user only, never to a channel.
+Their streams are chosen for write concurrency, not for delivery: the copies of one
+distribution are one append, and two senders never contend for a stream.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Final
+
+import msgspec
+
+
+class OneTimePrekeyClaimed(msgspec.Struct, frozen=True, kw_only=True):
+    """`user_id`'s one-time prekey `key_id` was handed out to `claimed_by` (and deleted);
+    `remaining` are left on the server."""
+
+    user_id: uuid.UUID
+    key_id: int
+    claimed_by: uuid.UUID
+    remaining: int
+
+
+class KeysLow(msgspec.Struct, frozen=True, kw_only=True):
+    """Addressed to `user_id`: upload more one-time prekeys (`remaining` are left)."""
+
+    user_id: uuid.UUID
+    remaining: int
+
+
+class SenderKeyUpdated(msgspec.Struct, frozen=True, kw_only=True):
+    """Addressed to `recipient_id`: `sender_id`'s sender key for chain `chain_id` in
+    `channel_id`, as a DM envelope (base64) only the recipient can open."""
+
+    channel_id: uuid.UUID
+    sender_id: uuid.UUID
+    recipient_id: uuid.UUID
+    chain_id: int
+    envelope: str
+
+
+ADDRESSEE: Final[dict[str, str]] = {
+    "KeysLow": "user_id",
+    "SenderKeyUpdated": "recipient_id",
+}
+"""Event type -> the field naming the one user it is delivered to."""
+
+
+KEY_EVENTS: list[type[msgspec.Struct]] = [OneTimePrekeyClaimed, KeysLow, SenderKeyUpdated]

@@ -1,0 +1,209 @@
+"""Key-server rules as plain functions: input checks and decisions over typed state.
+
+Nothing here touches a database; chatalot/keys/commands.py loads the state, calls these,
+and appends what they decide. The cryptographic checks are chatalot.crypto's (crypto.md
+"Validation"), the same code every client runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from chatalot.crypto.envelopes import (
+    DISTRIBUTION_SIZE,
+    HEADER_SIZE,
+    PrekeyMessage,
+    parse_dm_envelope,
+)
+from chatalot.crypto.errors import CryptoError
+from chatalot.crypto.keys import (
+    validate_key_id,
+    validate_x25519_public,
+    verify_signed_prekey,
+)
+from chatalot.crypto.primitives import AEAD_TAG_SIZE
+from chatalot.domain.errors import DomainError, bad_request, conflict, forbidden
+
+# -- limits (see docs/keys.md) -------------------------------------------------------------
+
+ONE_TIME_UPLOAD_MAX: Final = 200
+"""One-time prekeys per upload request (upstream's server limit; registration's too)."""
+ONE_TIME_STORED_MAX: Final = 500
+"""One-time prekeys stored per user; an upload past it is refused whole (422)."""
+KEYS_LOW_THRESHOLD: Final = 20
+"""Below this many one-time prekeys the owner is sent KeysLow (crypto.md)."""
+SIGNED_PREKEYS_KEPT: Final = 3
+"""The current signed prekey and the two uploaded before it."""
+DISTRIBUTIONS_MAX: Final = 100
+"""Sender-key copies per request (one per recipient); larger channels send several."""
+SENDER_KEYS_LIST_MAX: Final = 1000
+"""Copies returned by GET /channels/{id}/sender-keys, newest first."""
+CHAINS_KEPT: Final = 5
+"""Chains kept per (channel, recipient, sender): receivers keep 5 for late messages."""
+
+# A distribution's plaintext is exactly 89 bytes, so its DM envelope has one exact size.
+DISTRIBUTION_CT: Final = DISTRIBUTION_SIZE + AEAD_TAG_SIZE
+MESSAGE_ENVELOPE_SIZE: Final = 2 + HEADER_SIZE + DISTRIBUTION_CT
+PREKEY_ENVELOPE_SIZE: Final = 2 + 32 + 32 + 4 + 4 + HEADER_SIZE + DISTRIBUTION_CT
+
+
+def b64decode(value: str, what: str) -> bytes:
+    """Standard base64 (with padding), else 400."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_request(f"{what} is not valid base64") from None
+
+
+def b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+# -- prekeys -------------------------------------------------------------------------------
+
+
+class PrekeyItem(Protocol):
+    @property
+    def key_id(self) -> int: ...
+
+    @property
+    def public_key(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class SignedPrekey:
+    key_id: int
+    public_key: bytes
+    signature: bytes
+
+
+def check_signed_prekey(identity_key: bytes, key_id: int, public_key: str, signature: str
+                        ) -> SignedPrekey:
+    """A valid key id, a valid X25519 key, and an Ed25519 signature of it by the account's
+    identity key (strict verification, crypto.md), else 400."""
+    public = b64decode(public_key, "public_key")
+    sig = b64decode(signature, "signature")
+    try:
+        validate_key_id(key_id)
+        verify_signed_prekey(identity_key, public, sig)
+    except CryptoError as exc:
+        raise bad_request(f"signed prekey refused: {exc}") from None
+    return SignedPrekey(key_id, public, sig)
+
+
+def check_one_time_batch(items: Sequence[PrekeyItem]) -> list[tuple[int, bytes]]:
+    """Decode and check a batch: valid key ids and X25519 keys (400), no id twice (409)."""
+    if not items:
+        raise bad_request("upload at least one one-time prekey")
+    if len(items) > ONE_TIME_UPLOAD_MAX:
+        raise bad_request(f"at most {ONE_TIME_UPLOAD_MAX} one-time prekeys per upload")
+    out: list[tuple[int, bytes]] = []
+    for index, item in enumerate(items):
+        public = b64decode(item.public_key, f"[{index}].public_key")
+        try:
+            validate_key_id(item.key_id)
+            validate_x25519_public(public)
+        except CryptoError as exc:
+            raise bad_request(f"[{index}] refused: {exc}") from None
+        out.append((item.key_id, public))
+    seen: set[int] = set()
+    for key_id, _ in out:
+        if key_id in seen:
+            raise conflict(f"key_id {key_id} appears twice in the batch")
+        seen.add(key_id)
+    return out
+
+
+def check_new_ids(already_stored: Sequence[int]) -> None:
+    """Key ids are unique per user among the stored prekeys: 409."""
+    if already_stored:
+        shown = ", ".join(str(k) for k in sorted(already_stored)[:10])
+        raise conflict(f"key_id already stored: {shown}")
+
+
+def check_capacity(stored: int, adding: int) -> None:
+    """At most ONE_TIME_STORED_MAX stored per user; nothing is stored past it (422)."""
+    if stored + adding > ONE_TIME_STORED_MAX:
+        raise DomainError(
+            "limit_reached",
+            f"at most {ONE_TIME_STORED_MAX} one-time prekeys are stored per user"
+            f" ({stored} stored, {adding} uploaded)")
+
+
+def should_send_keys_low(remaining: int, already_sent: bool) -> bool:
+    """KeysLow once per crossing: below the threshold and not sent since the owner last
+    uploaded back to it."""
+    return remaining < KEYS_LOW_THRESHOLD and not already_sent
+
+
+def rearms_keys_low(remaining: int) -> bool:
+    """An upload that brings the count back to the threshold re-arms the notification."""
+    return remaining >= KEYS_LOW_THRESHOLD
+
+
+def check_bundle_access(caller: uuid.UUID, owner: uuid.UUID, blocked_by_owner: bool) -> None:
+    """Any authenticated user may fetch any user's bundle, unless the owner blocked them."""
+    if caller != owner and blocked_by_owner:
+        raise forbidden("this user does not accept new sessions from you")
+
+
+# -- sender keys -----------------------------------------------------------------------------
+
+
+class DistributionItem(Protocol):
+    @property
+    def recipient_id(self) -> uuid.UUID: ...
+
+    @property
+    def envelope(self) -> str: ...
+
+
+def check_distribution_envelope(data: bytes, sender_identity: bytes, where: str) -> None:
+    """A DM envelope (0x01 prekey or 0x02 message, crypto.md) whose plaintext can only be
+    the 89-byte distribution: exact length, canonical non-small-order X25519 keys (the
+    ratchet key, and the ephemeral key), and, for a prekey envelope, the sender's own
+    identity key. The server never decrypts it."""
+    try:
+        message = parse_dm_envelope(data)
+    except CryptoError as exc:
+        raise bad_request(f"{where}: not a DM envelope ({exc})") from None
+    expected = PREKEY_ENVELOPE_SIZE if isinstance(message, PrekeyMessage) else (
+        MESSAGE_ENVELOPE_SIZE)
+    if len(data) != expected:
+        raise bad_request(
+            f"{where}: a sender-key distribution envelope of this type is {expected} bytes")
+    try:
+        validate_x25519_public(message.header[:32])
+        if isinstance(message, PrekeyMessage):
+            validate_x25519_public(message.base_key)
+    except CryptoError as exc:
+        raise bad_request(f"{where}: {exc}") from None
+    if isinstance(message, PrekeyMessage) and message.identity_key != sender_identity:
+        raise bad_request(f"{where}: the prekey envelope names another identity key")
+
+
+def check_distributions(sender: uuid.UUID, items: Sequence[DistributionItem],
+                        sender_identity: bytes) -> list[tuple[uuid.UUID, bytes]]:
+    """Bounded, one copy per recipient, never to oneself, each a well-formed envelope."""
+    if not items:
+        raise bad_request("distributions must not be empty")
+    if len(items) > DISTRIBUTIONS_MAX:
+        raise bad_request(f"at most {DISTRIBUTIONS_MAX} distributions per request")
+    seen: set[uuid.UUID] = set()
+    out: list[tuple[uuid.UUID, bytes]] = []
+    for index, item in enumerate(items):
+        where = f"distributions[{index}]"
+        if item.recipient_id == sender:
+            raise bad_request(f"{where}: the sender is not a recipient of its own key")
+        if item.recipient_id in seen:
+            raise bad_request(f"{where}: a second copy for recipient {item.recipient_id}")
+        seen.add(item.recipient_id)
+        data = b64decode(item.envelope, f"{where}.envelope")
+        check_distribution_envelope(data, sender_identity, where)
+        out.append((item.recipient_id, data))
+    return out

@@ -1,0 +1,323 @@
+"""Key-server commands: load the decision state, apply chatalot/domain/keys/rules.py, append
+events and update the decision tables, all in one short transaction.
+
+Decision state: the key tables registration fills (account_identity_keys,
+account_signed_prekeys, account_one_time_prekeys; migrations/0003), key_prekey_alerts
+(migrations/0005) and, for sender keys, channel_members (migrations/0004). Every command
+on a user's keys first locks that user's account_identity_keys row, so they run one after
+another per user: a one-time prekey is handed out once, the 500 cap and the KeysLow
+crossing are decided on exact counts, and the appends to the user's `keys-` stream never
+race. The claim itself is also safe without that lock (DELETE ... FOR UPDATE SKIP LOCKED).
+
+A transaction that loses a race on a stream version (KeysLow shares `user-<id>` with the
+account commands) is retried whole: nothing of it was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+import msgspec
+import psycopg
+from psycopg.rows import dict_row
+
+from chatalot.accounts.runtime import RequestInfo
+from chatalot.channels import membership
+from chatalot.domain.accounts import events as account_events
+from chatalot.domain.channels import access
+from chatalot.domain.errors import DomainError, not_found
+from chatalot.domain.keys import events as ev
+from chatalot.domain.keys import rules
+from chatalot.ids import uuid7
+from event_store import ANY, ConcurrencyError, EventStore, ExpectedVersion, Metadata, NewEvent
+from event_store.records import AppendResult
+
+Conn = psycopg.AsyncConnection[Any]
+T = TypeVar("T")
+
+_ATTEMPTS = 5
+
+
+class KeysRuntime(Protocol):
+    """What the key commands need (the accounts runtime provides it)."""
+
+    @property
+    def store(self) -> EventStore: ...
+
+    def now(self) -> datetime: ...
+
+
+def keys_stream(user_id: uuid.UUID) -> str:
+    return f"keys-{user_id}"
+
+
+def user_stream(user_id: uuid.UUID) -> str:
+    return f"user-{user_id}"
+
+
+def sender_keys_stream(channel_id: uuid.UUID, sender_id: uuid.UUID) -> str:
+    return f"senderkeys-{channel_id}-{sender_id}"
+
+
+# -- transaction helper ----------------------------------------------------------------------
+
+
+@dataclass
+class Tx:
+    store: EventStore
+    conn: Conn
+    meta: Metadata
+    now: datetime
+    results: list[AppendResult] = field(default_factory=list)
+
+    async def append(self, stream: str, *events: msgspec.Struct | NewEvent,
+                     expected: ExpectedVersion = ANY) -> AppendResult:
+        batch = [e if isinstance(e, NewEvent) else self.event(e) for e in events]
+        result = await self.store.append(stream, batch, expected, conn=self.conn)
+        self.results.append(result)
+        return result
+
+    def event(self, data: msgspec.Struct, meta: Metadata | None = None) -> NewEvent:
+        return NewEvent(data, event_id=uuid7(), metadata=meta or self.meta)
+
+    async def fetchone(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        async with self.conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql, params)
+            return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        async with self.conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql, params)
+            return await cur.fetchall()
+
+    async def execute(self, sql: str, params: Any = ()) -> int:
+        cur = await self.conn.execute(sql, params)
+        return cur.rowcount
+
+    @property
+    def position(self) -> str | None:
+        return self.results[-1].position.encode() if self.results else None
+
+
+async def in_transaction(rt: KeysRuntime, meta: Metadata,
+                         work: Callable[[Tx], Awaitable[T]]) -> T:
+    """Run `work` in one transaction; again from the start when it lost a stream-version
+    race (ConcurrencyError), a few times, then 409 conflict."""
+    for attempt in range(_ATTEMPTS):
+        try:
+            async with rt.store.transaction() as conn:
+                return await work(Tx(rt.store, conn, meta, rt.now()))
+        except ConcurrencyError:
+            await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311
+    raise DomainError("conflict", "the keys changed concurrently; retry")
+
+
+async def _lock_identity(tx: Tx, user_id: uuid.UUID) -> bytes:
+    """The user's identity key, its row locked until commit: the per-user key lock.
+    404 when the user has no keys (unknown or deleted account)."""
+    row = await tx.fetchone(
+        "SELECT identity_key FROM account_identity_keys WHERE user_id = %s FOR UPDATE",
+        (user_id,))
+    if row is None:
+        raise not_found("no such user")
+    return bytes(row["identity_key"])
+
+
+async def _identity_key(rt: KeysRuntime, user_id: uuid.UUID) -> bytes:
+    """Read without a lock (identity keys never change; the command locks later)."""
+    async with rt.store.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT identity_key FROM account_identity_keys WHERE user_id = %s", (user_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise not_found("no such user")
+    return bytes(row[0])
+
+
+async def _count_one_time(tx: Tx, user_id: uuid.UUID) -> int:
+    row = await tx.fetchone(
+        "SELECT count(*) AS n FROM account_one_time_prekeys WHERE user_id = %s", (user_id,))
+    return int(row["n"]) if row else 0
+
+
+# -- bundles -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bundle:
+    user_id: uuid.UUID
+    identity_key: bytes
+    signed_prekey: rules.SignedPrekey
+    one_time_prekey: tuple[int, bytes] | None
+    position: str | None
+
+
+CLAIM_ONE_TIME_PREKEY = (
+    "DELETE FROM account_one_time_prekeys WHERE ctid = ("
+    " SELECT ctid FROM account_one_time_prekeys WHERE user_id = %s"
+    " ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+    " RETURNING key_id, public_key"
+)
+
+
+async def fetch_bundle(rt: KeysRuntime, caller: uuid.UUID, owner: uuid.UUID,
+                       info: RequestInfo) -> Bundle:
+    """Hand out `owner`'s identity key, current signed prekey and one one-time prekey,
+    which is deleted in the same transaction as its `OneTimePrekeyClaimed` event.
+
+    Fetching one's own bundle claims nothing (there is no X3DH with oneself). When the
+    owner is left with fewer than 20 one-time prekeys and was not told since their last
+    upload back to 20, `KeysLow` is appended to their user stream.
+    """
+    meta = info.metadata("fetch_prekey_bundle", caller)
+
+    async def work(tx: Tx) -> Bundle:
+        identity = await _lock_identity(tx, owner)
+        blocked = await tx.fetchone(
+            "SELECT 1 AS x FROM account_blocks WHERE user_id = %s AND blocked_user_id = %s",
+            (owner, caller)) if caller != owner else None
+        rules.check_bundle_access(caller, owner, blocked is not None)
+        spk = await tx.fetchone(
+            "SELECT key_id, public_key, signature FROM account_signed_prekeys"
+            " WHERE user_id = %s ORDER BY uploaded DESC LIMIT 1", (owner,))
+        if spk is None:
+            raise not_found("this user has no signed prekey")
+        signed = rules.SignedPrekey(int(spk["key_id"]), bytes(spk["public_key"]),
+                                    bytes(spk["signature"]))
+        if caller == owner:
+            return Bundle(owner, identity, signed, None, None)
+        claimed = await tx.fetchone(CLAIM_ONE_TIME_PREKEY, (owner,))
+        remaining = await _count_one_time(tx, owner)
+        one_time: tuple[int, bytes] | None = None
+        cause = meta
+        if claimed is not None:
+            one_time = (int(claimed["key_id"]), bytes(claimed["public_key"]))
+            event = tx.event(ev.OneTimePrekeyClaimed(
+                user_id=owner, key_id=one_time[0], claimed_by=caller, remaining=remaining))
+            await tx.append(keys_stream(owner), event)
+            cause = meta.caused_by(event.event_id)
+        if remaining < rules.KEYS_LOW_THRESHOLD:
+            sent = await tx.execute(
+                "INSERT INTO key_prekey_alerts (user_id, remaining, sent_at)"
+                " VALUES (%s, %s, %s) ON CONFLICT (user_id) DO NOTHING",
+                (owner, remaining, tx.now))
+            if rules.should_send_keys_low(remaining, already_sent=not sent):
+                await tx.append(user_stream(owner), tx.event(
+                    ev.KeysLow(user_id=owner, remaining=remaining), cause))
+        return Bundle(owner, identity, signed, one_time, tx.position)
+
+    return await in_transaction(rt, meta, work)
+
+
+# -- prekey uploads ----------------------------------------------------------------------------
+
+
+async def upload_signed_prekey(rt: KeysRuntime, user_id: uuid.UUID, key_id: int,
+                               public_key: str, signature: str, info: RequestInfo
+                               ) -> tuple[int, str]:
+    """A new signed prekey, verified with the account's identity key; it becomes the one
+    bundles hand out. The current one and the two before it are kept; a key id among them
+    is 409."""
+    identity = await _identity_key(rt, user_id)
+    spk = rules.check_signed_prekey(identity, key_id, public_key, signature)
+
+    async def work(tx: Tx) -> str:
+        await _lock_identity(tx, user_id)
+        clash = await tx.fetchone(
+            "SELECT 1 AS x FROM account_signed_prekeys WHERE user_id = %s AND key_id = %s",
+            (user_id, spk.key_id))
+        if clash is not None:
+            raise DomainError("conflict", f"signed prekey {spk.key_id} is already stored")
+        await tx.execute(
+            "INSERT INTO account_signed_prekeys (user_id, key_id, public_key, signature,"
+            " created_at) VALUES (%s, %s, %s, %s, %s)",
+            (user_id, spk.key_id, spk.public_key, spk.signature, tx.now))
+        await tx.execute(
+            "DELETE FROM account_signed_prekeys WHERE user_id = %s AND uploaded NOT IN ("
+            " SELECT uploaded FROM account_signed_prekeys WHERE user_id = %s"
+            " ORDER BY uploaded DESC LIMIT %s)", (user_id, user_id, rules.SIGNED_PREKEYS_KEPT))
+        await tx.append(keys_stream(user_id), account_events.SignedPrekeyUploaded(
+            user_id=user_id, key_id=spk.key_id, public_key=rules.b64encode(spk.public_key),
+            signature=rules.b64encode(spk.signature)))
+        position = tx.position
+        assert position is not None
+        return position
+
+    position = await in_transaction(rt, info.metadata("upload_signed_prekey", user_id), work)
+    return spk.key_id, position
+
+
+async def upload_one_time_prekeys(rt: KeysRuntime, user_id: uuid.UUID,
+                                  items: Sequence[rules.PrekeyItem], info: RequestInfo
+                                  ) -> tuple[int, str]:
+    """Store a batch of one-time prekeys; returns (count stored now, position).
+
+    All or nothing: a malformed or small-order key is 400, an id used twice or already
+    stored 409, more than 500 stored 422 limit_reached.
+    """
+    batch = rules.check_one_time_batch(items)
+
+    async def work(tx: Tx) -> tuple[int, str]:
+        await _lock_identity(tx, user_id)
+        ids = [key_id for key_id, _ in batch]
+        rows = await tx.fetchall(
+            "SELECT key_id FROM account_one_time_prekeys WHERE user_id = %s"
+            " AND key_id = ANY(%s)", (user_id, ids))
+        rules.check_new_ids([int(r["key_id"]) for r in rows])
+        stored = await _count_one_time(tx, user_id)
+        rules.check_capacity(stored, len(batch))
+        await tx.execute(
+            "INSERT INTO account_one_time_prekeys (user_id, key_id, public_key)"
+            " SELECT %s, k, p FROM unnest(%s::bigint[], %s::bytea[]) AS b(k, p)",
+            (user_id, ids, [public for _, public in batch]))
+        count = stored + len(batch)
+        if rules.rearms_keys_low(count):
+            await tx.execute("DELETE FROM key_prekey_alerts WHERE user_id = %s", (user_id,))
+        await tx.append(keys_stream(user_id), account_events.OneTimePrekeysUploaded(
+            user_id=user_id, prekeys=[account_events.PrekeyUpload(k, rules.b64encode(p))
+                                      for k, p in batch]))
+        position = tx.position
+        assert position is not None
+        return count, position
+
+    return await in_transaction(rt, info.metadata("upload_one_time_prekeys", user_id), work)
+
+
+# -- sender keys --------------------------------------------------------------------------------
+
+
+async def distribute_sender_key(rt: KeysRuntime, sender: uuid.UUID, channel_id: uuid.UUID,
+                                chain_id: int, items: Sequence[rules.DistributionItem],
+                                info: RequestInfo) -> tuple[int, str]:
+    """Store one encrypted copy of the sender's distribution per recipient: one
+    `SenderKeyUpdated` each, addressed to its recipient, in one append.
+
+    The sender and every recipient must be members of the channel (403 for the sender,
+    400 naming a recipient); their membership rows stay locked until commit, so a removal
+    lands after this in the log (and then requires a rotation).
+    """
+    identity = await _identity_key(rt, sender)
+    copies = rules.check_distributions(sender, items, identity)
+
+    async def work(tx: Tx) -> tuple[int, str]:
+        recipients = [recipient for recipient, _ in copies]
+        members = await membership.members_among(
+            tx.conn, channel_id, [sender, *recipients], lock=True)
+        access.require_member(sender in members)
+        access.require_members(recipients, members)
+        await tx.append(sender_keys_stream(channel_id, sender), *(
+            ev.SenderKeyUpdated(channel_id=channel_id, sender_id=sender,
+                                recipient_id=recipient, chain_id=chain_id,
+                                envelope=rules.b64encode(envelope))
+            for recipient, envelope in copies))
+        position = tx.position
+        assert position is not None
+        return len(copies), position
+
+    return await in_transaction(rt, info.metadata("distribute_sender_key", sender), work)
