@@ -113,11 +113,12 @@ async def test_invite_only_and_closed_modes(tmp_path: Path, fast_database_url: s
         await api.relogin(owner)  # the access token expired meanwhile
         r = await client.delete(f"/api/admin/invites/{second['id']}", headers=owner.auth)
         assert r.status_code == 200 and r.json()["position"]
+        deleted_at = r.json()["position"]
         r = await client.delete(f"/api/admin/invites/{second['id']}", headers=owner.auth)
         assert r.status_code == 404
+        # read our own write: the listing must reflect the deletion, not only the creation
         r = await client.get("/api/admin/invites", headers={
-            **owner.auth, "Chatalot-Min-Position": r.json().get("position") or second[
-                "position"]})
+            **owner.auth, "Chatalot-Min-Position": deleted_at})
         assert second["id"] not in [i["id"] for i in r.json()]
     closed = make_settings(tmp_path, registration_mode=RegistrationMode.CLOSED)
     async with running_app(closed, database_url, clock) as closed_api:
