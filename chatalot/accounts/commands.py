@@ -15,7 +15,8 @@ import logging
 import secrets
 import string
 import uuid
-from dataclasses import dataclass, field
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,8 @@ from chatalot.accounts.runtime import AccountsRuntime, RequestInfo, device_name
 from chatalot.auth import totp
 from chatalot.auth.passwords import code_matches, hash_code, new_code
 from chatalot.auth.tokens import hash_refresh_token, new_refresh_token
+from chatalot.command_tx import CommandTx as Tx
+from chatalot.command_tx import command_tx
 from chatalot.crypto.errors import CryptoError
 from chatalot.crypto.keys import (
     validate_identity_key,
@@ -41,8 +44,7 @@ from chatalot.domain.accounts import rules
 from chatalot.domain.accounts.rules import Account, Invite, Throttle
 from chatalot.domain.errors import DomainError, bad_request, conflict, forbidden, not_found
 from chatalot.ids import uuid7
-from event_store import ANY, NO_STREAM, ConcurrencyError, ExpectedVersion, Metadata, NewEvent
-from event_store.records import AppendResult
+from event_store import NO_STREAM, ConcurrencyError, Metadata, NewEvent
 
 log = logging.getLogger(__name__)
 
@@ -63,62 +65,8 @@ def session_stream(session_id: uuid.UUID) -> str:
 # -- transaction helper ----------------------------------------------------------------------
 
 
-@dataclass
-class Tx:
-    """One command's transaction: appends share its connection and metadata."""
-
-    rt: AccountsRuntime
-    conn: Conn
-    meta: Metadata
-    now: datetime
-    results: list[AppendResult] = field(default_factory=list)
-
-    async def append(self, stream: str, *events: msgspec.Struct,
-                     expected: ExpectedVersion = ANY) -> AppendResult:
-        result = await self.rt.store.append(
-            stream, [NewEvent(e, event_id=uuid7(), metadata=self.meta) for e in events],
-            expected, conn=self.conn,
-        )
-        self.results.append(result)
-        return result
-
-    async def fetchone(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
-        async with self.conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(sql, params)
-            return await cur.fetchone()
-
-    async def fetchall(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        async with self.conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(sql, params)
-            return await cur.fetchall()
-
-    async def execute(self, sql: str, params: Any = ()) -> int:
-        cur = await self.conn.execute(sql, params)
-        return cur.rowcount
-
-    @property
-    def position(self) -> str | None:
-        return self.results[-1].position.encode() if self.results else None
-
-
-class _Transaction:
-    def __init__(self, rt: AccountsRuntime, meta: Metadata) -> None:
-        self._rt = rt
-        self._meta = meta
-        self._cm: Any = None
-
-    async def __aenter__(self) -> Tx:
-        self._cm = self._rt.store.transaction()
-        conn = await self._cm.__aenter__()
-        return Tx(self._rt, conn, self._meta, self._rt.now())
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        result: bool | None = await self._cm.__aexit__(*exc)
-        return result
-
-
-def transaction(rt: AccountsRuntime, meta: Metadata) -> _Transaction:
-    return _Transaction(rt, meta)
+def transaction(rt: AccountsRuntime, meta: Metadata) -> AbstractAsyncContextManager[Tx]:
+    return command_tx(rt.store, meta, rt.now())
 
 
 async def _query_one(rt: AccountsRuntime, sql: str, params: Any) -> dict[str, Any] | None:
@@ -155,12 +103,11 @@ async def _lock_account(tx: Tx, user_id: uuid.UUID) -> Account:
 # -- sessions ----------------------------------------------------------------------------
 
 
-async def _start_session(tx: Tx, user_id: uuid.UUID, device: str | None) -> tuple[
-    uuid.UUID, str
-]:
+async def _start_session(rt: AccountsRuntime, tx: Tx, user_id: uuid.UUID,
+                         device: str | None) -> tuple[uuid.UUID, str]:
     session_id = uuid7()
     token, digest = new_refresh_token()
-    expires = tx.now + timedelta(days=tx.rt.settings.security.refresh_token_ttl_days)
+    expires = tx.now + timedelta(days=rt.settings.security.refresh_token_ttl_days)
     await tx.execute(
         "INSERT INTO account_sessions (session_id, user_id, created_at, expires_at)"
         " VALUES (%s, %s, %s, %s)", (session_id, user_id, tx.now, expires))
@@ -307,7 +254,7 @@ async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInf
                 invite_id=grant.invite_id, user_id=user_id, used_count=invite.used_count + 1))
         await _register_keys(tx, user_id, keys)
         account = Account(user_id, username, grant.is_owner, grant.is_owner, "active")
-        session_id, refresh = await _start_session(tx, user_id, device_name(
+        session_id, refresh = await _start_session(rt, tx, user_id, device_name(
             None, info.user_agent))
         position = tx.position
     assert position is not None
@@ -478,7 +425,7 @@ async def login(rt: AccountsRuntime, req: c.LoginRequest, info: RequestInfo) -> 
             await tx.execute("UPDATE account_credentials SET password_hash = %s"
                              " WHERE user_id = %s", (new_hash, account.user_id))
         session_id, refresh = await _start_session(
-            tx, account.user_id, device_name(req.device_name, info.user_agent))
+            rt, tx, account.user_id, device_name(req.device_name, info.user_agent))
         events: list[msgspec.Struct] = [ev.LoginSucceeded(
             user_id=account.user_id, session_id=session_id, second_factor=second_factor)]
         if remaining is not None:

@@ -15,28 +15,24 @@ account commands) is retried whole: nothing of it was committed.
 
 from __future__ import annotations
 
-import asyncio
-import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-import msgspec
 import psycopg
-from psycopg.rows import dict_row
 
 from chatalot.accounts.runtime import RequestInfo
 from chatalot.channels import membership
+from chatalot.command_tx import CommandTx as Tx
+from chatalot.command_tx import with_retries
 from chatalot.domain.accounts import events as account_events
 from chatalot.domain.channels import access
 from chatalot.domain.errors import DomainError, not_found
 from chatalot.domain.keys import events as ev
 from chatalot.domain.keys import rules
-from chatalot.ids import uuid7
-from event_store import ANY, ConcurrencyError, EventStore, ExpectedVersion, Metadata, NewEvent
-from event_store.records import AppendResult
+from event_store import ConcurrencyError, EventStore, Metadata
 
 Conn = psycopg.AsyncConnection[Any]
 T = TypeVar("T")
@@ -68,54 +64,14 @@ def sender_keys_stream(channel_id: uuid.UUID, sender_id: uuid.UUID) -> str:
 # -- transaction helper ----------------------------------------------------------------------
 
 
-@dataclass
-class Tx:
-    store: EventStore
-    conn: Conn
-    meta: Metadata
-    now: datetime
-    results: list[AppendResult] = field(default_factory=list)
-
-    async def append(self, stream: str, *events: msgspec.Struct | NewEvent,
-                     expected: ExpectedVersion = ANY) -> AppendResult:
-        batch = [e if isinstance(e, NewEvent) else self.event(e) for e in events]
-        result = await self.store.append(stream, batch, expected, conn=self.conn)
-        self.results.append(result)
-        return result
-
-    def event(self, data: msgspec.Struct, meta: Metadata | None = None) -> NewEvent:
-        return NewEvent(data, event_id=uuid7(), metadata=meta or self.meta)
-
-    async def fetchone(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
-        async with self.conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(sql, params)
-            return await cur.fetchone()
-
-    async def fetchall(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        async with self.conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(sql, params)
-            return await cur.fetchall()
-
-    async def execute(self, sql: str, params: Any = ()) -> int:
-        cur = await self.conn.execute(sql, params)
-        return cur.rowcount
-
-    @property
-    def position(self) -> str | None:
-        return self.results[-1].position.encode() if self.results else None
-
-
 async def in_transaction(rt: KeysRuntime, meta: Metadata,
                          work: Callable[[Tx], Awaitable[T]]) -> T:
-    """Run `work` in one transaction; again from the start when it lost a stream-version
-    race (ConcurrencyError), a few times, then 409 conflict."""
-    for attempt in range(_ATTEMPTS):
-        try:
-            async with rt.store.transaction() as conn:
-                return await work(Tx(rt.store, conn, meta, rt.now()))
-        except ConcurrencyError:
-            await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311
-    raise DomainError("conflict", "the keys changed concurrently; retry")
+    """`work` in one transaction, retried whole when it lost a stream-version race, a few
+    times, then 409 conflict."""
+    try:
+        return await with_retries(rt.store, meta, rt.now, work, attempts=_ATTEMPTS)
+    except ConcurrencyError:
+        raise DomainError("conflict", "the keys changed concurrently; retry") from None
 
 
 async def _lock_identity(tx: Tx, user_id: uuid.UUID) -> bytes:
