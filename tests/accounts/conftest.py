@@ -3,6 +3,7 @@ cheap Argon2 parameters and a clock the test controls."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import itertools
@@ -166,7 +167,16 @@ class Api:
         return {"Chatalot-Min-Position": position}
 
     async def head(self) -> str:
-        return (await (await self.db.store()).head()).encode()
+        """The log's head including every command committed so far: a reader's head can
+        lag while other transactions (projection batches) are in flight, so wait until
+        nothing committed is held back behind them."""
+        store = await self.db.store()
+        for _ in range(500):
+            async with store.pool.connection() as conn:
+                if not await store.held_back(conn):
+                    break
+            await asyncio.sleep(0.01)
+        return (await store.head()).encode()
 
     async def events(self, stream: str) -> list[Any]:
         return await (await self.db.store()).read_stream(stream)
