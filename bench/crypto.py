@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305  # noqa
 from chatalot.crypto import x3dh  # noqa: E402
 from chatalot.crypto.keys import IdentityKeyPair, LocalKeys  # noqa: E402
 from chatalot.crypto.sender_keys import SenderKeyStore  # noqa: E402
-from chatalot.crypto.sessions import Session, SessionStore  # noqa: E402
+from chatalot.crypto.sessions import SessionStore  # noqa: E402
 
 PAYLOAD = os.urandom(1024)
 BASELINE = "raw ChaCha20-Poly1305 encrypt+decrypt, 1 KiB, one key"
@@ -125,36 +125,37 @@ def x3dh_batch() -> Callable[[int], None]:
     return batch
 
 
-def _established_sessions() -> tuple[Session, Session]:
+def _established_stores() -> tuple[SessionStore, SessionStore]:
     bob_keys = _bob_keys()
     alice, bob = SessionStore(LocalKeys(IdentityKeyPair.generate())), SessionStore(bob_keys)
     alice.initiate(BOB_ID, bob_keys.bundle(1, 0))
     bob.decrypt(ALICE_ID, alice.encrypt(BOB_ID, b"hello"))
     alice.decrypt(BOB_ID, bob.encrypt(ALICE_ID, b"hi"))
-    return alice.sessions(BOB_ID)[0], bob.sessions(ALICE_ID)[0]
+    return alice, bob
 
 
 def ratchet_stream_batch() -> Callable[[int], None]:
-    """Session.encrypt on one side, Session.decrypt on the other, envelopes included."""
-    a, b = _established_sessions()
+    """SessionStore.encrypt on one side, SessionStore.decrypt on the other (the client's
+    API: peer lookup, envelope and session selection included)."""
+    a, b = _established_stores()
 
     def batch(n: int) -> None:
         for _ in range(n):
-            b.decrypt(a.encrypt(PAYLOAD))
+            b.decrypt(ALICE_ID, a.encrypt(BOB_ID, PAYLOAD))
 
     return batch
 
 
 def ratchet_turns_batch() -> Callable[[int], None]:
     """The direction changes with every message: each decrypt is a DH ratchet step."""
-    a, b = _established_sessions()
+    a, b = _established_stores()
 
     def batch(n: int) -> None:
         for i in range(n):
             if i & 1:
-                a.decrypt(b.encrypt(PAYLOAD))
+                a.decrypt(BOB_ID, b.encrypt(ALICE_ID, PAYLOAD))
             else:
-                b.decrypt(a.encrypt(PAYLOAD))
+                b.decrypt(ALICE_ID, a.encrypt(BOB_ID, PAYLOAD))
 
     return batch
 
