@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, delete, get, patch, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from chatalot.accounts import commands, queries
 from chatalot.accounts import contracts as c
@@ -27,21 +29,25 @@ class AccountController(Controller):
 
     @get("/me", summary="The caller's own profile", responses=errors(401, 404), cache=False,
          dependencies={"consistent": read_your_writes("users")})
-    async def me(self, services: Services, principal: Principal, consistent: Position | None
-                 ) -> c.Me:
+    async def me(self, services: NamedDependency[Services], principal: NamedDependency[Principal],
+                 consistent: NamedDependency[Position | None]) -> c.Me:
         me = await queries.me(services.pool, principal.user_id)
         return _with_roles(me, principal)
 
     @patch("/profile", summary="Update display name, avatar, banner, bio, pronouns, status",
            responses=errors(401))
-    async def update_profile(self, data: c.UpdateProfileRequest, services: Services,
-                             principal: Principal, info: RequestInfo) -> c.ProfileReply:
+    async def update_profile(self, data: JSONBody[c.UpdateProfileRequest],
+                             services: NamedDependency[Services],
+                             principal: NamedDependency[Principal],
+                             info: NamedDependency[RequestInfo]) -> c.ProfileReply:
         return await commands.update_profile(services.accounts, principal.user_id, data, info)
 
     @post("/change-password", status_code=200, summary="Change the password",
           responses=errors(401, 403))
-    async def change_password(self, data: c.ChangePasswordRequest, services: Services,
-                              principal: Principal, info: RequestInfo) -> c.PositionReply:
+    async def change_password(self, data: JSONBody[c.ChangePasswordRequest],
+                              services: NamedDependency[Services],
+                              principal: NamedDependency[Principal],
+                              info: NamedDependency[RequestInfo]) -> c.PositionReply:
         """Revokes every other session; this one stays."""
         position = await commands.change_password(
             services.accounts, principal.user_id, principal.session_id, data, info)
@@ -50,22 +56,26 @@ class AccountController(Controller):
     @get("/sessions", summary="Active sessions (device, IP, last use)",
          responses=errors(401), cache=False,
          dependencies={"consistent": read_your_writes("sessions")})
-    async def sessions(self, services: Services, principal: Principal,
-                       consistent: Position | None) -> list[c.Session]:
+    async def sessions(self, services: NamedDependency[Services],
+                       principal: NamedDependency[Principal],
+                       consistent: NamedDependency[Position | None]) -> list[c.Session]:
         return await queries.sessions(services.pool, principal.user_id, principal.session_id,
                                       services.accounts.now())
 
     @delete("/sessions/{session_id:uuid}", status_code=200, summary="Revoke one session",
             responses=errors(401, 404, 409))
-    async def revoke_session(self, session_id: uuid.UUID, services: Services,
-                             principal: Principal, info: RequestInfo) -> c.PositionReply:
+    async def revoke_session(self, session_id: FromPath[uuid.UUID],
+                             services: NamedDependency[Services],
+                             principal: NamedDependency[Principal],
+                             info: NamedDependency[RequestInfo]) -> c.PositionReply:
         position = await commands.revoke_session(services.accounts, principal.user_id,
                                                  session_id, info)
         return c.PositionReply(position=position)
 
     @post("/sessions/revoke-all", status_code=200, summary="Revoke every other session",
           responses=errors(401))
-    async def revoke_all(self, services: Services, principal: Principal, info: RequestInfo
+    async def revoke_all(self, services: NamedDependency[Services],
+                         principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                          ) -> c.RevokeAllReply:
         """`position` is null when there was no other session to revoke."""
         count, position = await commands.revoke_other_sessions(
@@ -74,8 +84,10 @@ class AccountController(Controller):
 
     @delete("/delete", status_code=200, summary="Delete the caller's account",
             responses=errors(401, 403))
-    async def delete_account(self, data: c.PasswordConfirmation, services: Services,
-                             principal: Principal, info: RequestInfo) -> c.PositionReply:
+    async def delete_account(self, data: JSONBody[c.PasswordConfirmation],
+                             services: NamedDependency[Services],
+                             principal: NamedDependency[Principal],
+                             info: NamedDependency[RequestInfo]) -> c.PositionReply:
         """Needs the password. Personal data in the account's events is redacted; every
         session ends. The instance owner cannot delete their account."""
         position = await commands.delete_own_account(services.accounts, principal.user_id,
@@ -84,23 +96,28 @@ class AccountController(Controller):
 
     @get("/preferences", summary="The caller's preferences", responses=errors(401),
          cache=False, dependencies={"consistent": read_your_writes("users")})
-    async def get_preferences(self, services: Services, principal: Principal,
-                              consistent: Position | None) -> c.PreferencesReply:
+    async def get_preferences(self, services: NamedDependency[Services],
+                              principal: NamedDependency[Principal],
+                              consistent: NamedDependency[Position | None]) -> c.PreferencesReply:
         return c.PreferencesReply(
             preferences=await queries.preferences(services.pool, principal.user_id))
 
     @put("/preferences", summary="Merge preferences (a null value removes a key; 16 KiB max)",
          responses=errors(401))
-    async def put_preferences(self, data: c.Preferences, services: Services,
-                              principal: Principal, info: RequestInfo) -> c.PreferencesReply:
+    async def put_preferences(self, data: JSONBody[c.Preferences],
+                              services: NamedDependency[Services],
+                              principal: NamedDependency[Principal],
+                              info: NamedDependency[RequestInfo]) -> c.PreferencesReply:
         merged, position = await commands.update_preferences(
             services.accounts, principal.user_id, data.preferences, info)
         return c.PreferencesReply(preferences=merged, position=position)
 
     @post("/recovery-code", status_code=200, summary="Issue a new recovery code",
           responses=errors(401, 403))
-    async def recovery_code(self, data: c.PasswordConfirmation, services: Services,
-                            principal: Principal, info: RequestInfo) -> c.RecoverResponse:
+    async def recovery_code(self, data: JSONBody[c.PasswordConfirmation],
+                            services: NamedDependency[Services],
+                            principal: NamedDependency[Principal],
+                            info: NamedDependency[RequestInfo]) -> c.RecoverResponse:
         """Needs the password; the previous code stops working."""
         code, position = await commands.regenerate_recovery_code(
             services.accounts, principal.user_id, data.password, info)
@@ -122,7 +139,8 @@ class TotpController(Controller):
 
     @post("/setup", status_code=200, summary="Start TOTP setup: a new secret",
           responses=errors(401, 409))
-    async def setup(self, services: Services, principal: Principal, info: RequestInfo
+    async def setup(self, services: NamedDependency[Services],
+                    principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                     ) -> c.TotpSetupResponse:
         """Returns the secret and its otpauth:// URI; TOTP is on once /verify accepts a
         code from it."""
@@ -132,8 +150,9 @@ class TotpController(Controller):
 
     @post("/verify", status_code=200, summary="Confirm setup with a code; enables TOTP",
           responses=errors(401, 409))
-    async def verify(self, data: c.TotpVerifyRequest, services: Services,
-                     principal: Principal, info: RequestInfo) -> c.BackupCodesResponse:
+    async def verify(self, data: JSONBody[c.TotpVerifyRequest], services: NamedDependency[Services],
+                     principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
+                     ) -> c.BackupCodesResponse:
         """A wrong code is 400 `totp_invalid`. Returns 8 single-use backup codes, shown
         this once."""
         codes, position = await commands.totp_verify(services.accounts, principal.user_id,
@@ -142,8 +161,9 @@ class TotpController(Controller):
 
     @post("/disable", status_code=200, summary="Disable TOTP (password and a code)",
           responses=errors(401, 403, 409))
-    async def disable(self, data: c.TotpDisableRequest, services: Services,
-                      principal: Principal, info: RequestInfo) -> c.PositionReply:
+    async def disable(self, data: JSONBody[c.TotpDisableRequest],
+                      services: NamedDependency[Services], principal: NamedDependency[Principal],
+                      info: NamedDependency[RequestInfo]) -> c.PositionReply:
         position = await commands.totp_disable(services.accounts, principal.user_id, data,
                                                info)
         return c.PositionReply(position=position)
@@ -151,14 +171,16 @@ class TotpController(Controller):
     @get("/backup-codes", summary="Whether TOTP is on and how many backup codes remain",
          responses=errors(401), cache=False,
          dependencies={"consistent": read_your_writes("users")})
-    async def backup_codes(self, services: Services, principal: Principal,
-                           consistent: Position | None) -> c.BackupCodesStatus:
+    async def backup_codes(self, services: NamedDependency[Services],
+                           principal: NamedDependency[Principal],
+                           consistent: NamedDependency[Position | None]) -> c.BackupCodesStatus:
         return await queries.backup_codes(services.pool, principal.user_id)
 
     @post("/backup-codes/regenerate", status_code=200, summary="New backup codes",
           responses=errors(401, 403, 409))
-    async def regenerate(self, data: c.PasswordConfirmation, services: Services,
-                         principal: Principal, info: RequestInfo) -> c.BackupCodesResponse:
+    async def regenerate(self, data: JSONBody[c.PasswordConfirmation],
+                         services: NamedDependency[Services], principal: NamedDependency[Principal],
+                         info: NamedDependency[RequestInfo]) -> c.BackupCodesResponse:
         codes, position = await commands.regenerate_backup_codes(
             services.accounts, principal.user_id, data.password, info)
         return c.BackupCodesResponse(backup_codes=codes, position=position)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath
 
 from chatalot.api.errors import ApiError, ErrorBody
 from chatalot.api.guards import require_instance_admin
@@ -64,7 +66,7 @@ class AdminProjectionsController(Controller):
 
     @get("/", summary="Every projector's position, lag and state", cache=False,
          responses=_ERRORS)
-    async def list_projections(self, services: Services) -> list[ProjectionItem]:
+    async def list_projections(self, services: NamedDependency[Services]) -> list[ProjectionItem]:
         return [item(s) for s in await _host(services).status()]
 
     @post("/{name:str}/rebuild", summary="Rebuild a projector beside the current version",
@@ -72,7 +74,8 @@ class AdminProjectionsController(Controller):
           responses={**_ERRORS,
                      200: ResponseSpec(RebuildReply, description="already rebuilding"),
                      404: ResponseSpec(ErrorBody, description="not_found: no such projector")})
-    async def rebuild(self, services: Services, name: str) -> Response[RebuildReply]:
+    async def rebuild(self, services: NamedDependency[Services], name: FromPath[str]
+                      ) -> Response[RebuildReply]:
         host = _host(services)
         if name not in host.projectors:
             raise ApiError(404, "not_found", f"no projector named {name!r}")

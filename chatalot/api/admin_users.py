@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, delete, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from chatalot.accounts import commands, queries
 from chatalot.accounts import contracts as c
@@ -28,19 +30,19 @@ class AdminUsersController(Controller):
 
     @get("/", summary="List and search users", responses=errors(401, 403), cache=False,
          dependencies={"consistent": read_your_writes("users")})
-    async def list_users(self, services: Services, consistent: Position | None,
-                         q: str | None = None,
-                         cursor: str | None = None, limit: int | None = None
-                         ) -> c.AdminUserPage:
+    async def list_users(self, services: NamedDependency[Services],
+                         consistent: NamedDependency[Position | None],
+                         q: FromQuery[str | None] = None, cursor: FromQuery[str | None] = None,
+                         limit: FromQuery[int | None] = None) -> c.AdminUserPage:
         """`q` matches username, display name or email (case-insensitive, partial);
         `limit` 1-100 (default 50)."""
         return await queries.admin_users(services.pool, q, cursor, limit)
 
     @post("/{user_id:uuid}/suspend", status_code=200, summary="Suspend a user",
           responses=errors(401, 403, 404, 409))
-    async def suspend(self, user_id: uuid.UUID, services: Services, principal: Principal,
-                      info: RequestInfo, data: c.SuspendRequest | None = None
-                      ) -> c.PositionReply:
+    async def suspend(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
+                      principal: NamedDependency[Principal], info: NamedDependency[RequestInfo],
+                      data: JSONBody[c.SuspendRequest | None] = None) -> c.PositionReply:
         """Ends every session of the user at once; their tokens stop working."""
         reason = data.reason if data else None
         position = await commands.suspend(services.accounts, principal.account, user_id,
@@ -49,33 +51,38 @@ class AdminUsersController(Controller):
 
     @post("/{user_id:uuid}/unsuspend", status_code=200, summary="Lift a suspension",
           responses=errors(401, 403, 404, 409))
-    async def unsuspend(self, user_id: uuid.UUID, services: Services, principal: Principal,
-                        info: RequestInfo) -> c.PositionReply:
+    async def unsuspend(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
+                        principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
+                        ) -> c.PositionReply:
         position = await commands.unsuspend(services.accounts, principal.account, user_id,
                                             info)
         return c.PositionReply(position=position)
 
     @delete("/{user_id:uuid}", status_code=200, summary="Delete a user's account",
             responses=errors(401, 403, 404))
-    async def delete_user(self, user_id: uuid.UUID, services: Services,
-                          principal: Principal, info: RequestInfo) -> c.PositionReply:
+    async def delete_user(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
+                          principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
+                          ) -> c.PositionReply:
         position = await commands.admin_delete(services.accounts, principal.account, user_id,
                                                info)
         return c.PositionReply(position=position)
 
     @put("/{user_id:uuid}/admin", status_code=200, summary="Grant or revoke admin (owner only)",
          responses=errors(401, 403, 404, 409))
-    async def set_admin(self, user_id: uuid.UUID, data: c.SetAdminRequest, services: Services,
-                        principal: Principal, info: RequestInfo) -> c.PositionReply:
+    async def set_admin(self, user_id: FromPath[uuid.UUID], data: JSONBody[c.SetAdminRequest],
+                        services: NamedDependency[Services], principal: NamedDependency[Principal],
+                        info: NamedDependency[RequestInfo]) -> c.PositionReply:
         position = await commands.set_admin(services.accounts, principal.account, user_id,
                                             data.is_admin, info)
         return c.PositionReply(position=position)
 
     @put("/{user_id:uuid}/password", status_code=200, summary="Set a user's password",
          responses=errors(401, 403, 404))
-    async def reset_password(self, user_id: uuid.UUID, data: c.ResetPasswordRequest,
-                             services: Services, principal: Principal, info: RequestInfo
-                             ) -> c.PositionReply:
+    async def reset_password(self, user_id: FromPath[uuid.UUID],
+                             data: JSONBody[c.ResetPasswordRequest],
+                             services: NamedDependency[Services],
+                             principal: NamedDependency[Principal],
+                             info: NamedDependency[RequestInfo]) -> c.PositionReply:
         """Ends every session of the user."""
         position = await commands.reset_password(services.accounts, principal.account,
                                                  user_id, data.new_password, info)
@@ -90,14 +97,17 @@ class AdminInvitesController(Controller):
 
     @get("/", summary="Registration invites", responses=errors(401, 403), cache=False,
          dependencies={"consistent": read_your_writes("registration_invites")})
-    async def list_invites(self, services: Services, consistent: Position | None
+    async def list_invites(self, services: NamedDependency[Services],
+                           consistent: NamedDependency[Position | None]
                            ) -> list[c.RegistrationInvite]:
         return await queries.invites(services.pool)
 
     @post("/", status_code=201, summary="Create a registration invite",
           responses=errors(401, 403))
-    async def create_invite(self, data: c.CreateInviteRequest, services: Services,
-                            principal: Principal, info: RequestInfo) -> c.InviteCreated:
+    async def create_invite(self, data: JSONBody[c.CreateInviteRequest],
+                            services: NamedDependency[Services],
+                            principal: NamedDependency[Principal],
+                            info: NamedDependency[RequestInfo]) -> c.InviteCreated:
         """`max_uses` unlimited and no expiry by default; `expires_in_hours` 1-8760."""
         invite, position = await commands.create_invite(services.accounts, principal.account,
                                                         data, info)
@@ -106,8 +116,10 @@ class AdminInvitesController(Controller):
 
     @delete("/{invite_id:uuid}", status_code=200, summary="Delete a registration invite",
             responses=errors(401, 403, 404))
-    async def delete_invite(self, invite_id: uuid.UUID, services: Services,
-                            principal: Principal, info: RequestInfo) -> c.PositionReply:
+    async def delete_invite(self, invite_id: FromPath[uuid.UUID],
+                            services: NamedDependency[Services],
+                            principal: NamedDependency[Principal],
+                            info: NamedDependency[RequestInfo]) -> c.PositionReply:
         position = await commands.delete_invite(services.accounts, principal.account,
                                                 invite_id, info)
         return c.PositionReply(position=position)
@@ -121,17 +133,19 @@ class AdminReportsController(Controller):
 
     @get("/", summary="The report review queue", responses=errors(401, 403), cache=False,
          dependencies={"consistent": read_your_writes("reports")})
-    async def list_reports(self, services: Services, consistent: Position | None,
-                           status: str | None = None, cursor: str | None = None,
-                           limit: int | None = None) -> c.ReportPage:
+    async def list_reports(self, services: NamedDependency[Services],
+                           consistent: NamedDependency[Position | None],
+                           status: FromQuery[str | None] = None,
+                           cursor: FromQuery[str | None] = None, limit: FromQuery[int | None] = None
+                           ) -> c.ReportPage:
         """`status`: pending, reviewed, resolved or dismissed; oldest first."""
         return await queries.reports(services.pool, status, cursor, limit)
 
     @post("/{report_id:uuid}/review", status_code=200, summary="Review a report",
           responses=errors(401, 403, 404, 409))
-    async def review(self, report_id: uuid.UUID, data: c.ReviewReportRequest,
-                     services: Services, principal: Principal, info: RequestInfo
-                     ) -> c.PositionReply:
+    async def review(self, report_id: FromPath[uuid.UUID], data: JSONBody[c.ReviewReportRequest],
+                     services: NamedDependency[Services], principal: NamedDependency[Principal],
+                     info: NamedDependency[RequestInfo]) -> c.PositionReply:
         position = await commands.review_report(services.accounts, principal.account,
                                                 report_id, data, info)
         return c.PositionReply(position=position)

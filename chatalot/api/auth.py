@@ -4,6 +4,8 @@ rate limited per client IP by the stricter auth bucket (chatalot/api/perimeter.p
 from __future__ import annotations
 
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from chatalot.accounts import commands
 from chatalot.accounts import contracts as c
@@ -22,8 +24,8 @@ class AuthController(Controller):
 
     @post("/register", status_code=201, summary="Register an account with its E2E keys",
           responses=errors(403, 409, 413))
-    async def register(self, data: c.RegisterRequest, services: Services, info: RequestInfo
-                       ) -> c.AuthResponse:
+    async def register(self, data: JSONBody[c.RegisterRequest], services: NamedDependency[Services],
+                       info: NamedDependency[RequestInfo]) -> c.AuthResponse:
         """The first account on an instance becomes its owner. The recovery code is shown
         this once; only its hash is kept."""
         done = await commands.register(services.accounts, data, info)
@@ -37,8 +39,8 @@ class AuthController(Controller):
 
     @post("/login", status_code=200, summary="Log in (password, then TOTP if enabled)",
           responses=errors(401, 413))
-    async def login(self, data: c.LoginRequest, services: Services, info: RequestInfo
-                    ) -> c.AuthResponse:
+    async def login(self, data: JSONBody[c.LoginRequest], services: NamedDependency[Services],
+                    info: NamedDependency[RequestInfo]) -> c.AuthResponse:
         """401 `totp_required` when the account has TOTP and no code was sent, 401
         `totp_invalid` for a wrong code; a backup code is accepted in `totp_code`. Repeated
         failures lock the username with a growing delay (429 with Retry-After)."""
@@ -52,8 +54,8 @@ class AuthController(Controller):
 
     @post("/refresh", status_code=200, summary="Rotate a refresh token",
           responses=errors(401))
-    async def refresh(self, data: c.RefreshRequest, services: Services, info: RequestInfo
-                      ) -> c.TokenResponse:
+    async def refresh(self, data: JSONBody[c.RefreshRequest], services: NamedDependency[Services],
+                      info: NamedDependency[RequestInfo]) -> c.TokenResponse:
         """Each refresh token works once. Presenting one that was already rotated revokes
         its whole session (theft detection)."""
         done = await commands.refresh(services.accounts, data.refresh_token, info)
@@ -62,8 +64,8 @@ class AuthController(Controller):
 
     @post("/recover", status_code=200, summary="Reset the password with the recovery code",
           responses=errors(401))
-    async def recover(self, data: c.RecoverRequest, services: Services, info: RequestInfo
-                      ) -> c.RecoverResponse:
+    async def recover(self, data: JSONBody[c.RecoverRequest], services: NamedDependency[Services],
+                      info: NamedDependency[RequestInfo]) -> c.RecoverResponse:
         """Revokes every session and returns a new recovery code (the old one stops
         working)."""
         code, position = await commands.recover(services.accounts, data, info)
@@ -71,7 +73,7 @@ class AuthController(Controller):
 
     @get("/config", summary="Registration mode and public URL", cache=False,
          responses=errors())
-    async def config(self, services: Services) -> c.ServerConfig:
+    async def config(self, services: NamedDependency[Services]) -> c.ServerConfig:
         settings = services.settings
         return c.ServerConfig(registration_mode=settings.registration_mode.value,
                               public_url=settings.public_url)

@@ -5,6 +5,7 @@ import contextlib
 import msgspec
 import psycopg
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from chatalot import __version__
 from chatalot.services import Services
@@ -30,7 +31,7 @@ class HealthController(Controller):
     tags = ["health"]
 
     @get("/", summary="Liveness and dependencies", cache=False)
-    async def health(self, services: Services) -> Health:
+    async def health(self, services: NamedDependency[Services]) -> Health:
         db_ok = False
         with contextlib.suppress(psycopg.Error, TimeoutError, OSError):
             async with services.pool.connection(timeout=2) as conn:

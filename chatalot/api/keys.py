@@ -8,7 +8,8 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, get, post
-from litestar.params import FromPath
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from chatalot.accounts.runtime import RequestInfo
 from chatalot.api.context import errors
@@ -32,8 +33,9 @@ class KeysController(Controller):
 
     @get("/{user_id:uuid}/bundle", summary="Fetch a user's prekey bundle for X3DH",
          cache=False, responses=errors(401, 403, 404, 409))
-    async def bundle(self, user_id: FromPath[uuid.UUID], services: Services,
-                     principal: Principal, info: RequestInfo) -> c.KeyBundle:
+    async def bundle(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
+                     principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
+                     ) -> c.KeyBundle:
         """Hands out one one-time prekey (null when none is left), deleted in the same
         transaction: no one-time prekey is ever handed out twice. Any user may fetch any
         user's bundle, except one who blocked them (403). One's own bundle comes without a
@@ -51,8 +53,10 @@ class KeysController(Controller):
 
     @post("/prekeys/signed", status_code=200, summary="Upload a new signed prekey",
           responses=errors(401, 409, 413))
-    async def upload_signed(self, data: c.SignedPrekeyUpload, services: Services,
-                            principal: Principal, info: RequestInfo) -> c.SignedPrekeyReply:
+    async def upload_signed(self, data: JSONBody[c.SignedPrekeyUpload],
+                            services: NamedDependency[Services],
+                            principal: NamedDependency[Principal],
+                            info: NamedDependency[RequestInfo]) -> c.SignedPrekeyReply:
         """The signature must verify with the account's identity key (strict Ed25519),
         else 400. It becomes the prekey that bundles hand out; the previous two are kept,
         and a key id among the three kept is 409."""
@@ -63,9 +67,10 @@ class KeysController(Controller):
 
     @post("/prekeys/one-time", status_code=200, summary="Upload a batch of one-time prekeys",
           responses=errors(401, 409, 413, 422))
-    async def upload_one_time(self, data: c.OneTimePrekeyBatch, services: Services,
-                              principal: Principal, info: RequestInfo
-                              ) -> c.OneTimePrekeysReply:
+    async def upload_one_time(self, data: JSONBody[c.OneTimePrekeyBatch],
+                              services: NamedDependency[Services],
+                              principal: NamedDependency[Principal],
+                              info: NamedDependency[RequestInfo]) -> c.OneTimePrekeysReply:
         """A JSON array of 1-200 `{key_id, public_key}`. All or nothing: an invalid,
         small-order or non-canonical key is 400; a key id twice in the batch or already
         stored is 409; more than 500 stored in all is 422 `limit_reached`. Returns the
@@ -76,8 +81,9 @@ class KeysController(Controller):
 
     @get("/prekeys/count", summary="How many one-time prekeys the server holds for me",
          cache=False, responses=errors(401), dependencies={"consistent": read_your_writes()})
-    async def count(self, services: Services, principal: Principal,
-                    consistent: Position | None) -> c.PrekeyCount:
+    async def count(self, services: NamedDependency[Services],
+                    principal: NamedDependency[Principal],
+                    consistent: NamedDependency[Position | None]) -> c.PrekeyCount:
         """Exact and current (read from the decision state, not a projection, so any
         `Chatalot-Min-Position` a command returned is already satisfied)."""
         return await queries.prekey_count(services.pool, principal.user_id)
@@ -92,8 +98,9 @@ class SenderKeysController(Controller):
     @post("/", status_code=200, summary="Distribute my sender key to channel members",
           responses=errors(401, 403, 409, 413))
     async def distribute(self, channel_id: FromPath[uuid.UUID],
-                         data: c.SenderKeyDistribution, services: Services,
-                         principal: Principal, info: RequestInfo) -> c.SenderKeysReply:
+                         data: JSONBody[c.SenderKeyDistribution],
+                         services: NamedDependency[Services], principal: NamedDependency[Principal],
+                         info: NamedDependency[RequestInfo]) -> c.SenderKeysReply:
         """One DM envelope (base64, crypto.md) per recipient, whose plaintext is the
         89-byte distribution; the server checks its shape, never its content. The caller
         must be a member (403); every recipient must be a member, at most once, never the
@@ -106,9 +113,9 @@ class SenderKeysController(Controller):
     @get("/", summary="The sender keys addressed to me in this channel", cache=False,
          responses=errors(401, 403, 503),
          dependencies={"consistent": read_your_writes("sender_keys")})
-    async def mine(self, channel_id: FromPath[uuid.UUID], services: Services,
-                   principal: Principal, consistent: Position | None
-                   ) -> list[c.StoredSenderKey]:
+    async def mine(self, channel_id: FromPath[uuid.UUID], services: NamedDependency[Services],
+                   principal: NamedDependency[Principal],
+                   consistent: NamedDependency[Position | None]) -> list[c.StoredSenderKey]:
         """Only the caller's own copies: the latest per (sender, chain), newest first, at
         most 1000 (5 chains per sender are kept). Members only (403)."""
         return await queries.sender_keys(services.pool, channel_id, principal.user_id)

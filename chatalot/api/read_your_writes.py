@@ -11,7 +11,7 @@ or declare it as a dependency, which also documents the header in the OpenAPI sc
 
     @get("/channels/{id:uuid}/messages",
          dependencies={"consistent": read_your_writes("messages")})
-    async def history(self, consistent: Position | None, ...) -> ...
+    async def history(self, consistent: NamedDependency[Position | None], ...) -> ...
 
 The wait sleeps on an asyncio signal that the projection runtime fires when checkpoints
 advance (in this process, or in another one through NOTIFY): no polling.
@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 
 from chatalot.api.errors import ApiError
 from event_store import InvalidPosition, Position
@@ -63,8 +63,8 @@ def read_your_writes(*projectors: str) -> Provide:
         request: Request[Any, Any, Any],
         min_position: Annotated[
             str | None,
-            Parameter(
-                header=HEADER,
+            HeaderParameter(
+                name=HEADER,
                 required=False,
                 description="Answer only from read models that have applied this position"
                 " (a command reply's `position`); 503 projection_lag after "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from chatalot.accounts import commands, queries
 from chatalot.accounts import contracts as c
@@ -28,8 +30,9 @@ class UsersController(Controller):
     @get("/search", summary="Find users by username or display name",
          responses=errors(401), cache=False,
          dependencies={"consistent": read_your_writes("users")})
-    async def search(self, q: str, services: Services, principal: Principal,
-                     consistent: Position | None) -> list[c.UserPublic]:
+    async def search(self, q: FromQuery[str], services: NamedDependency[Services],
+                     principal: NamedDependency[Principal],
+                     consistent: NamedDependency[Position | None]) -> list[c.UserPublic]:
         """At most 20 results, among the users the caller shares a community with (instance
         staff: everyone). `q` is 2-64 characters."""
         return await queries.search_users(services.pool, principal.user_id,
@@ -37,29 +40,33 @@ class UsersController(Controller):
 
     @get("/blocked", summary="Users the caller blocked", responses=errors(401), cache=False,
          dependencies={"consistent": read_your_writes("users", "user_blocks")})
-    async def blocked(self, services: Services, principal: Principal,
-                      consistent: Position | None) -> list[c.BlockedUser]:
+    async def blocked(self, services: NamedDependency[Services],
+                      principal: NamedDependency[Principal],
+                      consistent: NamedDependency[Position | None]) -> list[c.BlockedUser]:
         return await queries.blocked(services.pool, principal.user_id)
 
     @get("/{user_id:uuid}", summary="A user's public profile", responses=errors(401, 404),
          cache=False, dependencies={"consistent": read_your_writes("users")})
-    async def get_user(self, user_id: uuid.UUID, services: Services, principal: Principal,
-                       consistent: Position | None) -> c.UserPublic:
+    async def get_user(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
+                       principal: NamedDependency[Principal],
+                       consistent: NamedDependency[Position | None]) -> c.UserPublic:
         """404 also when the caller may not see the user (no shared community)."""
         return await queries.get_user(services.pool, principal.user_id, principal.is_staff,
                                       user_id)
 
     @post("/block", status_code=200, summary="Block a user", responses=errors(401, 404, 409))
-    async def block(self, data: c.BlockRequest, services: Services, principal: Principal,
-                    info: RequestInfo) -> c.PositionReply:
+    async def block(self, data: JSONBody[c.BlockRequest], services: NamedDependency[Services],
+                    principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
+                    ) -> c.PositionReply:
         position = await commands.block(services.accounts, principal.user_id, data.user_id,
                                         info)
         return c.PositionReply(position=position)
 
     @post("/unblock/{user_id:uuid}", status_code=200, summary="Unblock a user",
           responses=errors(401, 409))
-    async def unblock(self, user_id: uuid.UUID, services: Services, principal: Principal,
-                      info: RequestInfo) -> c.PositionReply:
+    async def unblock(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
+                      principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
+                      ) -> c.PositionReply:
         position = await commands.unblock(services.accounts, principal.user_id, user_id, info)
         return c.PositionReply(position=position)
 
@@ -72,8 +79,9 @@ class ReportsController(Controller):
 
     @post("/", status_code=201, summary="Report a user, message or file to the instance admins",
           responses=errors(401, 404))
-    async def report(self, data: c.ReportRequest, services: Services, principal: Principal,
-                     info: RequestInfo) -> c.ReportCreated:
+    async def report(self, data: JSONBody[c.ReportRequest], services: NamedDependency[Services],
+                     principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
+                     ) -> c.ReportCreated:
         report_id, position = await commands.file_report(services.accounts, principal.user_id,
                                                          data, info)
         return c.ReportCreated(id=report_id, position=position)

@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 import msgspec
-from litestar import Controller, Litestar, get
+from litestar import Controller, Litestar, Request, get
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 from psycopg import sql
 
@@ -41,8 +42,8 @@ class LedgerQueries(Controller):
     path = "/ledger"
 
     @get("/{stream:str}", dependencies={"consistent": read_your_writes("ledger")})
-    async def total(self, services: Services, stream: str,
-                    consistent: Position | None) -> Totals:
+    async def total(self, services: NamedDependency[Services], stream: FromPath[str],
+                    consistent: NamedDependency[Position | None]) -> Totals:
         async with services.pool.connection() as conn:
             cur = await conn.execute(
                 sql.SQL("SELECT total FROM {} WHERE stream_id = %s").format(
@@ -51,7 +52,8 @@ class LedgerQueries(Controller):
         return Totals(row[0] if row else 0, consistent.encode() if consistent else None)
 
     @get("/helper/{stream:str}")
-    async def with_helper(self, services: Services, request: Any, stream: str) -> Totals:
+    async def with_helper(self, services: NamedDependency[Services],
+                          request: Request[Any, Any, Any], stream: FromPath[str]) -> Totals:
         position = await wait_for_position(request, ["ledger"])
         return Totals(0, position.encode() if position else None)
 
