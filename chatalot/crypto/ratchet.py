@@ -42,7 +42,6 @@ from chatalot.crypto.primitives import (
 from chatalot.crypto.serialization import Reader, b64
 
 __all__ = [
-    "HEADER_COUNTERS",
     "HEADER_SIZE",
     "MAX_SKIP",
     "MAX_SKIPPED_KEYS",
@@ -55,7 +54,7 @@ MAX_SKIP = 1000
 MAX_SKIPPED_KEYS = 2000
 """Most skipped message keys kept per session; the oldest is evicted first."""
 HEADER_SIZE = 40
-HEADER_COUNTERS = struct.Struct(">II")  # pn, n: the header after the ratchet key
+_HEADER_COUNTERS = struct.Struct(">II")  # pn, n
 
 
 def kdf_rk(rk: bytes, dh_out: bytes) -> tuple[bytes, bytes]:
@@ -170,7 +169,7 @@ class RatchetState:
             raise ChainExhausted("sending chain exhausted")
         self.cks, key, nonce = ratchet_chain_step(cks)
         self.ns = ns + 1
-        header = self.dhs_public + HEADER_COUNTERS.pack(self.pn, ns)
+        header = self.dhs_public + _HEADER_COUNTERS.pack(self.pn, ns)
         return header, ChaCha20Poly1305(key).encrypt(nonce, plaintext, ad + header)
 
     # --- receiving -----------------------------------------------------------------------
@@ -182,7 +181,7 @@ class RatchetState:
         if len(header) != HEADER_SIZE or len(ct) < AEAD_TAG_SIZE:
             raise InvalidEnvelope("malformed ratchet message")
         dh = header[:32]
-        pn, n = HEADER_COUNTERS.unpack_from(header, 32)
+        pn, n = _HEADER_COUNTERS.unpack_from(header, 32)
         aad = ad + header
         if self.skipped:
             mk = self.skipped.get((dh, n))

@@ -8,12 +8,8 @@ as responder so a replayed prekey envelope cannot re-create a session.
 
 from __future__ import annotations
 
-import struct
 import uuid
 from typing import Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from chatalot.crypto import x3dh
 from chatalot.crypto.envelopes import (
@@ -26,7 +22,6 @@ from chatalot.crypto.envelopes import (
     uuid_bytes,
 )
 from chatalot.crypto.errors import (
-    ChainExhausted,
     CryptoError,
     DecryptError,
     DuplicateMessage,
@@ -36,25 +31,14 @@ from chatalot.crypto.errors import (
     UnknownPrekey,
 )
 from chatalot.crypto.keys import IdentityKeyPair, LocalKeys, PrekeyBundle
-from chatalot.crypto.primitives import (
-    AEAD_TAG_SIZE,
-    U32_MAX,
-    Random,
-    random_bytes,
-    ratchet_chain_step,
-)
-from chatalot.crypto.ratchet import HEADER_COUNTERS, RatchetState
+from chatalot.crypto.primitives import AEAD_TAG_SIZE, U32_MAX, Random, random_bytes
+from chatalot.crypto.ratchet import RatchetState
 from chatalot.crypto.serialization import Reader, b64, dump, load
 
 __all__ = ["MAX_PREVIOUS_SESSIONS", "REPLAY_MEMORY", "Session", "SessionStore"]
 
 _MESSAGE_PREFIX = bytes((VERSION, TYPE_MESSAGE))
 _MESSAGE_MIN = 2 + HEADER_SIZE + AEAD_TAG_SIZE
-_PN_OFFSET = 2 + 32  # in a 0x02 envelope: version, type, ratchet key, pn, n, ciphertext
-_N_OFFSET = _PN_OFFSET + 4
-_CT_OFFSET = 2 + HEADER_SIZE
-_pack_counters = HEADER_COUNTERS.pack
-_unpack_n = struct.Struct(">I").unpack_from
 MAX_PREVIOUS_SESSIONS = 4
 REPLAY_MEMORY = 1000
 
@@ -63,12 +47,6 @@ class Session:
     """One pairwise session: the X3DH parameters that name it plus its ratchet state."""
 
     __slots__ = (
-        "_recv_aad",
-        "_recv_dhr",
-        "_recv_prefix",
-        "_send_aad",
-        "_send_dhs",
-        "_send_prefix",
         "associated_data",
         "base_key",
         "initiator",
@@ -96,15 +74,6 @@ class Session:
         self.one_time_prekey_id = one_time_prekey_id
         self.pending_prekey = pending_prekey  # initiator still sends prekey envelopes
         self.ratchet = ratchet
-        # Derived, never serialized: the envelope prefix (0x01 0x02 || ratchet key) and the
-        # AEAD associated-data prefix (AD || ratchet key) of the sending and the receiving
-        # chain, valid while ratchet.dhs_public / ratchet.dhr is the very object cached.
-        self._send_dhs: bytes | None = None
-        self._send_prefix = b""
-        self._send_aad = b""
-        self._recv_dhr: bytes | None = None
-        self._recv_prefix = b""
-        self._recv_aad = b""
 
     @property
     def initiator_identity(self) -> bytes:
@@ -161,9 +130,8 @@ class Session:
 
     def encrypt(self, plaintext: bytes) -> bytes:
         """The envelope for plaintext; the session advances (persist it before sending)."""
-        r = self.ratchet
+        header, ct = self.ratchet.encrypt(plaintext, self.associated_data)
         if self.pending_prekey:
-            header, ct = r.encrypt(plaintext, self.associated_data)
             return PrekeyMessage(
                 identity_key=self.initiator_identity,
                 base_key=self.base_key,
@@ -172,71 +140,12 @@ class Session:
                 header=header,
                 ciphertext=ct,
             ).encode()
-        # RatchetState.encrypt inlined (same checks, same bytes), with the header's constant
-        # part and the AD prefix built once per sending chain instead of once per message.
-        cks = r.cks
-        if cks is None:
-            raise NoSession("no sending chain before the first received message")
-        ns = r.ns
-        pn = r.pn
-        if ns > U32_MAX or pn > U32_MAX:
-            raise ChainExhausted("sending chain exhausted")
-        dhs = r.dhs_public
-        if dhs is not self._send_dhs:
-            self._send_prefix = _MESSAGE_PREFIX + dhs
-            self._send_aad = self.associated_data + dhs
-            self._send_dhs = dhs
-        r.cks, key, nonce = ratchet_chain_step(cks)
-        r.ns = ns + 1
-        counters = _pack_counters(pn, ns)
-        return (
-            self._send_prefix
-            + counters
-            + ChaCha20Poly1305(key).encrypt(nonce, plaintext, self._send_aad + counters)
-        )
-
-    def open_next(self, envelope: bytes) -> bytes | None:
-        """The common case of decrypt: a 0x02 envelope with the next message of the current
-        receiving chain. None (nothing changed) when the envelope is anything else; raises
-        DecryptError (nothing changed) when the AEAD refuses it. The chain key and counter
-        are committed only after the tag verified.
-        """
-        r = self.ratchet
-        dhr = r.dhr
-        if dhr is None:
-            return None
-        if dhr is not self._recv_dhr:
-            self._recv_prefix = _MESSAGE_PREFIX + dhr
-            self._recv_aad = self.associated_data + dhr
-            self._recv_dhr = dhr
-        if not envelope.startswith(self._recv_prefix) or len(envelope) < _MESSAGE_MIN:
-            return None
-        n = _unpack_n(envelope, _N_OFFSET)[0]
-        ckr = r.ckr
-        if n != r.nr or ckr is None:
-            return None
-        skipped = r.skipped
-        if skipped and (dhr, n) in skipped:
-            return None
-        ckr, key, nonce = ratchet_chain_step(ckr)
-        try:
-            plaintext = ChaCha20Poly1305(key).decrypt(
-                nonce, envelope[_CT_OFFSET:], self._recv_aad + envelope[_PN_OFFSET:_CT_OFFSET]
-            )
-        except InvalidTag:
-            raise DecryptError("message authentication failed") from None
-        r.ckr = ckr
-        r.nr = n + 1
-        self.pending_prekey = False
-        return plaintext
+        return _MESSAGE_PREFIX + header + ct
 
     def decrypt(self, envelope: bytes, rng: Random = random_bytes) -> bytes:
         """Decrypt an envelope of this session (0x02, or a 0x01 naming it)."""
-        plaintext = self.open_next(envelope)
-        if plaintext is not None:
-            return plaintext
         if envelope[:2] == _MESSAGE_PREFIX and len(envelope) >= _MESSAGE_MIN:
-            # Without building a RatchetMessage.
+            # The common case, without building a RatchetMessage.
             plaintext = self.ratchet.decrypt(
                 envelope[2:42], envelope[42:], self.associated_data, rng
             )
@@ -357,16 +266,8 @@ class SessionStore:
         (DuplicateMessage, TooManySkipped, UnknownPrekey, PrekeyReplay, ...).
         """
         peer_b = uuid_bytes(peer)
-        sessions = self._peers.get(peer_b, [])
-        if sessions:
-            # The next message of the current session: it stays current, nothing to reorder.
-            try:
-                plaintext = sessions[0].open_next(envelope)
-            except DecryptError:
-                plaintext = None  # the general path below tries every session in order
-            if plaintext is not None:
-                return plaintext
         message = parse_dm_envelope(envelope)
+        sessions = self._peers.get(peer_b, [])
         if isinstance(message, PrekeyMessage):
             for session in sessions:
                 if session.matches(message):
