@@ -7,8 +7,10 @@ never see each other's events.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +29,14 @@ from chatalot.db import (
     with_database,
 )
 from event_store.migrations import migrate
+
+if not os.environ.get("XDG_RUNTIME_DIR"):
+    # pgserver asks platformdirs for a runtime directory when it is imported; without one,
+    # platformdirs warns (RuntimeDirWarning) and falls back to /tmp/runtime-<uid>. Give this
+    # run (and the processes it starts) a private one instead.
+    _runtime_dir = tempfile.mkdtemp(prefix="chatalot-test-run-")
+    os.environ["XDG_RUNTIME_DIR"] = _runtime_dir
+    atexit.register(shutil.rmtree, _runtime_dir, ignore_errors=True)
 
 settings.register_profile(
     "default",
