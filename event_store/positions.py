@@ -17,7 +17,7 @@ _PATTERN = re.compile(r"^([0-9]{1,9})\.([0-9]{1,19})\.([0-9]{1,19})$")
 _MAX_BIGINT = 2**63 - 1
 
 
-class Position(msgspec.Struct, frozen=True, order=True, array_like=True):
+class Position(msgspec.Struct, frozen=True, order=True, array_like=True, gc=False):
     epoch: int
     transaction_id: int
     sequence: int

@@ -12,7 +12,8 @@ import msgspec
 from event_store.positions import Position
 
 
-class Metadata(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+class Metadata(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True,
+               gc=False):
     """Who caused an event and through which request; stored beside every event."""
 
     actor_id: str | None = None
@@ -52,7 +53,7 @@ class NewEvent(msgspec.Struct, frozen=True):
     metadata: Metadata = Metadata()
 
 
-class RecordedEvent(msgspec.Struct, frozen=True):
+class RecordedEvent(msgspec.Struct, frozen=True, gc=False):
     position: Position
     stream_id: str
     version: int
