@@ -23,6 +23,7 @@ from chatalot.api.auth import AuthController
 from chatalot.api.context import DEPENDENCIES as REQUEST_DEPENDENCIES
 from chatalot.api.errors import exception_handlers
 from chatalot.api.health import HealthController
+from chatalot.api.idempotency import idempotency_middleware
 from chatalot.api.keys import KeysController, SenderKeysController
 from chatalot.api.perimeter import cors_config, rate_limit_middleware, security_headers
 from chatalot.api.users import ReportsController, UsersController
@@ -61,7 +62,7 @@ def create_app(settings: Settings, database_url: str,
             **REQUEST_DEPENDENCIES,
         },
         exception_handlers=exception_handlers,
-        middleware=[rate_limit_middleware],
+        middleware=[rate_limit_middleware, idempotency_middleware],
         before_send=[security_headers(settings)],
         cors_config=cors_config(settings),
         lifespan=[lifespan],

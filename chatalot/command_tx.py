@@ -15,6 +15,7 @@ import msgspec
 import psycopg
 from psycopg.rows import dict_row
 
+from chatalot.idempotency import claim_in, current_claim
 from chatalot.ids import uuid7
 from event_store import ANY, ConcurrencyError, EventStore, ExpectedVersion, Metadata, NewEvent
 from event_store.records import AppendResult
@@ -64,8 +65,15 @@ class CommandTx:
 @contextlib.asynccontextmanager
 async def command_tx(store: EventStore, meta: Metadata, now: datetime
                      ) -> AsyncIterator[CommandTx]:
+    """The request's Idempotency-Key, if any, is claimed in the first transaction that
+    commits (a rolled-back attempt leaves it unclaimed for the next)."""
+    claim = current_claim.get()
     async with store.transaction() as conn:
+        if claim is not None and not claim.committed:
+            await claim_in(conn, claim, now)
         yield CommandTx(store, conn, meta, now)
+    if claim is not None:
+        claim.committed = True
 
 
 async def with_retries(store: EventStore, meta: Metadata, now: Callable[[], datetime],

@@ -16,6 +16,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Send
 
 from chatalot.domain.errors import DomainError
 from event_store import InvalidPosition
@@ -73,6 +74,28 @@ def error_response(
     )
 
 
+async def send_raw(send: Send, status: int, body: bytes,
+                   headers: list[tuple[bytes, bytes]]) -> None:
+    """A whole response straight to ASGI, for middleware that answers before the app."""
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start", "status": status,
+        "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body,
+                                  "more_body": False}
+    await send(end)
+
+
+async def send_error(send: Send, status: int, code: str, message: str, *,
+                     retry_after_secs: int | None = None) -> None:
+    """An error response (the protocol's body) from ASGI middleware."""
+    body = msgspec.json.encode(ErrorBody(message, code, retry_after_secs))
+    headers = [(b"content-type", b"application/json")]
+    if retry_after_secs is not None:
+        headers.append((b"retry-after", str(retry_after_secs).encode()))
+    await send_raw(send, status, body, headers)
+
+
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
     status = exc.status_code
     if isinstance(exc, ApiError):
@@ -110,7 +133,7 @@ def _invalid_position(request: Request[Any, Any, Any], exc: InvalidPosition) -> 
 
 def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[ErrorBody]:
     headers = None
-    if exc.retry_after_secs is not None and exc.status == 429:
+    if exc.retry_after_secs is not None and exc.status in (409, 429):
         headers = {"Retry-After": str(exc.retry_after_secs)}
     elif exc.status == 503:
         headers = {"Retry-After": "1"}

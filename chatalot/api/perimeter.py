@@ -11,27 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
-from litestar.types import (
-    ASGIApp,
-    HTTPResponseBodyEvent,
-    HTTPResponseStartEvent,
-    Message,
-    Receive,
-    Scope,
-    Send,
-)
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatalot.api.context import client_ip
+from chatalot.api.errors import send_error
 from chatalot.config import Settings
 
 EXEMPT = frozenset({"/api/health", "/api/health/"})
 AUTH_PREFIX = "/api/auth/"
-
-_encoder = msgspec.json.Encoder()
 
 
 def bucket_for(scope: Scope, settings: Settings) -> tuple[str, float, float] | None:
@@ -61,19 +51,8 @@ def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
         if decision.allowed:
             await app(scope, receive, send)
             return
-        wait = decision.retry_after_secs
-        body = _encoder.encode({"error": "too many requests; slow down", "code": "rate_limited",
-                                "retry_after_secs": wait})
-        start: HTTPResponseStartEvent = {
-            "type": "http.response.start", "status": 429, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(wait).encode()),
-            ]}
-        await send(start)
-        end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body,
-                                      "more_body": False}
-        await send(end)
+        await send_error(send, 429, "rate_limited", "too many requests; slow down",
+                         retry_after_secs=decision.retry_after_secs)
 
     return middleware
 

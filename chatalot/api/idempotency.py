@@ -1,0 +1,166 @@
+"""The HTTP side of Idempotency-Key (chatalot/idempotency.py holds the rules).
+
+For a POST, PUT, PATCH or DELETE that carries the header, the middleware answers a retry
+from the stored reply (marked `Idempotent-Replayed: true`), refuses the key reused for
+another request (422) or while its first request still runs (409, Retry-After), and
+otherwise runs the request with the key in `current_claim`, where command_tx claims it,
+then stores the reply the client was sent. A request that committed nothing (refused
+before its command ran) leaves no claim: its retry runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
+
+from chatalot.api.context import principal_of
+from chatalot.api.errors import send_error, send_raw
+from chatalot.domain.errors import DomainError
+from chatalot.idempotency import (
+    StoredReply,
+    current_claim,
+    find,
+    forget_expired,
+    in_progress,
+    key_problem,
+    make_claim,
+    store_reply,
+)
+
+log = logging.getLogger(__name__)
+
+METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+HEADER = b"idempotency-key"
+REPLAYED = (b"idempotent-replayed", b"true")
+_KEPT_HEADERS = frozenset({b"content-type", b"location"})
+_CLEANUP_EVERY_SECS = 600.0
+# A claim without a reply for this long lost it (the process died after the commit).
+LOST_AFTER = timedelta(minutes=1)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return bytes(value)
+    return None
+
+
+async def _buffer_body(receive: Receive, limit: int
+                       ) -> tuple[list[ReceiveMessage], bytes | None]:
+    """The request's messages as read, and its body (None when it exceeds `limit`: the
+    app then refuses it as it would without the header)."""
+    messages: list[ReceiveMessage] = []
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, None
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            return messages, None
+        if not message.get("more_body", False):
+            return messages, b"".join(chunks)
+
+
+def _replaying(messages: list[ReceiveMessage], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> ReceiveMessage:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
+
+
+async def _caller(scope: Scope) -> str | None:
+    """Whose key it is: the authenticated user, or "anonymous" (register, login, ...).
+    None when the token is bad: the app answers that request itself."""
+    if _header(scope, b"authorization") is None:
+        return "anonymous"
+    try:
+        principal = await principal_of(ASGIConnection(scope))
+    except DomainError:
+        return None
+    return f"user:{principal.user_id}"
+
+
+def idempotency_middleware(app: ASGIApp) -> ASGIApp:
+    last_cleanup = time.monotonic()
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal last_cleanup
+        if scope["type"] != ScopeType.HTTP or scope["method"] not in METHODS:
+            await app(scope, receive, send)
+            return
+        raw_key = _header(scope, HEADER)
+        if raw_key is None:
+            await app(scope, receive, send)
+            return
+        key = raw_key.decode("latin-1")
+        problem = key_problem(key)
+        if problem is not None:
+            await send_error(send, 400, "bad_request", problem)
+            return
+        services = scope["litestar_app"].state.services
+        messages, body = await _buffer_body(
+            receive, services.settings.limits.max_request_body_bytes)
+        receive = _replaying(messages, receive)
+        caller = await _caller(scope) if body is not None else None
+        if caller is None:
+            await app(scope, receive, send)
+            return
+        claim = make_claim(caller, key, scope["method"], scope["path"], body or b"")
+        now = services.accounts.now()
+        found = await find(services.pool, claim, now)
+        if found is not None:
+            if not found.same_request:
+                await send_error(send, 422, "bad_request",
+                                 "this Idempotency-Key was used for another request")
+            elif found.reply is None and now - found.created_at > LOST_AFTER:
+                await send_error(send, 409, "conflict", "the request with this"
+                                 " Idempotency-Key took effect, but its reply was lost")
+            elif found.reply is None:
+                busy = in_progress()
+                await send_error(send, 409, busy.code, busy.message,
+                                 retry_after_secs=busy.retry_after_secs)
+            else:
+                reply = found.reply
+                headers = [(k.encode(), v.encode()) for k, v in reply.headers]
+                await send_raw(send, reply.status, reply.body, [*headers, REPLAYED])
+            return
+
+        sent: dict[str, Any] = {"status": None, "headers": [], "body": [], "done": False}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent["status"] = message["status"]
+                sent["headers"] = [(k.decode("latin-1"), v.decode("latin-1"))
+                                   for k, v in message.get("headers", [])
+                                   if k.lower() in _KEPT_HEADERS]
+            elif message["type"] == "http.response.body":
+                sent["body"].append(message.get("body", b""))
+                sent["done"] = not message.get("more_body", False)
+            await send(message)
+
+        token = current_claim.set(claim)
+        try:
+            await app(scope, receive, capture)
+        finally:  # also when the client went away while the reply was being sent
+            current_claim.reset(token)
+            if claim.committed and sent["done"]:
+                await store_reply(services.pool, claim, StoredReply(
+                    sent["status"], sent["headers"], b"".join(sent["body"])))
+        if time.monotonic() - last_cleanup > _CLEANUP_EVERY_SECS:
+            last_cleanup = time.monotonic()
+            forgotten = await forget_expired(services.pool, now)
+            log.info("forgot %d expired idempotency keys", forgotten)
+
+    return middleware
