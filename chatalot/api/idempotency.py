@@ -133,7 +133,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
                                  retry_after_secs=busy.retry_after_secs)
             else:
                 reply = found.reply
-                headers = [(k.encode(), v.encode()) for k, v in reply.headers]
+                headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
                 await send_raw(send, reply.status, reply.body, [*headers, REPLAYED])
             return
 
