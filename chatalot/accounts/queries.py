@@ -67,6 +67,25 @@ async def _all(pool: AsyncConnectionPool[Any], query: sql.Composable, params: An
         raise DomainError("projection_lag", "the read models are still being built") from None
 
 
+async def _keyset_page(pool: AsyncConnectionPool[Any], model: str, key: str,
+                       conditions: list[sql.Composable], params: list[Any],
+                       cursor: str | None, limit: int | None
+                       ) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a read model in `key` order after the cursor: (rows, next cursor)."""
+    size = page_limit(limit)
+    after = decode_cursor(cursor)
+    if after is not None:
+        conditions = [*conditions, sql.SQL("{} > %s").format(sql.Identifier(key))]
+        params = [*params, after]
+    rows = await _all(pool, sql.SQL("SELECT * FROM {} WHERE {} ORDER BY {} LIMIT %s").format(
+        read_model(model), sql.SQL(" AND ").join(conditions), sql.Identifier(key)),
+        [*params, size + 1])
+    if len(rows) <= size:
+        return rows, None
+    rows = rows[:size]
+    return rows, encode_cursor(rows[-1][key])
+
+
 def _public(row: dict[str, Any]) -> c.UserPublic:
     return c.UserPublic(
         id=row["user_id"], username=row["username"], display_name=row["display_name"],
@@ -183,8 +202,6 @@ async def backup_codes(pool: AsyncConnectionPool[Any], user_id: uuid.UUID
 
 async def admin_users(pool: AsyncConnectionPool[Any], q: str | None, cursor: str | None,
                       limit: int | None) -> c.AdminUserPage:
-    size = page_limit(limit)
-    after = decode_cursor(cursor)
     conditions: list[sql.Composable] = [sql.SQL("NOT deleted")]
     params: list[Any] = []
     if q is not None and q.strip():
@@ -196,22 +213,15 @@ async def admin_users(pool: AsyncConnectionPool[Any], q: str | None, cursor: str
             "(username_lower LIKE %s OR lower(display_name) LIKE %s"
             " OR lower(coalesce(email, '')) LIKE %s)"))
         params += [pattern, pattern, pattern]
-    if after is not None:
-        conditions.append(sql.SQL("user_id > %s"))
-        params.append(after)
-    rows = await _all(pool, sql.SQL("SELECT * FROM {} WHERE {} ORDER BY user_id LIMIT %s")
-                      .format(read_model("users"), sql.SQL(" AND ").join(conditions)),
-                      [*params, size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
+    rows, next_cursor = await _keyset_page(pool, "users", "user_id", conditions, params,
+                                           cursor, limit)
     items = [c.AdminUser(
         id=r["user_id"], username=r["username"], display_name=r["display_name"],
         email=r["email"], avatar_url=r["avatar_url"], is_admin=r["is_admin"],
         is_owner=r["is_owner"], suspended_at=iso(r["suspended_at"]),
         suspended_reason=r["suspended_reason"], created_at=iso(r["created_at"]) or "")
         for r in rows]
-    return c.AdminUserPage(items=items,
-                           next_cursor=encode_cursor(rows[-1]["user_id"]) if more else None)
+    return c.AdminUserPage(items=items, next_cursor=next_cursor)
 
 
 async def invites(pool: AsyncConnectionPool[Any]) -> list[c.RegistrationInvite]:
@@ -226,8 +236,6 @@ async def invites(pool: AsyncConnectionPool[Any]) -> list[c.RegistrationInvite]:
 
 async def reports(pool: AsyncConnectionPool[Any], status: str | None, cursor: str | None,
                   limit: int | None) -> c.ReportPage:
-    size = page_limit(limit)
-    after = decode_cursor(cursor)
     if status is not None and status not in ("pending", "reviewed", "resolved", "dismissed"):
         raise bad_request("status must be pending, reviewed, resolved or dismissed")
     conditions: list[sql.Composable] = [sql.SQL("true")]
@@ -235,18 +243,11 @@ async def reports(pool: AsyncConnectionPool[Any], status: str | None, cursor: st
     if status is not None:
         conditions.append(sql.SQL("status = %s"))
         params.append(status)
-    if after is not None:
-        conditions.append(sql.SQL("report_id > %s"))
-        params.append(after)
-    rows = await _all(pool, sql.SQL("SELECT * FROM {} WHERE {} ORDER BY report_id LIMIT %s")
-                      .format(read_model("reports"), sql.SQL(" AND ").join(conditions)),
-                      [*params, size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
+    rows, next_cursor = await _keyset_page(pool, "reports", "report_id", conditions, params,
+                                           cursor, limit)
     items = [c.Report(
         id=r["report_id"], reporter_id=r["reporter_id"], report_type=r["report_type"],
         target_id=r["target_id"], reason=r["reason"], status=r["status"],
         reviewed_by=r["reviewed_by"], reviewed_at=iso(r["reviewed_at"]),
         admin_notes=r["admin_notes"], created_at=iso(r["created_at"]) or "") for r in rows]
-    return c.ReportPage(items=items,
-                        next_cursor=encode_cursor(rows[-1]["report_id"]) if more else None)
+    return c.ReportPage(items=items, next_cursor=next_cursor)
