@@ -145,6 +145,7 @@ async def test_subscriber_survives_killed_connection(store, pool):
             cur = await conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE application_name = 'event_store-killme'"
+                " AND datname = current_database()"
             )
             return len(await cur.fetchall())
 

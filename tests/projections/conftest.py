@@ -155,16 +155,19 @@ async def statuses(store: EventStore) -> dict[str, Any]:
 
 
 async def settled(store: EventStore, names: Iterable[str], timeout: float = 20.0) -> None:
-    """Wait until each projector is live on a single build at the head of the log."""
+    """Wait until each projector is live on a single build at the head of the log, and
+    no committed event is hidden behind a transaction still running (another test
+    suite's, on a shared cluster: the horizon is cluster-wide)."""
     names = list(names)
     deadline = time.monotonic() + timeout
     while True:
-        found = await statuses(store)
         async with store.pool.connection() as conn:
+            held_back = await store.held_back(conn)  # first: the statuses come after it
             cur = await conn.execute(
                 "SELECT name, count(*) FROM projection_builds GROUP BY name")
             builds = dict(await cur.fetchall())
-        if all(
+        found = await statuses(store)
+        if not held_back and all(
             n in found and found[n].state == "live" and found[n].lag_events == 0
             and builds.get(n) == 1
             for n in names

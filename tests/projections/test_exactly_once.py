@@ -103,7 +103,8 @@ async def terminate_writers(store) -> int:
     async with store.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name LIKE 'projection-ledger-%%-write'")
+            " WHERE application_name LIKE 'projection-ledger-%%-write'"
+            " AND datname = current_database()")
         return len(await cur.fetchall())
 
 
