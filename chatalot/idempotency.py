@@ -28,6 +28,8 @@ from chatalot.domain.errors import DomainError
 KEY_MIN_LENGTH = 16
 KEY_MAX_LENGTH = 255
 RETENTION = timedelta(hours=24)
+LOST_AFTER = timedelta(minutes=1)
+"""A claim without its reply for this long lost it (its process died after the commit)."""
 _SEAL_INFO = b"chatalot-idempotent-reply"
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -23,6 +22,7 @@ from chatalot.api.context import principal_of
 from chatalot.api.errors import send_error, send_raw
 from chatalot.domain.errors import DomainError
 from chatalot.idempotency import (
+    LOST_AFTER,
     StoredReply,
     current_claim,
     find,
@@ -40,8 +40,6 @@ HEADER = b"idempotency-key"
 REPLAYED = (b"idempotent-replayed", b"true")
 _KEPT_HEADERS = frozenset({b"content-type", b"location"})
 _CLEANUP_EVERY_SECS = 600.0
-# A claim without a reply for this long lost it (the process died after the commit).
-LOST_AFTER = timedelta(minutes=1)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
