@@ -48,6 +48,9 @@ SELECT e.stream_id = %(stream)s AND e.type = b.type AND e.data = b.data AND e.me
 # The oldest transaction still running, once per statement.
 _XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
+# Taken by ANY writers retrying after a lost race, so they take turns on a hot stream.
+STREAM_LOCK = "SELECT pg_advisory_xact_lock(1702261620, hashtext(%s))"  # 1702261620: "evst"
+
 STREAM_VERSION = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s"
 
 COLUMNS = (

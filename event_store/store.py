@@ -195,21 +195,35 @@ class EventStore:
             params["expected"] = expected_version
         if conn is not None:
             return await self._append_shared(conn, mode, params, expected)
-        for _ in range(_ANY_RETRIES if mode == "any" else 1):
-            async with self._pool.connection() as own:
-                try:
-                    cur = await own.execute(sql.append_statement(mode, partial_ok=False), params)
-                    rows = await cur.fetchall()
-                except psycopg.errors.UniqueViolation as exc:
-                    if mode == "any" and exc.diag.constraint_name == _VERSION_KEY:
-                        continue  # another writer took the version: read it again
-                    rows = []
-                result = self._result(stream_id, rows) if rows else None
-                if result is None:
-                    result = await self._resolve(own, params, expected)
-            self.committed()
-            return result
-        raise ConcurrencyError(stream_id, None, await self.stream_version(stream_id))
+        async with self._pool.connection() as own:
+            result = await self._append_own(own, mode, params, expected)
+        self.committed()
+        return result
+
+    async def _append_own(
+        self, conn: Conn, mode: str, params: dict[str, Any], expected: int | None
+    ) -> AppendResult:
+        """Autocommit append. An ANY writer that lost its version to another writer tries
+        again on the same connection (back in the pool's queue it would keep losing on a hot
+        stream) and under the stream's transaction lock, so retrying writers go in turn."""
+        statement = sql.append_statement(mode, partial_ok=False)
+        for attempt in range(_ANY_RETRIES if mode == "any" else 1):
+            try:
+                if attempt == 0:
+                    rows = await (await conn.execute(statement, params)).fetchall()
+                else:
+                    async with conn.transaction():
+                        await conn.execute(sql.STREAM_LOCK, (params["stream"],))
+                        rows = await (await conn.execute(statement, params)).fetchall()
+            except psycopg.errors.UniqueViolation as exc:
+                if mode == "any" and exc.diag.constraint_name == _VERSION_KEY:
+                    continue  # another writer took the version: read it again
+                rows = []
+            if rows:
+                return self._result(params["stream"], rows)
+            return await self._resolve(conn, params, expected)
+        stream_id: str = params["stream"]
+        raise ConcurrencyError(stream_id, None, await self._version_on(conn, stream_id))
 
     async def _append_shared(
         self, conn: Conn, mode: str, params: dict[str, Any], expected: int | None
