@@ -206,6 +206,7 @@ class EventStore:
         """Autocommit append. An ANY writer that lost its version to another writer tries
         again on the same connection (back in the pool's queue it would keep losing on a hot
         stream) and under the stream's transaction lock, so retrying writers go in turn."""
+        stream_id: str = params["stream"]
         statement = sql.append_statement(mode, partial_ok=False)
         for attempt in range(_ANY_RETRIES if mode == "any" else 1):
             try:
@@ -213,16 +214,15 @@ class EventStore:
                     rows = await (await conn.execute(statement, params)).fetchall()
                 else:
                     async with conn.transaction():
-                        await conn.execute(sql.STREAM_LOCK, (params["stream"],))
+                        await conn.execute(sql.STREAM_LOCK, (stream_id,))
                         rows = await (await conn.execute(statement, params)).fetchall()
             except psycopg.errors.UniqueViolation as exc:
                 if mode == "any" and exc.diag.constraint_name == _VERSION_KEY:
                     continue  # another writer took the version: read it again
                 rows = []
             if rows:
-                return self._result(params["stream"], rows)
+                return self._result(stream_id, rows)
             return await self._resolve(conn, params, expected)
-        stream_id: str = params["stream"]
         raise ConcurrencyError(stream_id, None, await self._version_on(conn, stream_id))
 
     async def _append_shared(
