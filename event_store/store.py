@@ -229,15 +229,42 @@ class EventStore:
         self, conn: Conn, mode: str, params: dict[str, Any], expected: int | None
     ) -> AppendResult:
         """Inside the caller's transaction: a conflict must not abort it before we can tell
-        a re-append from a conflict, so conflicting rows are skipped and then judged."""
-        cur = await conn.execute(sql.append_statement(mode, partial_ok=True), params)
-        rows = await cur.fetchall()
-        if len(rows) == params["n"]:
-            return self._result(params["stream"], rows)
-        result = await self._resolve(conn, params, expected)
-        if rows:  # part of the batch went in: the caller's transaction must roll back
-            raise IdempotencyConflict("part of this batch was appended before")
-        return result
+        a re-append from a conflict, so conflicting rows are skipped and then judged.
+
+        An ANY append that lost its versions to a transaction that committed meanwhile runs
+        again: under READ COMMITTED the next statement sees the winner. A batch of several
+        ANY events goes in under a savepoint, so a partial collision is undone first."""
+        stream_id: str = params["stream"]
+        statement = sql.append_statement(mode, partial_ok=True)
+        for _ in range(_ANY_RETRIES if mode == "any" else 1):
+            if mode == "any" and params["n"] > 1:
+                rows = await self._all_or_nothing(conn, statement, params)
+            else:
+                rows = await (await conn.execute(statement, params)).fetchall()
+            if len(rows) == params["n"]:
+                return self._result(stream_id, rows)
+            try:
+                result = await self._resolve(conn, params, expected)
+            except ConcurrencyError:
+                if mode == "any":
+                    continue  # nothing of ours went in: read the version again
+                raise
+            if rows:  # part of the batch went in: the caller's transaction must roll back
+                raise IdempotencyConflict("part of this batch was appended before")
+            return result
+        raise ConcurrencyError(stream_id, None, await self._version_on(conn, stream_id))
+
+    @staticmethod
+    async def _all_or_nothing(
+        conn: Conn, statement: str, params: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        async with conn.transaction():  # a savepoint inside the caller's transaction
+            rows = await (await conn.execute(statement, params)).fetchall()
+            if len(rows) < params["n"]:
+                rows = []
+                raise psycopg.Rollback()  # undoes this batch only; psycopg swallows it
+        return rows
 
     @staticmethod
     def _result(stream_id: str, rows: list[tuple[Any, ...]]) -> AppendResult:

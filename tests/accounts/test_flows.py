@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from pathlib import Path
 
@@ -718,3 +719,15 @@ async def test_admin_actions_are_audited_with_actor_ip_and_user_agent(api: Api) 
         m = event.metadata
         assert m.actor_id == owner.id and m.ip and m.user_agent == "AdminConsole/1.0"
         assert m.correlation_id == "req-42" and m.command.startswith("admin_")
+
+
+async def test_concurrent_failed_logins_of_unknown_users_are_all_recorded(api: Api) -> None:
+    """Unknown users' failures share one day's audit stream: concurrent ones must not collide
+    into a 500 nor lose an event."""
+    names = [f"ghost{i}" for i in range(10)]
+    replies = await asyncio.gather(*(api.client.post("/api/auth/login", json={
+        "username": name, "password": "not the password"}) for name in names))
+    assert [r.status_code for r in replies] == [401] * len(names), [r.text for r in replies]
+    rows = await api.db.fetch(
+        "SELECT data->>'username' FROM events WHERE stream_id LIKE 'auth-%'")
+    assert sorted(r[0] for r in rows) == sorted(names)

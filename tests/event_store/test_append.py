@@ -197,6 +197,27 @@ async def test_any_version_writers_on_one_stream_all_land(store):
         assert [e.data.n for e in events if e.data.writer == w] == list(range(each))
 
 
+@pytest.mark.parametrize("size", [1, 3])
+async def test_any_version_inside_overlapping_transactions_all_land(store, size):
+    """Transactions that overlap on one stream (as commands auditing to a shared stream do):
+    each ANY append must land whole, in order, after the others commit."""
+    writers = 8
+
+    async def write(w: int):
+        async with store.transaction() as conn:
+            batch = [NewEvent(Noted(w, n)) for n in range(size)]
+            await store.append("shared-any", batch, conn=conn)
+            await asyncio.sleep(0.02)  # hold the transaction open so the next ones overlap
+
+    await asyncio.gather(*(write(w) for w in range(writers)))
+    events = await store.read_stream("shared-any")
+    assert [e.version for e in events] == list(range(1, writers * size + 1))
+    for w in range(writers):
+        mine = [e for e in events if e.data.writer == w]
+        assert [e.data.n for e in mine] == list(range(size))
+        assert mine[-1].version - mine[0].version == size - 1  # a batch stays contiguous
+
+
 async def test_inside_a_transaction_reappend_answers_and_conflict_raises(store):
     batch = [NewEvent(Noted(1, 1)), NewEvent(Noted(1, 2))]
     first = await store.append("shared-1", batch, NO_STREAM)
