@@ -39,6 +39,8 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     ws_frames_burst: Positive = 10
     ws_frames_per_sec: Positive = 5
     read_your_writes_wait_ms: Positive = 2000
+    # how long a request waits for a free database connection before it is answered 503
+    database_wait_ms: Positive = 10_000
 
 
 class Security(msgspec.Struct, frozen=True, kw_only=True):

@@ -59,12 +59,15 @@ def drop_database(conninfo: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
 
 
-def make_pool(conninfo: str, *, min_size: int = 2, max_size: int = 20) -> AsyncConnectionPool[Any]:
-    """Autocommit connections: a single-statement append is one round trip."""
+def make_pool(conninfo: str, *, min_size: int = 2, max_size: int = 20,
+              timeout: float = 10.0) -> AsyncConnectionPool[Any]:
+    """Autocommit connections: a single-statement append is one round trip. A caller waits
+    at most `timeout` seconds for a connection (then PoolTimeout, a 503 for a request)."""
     return AsyncConnectionPool(
         conninfo,
         min_size=min_size,
         max_size=max_size,
+        timeout=timeout,
         kwargs={"autocommit": True},
         open=False,
         name="chatalot",

@@ -62,7 +62,7 @@ async def open_services(settings: Settings, database_url: str, *,
     from chatalot.accounts.commands import finish_pending_redactions
 
     await migrate(database_url, MIGRATIONS_DIR)
-    pool = make_pool(database_url)
+    pool = make_pool(database_url, timeout=settings.limits.database_wait_ms / 1000)
     await pool.open(wait=True, timeout=30)
     # Without Redis, appends wake other processes through NOTIFY when projections run
     # elsewhere (`chatalot projections run`); alone, the in-process signal is enough.

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import msgspec
+import psycopg
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -141,6 +142,16 @@ def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response
                           retry_after_secs=exc.retry_after_secs, headers=headers)
 
 
+def _database_unavailable(request: Request[Any, Any, Any], exc: psycopg.OperationalError
+                          ) -> Response[ErrorBody]:
+    """PostgreSQL restarting, unreachable, or no pooled connection free in time: the request
+    did nothing (its transaction never committed), so the client may simply retry."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                type(exc).__name__)  # the class only: a message may carry connection details
+    return error_response(503, "internal", "the database is unavailable; retry shortly",
+                          retry_after_secs=1, headers={"Retry-After": "1"})
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal", "internal error")
@@ -150,5 +161,6 @@ exception_handlers: dict[Any, Any] = {
     HTTPException: _http_error,
     InvalidPosition: _invalid_position,
     DomainError: _domain_error,
+    psycopg.OperationalError: _database_unavailable,
     Exception: _unexpected,
 }

@@ -6,10 +6,14 @@ import asyncio
 import base64
 from pathlib import Path
 
+import msgspec
+import psycopg
 import pyotp
 import pytest
+from psycopg import sql
 
 from chatalot.config import RegistrationMode
+from chatalot.db import database_name
 from tests.accounts.conftest import (
     PASSWORD,
     Api,
@@ -731,3 +735,47 @@ async def test_concurrent_failed_logins_of_unknown_users_are_all_recorded(api: A
     rows = await api.db.fetch(
         "SELECT data->>'username' FROM events WHERE stream_id LIKE 'auth-%'")
     assert sorted(r[0] for r in rows) == sorted(names)
+
+
+async def test_a_database_outage_answers_503_and_the_server_recovers(
+        tmp_path: Path, fast_database_url: str, clock: FrozenClock, pg_admin_url: str) -> None:
+    """PostgreSQL refusing connections (a restart, a failover): requests get 503 with
+    Retry-After once the connection wait runs out, never a 500, and are served again once
+    it is back."""
+    limits = msgspec.structs.replace(make_settings(tmp_path).limits, database_wait_ms=300)
+    async with running_app(make_settings(tmp_path, limits=limits), fast_database_url,
+                           clock) as api:
+        await _outage_and_recovery(api, pg_admin_url)
+
+
+async def _outage_and_recovery(api: Api, pg_admin_url: str) -> None:
+    alice = await api.register("alice")
+    name = sql.Identifier(database_name(api.db.database_url))
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                      " WHERE datname = %s", (database_name(api.db.database_url),))
+        try:
+            read = await api.client.get("/api/account/sessions", headers=alice.auth)
+            command = await api.client.patch(
+                "/api/account/profile", headers={**alice.auth, "Idempotency-Key": "k" * 16},
+                json={"display_name": "Alice"})
+        finally:
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
+    for reply in (read, command):
+        assert (reply.status_code, reply.json()["code"]) == (503, "internal"), reply.text
+        assert reply.headers["Retry-After"] == "1"
+    codes = []
+    for _ in range(50):  # the pool drops its dead connections as they come back
+        reply = await api.client.get("/api/account/sessions", headers=alice.auth)
+        codes.append(reply.status_code)
+        if reply.status_code == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert codes[-1] == 200 and set(codes) <= {200, 503}, codes
+    # the refused command left nothing behind, not even its Idempotency-Key: a retry works
+    retry = await api.client.patch(
+        "/api/account/profile", headers={**alice.auth, "Idempotency-Key": "k" * 16},
+        json={"display_name": "Alice"})
+    assert retry.status_code == 200, retry.text
+    assert "Idempotent-Replayed" not in retry.headers
