@@ -98,9 +98,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as exc:
         from chatalot.auth.keys import JwtKeyError
         from chatalot.auth.totp import TotpKeyError
+        from chatalot.cli.database import DatabaseUnreachable
         from event_store import EventStoreError
 
-        if isinstance(exc, JwtKeyError | TotpKeyError | EventStoreError):
+        if isinstance(exc, JwtKeyError | TotpKeyError | EventStoreError | DatabaseUnreachable):
             print(f"chatalot: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
         raise

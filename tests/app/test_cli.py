@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from chatalot.db import make_pool
+from chatalot.db import make_pool, with_database
 from chatalot.domain.events import build_registry
 from event_store import EventStore, NewEvent
 
@@ -103,3 +103,18 @@ def test_serve_with_embedded_postgres_stops_cleanly(tmp_path, stop):
             break
         time.sleep(0.25)
     assert not pid_file.exists()
+
+
+def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path, database_url):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    missing = with_database(database_url, "no_such_database_here")
+    for url in (f"postgresql://postgres:not-shown@127.0.0.1:{port}/x", missing):
+        for command in (["migrate"], ["serve"]):
+            result = chatalot(*command, env={"DATABASE_URL": url,
+                                             "CHATALOT_DATA_DIR": str(tmp_path)})
+            assert result.returncode == 1, result.stderr
+            assert result.stderr.startswith("chatalot: DATABASE_URL: cannot connect: ")
+            assert "Traceback" not in result.stderr and "not-shown" not in result.stderr
+    assert "no_such_database_here" in result.stderr
