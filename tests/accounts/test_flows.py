@@ -779,3 +779,7 @@ async def _outage_and_recovery(api: Api, pg_admin_url: str) -> None:
         json={"display_name": "Alice"})
     assert retry.status_code == 200, retry.text
     assert "Idempotent-Replayed" not in retry.headers
+    # and the projectors, whose connections were cut too, came back and caught up
+    me = await api.client.get("/api/account/me", headers={
+        **alice.auth, "Chatalot-Min-Position": retry.json()["position"]})
+    assert (me.status_code, me.json()["display_name"]) == (200, "Alice"), me.text
