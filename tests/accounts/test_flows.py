@@ -779,7 +779,12 @@ async def _outage_and_recovery(api: Api, pg_admin_url: str) -> None:
         json={"display_name": "Alice"})
     assert retry.status_code == 200, retry.text
     assert "Idempotent-Replayed" not in retry.headers
-    # and the projectors, whose connections were cut too, came back and caught up
-    me = await api.client.get("/api/account/me", headers={
-        **alice.auth, "Chatalot-Min-Position": retry.json()["position"]})
+    # and the projectors, whose connections were cut too, come back (after their back-off,
+    # a few seconds at most) and catch up: meanwhile the read waits and says so with a 503
+    for _ in range(15):
+        me = await api.client.get("/api/account/me", headers={
+            **alice.auth, "Chatalot-Min-Position": retry.json()["position"]})
+        if me.status_code != 503:
+            break
+        assert me.json()["code"] == "projection_lag", me.text
     assert (me.status_code, me.json()["display_name"]) == (200, "Alice"), me.text
