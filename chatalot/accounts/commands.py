@@ -457,7 +457,9 @@ async def refresh(rt: AccountsRuntime, token: str, info: RequestInfo) -> Refresh
             " u.username, u.is_admin, u.is_owner, u.status"
             " FROM account_refresh_tokens t JOIN account_sessions s USING (session_id)"
             " JOIN account_users u USING (user_id) WHERE t.token_hash = %s"
-            " FOR UPDATE OF s", (digest,))
+            # the token row too: a waiter must then see its rotated_at as committed, not as
+            # it was when its statement began, or one token rotates once per waiter
+            " FOR UPDATE OF t, s", (digest,))
         if row is None:
             refused = "unknown refresh token"
         else:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 import psycopg
 import pytest
@@ -140,6 +141,22 @@ class Api:
         self.settings = settings
         self.clock = clock
         self.db = db
+
+    async def concurrently(self, *requests: tuple[str, str, dict[str, Any]]
+                           ) -> list[httpx.Response]:
+        """(method, path, httpx keyword arguments) all sent at once. The test client runs
+        each request to completion on its portal's event loop, so asyncio.gather over it is
+        serial; these run together on that loop, as a server's would."""
+        app = self.client.app
+
+        async def send_all() -> list[httpx.Response]:
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+            async with httpx.AsyncClient(transport=transport,
+                                         base_url="http://testserver.local") as client:
+                return await asyncio.gather(*(
+                    client.request(method, path, **kwargs) for method, path, kwargs in requests))
+
+        return self.client.blocking_portal.call(send_all)
 
     async def register(self, username: str | None = None, password: str = PASSWORD,
                        **extra: Any) -> User:

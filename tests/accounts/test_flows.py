@@ -729,8 +729,8 @@ async def test_concurrent_failed_logins_of_unknown_users_are_all_recorded(api: A
     """Unknown users' failures share one day's audit stream: concurrent ones must not collide
     into a 500 nor lose an event."""
     names = [f"ghost{i}" for i in range(10)]
-    replies = await asyncio.gather(*(api.client.post("/api/auth/login", json={
-        "username": name, "password": "not the password"}) for name in names))
+    replies = await api.concurrently(*(("POST", "/api/auth/login", {"json": {
+        "username": name, "password": "not the password"}}) for name in names))
     assert [r.status_code for r in replies] == [401] * len(names), [r.text for r in replies]
     rows = await api.db.fetch(
         "SELECT data->>'username' FROM events WHERE stream_id LIKE 'auth-%'")
@@ -788,3 +788,16 @@ async def _outage_and_recovery(api: Api, pg_admin_url: str) -> None:
             break
         assert me.json()["code"] == "projection_lag", me.text
     assert (me.status_code, me.json()["display_name"]) == (200, "Alice"), me.text
+
+
+async def test_one_refresh_token_rotates_once_under_concurrent_use(api: Api) -> None:
+    """The same refresh token sent many times at once: at most one new token pair comes back
+    (two came back when the token row was read unlocked beside the locked session)."""
+    alice = await api.register("alice")
+    replies = await api.concurrently(*[
+        ("POST", "/api/auth/refresh", {"json": {"refresh_token": alice.refresh}})] * 12)
+    codes = sorted(r.status_code for r in replies)
+    assert codes.count(200) <= 1 and set(codes) <= {200, 401}, codes
+    rotated = await api.db.fetch(
+        "SELECT count(*) FROM events WHERE type = 'SessionRefreshed'")
+    assert rotated[0][0] == codes.count(200)
