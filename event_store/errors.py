@@ -28,10 +28,12 @@ class UnknownEventType(EventStoreError):
 
 
 class ConcurrencyError(EventStoreError):
-    """The stream was not at the expected version."""
+    """The stream was not at the expected version (`expected` None: an ANY append that lost
+    the race for the next version every time it tried)."""
 
     def __init__(self, stream_id: str, expected: int | None, actual: int) -> None:
-        super().__init__(f"stream {stream_id!r} is at version {actual}, expected {expected}")
+        wanted = "the next version, lost to other writers" if expected is None else expected
+        super().__init__(f"stream {stream_id!r} is at version {actual}, expected {wanted}")
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
