@@ -801,3 +801,19 @@ async def test_one_refresh_token_rotates_once_under_concurrent_use(api: Api) -> 
     rotated = await api.db.fetch(
         "SELECT count(*) FROM events WHERE type = 'SessionRefreshed'")
     assert rotated[0][0] == codes.count(200)
+
+
+async def test_the_first_account_is_decided_once_under_simultaneous_registrations(
+        tmp_path: Path, fast_database_url: str, clock: FrozenClock) -> None:
+    """A closed instance lets only its first account in (and makes it the owner): eight
+    people registering at the same moment on an empty instance give one owner."""
+    closed = make_settings(tmp_path, registration_mode=RegistrationMode.CLOSED)
+    async with running_app(closed, fast_database_url, clock) as api:
+        replies = await api.concurrently(*(("POST", "/api/auth/register", {"json": {
+            "username": f"early{i}", "password": PASSWORD, **key_fields()}}) for i in range(8)))
+        codes = sorted(r.status_code for r in replies)
+        assert codes == [201] + [403] * 7, codes
+        owner = next(r.json()["user"] for r in replies if r.status_code == 201)
+        assert owner["is_owner"] and owner["is_admin"]
+        rows = await api.db.fetch("SELECT count(*) FROM account_users")
+        assert rows[0][0] == 1
