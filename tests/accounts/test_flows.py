@@ -817,3 +817,30 @@ async def test_the_first_account_is_decided_once_under_simultaneous_registration
         assert owner["is_owner"] and owner["is_admin"]
         rows = await api.db.fetch("SELECT count(*) FROM account_users")
         assert rows[0][0] == 1
+
+
+async def test_single_use_secrets_hold_under_simultaneous_use(
+        tmp_path: Path, fast_database_url: str, clock: FrozenClock) -> None:
+    """An invite's max_uses, a TOTP code and a backup code, each raced by simultaneous
+    requests: exactly as many get in as the secret allows."""
+    settings = make_settings(tmp_path, registration_mode=RegistrationMode.INVITE_ONLY)
+    async with running_app(settings, fast_database_url, clock) as api:
+        owner = await api.register("owner")
+        r = await api.client.post("/api/admin/invites", json={"max_uses": 2},
+                                  headers=owner.auth)
+        code = r.json()["code"]
+        replies = await api.concurrently(*(("POST", "/api/auth/register", {"json": {
+            "username": f"guest{i}", "password": PASSWORD, "invite_code": code,
+            **key_fields()}}) for i in range(8)))
+        assert sorted(r.status_code for r in replies) == [201] * 2 + [403] * 6
+        r = await api.client.post("/api/totp/setup", headers=owner.auth)
+        totp = pyotp.TOTP(r.json()["secret"])
+        r = await api.client.post("/api/totp/verify", headers=owner.auth,
+                                  json={"code": totp.at(clock())})
+        backup = r.json()["backup_codes"][0]
+        clock.advance(30)  # the code /verify used is spent
+        for second_factor in (totp.at(clock()), backup):
+            replies = await api.concurrently(*[("POST", "/api/auth/login", {"json": {
+                "username": "owner", "password": PASSWORD,
+                "totp_code": second_factor}})] * 6)
+            assert sorted(r.status_code for r in replies) == [200] + [401] * 5, second_factor
