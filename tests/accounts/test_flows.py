@@ -745,49 +745,46 @@ async def test_a_database_outage_answers_503_and_the_server_recovers(
     limits = msgspec.structs.replace(make_settings(tmp_path).limits, database_wait_ms=300)
     async with running_app(make_settings(tmp_path, limits=limits), fast_database_url,
                            clock) as api:
-        await _outage_and_recovery(api, pg_admin_url)
-
-
-async def _outage_and_recovery(api: Api, pg_admin_url: str) -> None:
-    alice = await api.register("alice")
-    name = sql.Identifier(database_name(api.db.database_url))
-    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                      " WHERE datname = %s", (database_name(api.db.database_url),))
-        try:
-            read = await api.client.get("/api/account/sessions", headers=alice.auth)
-            command = await api.client.patch(
-                "/api/account/profile", headers={**alice.auth, "Idempotency-Key": "k" * 16},
-                json={"display_name": "Alice"})
-        finally:
-            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
-    for reply in (read, command):
-        assert (reply.status_code, reply.json()["code"]) == (503, "internal"), reply.text
-        assert reply.headers["Retry-After"] == "1"
-    codes = []
-    for _ in range(50):  # the pool drops its dead connections as they come back
-        reply = await api.client.get("/api/account/sessions", headers=alice.auth)
-        codes.append(reply.status_code)
-        if reply.status_code == 200:
-            break
-        await asyncio.sleep(0.1)
-    assert codes[-1] == 200 and set(codes) <= {200, 503}, codes
-    # the refused command left nothing behind, not even its Idempotency-Key: a retry works
-    retry = await api.client.patch(
-        "/api/account/profile", headers={**alice.auth, "Idempotency-Key": "k" * 16},
-        json={"display_name": "Alice"})
-    assert retry.status_code == 200, retry.text
-    assert "Idempotent-Replayed" not in retry.headers
-    # and the projectors, whose connections were cut too, come back (after their back-off,
-    # a few seconds at most) and catch up: meanwhile the read waits and says so with a 503
-    for _ in range(15):
-        me = await api.client.get("/api/account/me", headers={
-            **alice.auth, "Chatalot-Min-Position": retry.json()["position"]})
-        if me.status_code != 503:
-            break
-        assert me.json()["code"] == "projection_lag", me.text
-    assert (me.status_code, me.json()["display_name"]) == (200, "Alice"), me.text
+        alice = await api.register("alice")
+        dbname = database_name(api.db.database_url)
+        name = sql.Identifier(dbname)
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                          " WHERE datname = %s", (dbname,))
+            try:
+                read = await api.client.get("/api/account/sessions", headers=alice.auth)
+                command = await api.client.patch(
+                    "/api/account/profile", headers={**alice.auth, "Idempotency-Key": "k" * 16},
+                    json={"display_name": "Alice"})
+            finally:
+                admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
+        for reply in (read, command):
+            assert (reply.status_code, reply.json()["code"]) == (503, "internal"), reply.text
+            assert reply.headers["Retry-After"] == "1"
+        codes = []
+        for _ in range(50):  # the pool drops its dead connections as they come back
+            reply = await api.client.get("/api/account/sessions", headers=alice.auth)
+            codes.append(reply.status_code)
+            if reply.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert codes[-1] == 200 and set(codes) <= {200, 503}, codes
+        # the refused command left nothing behind, not even its Idempotency-Key: a retry works
+        retry = await api.client.patch(
+            "/api/account/profile", headers={**alice.auth, "Idempotency-Key": "k" * 16},
+            json={"display_name": "Alice"})
+        assert retry.status_code == 200, retry.text
+        assert "Idempotent-Replayed" not in retry.headers
+        # and the projectors, whose connections were cut too, come back (after their back-off,
+        # a few seconds at most) and catch up: meanwhile the read waits and says so with a 503
+        for _ in range(15):
+            me = await api.client.get("/api/account/me", headers={
+                **alice.auth, "Chatalot-Min-Position": retry.json()["position"]})
+            if me.status_code != 503:
+                break
+            assert me.json()["code"] == "projection_lag", me.text
+        assert (me.status_code, me.json()["display_name"]) == (200, "Alice"), me.text
 
 
 async def test_one_refresh_token_rotates_once_under_concurrent_use(api: Api) -> None:
