@@ -123,7 +123,7 @@ def _check_batch(found: Findings, ids: tuple[str, ...], group: list[Send],
             range(versions[0], versions[0] + len(ids))) and {r.stream for r in present} == {
             first.stream}
         if not whole:
-            found.add("partial", f"{label}: outcome unknown, {len(present)} of {len(ids)} "
+            found.add("unknown partly present", f"{label}: {len(present)} of {len(ids)} "
                       f"events present (versions {versions})")
         return
     outcomes = ", ".join(sorted({f"{s.outcome} ({s.how}, {s.error or 'no error'})"

@@ -129,11 +129,11 @@ class Writer:
         )
         self.ledger.sends.append(send)
         self.ledger.counts[f"{how}:{outcome}"] += 1
-        if isinstance(error, IdempotencyConflict):
-            self.ledger.counts["IdempotencyConflict"] += 1
-        if isinstance(error, psycopg.errors.DeadlockDetected):
-            self.ledger.counts["deadlock"] += 1
         return send
+
+    def _failed(self, error: BaseException) -> None:
+        if isinstance(error, psycopg.errors.DeadlockDetected):
+            self.ledger.counts["deadlocks"] += 1
 
     async def single(self, store: EventStore, stream: str, events: Sequence[NewEvent],
                      expected: ExpectedVersion, *, in_tx: bool, how: str) -> Send:
@@ -149,6 +149,7 @@ class Writer:
         except REFUSED as exc:
             return self._record(stream, events, expected, "refused", how, error=exc)
         except Exception as exc:
+            self._failed(exc)
             outcome = "rolled_back" if in_tx and not body_done else "unknown"
             return self._record(stream, events, expected, outcome, how, error=exc)
         return self._record(stream, events, expected, "acked", how, result)
@@ -217,6 +218,7 @@ class Writer:
             outcome = "rolled_back"
             self.ledger.counts["deliberate rollback"] += 1
         except Exception as exc:
+            self._failed(exc)
             outcome, error = ("unknown" if body_done else "rolled_back"), exc
         for stream, events, expected, result in done:
             self._record(stream, events, expected, outcome, "tx",
@@ -241,7 +243,7 @@ def run_in_process(database_url: str, seconds: float, first: int, count: int, se
 
 async def _process_main(database_url: str, seconds: float, first: int, count: int, seed: int
                         ) -> tuple[list[Send], dict[str, int]]:
-    pool = writer_pool(database_url, max_size=count + 2)
+    pool = writer_pool(database_url, max_size=3 * count + 2)
     await pool.open(wait=True)
     store = EventStore(pool, make_registry(), PostgresNotifyBus(database_url))
     await store.start()
