@@ -28,8 +28,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from event_store import START, EventStore, PostgresNotifyBus, RecordedEvent, RedisBus
-from tests.event_store.conftest import make_registry
+from event_store import (
+    START,
+    EventStore,
+    NewEvent,
+    PostgresNotifyBus,
+    RecordedEvent,
+    RedisBus,
+)
+from tests.event_store.conftest import Noted, make_registry
 from tests.event_store.fire_checks import KNOWN, Row, check, rows_of
 from tests.event_store.fire_load import (
     Ledger,
@@ -269,3 +276,25 @@ def test_the_checks_see_each_kind_of_violation() -> None:
     }, found.report()
     assert found.counts["order"] == 1
     assert "s: v2 (at 1.10.1) before v1 (at 1.11.2)" in found.report()
+
+
+async def test_the_proxy_loses_the_reply_to_an_append_the_server_made(
+        database_url: str, store: EventStore) -> None:
+    """What "unknown" means here: the append committed, its caller heard nothing of it."""
+    proxy = DroppingProxy(database_url, drop_chance=1.0, seed=1)
+    await proxy.start()
+    pool = writer_pool(proxy.conninfo, max_size=2, **proxy_pool_kwargs())
+    await pool.open(wait=True)
+    try:
+        behind = EventStore(pool, make_registry())
+        event = NewEvent(Noted(1, 1))
+        with pytest.raises(psycopg.OperationalError):
+            await behind.append("lost-reply", [event])
+        assert proxy.dropped_inserts == 1
+        (logged,) = await store.read_stream("lost-reply")
+        assert logged.event_id == event.event_id
+        again = await store.append("lost-reply", [event])  # the retry: same answer, once
+        assert again.position == logged.position
+    finally:
+        await pool.close()
+        await proxy.close()
