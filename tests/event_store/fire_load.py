@@ -11,6 +11,7 @@ the log to the ledger.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import random
 from collections import Counter
@@ -238,6 +239,7 @@ class Writer:
 def run_in_process(database_url: str, seconds: float, first: int, count: int, seed: int
                    ) -> tuple[list[Send], dict[str, int]]:
     """Entry point of the second OS process: its own event loop, pool and writers."""
+    logging.getLogger().setLevel(logging.ERROR)  # killed connections are the point here
     return asyncio.run(_process_main(database_url, seconds, first, count, seed))
 
 
