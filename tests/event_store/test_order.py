@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-import psycopg
 import pytest
 
 from event_store import (
@@ -110,26 +109,44 @@ async def test_a_batch_that_lost_some_of_its_versions_goes_in_not_at_all(
     assert [e.version for e in log] == list(range(1, base + 3))
 
 
-async def test_opposite_order_appends_deadlock_at_the_store_level_today(store) -> None:
+async def test_opposite_order_appends_deadlock_unless_the_streams_are_locked_first(
+        store) -> None:
     """Two transactions append to A then B, and to B then A: each waits for the other's
     uncommitted version and PostgreSQL aborts one after deadlock_timeout (1 s), holding every
-    log reader back meanwhile. Issue 19 item 3: the command runner is to take stream locks in
-    one canonical order and retry a deadlock that still happens; this test documents the
-    store-level behaviour and is the one to adapt to the runner."""
-    both_started = asyncio.Barrier(2)
+    log reader back meanwhile. Taking both streams' locks first, in the store's canonical
+    order (what the command runner does), they queue: both commit, nothing deadlocks."""
 
-    async def transaction(first: str, second: str, writer: int) -> None:
-        async with store.transaction() as conn:
-            await store.append(first, [NewEvent(Noted(writer, 1))], conn=conn)
-            await both_started.wait()
-            await store.append(second, [NewEvent(Noted(writer, 2))], conn=conn)
+    async def race(locked: bool) -> list:
+        both_started = asyncio.Barrier(2)
+        first_in = asyncio.Event()
+        prefix = "locked" if locked else "bare"
 
-    results = await asyncio.wait_for(asyncio.gather(
-        transaction("lock-a", "lock-b", 1), transaction("lock-b", "lock-a", 2),
-        return_exceptions=True), 30)
+        async def transaction(first: str, second: str, writer: int) -> None:
+            first, second = f"{prefix}-{first}", f"{prefix}-{second}"
+            if locked and writer == 2:
+                await first_in.wait()  # writer 1 holds its first version meanwhile
+            async with store.transaction() as conn:
+                if locked:
+                    await store.lock_streams(conn, {first, second})
+                await store.append(first, [NewEvent(Noted(writer, 1))], conn=conn)
+                if locked:
+                    first_in.set()
+                    await asyncio.sleep(0.05)
+                else:
+                    await both_started.wait()
+                await store.append(second, [NewEvent(Noted(writer, 2))], conn=conn)
+
+        return await asyncio.wait_for(asyncio.gather(
+            transaction("a", "b", 1), transaction("b", "a", 2), return_exceptions=True), 30)
+
+    results = await race(locked=False)
     assert sorted(type(r).__name__ for r in results) == ["DeadlockDetected", "NoneType"]
-    assert any(isinstance(r, psycopg.errors.DeadlockDetected) for r in results)
     survivor = 1 if results[0] is None else 2
     log = await store.read_all()
     assert sorted((e.stream_id, e.data.writer, e.version) for e in log) == [
-        ("lock-a", survivor, 1), ("lock-b", survivor, 1)]
+        ("bare-a", survivor, 1), ("bare-b", survivor, 1)]
+
+    assert await race(locked=True) == [None, None]
+    for stream in ("locked-a", "locked-b"):
+        versions = [e.version for e in await store.read_all() if e.stream_id == stream]
+        assert versions == [1, 2]
