@@ -60,6 +60,11 @@ RETURNING position, epoch, transaction_id, version
 """
 _HEAD_VERSION = "coalesce((SELECT version FROM head), 0)"
 
+# A batch inside a transaction goes in whole or not at all: under a savepoint, rolled back
+# to when a concurrent append took any of its versions.
+BATCH_SAVEPOINT = "SAVEPOINT event_store_batch"
+BATCH_UNDO = "ROLLBACK TO SAVEPOINT event_store_batch"
+
 
 def append_in_transaction(mode: str) -> str:
     base, guard = {

@@ -265,12 +265,16 @@ class EventStore:
     async def _all_or_nothing(
         conn: Conn, statement: str, params: dict[str, Any]
     ) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = []
-        async with conn.transaction():  # a savepoint inside the caller's transaction
-            rows = await (await conn.execute(statement, params)).fetchall()
-            if len(rows) < params["n"]:
-                rows = []
-                raise psycopg.Rollback()  # undoes this batch only; psycopg swallows it
+        """The batch under a savepoint of the caller's transaction, undone when any row was
+        skipped. Savepoint and insert travel in one round trip; the savepoint is left for
+        the commit to release (a RELEASE would cost a second one)."""
+        async with conn.pipeline():
+            await conn.execute(sql.BATCH_SAVEPOINT)
+            cur = await conn.execute(statement, params)
+            rows = await cur.fetchall()
+        if len(rows) < params["n"]:
+            await conn.execute(sql.BATCH_UNDO)
+            return []
         return rows
 
     @staticmethod
@@ -425,8 +429,11 @@ class EventStore:
         if category is not None:
             where = f"{sql.CATEGORY} AND {where}"
             params.insert(1, sql.category_pattern(category))
+        # a scalar subquery ordered like the read walks the index from the cursor; an
+        # EXISTS drops the ORDER BY and may be planned as a scan of the whole table
         cur = await conn.execute(
-            f"SELECT {sql.ANY_HELD} OR EXISTS (SELECT 1 FROM events e WHERE {where})", params
+            f"SELECT {sql.ANY_HELD} OR (SELECT true FROM events e WHERE {where}"
+            f"{sql.ORDER.replace('%s', '1')}) IS NOT NULL", params
         )
         row = await cur.fetchone()
         return bool(row and row[0])
