@@ -60,19 +60,55 @@ RETURNING position, epoch, transaction_id, version
 """
 _HEAD_VERSION = "coalesce((SELECT version FROM head), 0)"
 
-# A batch inside a transaction goes in whole or not at all: under a savepoint, rolled back
-# to when a concurrent append took any of its versions.
-BATCH_SAVEPOINT = "SAVEPOINT event_store_batch"
-BATCH_UNDO = "ROLLBACK TO SAVEPOINT event_store_batch"
+# A batch of several events inside a transaction, whole or not at all, in one statement:
+# only its first row may meet a concurrent append (versions are dense, so another writer
+# reaches the batch's later versions only through its first), and the rest go in only if
+# the first did. Ids already in the log stop the whole batch (a re-append, judged after).
+_APPEND_BATCH_IN_TX = """
+WITH head AS MATERIALIZED (
+    SELECT h.version,
+           (h.epoch, h.transaction_id) > (m.epoch, pg_current_xact_id()::text::bigint) AS younger
+      FROM events h, event_store_meta m
+     WHERE h.stream_id = %(stream)s
+     ORDER BY h.version DESC LIMIT 1
+),
+b AS MATERIALIZED (
+    SELECT * FROM ROWS FROM (jsonb_to_recordset(%(batch)s::jsonb)
+            AS (id uuid, type text, schema smallint, data jsonb, meta jsonb))
+           WITH ORDINALITY AS b(id, type, schema, data, meta, ord)
+),
+first AS (
+    INSERT INTO events (epoch, stream_id, version, event_id, type, schema_version, data,
+                        metadata)
+    SELECT m.epoch, %(stream)s, {base} + 1, b.id, b.type, b.schema, b.data, b.meta
+      FROM b, event_store_meta m
+     WHERE b.ord = 1 AND NOT EXISTS (SELECT 1 FROM head WHERE head.younger){guard}
+       AND NOT EXISTS (SELECT 1 FROM events e JOIN b used ON e.event_id = used.id)
+    ON CONFLICT DO NOTHING
+    RETURNING position, epoch, transaction_id, version
+),
+rest AS (
+    INSERT INTO events (epoch, stream_id, version, event_id, type, schema_version, data,
+                        metadata)
+    SELECT m.epoch, %(stream)s, (SELECT version FROM first) + b.ord - 1, b.id, b.type,
+           b.schema, b.data, b.meta
+      FROM b, event_store_meta m
+     WHERE b.ord > 1 AND EXISTS (SELECT 1 FROM first)
+     ORDER BY b.ord
+    ON CONFLICT DO NOTHING
+    RETURNING position, epoch, transaction_id, version
+)
+SELECT * FROM first UNION ALL SELECT * FROM rest
+"""
 
 
-def append_in_transaction(mode: str) -> str:
+def append_in_transaction(mode: str, *, batch: bool) -> str:
     base, guard = {
         "any": (_HEAD_VERSION, ""),
         "no_stream": ("0", ""),
         "exact": ("%(expected)s", f" AND {_HEAD_VERSION} = %(expected)s"),
     }[mode]
-    return _APPEND_IN_TX.format(base=base, guard=guard)
+    return (_APPEND_BATCH_IN_TX if batch else _APPEND_IN_TX).format(base=base, guard=guard)
 
 
 # The stream's head, and whether a transaction younger than the caller's wrote it (never,

@@ -231,21 +231,20 @@ class EventStore:
         self, conn: Conn, mode: str, params: dict[str, Any], expected: int | None
     ) -> AppendResult:
         """Inside the caller's transaction: all of the batch or none of it, and never on top
-        of a head written by a younger transaction (`StreamOrderConflict`).
+        of a head written by a younger transaction (`StreamOrderConflict`). Conflicting
+        rows are skipped (an error would abort the caller's transaction) and then judged.
 
-        A batch of several events goes in under a savepoint, undone when a concurrent
-        append took any of its versions, so what is judged afterwards is only what others
-        wrote. An ANY append that lost its versions to an older transaction that committed
+        An ANY append that lost its versions to an older transaction that committed
         meanwhile runs again: under READ COMMITTED the next statement sees the winner."""
         stream_id: str = params["stream"]
-        statement = sql.append_in_transaction(mode)
+        statement = sql.append_in_transaction(mode, batch=params["n"] > 1)
         for _ in range(_ANY_RETRIES if mode == "any" else 1):
-            if params["n"] > 1:
-                rows = await self._all_or_nothing(conn, statement, params)
-            else:
-                rows = await (await conn.execute(statement, params)).fetchall()
-            if rows:
+            rows = await (await conn.execute(statement, params)).fetchall()
+            if len(rows) == params["n"]:
                 return self._result(stream_id, rows)
+            if rows:  # only when another append used some of these ids: a caller's bug
+                raise IdempotencyConflict(
+                    "some of this batch's event ids were appended meanwhile; roll back")
             try:
                 return await self._resolve(conn, params, expected)
             except StreamOrderConflict:
@@ -260,22 +259,6 @@ class EventStore:
         several streams in one transaction: two such transactions then queue instead of
         deadlocking on each other's new versions."""
         await conn.execute(sql.STREAM_LOCKS, (sorted(stream_ids),))
-
-    @staticmethod
-    async def _all_or_nothing(
-        conn: Conn, statement: str, params: dict[str, Any]
-    ) -> list[tuple[Any, ...]]:
-        """The batch under a savepoint of the caller's transaction, undone when any row was
-        skipped. Savepoint and insert travel in one round trip; the savepoint is left for
-        the commit to release (a RELEASE would cost a second one)."""
-        async with conn.pipeline():
-            await conn.execute(sql.BATCH_SAVEPOINT)
-            cur = await conn.execute(statement, params)
-            rows = await cur.fetchall()
-        if len(rows) < params["n"]:
-            await conn.execute(sql.BATCH_UNDO)
-            return []
-        return rows
 
     @staticmethod
     def _result(stream_id: str, rows: list[tuple[Any, ...]]) -> AppendResult:
