@@ -26,6 +26,7 @@ from chatalot.api.health import HealthController
 from chatalot.api.idempotency import idempotency_middleware
 from chatalot.api.keys import KeysController, SenderKeysController
 from chatalot.api.perimeter import cors_config, rate_limit_middleware, security_headers
+from chatalot.api.read_your_writes import remember_writes_middleware
 from chatalot.api.request import ChatalotRequest
 from chatalot.api.users import ReportsController, UsersController
 from chatalot.config import Settings
@@ -64,7 +65,7 @@ def create_app(settings: Settings, database_url: str,
         },
         exception_handlers=exception_handlers,
         request_class=ChatalotRequest,
-        middleware=[rate_limit_middleware, idempotency_middleware],
+        middleware=[rate_limit_middleware, idempotency_middleware, remember_writes_middleware],
         before_send=[security_headers(settings)],
         cors_config=cors_config(settings),
         lifespan=[lifespan],

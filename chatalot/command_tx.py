@@ -29,6 +29,7 @@ from psycopg.rows import dict_row
 
 from chatalot.idempotency import claim_in, current_claim
 from chatalot.ids import uuid7
+from chatalot.session_positions import current_writes
 from event_store import ANY, ConcurrencyError, EventStore, ExpectedVersion, Metadata, NewEvent
 from event_store.records import AppendResult
 
@@ -164,6 +165,9 @@ async def _attempt(store: EventStore, meta: Metadata, now: datetime,
             raise RuntimeError("a command must append at least one event")
     if claim is not None:
         claim.committed = True
+    writes = current_writes.get()
+    if writes is not None and last is not None:
+        writes.committed(last.position)
     if refusal is not None:
         raise refusal.error
     return result, None if last is None else last.position.encode()

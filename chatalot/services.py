@@ -15,6 +15,11 @@ from chatalot.auth.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLim
 from chatalot.config import Settings
 from chatalot.db import MIGRATIONS_DIR, make_pool
 from chatalot.domain.events import build_registry
+from chatalot.session_positions import (
+    InProcessSessionPositions,
+    RedisSessionPositions,
+    SessionPositions,
+)
 from event_store import EventStore, InProcessBus, PostgresNotifyBus, RedisBus, WakeupBus
 from event_store.migrations import migrate
 from projections import ProjectionHost
@@ -32,6 +37,7 @@ class Services:
     projections: ProjectionHost | None = None
     accounts_runtime: AccountsRuntime | None = None
     rate_limiter: RateLimiter | None = None
+    session_positions: SessionPositions = field(default_factory=InProcessSessionPositions)
 
     @property
     def uptime_secs(self) -> int:
@@ -86,8 +92,11 @@ async def open_services(settings: Settings, database_url: str, *,
             MemoryRateLimiter())
         accounts = AccountsRuntime.create(settings, store, pool, clock=clock)
         await finish_pending_redactions(accounts)
+        positions: SessionPositions = (RedisSessionPositions(redis) if redis is not None
+                                       else InProcessSessionPositions())
         yield Services(settings, database_url, pool, store, redis=redis, projections=projections,
-                       accounts_runtime=accounts, rate_limiter=limiter)
+                       accounts_runtime=accounts, rate_limiter=limiter,
+                       session_positions=positions)
     finally:
         if accounts is not None:
             accounts.hasher.close()

@@ -188,6 +188,7 @@ class Registered:
     refresh_token: str
     recovery_code: str
     position: str
+    session_id: uuid.UUID
 
 
 async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInfo
@@ -257,7 +258,7 @@ async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInf
     (account, session_id, refresh, created_at), position = await run_command(
         rt.store, meta, rt.now, work)
     return Registered(account, display_name, created_at, _issue(rt, account, session_id),
-                      refresh, recovery_code, position)
+                      refresh, recovery_code, position, session_id)
 
 
 async def _register_keys(tx: Tx, user_id: uuid.UUID, keys: _Keys) -> None:
@@ -298,6 +299,7 @@ class LoggedIn:
     access_token: str
     refresh_token: str
     position: str
+    session_id: uuid.UUID
 
 
 async def _throttle(rt: AccountsRuntime, key: str) -> Throttle | None:
@@ -442,7 +444,7 @@ async def login(rt: AccountsRuntime, req: c.LoginRequest, info: RequestInfo) -> 
 
     (session_id, refresh), position = await run_command(
         rt.store, info.metadata("login", account.user_id), rt.now, work)
-    return LoggedIn(account, _issue(rt, account, session_id), refresh, position)
+    return LoggedIn(account, _issue(rt, account, session_id), refresh, position, session_id)
 
 
 # -- refresh -----------------------------------------------------------------------------
@@ -453,6 +455,7 @@ class Refreshed:
     access_token: str
     refresh_token: str
     position: str
+    session_id: uuid.UUID
 
 
 async def refresh(rt: AccountsRuntime, token: str, info: RequestInfo) -> Refreshed:
@@ -502,7 +505,7 @@ async def refresh(rt: AccountsRuntime, token: str, info: RequestInfo) -> Refresh
 
     (account, sid), position = await run_command(
         rt.store, info.metadata("refresh", None), rt.now, work)
-    return Refreshed(_issue(rt, account, sid), new_token, position)
+    return Refreshed(_issue(rt, account, sid), new_token, position, sid)
 
 
 # -- password, recovery ------------------------------------------------------------------

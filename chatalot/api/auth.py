@@ -12,6 +12,7 @@ from chatalot.accounts import contracts as c
 from chatalot.accounts.queries import iso
 from chatalot.accounts.runtime import RequestInfo
 from chatalot.api.context import errors
+from chatalot.api.read_your_writes import writes_of_session
 from chatalot.services import Services
 
 BODY_LIMIT = 64 * 1024
@@ -29,6 +30,7 @@ class AuthController(Controller):
         """The first account on an instance becomes its owner. The recovery code is shown
         this once; only its hash is kept."""
         done = await commands.register(services.accounts, data, info)
+        writes_of_session(done.session_id)
         a = done.account
         return c.AuthResponse(
             access_token=done.access_token, refresh_token=done.refresh_token,
@@ -45,6 +47,7 @@ class AuthController(Controller):
         `totp_invalid` for a wrong code; a backup code is accepted in `totp_code`. Repeated
         failures lock the username with a growing delay (429 with Retry-After)."""
         done = await commands.login(services.accounts, data, info)
+        writes_of_session(done.session_id)
         a = done.account
         profile = await _public_or_minimal(services, a.user_id, a.username, a.is_admin,
                                            a.is_owner)
@@ -59,6 +62,7 @@ class AuthController(Controller):
         """Each refresh token works once. Presenting one that was already rotated revokes
         its whole session (theft detection)."""
         done = await commands.refresh(services.accounts, data.refresh_token, info)
+        writes_of_session(done.session_id)
         return c.TokenResponse(access_token=done.access_token,
                                refresh_token=done.refresh_token, position=done.position)
 

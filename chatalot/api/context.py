@@ -35,6 +35,12 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return token.strip()
 
 
+def cached_principal(scope: Any) -> Principal | None:
+    """The request's caller if something already authenticated it."""
+    cached = scope.get(_SCOPE_KEY)
+    return cached if isinstance(cached, Principal) else None
+
+
 async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """Authenticate once per request (guards and handlers share the result)."""
     cached = connection.scope.get(_SCOPE_KEY)
