@@ -29,7 +29,7 @@ class ProjectionHost:
         options: RunnerOptions | None = None,
     ) -> None:
         self.store = store
-        self.projectors = validate(projectors)
+        self.projectors = validate(projectors, store.registry)
         self._tables = {t: name for name, p in self.projectors.items() for t in p.tables}
         self.watcher = ProjectionWatcher(store.pool)
         self.runner: ProjectionRunner | None = (

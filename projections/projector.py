@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Final, TypeVar
 import psycopg
 from psycopg import sql
 
-from event_store import EventStore, RecordedEvent
+from event_store import EventRegistry, EventStore, RecordedEvent
 from projections.errors import InvalidProjector, UnknownProjection
 
 Conn = psycopg.AsyncConnection[Any]
@@ -205,9 +205,12 @@ def _concurrently(statement: str) -> str:
     return f"CREATE {unique}INDEX CONCURRENTLY " + statement[match.end():]
 
 
-def validate(projectors: Iterable[Projector]) -> dict[str, Projector]:
-    """Check declarations once, at start-up: names, versions, and that no two projectors
-    claim the same table (queries find tables by logical name alone)."""
+def validate(projectors: Iterable[Projector], registry: EventRegistry | None = None
+             ) -> dict[str, Projector]:
+    """Check declarations once, at start-up: names, versions, that no two projectors claim
+    the same table (queries find tables by logical name alone) and, given the registry,
+    that every event type a projector handles is registered (a misspelt @on name would
+    otherwise never match and the read model would silently miss those events)."""
     by_name: dict[str, Projector] = {}
     owner: dict[str, str] = {}
     for projector in projectors:
@@ -226,6 +229,12 @@ def validate(projectors: Iterable[Projector]) -> dict[str, Projector]:
             raise InvalidProjector(f"{name}: declare event_types or @on handlers")
         if name in by_name:
             raise InvalidProjector(f"two projectors are named {name!r}")
+        if registry is not None and types != EVERY_EVENT:
+            unknown = sorted(t for t in types if t not in registry)
+            if unknown:
+                raise InvalidProjector(
+                    f"{name}: handles {', '.join(map(repr, unknown))}, which no event type"
+                    " is registered as")
         for table in tables:
             if not NAME.match(table):
                 raise InvalidProjector(f"{name}: table name {table!r} must match {NAME.pattern}")

@@ -69,7 +69,7 @@ class ProjectionRunner:
         on_advance: Callable[[str, Position], None] | None = None,
     ) -> None:
         self.store = store
-        self.projectors = validate(projectors)
+        self.projectors = validate(projectors, store.registry)
         self.options = options or RunnerOptions()
         self._on_advance = on_advance
         self._notifier = Notifier(store.conninfo, self._connect_kwargs())

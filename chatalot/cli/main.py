@@ -23,7 +23,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from chatalot.app import create_app
     from chatalot.auth.keys import ensure_jwt_keys
     from chatalot.cli.database import resolve_database
+    from chatalot.cli.projections import check_projectors
 
+    check_projectors()
     ensure_jwt_keys(settings.private_key_path, settings.public_key_path)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # embedded PostgreSQL below is stopped by its context manager, not orphaned.
@@ -100,8 +102,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from chatalot.auth.totp import TotpKeyError
         from chatalot.cli.database import DatabaseUnreachable
         from event_store import EventStoreError
+        from projections.errors import InvalidProjector
 
-        if isinstance(exc, JwtKeyError | TotpKeyError | EventStoreError | DatabaseUnreachable):
+        if isinstance(exc, JwtKeyError | TotpKeyError | EventStoreError | DatabaseUnreachable
+                      | InvalidProjector):
             print(f"chatalot: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
         raise

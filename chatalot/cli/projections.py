@@ -56,8 +56,13 @@ async def _store(database_url: str, bus: WakeupBus | None = None) -> AsyncIterat
         await pool.close()
 
 
+def check_projectors() -> None:
+    """Before anything starts: the read models' declarations against the event types."""
+    _projectors()
+
+
 def _projectors() -> dict[str, Projector]:
-    return validate(default_projectors())
+    return validate(default_projectors(), build_registry())
 
 
 async def _status(store: EventStore) -> list[ProjectionStatus]:
