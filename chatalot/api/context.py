@@ -21,8 +21,9 @@ _SCOPE_KEY = "chatalot.principal"
 
 
 def client_ip(scope: Any) -> str | None:
-    """The peer address as the server saw it (uvicorn applies X-Forwarded-For only from
-    trusted proxies, FORWARDED_ALLOW_IPS), so a client cannot pick its own rate bucket."""
+    """The peer address as the server saw it: uvicorn replaces it with the right-most
+    X-Forwarded-For address that is not a proxy of CHATALOT_TRUSTED_PROXIES (none by
+    default), so a client cannot pick its own rate bucket (chatalot/cli/server.py)."""
     client = scope.get("client")
     return str(client[0])[:64] if client else None
 
