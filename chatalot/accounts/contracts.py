@@ -163,7 +163,7 @@ class PasswordConfirmation(Body, kw_only=True):
     password: Password
 
 
-class Preferences(msgspec.Struct, kw_only=True):
+class Preferences(Body, kw_only=True):
     preferences: dict[str, object]
 
 
