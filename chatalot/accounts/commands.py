@@ -199,7 +199,8 @@ async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInf
                    ) -> Registered:
     username = rules.validate_username(req.username)
     display_name = rules.validate_display_name(req.display_name or username)
-    rules.validate_password(req.password, username=username)
+    rules.validate_password(req.password, username=username, user_inputs=(
+        display_name, req.email), min_score=rt.settings.security.password_min_score)
     email_key = rules.validate_email(req.email)
     keys = _check_keys(req)
     if req.invite_code is not None:
@@ -524,7 +525,8 @@ async def change_password(rt: AccountsRuntime, user_id: uuid.UUID, session_id: u
                           req: c.ChangePasswordRequest, info: RequestInfo) -> str:
     account = await _verify_own_password(rt, info, "change_password", user_id,
                                          req.current_password)
-    rules.validate_password(req.new_password, username=account.username)
+    rules.validate_password(req.new_password, username=account.username,
+                            min_score=rt.settings.security.password_min_score)
     new_hash = await rt.hasher.hash(req.new_password)
     async with transaction(rt, info.metadata("change_password", user_id)) as tx:
         await tx.execute("UPDATE account_credentials SET password_hash = %s WHERE user_id = %s",
@@ -549,7 +551,8 @@ async def recover(rt: AccountsRuntime, req: c.RecoverRequest, info: RequestInfo
         raise DomainError("unauthorized", "invalid username or recovery code")
     if account.status != "active":
         raise DomainError("unauthorized", "this account is suspended")
-    rules.validate_password(req.new_password, username=account.username)
+    rules.validate_password(req.new_password, username=account.username,
+                            min_score=rt.settings.security.password_min_score)
     new_hash = await rt.hasher.hash(req.new_password)
     code = new_code(4, 4)
     async with transaction(rt, info.metadata("recover", account.user_id)) as tx:
@@ -894,7 +897,8 @@ async def reset_password(rt: AccountsRuntime, actor: Account, target_id: uuid.UU
     if target is None or target.status == "deleted":
         raise not_found("no such user")
     rules.check_can_moderate(actor, target)
-    rules.validate_password(new_password, username=target.username)
+    rules.validate_password(new_password, username=target.username,
+                            min_score=rt.settings.security.password_min_score)
     new_hash = await rt.hasher.hash(new_password)
     async with transaction(rt, info.metadata("admin_reset_password", actor.user_id)) as tx:
         target = await _lock_account(tx, target_id)

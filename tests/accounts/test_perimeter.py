@@ -168,3 +168,26 @@ async def test_an_expired_access_token_is_refused(api: Api) -> None:
     api.clock.advance(2)
     assert await status_with(api, user.access) == 401
     assert time.time() < exp  # the server's clock decided, not the wall clock
+
+
+# -- passwords --------------------------------------------------------------------------
+
+
+async def test_weak_passwords_are_refused_with_zxcvbns_feedback(api: Api) -> None:
+    """The probe registered with these; the hand-kept list let them through."""
+    from tests.accounts.conftest import key_fields
+
+    for weak in ("Aa123456", "abc12345", "qazwsxedc", "mypassword"):
+        r = await api.client.post("/api/auth/register", json={
+            "username": "prober", "password": weak, **key_fields()})
+        assert r.status_code == 400, (weak, r.text)
+        assert r.json()["code"] == "bad_request"
+        assert "too weak" in r.json()["error"] and "common password" in r.json()["error"]
+    # the account's own display name and email count against it
+    r = await api.client.post("/api/auth/register", json={
+        "username": "prober", "password": "Molly Millions", "display_name": "Molly Millions",
+        **key_fields()})
+    assert r.status_code == 400 and "too weak" in r.json()["error"], r.text
+    r = await api.client.post("/api/auth/register", json={
+        "username": "prober", "password": "Molly Millions", **key_fields()})
+    assert r.status_code == 201, r.text
