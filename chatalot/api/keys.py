@@ -31,7 +31,7 @@ class KeysController(Controller):
     guards = [require_authenticated]
     request_max_body_size = BODY_LIMIT
 
-    @get("/{user_id:uuid}/bundle", summary="Fetch a user's prekey bundle for X3DH",
+    @get("/{user_id:str}/bundle", summary="Fetch a user's prekey bundle for X3DH",
          cache=False, responses=errors(401, 403, 404, 409))
     async def bundle(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
                      principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
@@ -52,7 +52,7 @@ class KeysController(Controller):
             one_time_prekey=opk, position=b.position)
 
     @post("/prekeys/signed", status_code=200, summary="Upload a new signed prekey",
-          responses=errors(401, 409, 413))
+          responses=errors(401, 409, 413, 422))
     async def upload_signed(self, data: JSONBody[c.SignedPrekeyUpload],
                             services: NamedDependency[Services],
                             principal: NamedDependency[Principal],
@@ -90,13 +90,13 @@ class KeysController(Controller):
 
 
 class SenderKeysController(Controller):
-    path = "/api/channels/{channel_id:uuid}/sender-keys"
+    path = "/api/channels/{channel_id:str}/sender-keys"
     tags = ["keys"]
     guards = [require_authenticated]
     request_max_body_size = BODY_LIMIT
 
     @post("/", status_code=200, summary="Distribute my sender key to channel members",
-          responses=errors(401, 403, 409, 413))
+          responses=errors(401, 403, 409, 413, 422))
     async def distribute(self, channel_id: FromPath[uuid.UUID],
                          data: JSONBody[c.SenderKeyDistribution],
                          services: NamedDependency[Services], principal: NamedDependency[Principal],
