@@ -6,6 +6,10 @@ Figures (issue 2): appends/s with 1 writer (one event per transaction), 8 writer
 of 100; read-all events/s decoded; subscription latency from append commit to delivery
 under a steady 500 appends/s. Also measured, for the record: 8 writers whose append
 transaction sends NOTIFY, which PostgreSQL serializes at commit.
+
+Issue 19: appends inside a caller's transaction (how commands append: the stream-order
+check and, for batches, the savepoint) beside raw INSERTs in a transaction; and how soon a
+reader held back by an open transaction gets its events once that transaction ends.
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ from event_store import EventRegistry, EventStore, NewEvent
 from event_store.migrations import migrate
 
 # Targets set by issue 2 (foundation), on a 2-core machine.
+# Issue 19: the order check may cost appends inside a transaction a few percent at most.
 TARGET_APPEND_RATIO = 0.6  # 1 and 8 writers vs raw single-row INSERT
 TARGET_READ_RATIO = 0.8  # read-all decoded vs raw keyset SELECT + JSON decode
 TARGET_LATENCY_P99_MS = 20.0  # append commit -> subscriber, at 500 appends/s
+TARGET_HELD_P50_MS = 5.0  # issue 19: a held-back reader sees the horizon move within ms
 
 
 class MessageSent(msgspec.Struct, frozen=True):
@@ -164,6 +170,45 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
         "append_batch_100", ours, "events/s", "raw psycopg executemany of 100 rows, 1 writer",
         raw, None))
 
+    progress("append inside a transaction, 8 writers: single events and batches of 3 ...")
+
+    def raw_tx_step(size: int):
+        def make(w: int):
+            rows = [(f"channel-{w}", "MessageSent", payload)] * size
+
+            async def step() -> int:
+                async with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                    await cur.executemany(RAW_INSERT, rows)
+                return size
+            return step
+        return make
+
+    def store_tx_step(size: int):
+        def make(w: int):
+            async def step() -> int:
+                async with store.transaction() as conn:
+                    await store.append(f"message-{uuid.uuid4()}",
+                                       [NewEvent(sample(i)) for i in range(size)], 0,
+                                       conn=conn)
+                return size
+            return step
+        return make
+
+    for size in (1, 3):
+        raw, ours = await alternate(rounds, lambda s=size: writers(8, duration, raw_tx_step(s)),
+                                    lambda s=size: writers(8, duration, store_tx_step(s)))
+        progress(f"  batches of {size}: raw {raw:,.0f}/s, store {ours:,.0f}/s")
+        results.append(ratio_result(
+            f"append_in_transaction_8_writers_batch_{size}", ours, "events/s",
+            f"raw psycopg INSERT of {size} row(s) in a transaction, 8 writers", raw, None))
+
+    progress("delivery once an open transaction that holds readers back ends ...")
+    held = await held_back_delivery(store, pool, 15 if quick else 60)
+    p50, p99 = percentile(held, 50), percentile(held, 99)
+    progress(f"  {len(held)} holds: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    results.append(target_result("held_back_delivery_p50", p50, "ms", TARGET_HELD_P50_MS))
+    results.append(target_result("held_back_delivery_p99", p99, "ms", TARGET_LATENCY_P99_MS))
+
     progress("read-all, decoded ...")
     async with pool.connection() as conn:
         total = (await (await conn.execute("SELECT count(*) FROM events")).fetchone())[0]
@@ -266,6 +311,33 @@ async def subscription_latency(store: EventStore, duration: float, rate: int) ->
     follower.cancel()
     # an event can reach the subscriber a hair before its append call returns: count 0
     return [max(0.0, (delivered[i] - t) * 1000) for i, t in committed.items() if i in delivered]
+
+
+async def held_back_delivery(store: EventStore, pool: Any, holds: int) -> list[float]:
+    """An unrelated writing transaction (it appends no event, so it sends no wake-up) stays
+    open while an event commits; time from its commit to the event's delivery."""
+    head = await store.head()
+    arrived: asyncio.Queue[float] = asyncio.Queue()
+
+    async def follow() -> None:
+        async for batch in store.subscribe(head, name="bench-held").batches():
+            for _ in batch:
+                arrived.put_nowait(time.perf_counter())
+
+    follower = asyncio.create_task(follow())
+    out = []
+    try:
+        for i in range(holds):
+            async with pool.connection() as holder:
+                async with holder.transaction():
+                    await holder.execute("SELECT pg_current_xact_id()")
+                    await store.append(f"message-{uuid.uuid4()}", [NewEvent(sample(i))], 0)
+                    await asyncio.sleep(0.1 + 0.01 * (i % 7))  # the reader is held meanwhile
+                ended = time.perf_counter()
+            out.append((await asyncio.wait_for(arrived.get(), 10) - ended) * 1000)
+    finally:
+        follower.cancel()
+    return [max(0.0, v) for v in out]
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from event_store.errors import (
     MigrationError,
     NotEncodable,
     PayloadTooLarge,
+    StreamOrderConflict,
     UnknownEventType,
 )
 from event_store.positions import START, Position
@@ -19,13 +20,15 @@ from event_store.records import (
     NO_STREAM,
     AppendResult,
     ExpectedVersion,
+    HeldBack,
     Metadata,
     NewEvent,
     RecordedEvent,
 )
 from event_store.redaction import EventRedacted
 from event_store.registry import EventRegistry
-from event_store.store import EventStore, Subscription
+from event_store.store import EventStore
+from event_store.subscription import Subscription
 from event_store.wakeups import InProcessBus, PostgresNotifyBus, RedisBus, WakeupBus
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "EventStore",
     "EventStoreError",
     "ExpectedVersion",
+    "HeldBack",
     "IdempotencyConflict",
     "InProcessBus",
     "InvalidAppend",
@@ -54,6 +58,7 @@ __all__ = [
     "PostgresNotifyBus",
     "RecordedEvent",
     "RedisBus",
+    "StreamOrderConflict",
     "Subscription",
     "UnknownEventType",
     "WakeupBus",

@@ -39,6 +39,22 @@ class ConcurrencyError(EventStoreError):
         self.actual = actual
 
 
+class StreamOrderConflict(ConcurrencyError):
+    """Inside a transaction: the stream's newest event was written by a transaction younger
+    than the caller's, which committed meanwhile. The log is ordered by transaction, so an
+    append now would reach readers before the event it follows; nothing was written. Run the
+    whole transaction again from its first read (its decisions rest on what it read), never
+    this statement alone."""
+
+    def __init__(self, stream_id: str, actual: int) -> None:
+        EventStoreError.__init__(
+            self, f"stream {stream_id!r} (version {actual}) was appended by a younger"
+            " transaction; run the transaction again")
+        self.stream_id = stream_id
+        self.expected = None
+        self.actual = actual
+
+
 class IdempotencyConflict(EventStoreError):
     """Event ids already in the log with other content (or only some of a batch)."""
 

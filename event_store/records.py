@@ -75,3 +75,34 @@ class AppendResult(msgspec.Struct, frozen=True):
         """The position of the last event: what a command reply hands back."""
         return self.positions[-1]
 
+
+
+HELD_BACK_NEWS_AFTER = 1.0
+"""Seconds: readers held back for less are ordinary commit traffic; for longer, operators
+are told who holds them (the log, `projections status`, the health route)."""
+
+
+class HeldBack(msgspec.Struct, frozen=True):
+    """Why readers of the log wait: committed events hidden behind a running transaction."""
+
+    age_secs: float
+    """Age of the oldest committed event readers cannot see yet."""
+    holder_pid: int | None
+    holder_database: str | None
+    holder_application: str | None
+    holder_transaction_secs: float | None
+    holder_state: str | None
+
+    @property
+    def is_news(self) -> bool:
+        return self.age_secs > HELD_BACK_NEWS_AFTER
+
+    def describe(self) -> str:
+        if self.holder_pid is None:
+            return f"events waiting {self.age_secs:.1f} s behind a transaction not visible here"
+        age = ("?" if self.holder_transaction_secs is None
+               else f"{self.holder_transaction_secs:.1f} s")
+        return (f"events waiting {self.age_secs:.1f} s behind backend pid {self.holder_pid}"
+                f" (database {self.holder_database!r}, application"
+                f" {self.holder_application!r}, transaction {age} old,"
+                f" state {self.holder_state!r})")

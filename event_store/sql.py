@@ -17,22 +17,69 @@ SELECT m.epoch, %(stream)s, {base} + b.ord, b.id, b.type, b.schema, b.data, b.me
        event_store_meta m
  {guard}
  ORDER BY b.ord
-{conflict}
 RETURNING position, epoch, transaction_id, version
 """
 _CURRENT = "(SELECT coalesce(max(v.version), 0) FROM events v WHERE v.stream_id = %(stream)s)"
 
 
-def append_statement(mode: str, *, partial_ok: bool) -> str:
-    """mode: "any", "no_stream" or "exact". `partial_ok`: skip conflicting rows instead of
-    failing the statement (only inside a caller's transaction, which is then rolled back)."""
+def append_statement(mode: str) -> str:
+    """An append in its own transaction (autocommit). mode: "any", "no_stream" or "exact".
+
+    Its transaction takes its id during the statement, after every transaction whose events
+    the statement can see: nothing it appends can sort before its stream's head."""
     base, guard = {
         "any": (_CURRENT, ""),
         "no_stream": ("0", ""),
         "exact": ("%(expected)s", f"WHERE {_CURRENT} = %(expected)s"),
     }[mode]
-    conflict = "ON CONFLICT DO NOTHING" if partial_ok else ""
-    return _APPEND.format(base=base, guard=guard, conflict=conflict)
+    return _APPEND.format(base=base, guard=guard)
+
+
+# Inside a caller's transaction, whose id may be older than the stream's head: the log is
+# ordered by transaction id, so appending there would let readers see the new event before
+# the one it follows. The head's writer is checked in the same statement, and conflicting
+# rows are skipped (not raised, which would abort the caller's transaction) and then judged.
+_APPEND_IN_TX = """
+WITH head AS MATERIALIZED (
+    SELECT h.version,
+           (h.epoch, h.transaction_id) > (m.epoch, pg_current_xact_id()::text::bigint) AS younger
+      FROM events h, event_store_meta m
+     WHERE h.stream_id = %(stream)s
+     ORDER BY h.version DESC LIMIT 1
+)
+INSERT INTO events (epoch, stream_id, version, event_id, type, schema_version, data, metadata)
+SELECT m.epoch, %(stream)s, {base} + b.ord, b.id, b.type, b.schema, b.data, b.meta
+  FROM ROWS FROM (jsonb_to_recordset(%(batch)s::jsonb)
+        AS (id uuid, type text, schema smallint, data jsonb, meta jsonb))
+       WITH ORDINALITY AS b(id, type, schema, data, meta, ord),
+       event_store_meta m
+ WHERE NOT EXISTS (SELECT 1 FROM head WHERE head.younger){guard}
+ ORDER BY b.ord
+ON CONFLICT DO NOTHING
+RETURNING position, epoch, transaction_id, version
+"""
+_HEAD_VERSION = "coalesce((SELECT version FROM head), 0)"
+
+
+def append_in_transaction(mode: str) -> str:
+    base, guard = {
+        "any": (_HEAD_VERSION, ""),
+        "no_stream": ("0", ""),
+        "exact": ("%(expected)s", f" AND {_HEAD_VERSION} = %(expected)s"),
+    }[mode]
+    return _APPEND_IN_TX.format(base=base, guard=guard)
+
+
+# The stream's head, and whether a transaction younger than the caller's wrote it (never,
+# when the caller's transaction has no id yet: it will be younger than every other).
+HEAD_WRITER = """
+SELECT h.version, coalesce(
+       (h.epoch, h.transaction_id) > (m.epoch, pg_current_xact_id_if_assigned()::text::bigint),
+       false)
+  FROM events h, event_store_meta m
+ WHERE h.stream_id = %s
+ ORDER BY h.version DESC LIMIT 1
+"""
 
 
 RESOLVE = """
@@ -50,6 +97,12 @@ _XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
 # Taken by ANY writers retrying after a lost race, so they take turns on a hot stream.
 STREAM_LOCK = "SELECT pg_advisory_xact_lock(1702261620, hashtext(%s))"  # 1702261620: "evst"
+# The same locks for several streams, in one canonical order (by key): transactions that
+# lock overlapping sets of streams this way queue, never deadlock.
+STREAM_LOCKS = (
+    "SELECT count(pg_advisory_xact_lock(1702261620, k)) FROM"
+    " (SELECT DISTINCT hashtext(s) AS k FROM unnest(%s::text[]) s ORDER BY k) q"
+)
 
 STREAM_VERSION = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s"
 
@@ -70,10 +123,31 @@ ORDER = " ORDER BY e.epoch, e.transaction_id, e.position LIMIT %s"
 
 CATEGORY = "e.stream_id LIKE %s"  # the category is the stream id's prefix before "-"
 
-HELD_BACK = (
-    "SELECT EXISTS (SELECT 1 FROM events e WHERE e.epoch = %s"
+# Committed events that readers cannot reach yet (their transaction is not older than
+# every transaction still running).
+ANY_HELD = (
+    "EXISTS (SELECT 1 FROM events e WHERE e.epoch = %s"
     f" AND e.transaction_id >= {_XMIN})"
 )
+
+# Since when readers are held back, and by which backend: the one with the oldest
+# transaction id (pg_stat_activity spans the cluster; without pg_read_all_stats another
+# user's backend shows no details).
+HELD_BACK = f"""
+WITH hidden AS (
+    SELECT min(e.recorded_at) AS since FROM events e
+     WHERE e.epoch = %s AND e.transaction_id >= {_XMIN}
+)
+SELECT extract(epoch FROM clock_timestamp() - hidden.since)::float8,
+       a.pid, a.datname::text, a.application_name,
+       extract(epoch FROM clock_timestamp() - a.xact_start)::float8, a.state
+  FROM hidden
+  LEFT JOIN LATERAL (
+      SELECT pid, datname, application_name, xact_start, state FROM pg_stat_activity
+       WHERE backend_xid IS NOT NULL ORDER BY age(backend_xid) DESC LIMIT 1
+  ) a ON true
+ WHERE hidden.since IS NOT NULL
+"""
 
 HEAD = (
     "SELECT e.position, e.epoch, e.transaction_id FROM events e"

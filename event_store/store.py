@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -23,6 +22,7 @@ from event_store.errors import (
     InvalidStreamId,
     NotEncodable,
     PayloadTooLarge,
+    StreamOrderConflict,
     UnknownEventType,
 )
 from event_store.positions import START, Position
@@ -30,12 +30,14 @@ from event_store.records import (
     ANY,
     AppendResult,
     ExpectedVersion,
+    HeldBack,
     Metadata,
     NewEvent,
     RecordedEvent,
 )
 from event_store.redaction import EventRedacted, redaction_stream
 from event_store.registry import EventRegistry
+from event_store.subscription import Subscription
 from event_store.wakeups import InProcessBus, LocalSignal, WakeupBus
 
 log = logging.getLogger(__name__)
@@ -207,7 +209,7 @@ class EventStore:
         again on the same connection (back in the pool's queue it would keep losing on a hot
         stream) and under the stream's transaction lock, so retrying writers go in turn."""
         stream_id: str = params["stream"]
-        statement = sql.append_statement(mode, partial_ok=False)
+        statement = sql.append_statement(mode)
         for attempt in range(_ANY_RETRIES if mode == "any" else 1):
             try:
                 if attempt == 0:
@@ -228,31 +230,36 @@ class EventStore:
     async def _append_shared(
         self, conn: Conn, mode: str, params: dict[str, Any], expected: int | None
     ) -> AppendResult:
-        """Inside the caller's transaction: a conflict must not abort it before we can tell
-        a re-append from a conflict, so conflicting rows are skipped and then judged.
+        """Inside the caller's transaction: all of the batch or none of it, and never on top
+        of a head written by a younger transaction (`StreamOrderConflict`).
 
-        An ANY append that lost its versions to a transaction that committed meanwhile runs
-        again: under READ COMMITTED the next statement sees the winner. A batch of several
-        ANY events goes in under a savepoint, so a partial collision is undone first."""
+        A batch of several events goes in under a savepoint, undone when a concurrent
+        append took any of its versions, so what is judged afterwards is only what others
+        wrote. An ANY append that lost its versions to an older transaction that committed
+        meanwhile runs again: under READ COMMITTED the next statement sees the winner."""
         stream_id: str = params["stream"]
-        statement = sql.append_statement(mode, partial_ok=True)
+        statement = sql.append_in_transaction(mode)
         for _ in range(_ANY_RETRIES if mode == "any" else 1):
-            if mode == "any" and params["n"] > 1:
+            if params["n"] > 1:
                 rows = await self._all_or_nothing(conn, statement, params)
             else:
                 rows = await (await conn.execute(statement, params)).fetchall()
-            if len(rows) == params["n"]:
+            if rows:
                 return self._result(stream_id, rows)
             try:
-                result = await self._resolve(conn, params, expected)
-            except ConcurrencyError:
-                if mode == "any":
-                    continue  # nothing of ours went in: read the version again
+                return await self._resolve(conn, params, expected)
+            except StreamOrderConflict:
                 raise
-            if rows:  # part of the batch went in: the caller's transaction must roll back
-                raise IdempotencyConflict("part of this batch was appended before")
-            return result
+            except ConcurrencyError:
+                if mode != "any":
+                    raise
         raise ConcurrencyError(stream_id, None, await self._version_on(conn, stream_id))
+
+    async def lock_streams(self, conn: Conn, stream_ids: Iterable[str]) -> None:
+        """Take the streams' transaction locks in one canonical order, before appending to
+        several streams in one transaction: two such transactions then queue instead of
+        deadlocking on each other's new versions."""
+        await conn.execute(sql.STREAM_LOCKS, (sorted(stream_ids),))
 
     @staticmethod
     async def _all_or_nothing(
@@ -293,7 +300,12 @@ class EventStore:
                 positions = [Position(r[2], r[3], r[1]) for r in found]
                 return AppendResult(stream_id, versions[-1], positions)
             raise IdempotencyConflict("event ids already used with other content")
-        raise ConcurrencyError(stream_id, expected, await self._version_on(conn, stream_id))
+        cur = await conn.execute(sql.HEAD_WRITER, (stream_id,))
+        head = await cur.fetchone()
+        version, younger = (int(head[0]), bool(head[1])) if head else (0, False)
+        if younger:
+            raise StreamOrderConflict(stream_id, version)
+        raise ConcurrencyError(stream_id, expected, version)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -390,9 +402,32 @@ class EventStore:
         await cur.execute(query, params)
         return await cur.fetchall()
 
-    async def held_back(self, conn: Conn) -> bool:
-        """True when committed events are hidden behind a transaction still running."""
+    async def held_back(self, conn: Conn | None = None) -> HeldBack | None:
+        """What keeps committed events from readers now: the age of the oldest one and the
+        backend whose transaction holds the horizon (it may be in another database of the
+        cluster); None when nothing committed is out of reach."""
+        if conn is None:
+            async with self._pool.connection() as own:
+                return await self.held_back(own)
         cur = await conn.execute(sql.HELD_BACK, (self.epoch,))
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        return HeldBack(float(row[0]), row[1], row[2], row[3],
+                        None if row[4] is None else float(row[4]), row[5])
+
+    async def _held_or_ready(self, conn: Conn, after: Position, category: str | None) -> bool:
+        """After an empty read: are events held back, or readable by now? One statement,
+        so one snapshot: a horizon that moved since the read cannot hide both."""
+        params: list[Any] = [self.epoch, after.epoch, after.transaction_id, after.sequence,
+                             self.epoch]
+        where = sql.VISIBLE
+        if category is not None:
+            where = f"{sql.CATEGORY} AND {where}"
+            params.insert(1, sql.category_pattern(category))
+        cur = await conn.execute(
+            f"SELECT {sql.ANY_HELD} OR EXISTS (SELECT 1 FROM events e WHERE {where})", params
+        )
         row = await cur.fetchone()
         return bool(row and row[0])
 
@@ -457,86 +492,3 @@ class EventStore:
             return await self.append(
                 redaction_stream(event_id), [NewEvent(record, metadata=metadata)], conn=conn
             )
-
-
-class Subscription:
-    """Catch up from a position, then follow live; reconnects without gap or duplicate.
-
-    `position` is the last event handed out, so a consumer that stores it can resume.
-    """
-
-    def __init__(
-        self,
-        store: EventStore,
-        after: Position,
-        *,
-        batch_size: int,
-        category: str | None,
-        poll_interval: float,
-        name: str,
-    ) -> None:
-        self._store = store
-        self.position = after
-        self._batch_size = batch_size
-        self._category = category
-        self._poll_interval = poll_interval
-        self._name = name
-        self._conn: Conn | None = None
-        self.reconnects = 0
-
-    async def _connection(self) -> Conn:
-        if self._conn is None or self._conn.closed:
-            kwargs = {
-                **self._store.connect_kwargs,
-                "autocommit": True,
-                "application_name": f"event_store-{self._name}"[:63],
-            }
-            self._conn = await psycopg.AsyncConnection.connect(self._store.conninfo, **kwargs)
-        return self._conn
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
-
-    async def batches(self) -> AsyncIterator[list[RecordedEvent]]:
-        """Yield non-empty batches forever; the position advances past each batch."""
-        backoff = 0.05
-        held_delay = 0.001
-        try:
-            while True:
-                ticket = self._store.signal.ticket()
-                try:
-                    conn = await self._connection()
-                    rows = await self._store._read_rows(
-                        conn, self.position, self._batch_size, self._category, None
-                    )
-                    held = not rows and await self._store.held_back(conn)
-                except psycopg.OperationalError as exc:
-                    log.warning("subscription %s lost its connection: %s", self._name, exc)
-                    await self.close()
-                    self.reconnects += 1
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 2.0)
-                    continue
-                backoff = 0.05
-                if rows:
-                    batch = self._store._decode(rows)
-                    self.position = batch[-1].position
-                    held_delay = 0.001
-                    yield batch
-                    continue
-                if held:
-                    await asyncio.sleep(held_delay)
-                    held_delay = min(held_delay * 2, 0.05)
-                    continue
-                held_delay = 0.001
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ticket.wait(), self._poll_interval)
-        finally:
-            await self.close()
-
-    async def __aiter__(self) -> AsyncIterator[RecordedEvent]:
-        async for batch in self.batches():
-            for event in batch:
-                yield event

@@ -61,8 +61,15 @@ class InProcessBus:
         return None
 
 
+_FIRST_BACKOFF = 0.05
+
+
 class _CoalescingBus:
     """Sends at most one message per flush, however many appends asked for one."""
+
+    healthy_after = 1.0
+    """A listening connection that lasted this long (seconds) was healthy: after it drops,
+    reconnecting starts again from the shortest pause."""
 
     def __init__(self) -> None:
         self._wanted = asyncio.Event()
@@ -101,8 +108,11 @@ class _CoalescingBus:
                 backoff = min(backoff * 2, 2.0)
 
     async def _listener(self) -> None:
-        backoff = 0.05
+        """Listen, and reconnect when the connection drops: at once after a connection that
+        was healthy for a while, with a doubling pause while connections keep failing."""
+        backoff = _FIRST_BACKOFF
         while True:
+            started = asyncio.get_running_loop().time()
             try:
                 await self._listen()
             except asyncio.CancelledError:
@@ -110,6 +120,8 @@ class _CoalescingBus:
             except Exception as exc:
                 log.warning("wake-up listener lost: %s", type(exc).__name__)
             self._on_wakeup()  # we may have missed some while disconnected
+            if asyncio.get_running_loop().time() - started >= self.healthy_after:
+                backoff = _FIRST_BACKOFF
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 
@@ -177,7 +189,7 @@ class RedisBus(_CoalescingBus):
                 if message.get("type") == "message":
                     self._on_wakeup()
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     async def close(self) -> None:
         await super().close()

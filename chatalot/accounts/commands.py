@@ -15,7 +15,6 @@ import logging
 import secrets
 import string
 import uuid
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +30,7 @@ from chatalot.auth import totp
 from chatalot.auth.passwords import code_matches, hash_code, new_code
 from chatalot.auth.tokens import hash_refresh_token, new_refresh_token
 from chatalot.command_tx import CommandTx as Tx
-from chatalot.command_tx import command_tx
+from chatalot.command_tx import run_command
 from chatalot.crypto.errors import CryptoError
 from chatalot.crypto.keys import (
     validate_identity_key,
@@ -44,7 +43,7 @@ from chatalot.domain.accounts import rules
 from chatalot.domain.accounts.rules import Account, Invite, Throttle
 from chatalot.domain.errors import DomainError, bad_request, conflict, forbidden, not_found
 from chatalot.ids import uuid7
-from event_store import NO_STREAM, ConcurrencyError, Metadata, NewEvent
+from event_store import NO_STREAM, ConcurrencyError, Metadata
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +51,11 @@ Conn = psycopg.AsyncConnection[Any]
 _FIRST_USER_LOCK = 0x6163636F756E7431  # advisory lock: only one "first account" decision
 _INVITE_ALPHABET = string.ascii_letters + string.digits
 _BAD_LOGIN = "invalid username or password"
+
+
+class _NothingToRecord(Exception):
+    """Raised by a command's work that found nothing to do: it records no event, so its
+    transaction rolls back and the command answers without a position."""
 
 
 def user_stream(user_id: uuid.UUID) -> str:
@@ -62,11 +66,7 @@ def session_stream(session_id: uuid.UUID) -> str:
     return f"session-{session_id}"
 
 
-# -- transaction helper ----------------------------------------------------------------------
-
-
-def transaction(rt: AccountsRuntime, meta: Metadata) -> AbstractAsyncContextManager[Tx]:
-    return command_tx(rt.store, meta, rt.now())
+# -- reading --------------------------------------------------------------------------------
 
 
 async def _query_one(rt: AccountsRuntime, sql: str, params: Any) -> dict[str, Any] | None:
@@ -114,7 +114,7 @@ async def _start_session(rt: AccountsRuntime, tx: Tx, user_id: uuid.UUID,
     await tx.execute(
         "INSERT INTO account_refresh_tokens (token_hash, session_id, issued_at)"
         " VALUES (%s, %s, %s)", (digest, session_id, tx.now))
-    await tx.append(session_stream(session_id), ev.SessionStarted(
+    tx.append(session_stream(session_id), ev.SessionStarted(
         session_id=session_id, user_id=user_id, device_name=device, expires_at=expires,
     ), expected=NO_STREAM)
     return session_id, token
@@ -128,7 +128,7 @@ async def _revoke_sessions(tx: Tx, user_id: uuid.UUID, reason: Any,
         (tx.now, user_id, tx.now, keep))
     for row in sorted(rows, key=lambda r: r["session_id"]):
         sid = row["session_id"]
-        await tx.append(session_stream(sid), ev.SessionRevoked(
+        tx.append(session_stream(sid), ev.SessionRevoked(
             session_id=sid, user_id=user_id, reason=reason))
     return len(rows)
 
@@ -210,7 +210,8 @@ async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInf
     recovery_code = new_code(4, 4)
     meta = info.metadata("register", user_id)
     mode = rt.settings.registration_mode
-    async with transaction(rt, meta) as tx:
+
+    async def work(tx: Tx) -> tuple[Account, uuid.UUID, str, datetime]:
         empty = await tx.fetchone("SELECT NOT EXISTS (SELECT 1 FROM account_users) AS empty")
         instance_empty = bool(empty and empty["empty"])
         if instance_empty:
@@ -242,7 +243,7 @@ async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInf
             "INSERT INTO account_credentials (user_id, password_hash, recovery_code_hash)"
             " VALUES (%s, %s, %s)",
             (user_id, password_hash, hash_code(str(user_id), recovery_code)))
-        await tx.append(user_stream(user_id), ev.UserRegistered(
+        tx.append(user_stream(user_id), ev.UserRegistered(
             user_id=user_id, username=username, display_name=display_name, email=(req.email
             and req.email.strip()) or None, is_owner=grant.is_owner, is_admin=grant.is_owner,
             invite_id=grant.invite_id,
@@ -251,16 +252,18 @@ async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInf
             await tx.execute(
                 "UPDATE account_registration_invites SET used_count = used_count + 1"
                 " WHERE invite_id = %s", (grant.invite_id,))
-            await tx.append(f"invite-{grant.invite_id}", ev.RegistrationInviteUsed(
+            tx.append(f"invite-{grant.invite_id}", ev.RegistrationInviteUsed(
                 invite_id=grant.invite_id, user_id=user_id, used_count=invite.used_count + 1))
         await _register_keys(tx, user_id, keys)
         account = Account(user_id, username, grant.is_owner, grant.is_owner, "active")
         session_id, refresh = await _start_session(rt, tx, user_id, device_name(
             None, info.user_agent))
-        position = tx.position
-    assert position is not None
-    return Registered(account, display_name, tx.now, _issue(rt, account, session_id), refresh,
-                      recovery_code, position)
+        return account, session_id, refresh, tx.now
+
+    (account, session_id, refresh, created_at), position = await run_command(
+        rt.store, meta, rt.now, work)
+    return Registered(account, display_name, created_at, _issue(rt, account, session_id),
+                      refresh, recovery_code, position)
 
 
 async def _register_keys(tx: Tx, user_id: uuid.UUID, keys: _Keys) -> None:
@@ -289,7 +292,7 @@ async def _register_keys(tx: Tx, user_id: uuid.UUID, keys: _Keys) -> None:
     if keys.one_time:
         events.append(ev.OneTimePrekeysUploaded(user_id=user_id, prekeys=[
             ev.PrekeyUpload(k, b64(p).decode()) for k, p in keys.one_time]))
-    await tx.append(stream, *events, expected=NO_STREAM)
+    tx.append(stream, *events, expected=NO_STREAM)
 
 
 # -- login, lockout ----------------------------------------------------------------------
@@ -315,7 +318,8 @@ async def _record_failure(rt: AccountsRuntime, info: RequestInfo, command: str,
     """Count the failure against the username and log it; commits before the 401 goes out."""
     key = rules.username_key(username)
     actor = account.user_id if account else None
-    async with transaction(rt, info.metadata(command, actor)) as tx:
+
+    async def work(tx: Tx) -> None:
         await tx.execute(
             "INSERT INTO account_login_throttle (username_key, failures, last_failure_at)"
             " VALUES (%s, 0, %s) ON CONFLICT DO NOTHING", (key, tx.now))
@@ -332,16 +336,21 @@ async def _record_failure(rt: AccountsRuntime, info: RequestInfo, command: str,
             username=username[:64], reason=reason, user_id=actor, failures=after.failures,
             locked_until=after.locked_until)
         stream = user_stream(actor) if actor else f"auth-{tx.now.date().isoformat()}"
-        await tx.append(stream, event)
+        tx.append(stream, event)
+
+    await run_command(rt.store, info.metadata(command, actor), rt.now, work)
 
 
 async def _record_locked(rt: AccountsRuntime, info: RequestInfo, command: str,
                          username: str, account: Account | None, exc: DomainError) -> None:
     actor = account.user_id if account else None
-    async with transaction(rt, info.metadata(command, actor)) as tx:
+
+    async def work(tx: Tx) -> None:
         stream = user_stream(actor) if actor else f"auth-{tx.now.date().isoformat()}"
-        await tx.append(stream, ev.LoginFailed(username=username[:64], reason="locked",
-                                               user_id=actor))
+        tx.append(stream, ev.LoginFailed(username=username[:64], reason="locked",
+                                         user_id=actor))
+
+    await run_command(rt.store, info.metadata(command, actor), rt.now, work)
 
 
 async def _account_by_username(rt: AccountsRuntime, username: str
@@ -401,7 +410,8 @@ async def login(rt: AccountsRuntime, req: c.LoginRequest, info: RequestInfo) -> 
     new_hash = None
     if rt.hasher.needs_rehash(creds["password_hash"]):
         new_hash = await rt.hasher.hash(req.password)
-    async with transaction(rt, info.metadata("login", account.user_id)) as tx:
+
+    async def work(tx: Tx) -> tuple[uuid.UUID, str]:
         if totp_step is not None:
             won = await tx.execute(
                 "UPDATE account_credentials SET totp_last_step = %s WHERE user_id = %s"
@@ -433,9 +443,11 @@ async def login(rt: AccountsRuntime, req: c.LoginRequest, info: RequestInfo) -> 
             events.append(ev.BackupCodeUsed(user_id=account.user_id, remaining=remaining))
         if new_hash is not None:
             events.append(ev.PasswordChanged(user_id=account.user_id, reason="rehashed"))
-        await tx.append(user_stream(account.user_id), *events)
-        position = tx.position
-    assert position is not None
+        tx.append(user_stream(account.user_id), *events)
+        return session_id, refresh
+
+    (session_id, refresh), position = await run_command(
+        rt.store, info.metadata("login", account.user_id), rt.now, work)
     return LoggedIn(account, _issue(rt, account, session_id), refresh, position)
 
 
@@ -451,8 +463,9 @@ class Refreshed:
 
 async def refresh(rt: AccountsRuntime, token: str, info: RequestInfo) -> Refreshed:
     digest = hash_refresh_token(token)
-    refused: str | None = None
-    async with transaction(rt, info.metadata("refresh", None)) as tx:
+    new_token, new_digest = new_refresh_token()
+
+    async def work(tx: Tx) -> tuple[Account, uuid.UUID]:
         row = await tx.fetchone(
             "SELECT t.session_id, t.rotated_at, s.user_id, s.expires_at, s.revoked_at,"
             " u.username, u.is_admin, u.is_owner, u.status"
@@ -462,42 +475,39 @@ async def refresh(rt: AccountsRuntime, token: str, info: RequestInfo) -> Refresh
             # it was when its statement began, or one token rotates once per waiter
             " FOR UPDATE OF t, s", (digest,))
         if row is None:
-            refused = "unknown refresh token"
-        else:
-            sid, user_id = row["session_id"], row["user_id"]
-            tx.meta = msgspec.structs.replace(tx.meta, actor_id=str(user_id))
-            if row["rotated_at"] is not None:
-                # Theft detection: a rotated token came back. Kill the whole family.
-                await tx.append(session_stream(sid), ev.RefreshTokenReused(
-                    session_id=sid, user_id=user_id))
-                if row["revoked_at"] is None:
-                    await tx.execute("UPDATE account_sessions SET revoked_at = %s"
-                                     " WHERE session_id = %s", (tx.now, sid))
-                    await tx.append(session_stream(sid), ev.SessionRevoked(
-                        session_id=sid, user_id=user_id, reason="refresh_token_reused"))
-                refused = "refresh token already used; the session is revoked"
-            elif row["revoked_at"] is not None or row["expires_at"] <= tx.now:
-                refused = "the session has ended"
-            elif row["status"] != "active":
-                refused = "the account is not active"
-            else:
-                new_token, new_digest = new_refresh_token()
-                expires = tx.now + timedelta(days=rt.settings.security.refresh_token_ttl_days)
-                await tx.execute("UPDATE account_refresh_tokens SET rotated_at = %s"
-                                 " WHERE token_hash = %s", (tx.now, digest))
-                await tx.execute(
-                    "INSERT INTO account_refresh_tokens (token_hash, session_id, issued_at)"
-                    " VALUES (%s, %s, %s)", (new_digest, sid, tx.now))
-                await tx.execute("UPDATE account_sessions SET expires_at = %s"
-                                 " WHERE session_id = %s", (expires, sid))
-                await tx.append(session_stream(sid), ev.SessionRefreshed(
-                    session_id=sid, user_id=user_id, expires_at=expires))
-                account = Account(user_id, row["username"], row["is_admin"],
-                                  row["is_owner"], "active")
-                position = tx.position
-    if refused is not None:
-        raise DomainError("unauthorized", refused)
-    assert position is not None
+            raise DomainError("unauthorized", "unknown refresh token")
+        sid, user_id = row["session_id"], row["user_id"]
+        tx.meta = msgspec.structs.replace(tx.meta, actor_id=str(user_id))
+        if row["rotated_at"] is not None:
+            # Theft detection: a rotated token came back. Kill the whole family.
+            tx.append(session_stream(sid), ev.RefreshTokenReused(
+                session_id=sid, user_id=user_id))
+            if row["revoked_at"] is None:
+                await tx.execute("UPDATE account_sessions SET revoked_at = %s"
+                                 " WHERE session_id = %s", (tx.now, sid))
+                tx.append(session_stream(sid), ev.SessionRevoked(
+                    session_id=sid, user_id=user_id, reason="refresh_token_reused"))
+            tx.refuse(DomainError("unauthorized",
+                                  "refresh token already used; the session is revoked"))
+        if row["revoked_at"] is not None or row["expires_at"] <= tx.now:
+            raise DomainError("unauthorized", "the session has ended")
+        if row["status"] != "active":
+            raise DomainError("unauthorized", "the account is not active")
+        expires = tx.now + timedelta(days=rt.settings.security.refresh_token_ttl_days)
+        await tx.execute("UPDATE account_refresh_tokens SET rotated_at = %s"
+                         " WHERE token_hash = %s", (tx.now, digest))
+        await tx.execute(
+            "INSERT INTO account_refresh_tokens (token_hash, session_id, issued_at)"
+            " VALUES (%s, %s, %s)", (new_digest, sid, tx.now))
+        await tx.execute("UPDATE account_sessions SET expires_at = %s"
+                         " WHERE session_id = %s", (expires, sid))
+        tx.append(session_stream(sid), ev.SessionRefreshed(
+            session_id=sid, user_id=user_id, expires_at=expires))
+        return Account(user_id, row["username"], row["is_admin"], row["is_owner"],
+                       "active"), sid
+
+    (account, sid), position = await run_command(
+        rt.store, info.metadata("refresh", None), rt.now, work)
     return Refreshed(_issue(rt, account, sid), new_token, position)
 
 
@@ -528,13 +538,15 @@ async def change_password(rt: AccountsRuntime, user_id: uuid.UUID, session_id: u
     rules.validate_password(req.new_password, username=account.username,
                             min_score=rt.settings.security.password_min_score)
     new_hash = await rt.hasher.hash(req.new_password)
-    async with transaction(rt, info.metadata("change_password", user_id)) as tx:
+
+    async def work(tx: Tx) -> None:
         await tx.execute("UPDATE account_credentials SET password_hash = %s WHERE user_id = %s",
                          (new_hash, user_id))
-        await tx.append(user_stream(user_id), ev.PasswordChanged(user_id=user_id))
+        tx.append(user_stream(user_id), ev.PasswordChanged(user_id=user_id))
         await _revoke_sessions(tx, user_id, "password_changed", keep=session_id)
-        position = tx.position
-    assert position is not None
+
+    _, position = await run_command(
+        rt.store, info.metadata("change_password", user_id), rt.now, work)
     return position
 
 
@@ -555,7 +567,8 @@ async def recover(rt: AccountsRuntime, req: c.RecoverRequest, info: RequestInfo
                             min_score=rt.settings.security.password_min_score)
     new_hash = await rt.hasher.hash(req.new_password)
     code = new_code(4, 4)
-    async with transaction(rt, info.metadata("recover", account.user_id)) as tx:
+
+    async def work(tx: Tx) -> None:
         won = await tx.execute(
             "UPDATE account_credentials SET password_hash = %s, recovery_code_hash = %s"
             " WHERE user_id = %s AND recovery_code_hash = %s",
@@ -564,13 +577,14 @@ async def recover(rt: AccountsRuntime, req: c.RecoverRequest, info: RequestInfo
             raise DomainError("unauthorized", "invalid username or recovery code")
         await tx.execute("DELETE FROM account_login_throttle WHERE username_key = %s",
                          (rules.username_key(account.username),))
-        await tx.append(user_stream(account.user_id),
-                        ev.AccountRecovered(user_id=account.user_id),
-                        ev.PasswordChanged(user_id=account.user_id, reason="recovery"),
-                        ev.RecoveryCodeRegenerated(user_id=account.user_id))
+        tx.append(user_stream(account.user_id),
+                  ev.AccountRecovered(user_id=account.user_id),
+                  ev.PasswordChanged(user_id=account.user_id, reason="recovery"),
+                  ev.RecoveryCodeRegenerated(user_id=account.user_id))
         await _revoke_sessions(tx, account.user_id, "recovery")
-        position = tx.position
-    assert position is not None
+
+    _, position = await run_command(
+        rt.store, info.metadata("recover", account.user_id), rt.now, work)
     return code, position
 
 
@@ -578,12 +592,14 @@ async def regenerate_recovery_code(rt: AccountsRuntime, user_id: uuid.UUID, pass
                                    info: RequestInfo) -> tuple[str, str]:
     await _verify_own_password(rt, info, "regenerate_recovery_code", user_id, password)
     code = new_code(4, 4)
-    async with transaction(rt, info.metadata("regenerate_recovery_code", user_id)) as tx:
+
+    async def work(tx: Tx) -> None:
         await tx.execute("UPDATE account_credentials SET recovery_code_hash = %s"
                          " WHERE user_id = %s", (hash_code(str(user_id), code), user_id))
-        await tx.append(user_stream(user_id), ev.RecoveryCodeRegenerated(user_id=user_id))
-        position = tx.position
-    assert position is not None
+        tx.append(user_stream(user_id), ev.RecoveryCodeRegenerated(user_id=user_id))
+
+    _, position = await run_command(
+        rt.store, info.metadata("regenerate_recovery_code", user_id), rt.now, work)
     return code, position
 
 
@@ -592,7 +608,7 @@ async def regenerate_recovery_code(rt: AccountsRuntime, user_id: uuid.UUID, pass
 
 async def revoke_session(rt: AccountsRuntime, user_id: uuid.UUID, session_id: uuid.UUID,
                          info: RequestInfo) -> str:
-    async with transaction(rt, info.metadata("revoke_session", user_id)) as tx:
+    async def work(tx: Tx) -> None:
         row = await tx.fetchone(
             "SELECT revoked_at, expires_at FROM account_sessions WHERE session_id = %s"
             " AND user_id = %s FOR UPDATE", (session_id, user_id))
@@ -602,20 +618,31 @@ async def revoke_session(rt: AccountsRuntime, user_id: uuid.UUID, session_id: uu
             raise conflict("the session has already ended")
         await tx.execute("UPDATE account_sessions SET revoked_at = %s WHERE session_id = %s",
                          (tx.now, session_id))
-        await tx.append(session_stream(session_id), ev.SessionRevoked(
+        tx.append(session_stream(session_id), ev.SessionRevoked(
             session_id=session_id, user_id=user_id, reason="revoked"))
-        position = tx.position
-    assert position is not None
+
+    _, position = await run_command(
+        rt.store, info.metadata("revoke_session", user_id), rt.now, work)
     return position
 
 
 async def revoke_other_sessions(rt: AccountsRuntime, user_id: uuid.UUID,
                                 session_id: uuid.UUID, info: RequestInfo
                                 ) -> tuple[int, str | None]:
-    async with transaction(rt, info.metadata("revoke_all_sessions", user_id)) as tx:
+    """`position` is None when there was no other session: nothing happened, nothing is
+    recorded (and an Idempotency-Key is left unclaimed, as for a refused command)."""
+
+    async def work(tx: Tx) -> int:
         count = await _revoke_sessions(tx, user_id, "revoked_all_others", keep=session_id)
-        position = tx.position
-    return count, position
+        if not count:
+            raise _NothingToRecord
+        return count
+
+    try:
+        return await run_command(
+            rt.store, info.metadata("revoke_all_sessions", user_id), rt.now, work)
+    except _NothingToRecord:
+        return 0, None
 
 
 # -- TOTP --------------------------------------------------------------------------------
@@ -633,23 +660,25 @@ async def _totp_row(tx: Tx, user_id: uuid.UUID) -> dict[str, Any]:
 async def totp_setup(rt: AccountsRuntime, account: Account, info: RequestInfo
                      ) -> tuple[str, str, str]:
     secret = totp.new_secret()
-    async with transaction(rt, info.metadata("totp_setup", account.user_id)) as tx:
+
+    async def work(tx: Tx) -> None:
         row = await _totp_row(tx, account.user_id)
         if row["totp_secret"] is not None:
             raise conflict("two-factor authentication is already enabled")
         await tx.execute("UPDATE account_credentials SET totp_pending = %s WHERE user_id = %s",
                          (rt.box.seal(account.user_id, secret), account.user_id))
-        await tx.append(user_stream(account.user_id),
-                        ev.TotpSetupStarted(user_id=account.user_id))
-        position = tx.position
-    assert position is not None
+        tx.append(user_stream(account.user_id), ev.TotpSetupStarted(user_id=account.user_id))
+
+    _, position = await run_command(
+        rt.store, info.metadata("totp_setup", account.user_id), rt.now, work)
     return totp.provisioning_uri(secret, account.username), secret, position
 
 
 async def totp_verify(rt: AccountsRuntime, user_id: uuid.UUID, code: str, info: RequestInfo
                       ) -> tuple[list[str], str]:
     codes, hashes = totp.new_backup_codes(user_id, rules.BACKUP_CODE_COUNT)
-    async with transaction(rt, info.metadata("totp_verify", user_id)) as tx:
+
+    async def work(tx: Tx) -> None:
         row = await _totp_row(tx, user_id)
         if row["totp_secret"] is not None:
             raise conflict("two-factor authentication is already enabled")
@@ -663,11 +692,11 @@ async def totp_verify(rt: AccountsRuntime, user_id: uuid.UUID, code: str, info: 
             "UPDATE account_credentials SET totp_secret = totp_pending, totp_pending = NULL,"
             " totp_last_step = %s, backup_code_hashes = %s WHERE user_id = %s",
             (step, hashes, user_id))
-        await tx.append(user_stream(user_id), ev.TotpEnabled(
+        tx.append(user_stream(user_id), ev.TotpEnabled(
             user_id=user_id, backup_codes=len(codes)))
-        position = tx.position
-    if position is None:
-        raise AssertionError("no events")
+
+    _, position = await run_command(
+        rt.store, info.metadata("totp_verify", user_id), rt.now, work)
     return codes, position
 
 
@@ -683,7 +712,8 @@ async def _check_second_factor(rt: AccountsRuntime, user_id: uuid.UUID, row: dic
 async def totp_disable(rt: AccountsRuntime, user_id: uuid.UUID, req: c.TotpDisableRequest,
                        info: RequestInfo) -> str:
     await _verify_own_password(rt, info, "totp_disable", user_id, req.password)
-    async with transaction(rt, info.metadata("totp_disable", user_id)) as tx:
+
+    async def work(tx: Tx) -> None:
         row = await _totp_row(tx, user_id)
         if row["totp_secret"] is None:
             raise conflict("two-factor authentication is not enabled")
@@ -692,9 +722,10 @@ async def totp_disable(rt: AccountsRuntime, user_id: uuid.UUID, req: c.TotpDisab
         await tx.execute(
             "UPDATE account_credentials SET totp_secret = NULL, totp_pending = NULL,"
             " totp_last_step = NULL, backup_code_hashes = '{}' WHERE user_id = %s", (user_id,))
-        await tx.append(user_stream(user_id), ev.TotpDisabled(user_id=user_id))
-        position = tx.position
-    assert position is not None
+        tx.append(user_stream(user_id), ev.TotpDisabled(user_id=user_id))
+
+    _, position = await run_command(
+        rt.store, info.metadata("totp_disable", user_id), rt.now, work)
     return position
 
 
@@ -702,16 +733,18 @@ async def regenerate_backup_codes(rt: AccountsRuntime, user_id: uuid.UUID, passw
                                   info: RequestInfo) -> tuple[list[str], str]:
     await _verify_own_password(rt, info, "regenerate_backup_codes", user_id, password)
     codes, hashes = totp.new_backup_codes(user_id, rules.BACKUP_CODE_COUNT)
-    async with transaction(rt, info.metadata("regenerate_backup_codes", user_id)) as tx:
+
+    async def work(tx: Tx) -> None:
         row = await _totp_row(tx, user_id)
         if row["totp_secret"] is None:
             raise conflict("two-factor authentication is not enabled")
         await tx.execute("UPDATE account_credentials SET backup_code_hashes = %s"
                          " WHERE user_id = %s", (hashes, user_id))
-        await tx.append(user_stream(user_id), ev.BackupCodesRegenerated(
+        tx.append(user_stream(user_id), ev.BackupCodesRegenerated(
             user_id=user_id, backup_codes=len(codes)))
-        position = tx.position
-    assert position is not None
+
+    _, position = await run_command(
+        rt.store, info.metadata("regenerate_backup_codes", user_id), rt.now, work)
     return codes, position
 
 
@@ -735,18 +768,20 @@ async def update_profile(rt: AccountsRuntime, user_id: uuid.UUID,
             changes[name] = rules.validate_text(value, name, limit, multiline=multiline)
     if not changes:
         raise bad_request("nothing to update")
-    async with transaction(rt, info.metadata("update_profile", user_id)) as tx:
+
+    async def work(tx: Tx) -> None:
         await _lock_account(tx, user_id)
-        await tx.append(user_stream(user_id), ev.ProfileUpdated(user_id=user_id, **changes))
-        position = tx.position
-    assert position is not None
+        tx.append(user_stream(user_id), ev.ProfileUpdated(user_id=user_id, **changes))
+
+    _, position = await run_command(
+        rt.store, info.metadata("update_profile", user_id), rt.now, work)
     return c.ProfileReply(position=position, **changes)
 
 
 async def update_preferences(rt: AccountsRuntime, user_id: uuid.UUID,
                              patch: dict[str, object], info: RequestInfo
                              ) -> tuple[dict[str, object], str]:
-    async with transaction(rt, info.metadata("update_preferences", user_id)) as tx:
+    async def work(tx: Tx) -> dict[str, object]:
         row = await tx.fetchone("SELECT preferences FROM account_users WHERE user_id = %s"
                                 " FOR UPDATE", (user_id,))
         if row is None:
@@ -754,11 +789,12 @@ async def update_preferences(rt: AccountsRuntime, user_id: uuid.UUID,
         merged = rules.merge_preferences(row["preferences"], patch)
         await tx.execute("UPDATE account_users SET preferences = %s WHERE user_id = %s",
                          (Jsonb(merged), user_id))
-        await tx.append(user_stream(user_id), ev.PreferencesUpdated(
+        tx.append(user_stream(user_id), ev.PreferencesUpdated(
             user_id=user_id, preferences=merged))
-        position = tx.position
-    assert position is not None
-    return merged, position
+        return merged
+
+    return await run_command(
+        rt.store, info.metadata("update_preferences", user_id), rt.now, work)
 
 
 # -- blocks, reports ---------------------------------------------------------------------
@@ -766,7 +802,7 @@ async def update_preferences(rt: AccountsRuntime, user_id: uuid.UUID,
 
 async def block(rt: AccountsRuntime, user_id: uuid.UUID, target_id: uuid.UUID,
                 info: RequestInfo) -> str:
-    async with transaction(rt, info.metadata("block_user", user_id)) as tx:
+    async def work(tx: Tx) -> None:
         target = await tx.fetchone("SELECT status FROM account_users WHERE user_id = %s",
                                    (target_id,))
         if target is None or target["status"] == "deleted":
@@ -775,25 +811,27 @@ async def block(rt: AccountsRuntime, user_id: uuid.UUID, target_id: uuid.UUID,
             "INSERT INTO account_blocks (user_id, blocked_user_id) VALUES (%s, %s)"
             " ON CONFLICT DO NOTHING", (user_id, target_id)) if user_id != target_id else 0
         rules.decide_block(user_id, target_id, already=not inserted)
-        await tx.append(user_stream(user_id), ev.UserBlocked(
+        tx.append(user_stream(user_id), ev.UserBlocked(
             user_id=user_id, blocked_user_id=target_id))
-        position = tx.position
-    assert position is not None
+
+    _, position = await run_command(
+        rt.store, info.metadata("block_user", user_id), rt.now, work)
     return position
 
 
 async def unblock(rt: AccountsRuntime, user_id: uuid.UUID, target_id: uuid.UUID,
                   info: RequestInfo) -> str:
-    async with transaction(rt, info.metadata("unblock_user", user_id)) as tx:
+    async def work(tx: Tx) -> None:
         deleted = await tx.execute(
             "DELETE FROM account_blocks WHERE user_id = %s AND blocked_user_id = %s",
             (user_id, target_id))
         if not deleted:
             raise conflict("the user is not blocked")
-        await tx.append(user_stream(user_id), ev.UserUnblocked(
+        tx.append(user_stream(user_id), ev.UserUnblocked(
             user_id=user_id, blocked_user_id=target_id))
-        position = tx.position
-    assert position is not None
+
+    _, position = await run_command(
+        rt.store, info.metadata("unblock_user", user_id), rt.now, work)
     return position
 
 
@@ -810,12 +848,14 @@ async def file_report(rt: AccountsRuntime, user_id: uuid.UUID, req: c.ReportRequ
             raise bad_request("you cannot report yourself")
     # Messages and files do not exist yet (later issues); their reports are taken as filed.
     report_id = uuid7()
-    async with transaction(rt, info.metadata("file_report", user_id)) as tx:
-        await tx.append(f"report-{report_id}", ev.ReportFiled(
+
+    async def work(tx: Tx) -> None:
+        tx.append(f"report-{report_id}", ev.ReportFiled(
             report_id=report_id, reporter_id=user_id, report_type=req.report_type,
             target_id=req.target_id, reason=reason), expected=NO_STREAM)
-        position = tx.position
-    assert position is not None
+
+    _, position = await run_command(
+        rt.store, info.metadata("file_report", user_id), rt.now, work)
     return report_id, position
 
 
@@ -833,15 +873,20 @@ async def review_report(rt: AccountsRuntime, actor: Account, report_id: uuid.UUI
     rules.decide_review(status, req.status)
     notes = rules.validate_text(req.admin_notes, "admin_notes", rules.ADMIN_NOTES_MAX,
                                 multiline=True) if req.admin_notes else None
-    try:
-        result = await rt.store.append(stream, [NewEvent(ev.ReportReviewed(
+
+    async def work(tx: Tx) -> None:
+        tx.append(stream, ev.ReportReviewed(
             report_id=report_id, reviewer_id=actor.user_id, status=req.status,
-            admin_notes=notes), event_id=uuid7(),
-            metadata=info.metadata("review_report", actor.user_id))],
-            expected_version=history[-1].version)
+            admin_notes=notes), expected=history[-1].version)
+
+    try:
+        # one attempt: the decision was taken on the history read above, so a lost race
+        # is the reviewer's to settle (409), not a retry's
+        _, position = await run_command(
+            rt.store, info.metadata("review_report", actor.user_id), rt.now, work, attempts=1)
     except ConcurrencyError:
         raise conflict("the report changed meanwhile; reload it") from None
-    return result.position.encode()
+    return position
 
 
 # -- admin -------------------------------------------------------------------------------
@@ -850,44 +895,49 @@ async def review_report(rt: AccountsRuntime, actor: Account, report_id: uuid.UUI
 async def suspend(rt: AccountsRuntime, actor: Account, target_id: uuid.UUID,
                   reason: str | None, info: RequestInfo) -> str:
     reason = rules.validate_text(reason, "reason", rules.SUSPEND_REASON_MAX) if reason else None
-    async with transaction(rt, info.metadata("admin_suspend_user", actor.user_id)) as tx:
+
+    async def work(tx: Tx) -> None:
         target = await _lock_account(tx, target_id)
         rules.decide_suspend(actor, target)
         await tx.execute("UPDATE account_users SET status = 'suspended' WHERE user_id = %s",
                          (target_id,))
-        await tx.append(user_stream(target_id), ev.UserSuspended(
+        tx.append(user_stream(target_id), ev.UserSuspended(
             user_id=target_id, reason=reason or None))
         await _revoke_sessions(tx, target_id, "suspended")
-        position = tx.position
-    assert position is not None
+
+    _, position = await run_command(
+        rt.store, info.metadata("admin_suspend_user", actor.user_id), rt.now, work)
     return position
 
 
 async def unsuspend(rt: AccountsRuntime, actor: Account, target_id: uuid.UUID,
                     info: RequestInfo) -> str:
-    async with transaction(rt, info.metadata("admin_unsuspend_user", actor.user_id)) as tx:
+    async def work(tx: Tx) -> None:
         target = await _lock_account(tx, target_id)
         rules.decide_unsuspend(actor, target)
         await tx.execute("UPDATE account_users SET status = 'active' WHERE user_id = %s",
                          (target_id,))
-        await tx.append(user_stream(target_id), ev.UserUnsuspended(user_id=target_id))
-        position = tx.position
-    assert position is not None
+        tx.append(user_stream(target_id), ev.UserUnsuspended(user_id=target_id))
+
+    _, position = await run_command(
+        rt.store, info.metadata("admin_unsuspend_user", actor.user_id), rt.now, work)
     return position
 
 
 async def set_admin(rt: AccountsRuntime, actor: Account, target_id: uuid.UUID,
                     is_admin: bool, info: RequestInfo) -> str:
     command = "admin_grant_admin" if is_admin else "admin_revoke_admin"
-    async with transaction(rt, info.metadata(command, actor.user_id)) as tx:
+
+    async def work(tx: Tx) -> None:
         target = await _lock_account(tx, target_id)
         rules.decide_set_admin(actor, target, is_admin)
         await tx.execute("UPDATE account_users SET is_admin = %s WHERE user_id = %s",
                          (is_admin, target_id))
         event = (ev.AdminGranted if is_admin else ev.AdminRevoked)(user_id=target_id)
-        await tx.append(user_stream(target_id), event)
-        position = tx.position
-    assert position is not None
+        tx.append(user_stream(target_id), event)
+
+    _, position = await run_command(
+        rt.store, info.metadata(command, actor.user_id), rt.now, work)
     return position
 
 
@@ -900,16 +950,18 @@ async def reset_password(rt: AccountsRuntime, actor: Account, target_id: uuid.UU
     rules.validate_password(new_password, username=target.username,
                             min_score=rt.settings.security.password_min_score)
     new_hash = await rt.hasher.hash(new_password)
-    async with transaction(rt, info.metadata("admin_reset_password", actor.user_id)) as tx:
+
+    async def work(tx: Tx) -> None:
         target = await _lock_account(tx, target_id)
         rules.check_can_moderate(actor, target)
         await tx.execute("UPDATE account_credentials SET password_hash = %s WHERE user_id = %s",
                          (new_hash, target_id))
-        await tx.append(user_stream(target_id), ev.PasswordChanged(
+        tx.append(user_stream(target_id), ev.PasswordChanged(
             user_id=target_id, reason="admin_reset"))
         await _revoke_sessions(tx, target_id, "admin_password_reset")
-        position = tx.position
-    assert position is not None
+
+    _, position = await run_command(
+        rt.store, info.metadata("admin_reset_password", actor.user_id), rt.now, work)
     return position
 
 
@@ -921,33 +973,37 @@ async def create_invite(rt: AccountsRuntime, actor: Account, req: c.CreateInvite
     expires_at = rules.validate_invite_request(req.max_uses, req.expires_in_hours, now)
     invite_id = uuid7()
     code = "".join(secrets.choice(_INVITE_ALPHABET) for _ in range(12))
-    async with transaction(rt, info.metadata("admin_create_invite", actor.user_id)) as tx:
+
+    async def work(tx: Tx) -> datetime:
         await tx.execute(
             "INSERT INTO account_registration_invites (invite_id, code, max_uses, expires_at)"
             " VALUES (%s, %s, %s, %s)", (invite_id, code, req.max_uses, expires_at))
-        await tx.append(f"invite-{invite_id}", ev.RegistrationInviteCreated(
+        tx.append(f"invite-{invite_id}", ev.RegistrationInviteCreated(
             invite_id=invite_id, code=code, created_by=actor.user_id, max_uses=req.max_uses,
             expires_at=expires_at), expected=NO_STREAM)
-        position = tx.position
-    assert position is not None
+        return tx.now
+
+    created_at, position = await run_command(
+        rt.store, info.metadata("admin_create_invite", actor.user_id), rt.now, work)
     invite = c.RegistrationInvite(
         id=invite_id, code=code, created_by=actor.user_id, max_uses=req.max_uses,
-        used_count=0, expires_at=_iso(expires_at), created_at=_iso(tx.now) or "")
+        used_count=0, expires_at=_iso(expires_at), created_at=_iso(created_at) or "")
     return invite, position
 
 
 async def delete_invite(rt: AccountsRuntime, actor: Account, invite_id: uuid.UUID,
                         info: RequestInfo) -> str:
-    async with transaction(rt, info.metadata("admin_delete_invite", actor.user_id)) as tx:
+    async def work(tx: Tx) -> None:
         done = await tx.execute(
             "UPDATE account_registration_invites SET deleted = true WHERE invite_id = %s"
             " AND NOT deleted", (invite_id,))
         if not done:
             raise not_found("no such invite")
-        await tx.append(f"invite-{invite_id}", ev.RegistrationInviteDeleted(
+        tx.append(f"invite-{invite_id}", ev.RegistrationInviteDeleted(
             invite_id=invite_id))
-        position = tx.position
-    assert position is not None
+
+    _, position = await run_command(
+        rt.store, info.metadata("admin_delete_invite", actor.user_id), rt.now, work)
     return position
 
 
@@ -980,7 +1036,8 @@ async def _delete(rt: AccountsRuntime, actor: Account, target: Account, by: Any,
                   info: RequestInfo) -> str:
     command = "delete_account" if by == "self" else "admin_delete_user"
     uid = target.user_id
-    async with transaction(rt, info.metadata(command, actor.user_id)) as tx:
+
+    async def work(tx: Tx) -> None:
         locked = await _lock_account(tx, uid)
         if by == "admin":
             rules.check_can_moderate(actor, locked)
@@ -995,9 +1052,10 @@ async def _delete(rt: AccountsRuntime, actor: Account, target: Account, by: Any,
         await tx.execute("DELETE FROM account_signed_prekeys WHERE user_id = %s", (uid,))
         await tx.execute("DELETE FROM account_identity_keys WHERE user_id = %s", (uid,))
         await _revoke_sessions(tx, uid, "deleted")
-        await tx.append(user_stream(uid), ev.UserDeleted(user_id=uid, by=by))
-        position = tx.position
-    assert position is not None
+        tx.append(user_stream(uid), ev.UserDeleted(user_id=uid, by=by))
+
+    _, position = await run_command(
+        rt.store, info.metadata(command, actor.user_id), rt.now, work)
     await redact_deleted(rt, uid, info.metadata(command, actor.user_id))
     return position
 

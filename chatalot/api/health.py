@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 
 from chatalot import __version__
 from chatalot.services import Services
+from event_store import HeldBack
 
 
 class ProjectionHealth(msgspec.Struct):
@@ -24,6 +25,10 @@ class Health(msgspec.Struct):
     db_healthy: bool
     redis_healthy: bool | None
     projections: dict[str, ProjectionHealth] = {}
+    log_held_back_secs: float = 0.0
+    """How long the oldest committed event has waited for an older transaction to end."""
+    log_held_back: HeldBack | None = None
+    """Who holds the log back, when that has lasted over a second."""
 
 
 class HealthController(Controller):
@@ -33,9 +38,10 @@ class HealthController(Controller):
     @get("/", summary="Liveness and dependencies", cache=False)
     async def health(self, services: NamedDependency[Services]) -> Health:
         db_ok = False
+        held: HeldBack | None = None
         with contextlib.suppress(psycopg.Error, TimeoutError, OSError):
             async with services.pool.connection(timeout=2) as conn:
-                await conn.execute("SELECT 1")
+                held = await services.store.held_back(conn)
                 db_ok = True
         redis_ok: bool | None = None
         if services.redis is not None:
@@ -60,4 +66,6 @@ class HealthController(Controller):
             db_healthy=db_ok,
             redis_healthy=redis_ok,
             projections=projections,
+            log_held_back_secs=round(held.age_secs, 3) if held else 0.0,
+            log_held_back=held if held and held.is_news else None,
         )

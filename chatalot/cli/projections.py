@@ -29,7 +29,7 @@ from rich.text import Text
 from chatalot.config import Settings
 from chatalot.db import make_pool
 from chatalot.domain.events import build_registry
-from event_store import EventStore, PostgresNotifyBus, RedisBus, WakeupBus
+from event_store import EventStore, HeldBack, PostgresNotifyBus, RedisBus, WakeupBus
 from projections import ProjectionRunner, ProjectionStatus, RunnerOptions, catalog, read_status
 from projections.projector import Projector, validate
 from projections.read_models import default_projectors
@@ -100,6 +100,8 @@ class _Item(msgspec.Struct):
     lag_events: int
     lag_seconds: float
     error: str | None
+    held_back: HeldBack | None = None
+    """Who holds the log back from every projector, when that has lasted over a second."""
 
 
 def _table(items: list[ProjectionStatus]) -> Table:
@@ -116,12 +118,17 @@ def _table(items: list[ProjectionStatus]) -> Table:
 async def _print_status(database_url: str, as_json: bool) -> None:
     async with _store(database_url) as store:
         items = await _status(store)
+        held = await store.held_back()
+    if held is not None and not held.is_news:
+        held = None
     if as_json:
         out = [_Item(s.name, s.version, s.label, s.position, s.lag_events, s.lag_seconds,
-                     s.error) for s in items]
+                     s.error, held) for s in items]
         print(msgspec.json.encode(out).decode())
     else:
         Console().print(_table(items))
+        if held is not None:
+            Console().print(Text(f"log held back: {held.describe()}", style="yellow"))
 
 
 def status(settings: Settings, database_url: str, args: argparse.Namespace) -> None:

@@ -9,12 +9,14 @@ another per user: a one-time prekey is handed out once, the 500 cap and the Keys
 crossing are decided on exact counts, and the appends to the user's `keys-` stream never
 race. The claim itself is also safe without that lock (DELETE ... FOR UPDATE SKIP LOCKED).
 
-A transaction that loses a race on a stream version (KeysLow shares `user-<id>` with the
-account commands) is retried whole: nothing of it was committed.
+A command that loses a race on a stream (KeysLow shares `user-<id>` with the account
+commands) is retried whole by `run_command`; one that still loses after its attempts is a
+409 conflict.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ import psycopg
 from chatalot.accounts.runtime import RequestInfo
 from chatalot.channels import membership
 from chatalot.command_tx import CommandTx as Tx
-from chatalot.command_tx import with_retries
+from chatalot.command_tx import run_command
 from chatalot.domain.accounts import events as account_events
 from chatalot.domain.channels import access
 from chatalot.domain.errors import DomainError, not_found
@@ -36,8 +38,6 @@ from event_store import ConcurrencyError, EventStore, Metadata
 
 Conn = psycopg.AsyncConnection[Any]
 T = TypeVar("T")
-
-_ATTEMPTS = 5
 
 
 class KeysRuntime(Protocol):
@@ -61,17 +61,26 @@ def sender_keys_stream(channel_id: uuid.UUID, sender_id: uuid.UUID) -> str:
     return f"senderkeys-{channel_id}-{sender_id}"
 
 
-# -- transaction helper ----------------------------------------------------------------------
+# -- running a command -------------------------------------------------------------------------
 
 
-async def in_transaction(rt: KeysRuntime, meta: Metadata,
-                         work: Callable[[Tx], Awaitable[T]]) -> T:
-    """`work` in one transaction, retried whole when it lost a stream-version race, a few
-    times, then 409 conflict."""
+async def _run(rt: KeysRuntime, meta: Metadata, work: Callable[[Tx], Awaitable[T]]
+               ) -> tuple[T, str]:
+    """`run_command`, with a race still lost after its retries answered as 409 conflict."""
     try:
-        return await with_retries(rt.store, meta, rt.now, work, attempts=_ATTEMPTS)
+        return await run_command(rt.store, meta, rt.now, work)
     except ConcurrencyError:
         raise DomainError("conflict", "the keys changed concurrently; retry") from None
+
+
+class _NothingToRecord(Exception):
+    """Raised by a fetch that hands out nothing worth an event (one's own bundle, or no
+    one-time prekey left with KeysLow already sent): its transaction rolls back, it wrote
+    nothing, and the bundle goes out without a position."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        super().__init__("nothing to record")
+        self.bundle = bundle
 
 
 async def _lock_identity(tx: Tx, user_id: uuid.UUID) -> bytes:
@@ -147,7 +156,7 @@ async def fetch_bundle(rt: KeysRuntime, caller: uuid.UUID, owner: uuid.UUID,
         signed = rules.SignedPrekey(int(spk["key_id"]), bytes(spk["public_key"]),
                                     bytes(spk["signature"]))
         if caller == owner:
-            return Bundle(owner, identity, signed, None, None)
+            raise _NothingToRecord(Bundle(owner, identity, signed, None, None))
         claimed = await tx.fetchone(CLAIM_ONE_TIME_PREKEY, (owner,))
         remaining = await _count_one_time(tx, owner)
         one_time: tuple[int, bytes] | None = None
@@ -156,7 +165,7 @@ async def fetch_bundle(rt: KeysRuntime, caller: uuid.UUID, owner: uuid.UUID,
             one_time = (int(claimed["key_id"]), bytes(claimed["public_key"]))
             event = tx.event(ev.OneTimePrekeyClaimed(
                 user_id=owner, key_id=one_time[0], claimed_by=caller, remaining=remaining))
-            await tx.append(keys_stream(owner), event)
+            tx.append(keys_stream(owner), event)
             cause = meta.caused_by(event.event_id)
         if remaining < rules.KEYS_LOW_THRESHOLD:
             sent = await tx.execute(
@@ -164,11 +173,18 @@ async def fetch_bundle(rt: KeysRuntime, caller: uuid.UUID, owner: uuid.UUID,
                 " VALUES (%s, %s, %s) ON CONFLICT (user_id) DO NOTHING",
                 (owner, remaining, tx.now))
             if rules.should_send_keys_low(remaining, already_sent=not sent):
-                await tx.append(user_stream(owner), tx.event(
+                tx.append(user_stream(owner), tx.event(
                     ev.KeysLow(user_id=owner, remaining=remaining), cause))
-        return Bundle(owner, identity, signed, one_time, tx.position)
+        bundle = Bundle(owner, identity, signed, one_time, None)
+        if not tx.pending:
+            raise _NothingToRecord(bundle)
+        return bundle
 
-    return await in_transaction(rt, meta, work)
+    try:
+        bundle, position = await _run(rt, meta, work)
+    except _NothingToRecord as nothing:
+        return nothing.bundle
+    return dataclasses.replace(bundle, position=position)
 
 
 # -- prekey uploads ----------------------------------------------------------------------------
@@ -183,7 +199,7 @@ async def upload_signed_prekey(rt: KeysRuntime, user_id: uuid.UUID, key_id: int,
     identity = await _identity_key(rt, user_id)
     spk = rules.check_signed_prekey(identity, key_id, public_key, signature)
 
-    async def work(tx: Tx) -> str:
+    async def work(tx: Tx) -> None:
         await _lock_identity(tx, user_id)
         clash = await tx.fetchone(
             "SELECT 1 AS x FROM account_signed_prekeys WHERE user_id = %s AND key_id = %s",
@@ -198,14 +214,11 @@ async def upload_signed_prekey(rt: KeysRuntime, user_id: uuid.UUID, key_id: int,
             "DELETE FROM account_signed_prekeys WHERE user_id = %s AND uploaded NOT IN ("
             " SELECT uploaded FROM account_signed_prekeys WHERE user_id = %s"
             " ORDER BY uploaded DESC LIMIT %s)", (user_id, user_id, rules.SIGNED_PREKEYS_KEPT))
-        await tx.append(keys_stream(user_id), account_events.SignedPrekeyUploaded(
+        tx.append(keys_stream(user_id), account_events.SignedPrekeyUploaded(
             user_id=user_id, key_id=spk.key_id, public_key=rules.b64encode(spk.public_key),
             signature=rules.b64encode(spk.signature)))
-        position = tx.position
-        assert position is not None
-        return position
 
-    position = await in_transaction(rt, info.metadata("upload_signed_prekey", user_id), work)
+    _, position = await _run(rt, info.metadata("upload_signed_prekey", user_id), work)
     return spk.key_id, position
 
 
@@ -219,7 +232,7 @@ async def upload_one_time_prekeys(rt: KeysRuntime, user_id: uuid.UUID,
     """
     batch = rules.check_one_time_batch(items)
 
-    async def work(tx: Tx) -> tuple[int, str]:
+    async def work(tx: Tx) -> int:
         await _lock_identity(tx, user_id)
         ids = [key_id for key_id, _ in batch]
         rows = await tx.fetchall(
@@ -235,14 +248,12 @@ async def upload_one_time_prekeys(rt: KeysRuntime, user_id: uuid.UUID,
         count = stored + len(batch)
         if rules.rearms_keys_low(count):
             await tx.execute("DELETE FROM key_prekey_alerts WHERE user_id = %s", (user_id,))
-        await tx.append(keys_stream(user_id), account_events.OneTimePrekeysUploaded(
+        tx.append(keys_stream(user_id), account_events.OneTimePrekeysUploaded(
             user_id=user_id, prekeys=[account_events.PrekeyUpload(k, rules.b64encode(p))
                                       for k, p in batch]))
-        position = tx.position
-        assert position is not None
-        return count, position
+        return count
 
-    return await in_transaction(rt, info.metadata("upload_one_time_prekeys", user_id), work)
+    return await _run(rt, info.metadata("upload_one_time_prekeys", user_id), work)
 
 
 # -- sender keys --------------------------------------------------------------------------------
@@ -261,19 +272,17 @@ async def distribute_sender_key(rt: KeysRuntime, sender: uuid.UUID, channel_id: 
     identity = await _identity_key(rt, sender)
     copies = rules.check_distributions(sender, items, identity)
 
-    async def work(tx: Tx) -> tuple[int, str]:
+    async def work(tx: Tx) -> int:
         recipients = [recipient for recipient, _ in copies]
         members = await membership.members_among(
             tx.conn, channel_id, [sender, *recipients], lock=True)
         access.require_member(sender in members)
         access.require_members(recipients, members)
-        await tx.append(sender_keys_stream(channel_id, sender), *(
+        tx.append(sender_keys_stream(channel_id, sender), *(
             ev.SenderKeyUpdated(channel_id=channel_id, sender_id=sender,
                                 recipient_id=recipient, chain_id=chain_id,
                                 envelope=rules.b64encode(envelope))
             for recipient, envelope in copies))
-        position = tx.position
-        assert position is not None
-        return len(copies), position
+        return len(copies)
 
-    return await in_transaction(rt, info.metadata("distribute_sender_key", sender), work)
+    return await _run(rt, info.metadata("distribute_sender_key", sender), work)

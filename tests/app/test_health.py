@@ -32,3 +32,45 @@ async def test_health_reports_redis(database_url, redis_url):
     async with AsyncTestClient(app=create_app(settings, database_url)) as client:
         body = (await client.get("/api/health")).json()
         assert body["redis_healthy"] is True
+
+
+async def test_health_names_what_holds_the_log_back(database_url, monkeypatch):
+    """An open writing transaction holds every log reader back; past a second (here 0.2 s)
+    the health route says since when and which backend holds it."""
+    import asyncio
+
+    import psycopg
+
+    import event_store.records
+
+    monkeypatch.setattr(event_store.records, "HELD_BACK_NEWS_AFTER", 0.2)
+    settings = load_settings({})
+    async with AsyncTestClient(app=create_app(settings, database_url)) as client:
+        assert (await client.get("/api/health")).json()["log_held_back"] is None
+        async with await psycopg.AsyncConnection.connect(
+            database_url, application_name="long-report"
+        ) as holder:
+            await holder.execute("SELECT pg_current_xact_id()")  # a writer, no events
+            pid = holder.info.backend_pid
+            async with await psycopg.AsyncConnection.connect(database_url,
+                                                             autocommit=True) as other:
+                await other.execute(
+                    "INSERT INTO events (epoch, stream_id, version, event_id, type, data)"
+                    " VALUES (1, 'held-1', 1, gen_random_uuid(), 'Noted', '{}')")
+            body: dict = {}
+            for _ in range(100):
+                body = (await client.get("/api/health")).json()
+                if body["log_held_back"] is not None:
+                    break
+                await asyncio.sleep(0.05)
+            held = body["log_held_back"]
+            assert held is not None, body
+            assert held["holder_pid"] == pid
+            assert held["holder_application"] == "long-report"
+            assert held["holder_state"] == "idle in transaction"
+            assert held["age_secs"] > 0.2
+            assert body["log_held_back_secs"] > 0.2
+            await holder.rollback()
+        body = (await client.get("/api/health")).json()
+        assert body["log_held_back"] is None
+        assert body["log_held_back_secs"] == 0.0

@@ -22,6 +22,7 @@ from event_store import (
     NewEvent,
     NotEncodable,
     PayloadTooLarge,
+    StreamOrderConflict,
     UnknownEventType,
 )
 from tests.event_store.conftest import Noted, Renamed
@@ -198,16 +199,26 @@ async def test_any_version_writers_on_one_stream_all_land(store):
 
 
 @pytest.mark.parametrize("size", [1, 3])
-async def test_any_version_inside_overlapping_transactions_all_land(store, size):
+async def test_any_version_inside_overlapping_transactions_all_land_in_order(store, size):
     """Transactions that overlap on one stream (as commands auditing to a shared stream do):
-    each ANY append must land whole, in order, after the others commit."""
+    an append that would land on top of a younger transaction's events is refused, the
+    writer runs its transaction again, and in the end every batch landed whole, and the log
+    hands the stream out in version order."""
     writers = 8
+    refused = 0
 
-    async def write(w: int):
-        async with store.transaction() as conn:
-            batch = [NewEvent(Noted(w, n)) for n in range(size)]
-            await store.append("shared-any", batch, conn=conn)
-            await asyncio.sleep(0.02)  # hold the transaction open so the next ones overlap
+    async def write(w: int) -> None:
+        nonlocal refused
+        batch = [NewEvent(Noted(w, n)) for n in range(size)]
+        for _ in range(100):
+            try:
+                async with store.transaction() as conn:
+                    await store.append("shared-any", batch, conn=conn)
+                    await asyncio.sleep(0.02)  # hold it open so the next ones overlap
+                return
+            except StreamOrderConflict:
+                refused += 1
+        raise AssertionError(f"writer {w} never got in")
 
     await asyncio.gather(*(write(w) for w in range(writers)))
     events = await store.read_stream("shared-any")
@@ -216,6 +227,74 @@ async def test_any_version_inside_overlapping_transactions_all_land(store, size)
         mine = [e for e in events if e.data.writer == w]
         assert [e.data.n for e in mine] == list(range(size))
         assert mine[-1].version - mine[0].version == size - 1  # a batch stays contiguous
+    in_log = [e.version for e in await store.read_all() if e.stream_id == "shared-any"]
+    assert in_log == list(range(1, writers * size + 1))
+
+
+async def test_append_on_top_of_a_younger_transaction_is_refused(store):
+    """T2 takes its transaction id first (an append to another stream); T1, younger, then
+    appends S v1 and commits. T2 appending to S would sort before v1 in the log: refused,
+    whatever the expected version, and nothing of T2 lands once it rolls back."""
+    for name, expected in (("any", ANY), ("exact", 1)):
+        stream = f"order-{name}"
+        with pytest.raises(StreamOrderConflict) as err:
+            async with store.transaction() as older:
+                await store.append(f"other-{name}", [NewEvent(Noted(2, 0))], conn=older)
+                await store.append(stream, [NewEvent(Noted(1, 1))])  # younger, committed
+                await store.append(stream, [NewEvent(Noted(2, 1))], expected, conn=older)
+        assert err.value.actual == 1
+        assert isinstance(err.value, ConcurrencyError)  # retryable like any lost race
+        assert [e.data.writer for e in await store.read_stream(stream)] == [1]
+        assert await store.read_stream(f"other-{name}") == []
+    # a transaction younger than the head appends as usual
+    async with store.transaction() as conn:
+        await store.append("order-any", [NewEvent(Noted(3, 1))], 1, conn=conn)
+    assert [e.version for e in await store.read_all() if e.stream_id == "order-any"] == [1, 2]
+
+
+@pytest.mark.parametrize("expected", [NO_STREAM, 1])
+async def test_batch_inside_a_transaction_is_all_or_nothing(store, expected):
+    """A batch whose later versions a concurrent transaction takes meanwhile goes in not at
+    all, with a concurrency error (it used to go in half, and name an idempotency
+    conflict for ids nobody had used)."""
+    stream = "batch-race"
+    if expected == 1:
+        await store.append(stream, [NewEvent(Noted(0, 0))], NO_STREAM)
+    base = 0 if expected == NO_STREAM else 1
+    other = await store.pool.getconn()
+    try:
+        async with other.transaction():
+            # the rival takes the batch's first version (of three) and holds it uncommitted
+            await store.append(stream, [NewEvent(Noted(9, 0))], expected, conn=other)
+            batch = [NewEvent(Noted(1, n)) for n in range(3)]
+
+            async def mine() -> None:
+                async with store.transaction() as conn:
+                    await store.append(stream, batch, expected, conn=conn)
+
+            task = asyncio.create_task(mine())
+            await _wait_until_blocked(store)
+        with pytest.raises(ConcurrencyError) as err:
+            await task
+        assert not isinstance(err.value, IdempotencyConflict)
+        assert err.value.actual == base + 1
+    finally:
+        await store.pool.putconn(other)
+    writers = [e.data.writer for e in await store.read_stream(stream)]
+    assert writers == [0] * base + [9]
+
+
+async def _wait_until_blocked(store) -> None:
+    """Until some backend of this database waits on a lock (bounded)."""
+    async with store.pool.connection() as conn:
+        for _ in range(500):
+            cur = await conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'")
+            if (await cur.fetchone())[0]:
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError("nothing blocked within 5 s")
 
 
 async def test_inside_a_transaction_reappend_answers_and_conflict_raises(store):

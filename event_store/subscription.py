@@ -1,0 +1,158 @@
+"""Following the log: catch up from a position, then live, without gap or duplicate.
+
+A reader never passes the oldest transaction still running anywhere in the PostgreSQL
+cluster (that is what makes the log gap-free), so a subscription can be held back: events
+are committed but not yet readable. Then it looks again every few milliseconds, or at once
+when a wake-up says a commit happened, and says in the log who holds it back when that
+lasts over a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from event_store.positions import Position
+from event_store.records import HELD_BACK_NEWS_AFTER, RecordedEvent
+
+if TYPE_CHECKING:
+    from event_store.store import EventStore
+
+log = logging.getLogger(__name__)
+
+Conn = psycopg.AsyncConnection[Any]
+
+_HELD_FIRST_DELAY = 0.001
+_HELD_MAX_DELAY = 0.005  # while held for a short while: see the horizon move within ms
+_HELD_LONG_AFTER = 2.0
+_HELD_LONG_MAX_DELAY = 0.05  # held for long: someone's long transaction, poll gentler
+
+
+class Subscription:
+    """Catch up from a position, then follow live; reconnects without gap or duplicate.
+
+    `position` is the last event handed out, so a consumer that stores it can resume.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        after: Position,
+        *,
+        batch_size: int,
+        category: str | None,
+        poll_interval: float,
+        name: str,
+    ) -> None:
+        self._store = store
+        self.position = after
+        self._batch_size = batch_size
+        self._category = category
+        self._poll_interval = poll_interval
+        self._name = name
+        self._conn: Conn | None = None
+        self.reconnects = 0
+        self._held_since: float | None = None
+        self._held_reported = False
+
+    @property
+    def held_back_secs(self) -> float:
+        """How long committed events have been out of this reader's reach (0: not held)."""
+        if self._held_since is None:
+            return 0.0
+        return time.monotonic() - self._held_since
+
+    async def _connection(self) -> Conn:
+        if self._conn is None or self._conn.closed:
+            kwargs = {
+                **self._store.connect_kwargs,
+                "autocommit": True,
+                "application_name": f"event_store-{self._name}"[:63],
+            }
+            self._conn = await psycopg.AsyncConnection.connect(self._store.conninfo, **kwargs)
+        return self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def batches(self) -> AsyncIterator[list[RecordedEvent]]:
+        """Yield non-empty batches forever; the position advances past each batch."""
+        store = self._store
+        backoff = 0.05
+        held_delay = _HELD_FIRST_DELAY
+        try:
+            while True:
+                ticket = store.signal.ticket()
+                try:
+                    conn = await self._connection()
+                    rows = await store._read_rows(
+                        conn, self.position, self._batch_size, self._category, None
+                    )
+                    again = not rows and await store._held_or_ready(
+                        conn, self.position, self._category
+                    )
+                    if again:
+                        await self._note_held(conn)
+                except psycopg.OperationalError as exc:
+                    log.warning("subscription %s lost its connection: %s", self._name, exc)
+                    await self.close()
+                    self.reconnects += 1
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    continue
+                backoff = 0.05
+                if rows:
+                    self._not_held()
+                    held_delay = _HELD_FIRST_DELAY
+                    batch = store._decode(rows)
+                    self.position = batch[-1].position
+                    yield batch
+                    continue
+                if again:
+                    # held back (or a commit became readable since the read): look again
+                    # soon, or at once when a wake-up comes
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(ticket.wait(), held_delay)
+                    cap = (_HELD_LONG_MAX_DELAY if self.held_back_secs > _HELD_LONG_AFTER
+                           else _HELD_MAX_DELAY)
+                    held_delay = min(held_delay * 2, cap)
+                    continue
+                self._not_held()
+                held_delay = _HELD_FIRST_DELAY
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ticket.wait(), self._poll_interval)
+        finally:
+            self._not_held()
+            await self.close()
+
+    async def _note_held(self, conn: Conn) -> None:
+        if self._held_since is None:
+            self._held_since = time.monotonic()
+            return
+        if self._held_reported or self.held_back_secs < HELD_BACK_NEWS_AFTER:
+            return
+        self._held_reported = True
+        report = await self._store.held_back(conn)
+        if report is not None:
+            log.warning("subscription %s held back %.1f s: %s", self._name,
+                        self.held_back_secs, report.describe())
+
+    def _not_held(self) -> None:
+        if self._held_reported:
+            log.info("subscription %s no longer held back (%.1f s)", self._name,
+                     self.held_back_secs)
+        self._held_since = None
+        self._held_reported = False
+
+    async def __aiter__(self) -> AsyncIterator[RecordedEvent]:
+        async for batch in self.batches():
+            for event in batch:
+                yield event
