@@ -711,7 +711,8 @@ async def _check_second_factor(rt: AccountsRuntime, user_id: uuid.UUID, row: dic
 
 async def totp_disable(rt: AccountsRuntime, user_id: uuid.UUID, req: c.TotpDisableRequest,
                        info: RequestInfo) -> str:
-    await _verify_own_password(rt, info, "totp_disable", user_id, req.password)
+    """A wrong code counts toward the username's lockout, like every failed credential."""
+    account = await _verify_own_password(rt, info, "totp_disable", user_id, req.password)
 
     async def work(tx: Tx) -> None:
         row = await _totp_row(tx, user_id)
@@ -724,8 +725,14 @@ async def totp_disable(rt: AccountsRuntime, user_id: uuid.UUID, req: c.TotpDisab
             " totp_last_step = NULL, backup_code_hashes = '{}' WHERE user_id = %s", (user_id,))
         tx.append(user_stream(user_id), ev.TotpDisabled(user_id=user_id))
 
-    _, position = await run_command(
-        rt.store, info.metadata("totp_disable", user_id), rt.now, work)
+    try:
+        _, position = await run_command(
+            rt.store, info.metadata("totp_disable", user_id), rt.now, work)
+    except DomainError as exc:
+        if exc.code == "totp_invalid":
+            await _record_failure(rt, info, "totp_disable", account.username, account,
+                                  "totp_invalid")
+        raise
     return position
 
 

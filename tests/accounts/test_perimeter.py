@@ -191,3 +191,30 @@ async def test_weak_passwords_are_refused_with_zxcvbns_feedback(api: Api) -> Non
     r = await api.client.post("/api/auth/register", json={
         "username": "prober", "password": "Molly Millions", **key_fields()})
     assert r.status_code == 201, r.text
+
+
+# -- lockout ----------------------------------------------------------------------------
+
+
+async def test_wrong_codes_at_totp_disable_count_toward_the_lockout(api: Api) -> None:
+    """The probe: 8 wrong codes with the right password were 8 x 400, never 429."""
+    import pyotp
+
+    user = await api.register()
+    secret = (await api.client.post("/api/totp/setup", headers=user.auth)).json()["secret"]
+    r = await api.client.post("/api/totp/verify", headers=user.auth,
+                              json={"code": pyotp.TOTP(secret).at(int(api.clock()))})
+    assert r.status_code == 200, r.text
+    codes = []
+    for _ in range(8):
+        r = await api.client.post("/api/totp/disable", headers=user.auth,
+                                  json={"password": user.password, "code": "000000"})
+        codes.append(r.status_code)
+    threshold = api.settings.security.lockout_threshold
+    assert codes[:threshold] == [400] * threshold
+    assert set(codes[threshold:]) == {429}, codes
+    # the same username's logins are locked as well
+    assert (await api.login(user, totp_code="000000")).status_code == 429
+    failed = [e.data for e in await api.events(f"user-{user.id}")
+              if e.type == "LoginFailed"]
+    assert [f.reason for f in failed[:threshold]] == ["totp_invalid"] * threshold
