@@ -207,8 +207,12 @@ class TotpDisableRequest(Body, kw_only=True):
 
 
 class BackupCodesResponse(msgspec.Struct, kw_only=True):
+    """`enabled` is always true here (TOTP is on once codes are issued); clients, like
+    upstream's, read it from the /totp/verify reply."""
+
     backup_codes: list[str]
     position: str
+    enabled: bool = True
 
 
 class BackupCodesStatus(msgspec.Struct, kw_only=True):

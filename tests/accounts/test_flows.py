@@ -288,6 +288,7 @@ async def test_totp_with_a_frozen_clock(api: Api) -> None:
     r = await api.client.post("/api/totp/verify", headers=alice.auth,
                               json={"code": totp.at(api.clock())})
     assert r.status_code == 200, r.text
+    assert r.json()["enabled"] is True  # clients (and upstream) read it (issue 18)
     backup = r.json()["backup_codes"]
     assert len(backup) == 8
     r = await api.client.post("/api/totp/setup", headers=alice.auth)
