@@ -847,13 +847,12 @@ async def file_report(rt: AccountsRuntime, user_id: uuid.UUID, req: c.ReportRequ
     reason = rules.validate_text(req.reason, "reason", rules.REPORT_REASON_MAX, multiline=True)
     if not reason:
         raise bad_request("reason must not be empty")
+    exists = False  # messages and files do not exist yet (later issues): none can be found
     if req.report_type == "user":
         target = await load_account(rt, req.target_id)
-        if target is None or target.status == "deleted":
-            raise not_found("no such user")
-        if target.user_id == user_id:
-            raise bad_request("you cannot report yourself")
-    # Messages and files do not exist yet (later issues); their reports are taken as filed.
+        exists = target is not None and target.status != "deleted"
+    rules.check_report_target(req.report_type, reporter_id=user_id, target_id=req.target_id,
+                              target_exists=exists)
     report_id = uuid7()
 
     async def work(tx: Tx) -> None:

@@ -343,6 +343,16 @@ ReportType = Literal["user", "message", "file"]
 ReviewStatus = Literal["reviewed", "resolved", "dismissed"]
 
 
+def check_report_target(report_type: ReportType, *, reporter_id: uuid.UUID,
+                        target_id: uuid.UUID, target_exists: bool) -> None:
+    """A report names something that exists (404 otherwise: a report of nothing would sit
+    in the admins' queue), and not the reporter."""
+    if not target_exists:
+        raise DomainError("not_found", f"no such {report_type}")
+    if report_type == "user" and target_id == reporter_id:
+        raise bad_request("you cannot report yourself")
+
+
 def decide_review(current_status: str | None, new_status: ReviewStatus) -> None:
     if current_status is None:
         raise DomainError("not_found", "no such report")
