@@ -218,3 +218,45 @@ async def test_wrong_codes_at_totp_disable_count_toward_the_lockout(api: Api) ->
     failed = [e.data for e in await api.events(f"user-{user.id}")
               if e.type == "LoginFailed"]
     assert [f.reason for f in failed[:threshold]] == ["totp_invalid"] * threshold
+
+
+# -- refresh replayed with its Idempotency-Key ------------------------------------------------
+
+
+async def refresh(api: Api, token: str, key: str | None = None) -> Any:
+    headers = {"Idempotency-Key": key} if key else {}
+    return await api.client.post("/api/auth/refresh", json={"refresh_token": token},
+                                 headers=headers)
+
+
+async def test_a_refresh_reply_is_replayed_only_while_its_tokens_are_live_and_recent(
+        api: Api) -> None:
+    """The probe: a captured refresh request (body + header) replayed within 24 h returned
+    the stored live tokens and skipped reuse detection."""
+    user = await api.register()
+    key = str(uuid.uuid4())
+    first = await refresh(api, user.refresh, key)
+    assert first.status_code == 200, first.text
+    # the reply was lost: a retry within the minute gets it back
+    again = await refresh(api, user.refresh, key)
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json()
+    # past the minute, the same request is a rotated token presented again
+    api.clock.advance(61)
+    late = await refresh(api, user.refresh, key)
+    assert late.status_code == 401 and "idempotent-replayed" not in late.headers
+    assert (await refresh(api, first.json()["refresh_token"])).status_code == 401
+    assert await status_with(api, first.json()["access_token"]) == 401  # the session ended
+    types = [e.type for e in await api.events(f"session-{claims_of(user.access)['sid']}")]
+    assert "RefreshTokenReused" in types and types[-1] == "SessionRevoked"
+
+
+async def test_a_refresh_reply_is_not_replayed_once_its_token_was_used(api: Api) -> None:
+    user = await api.register()
+    key = str(uuid.uuid4())
+    first = await refresh(api, user.refresh, key)
+    newer = await refresh(api, first.json()["refresh_token"])  # the client moved on
+    assert newer.status_code == 200
+    replay = await refresh(api, user.refresh, key)  # within the minute, but stale
+    assert replay.status_code == 401, replay.text
+    assert (await refresh(api, newer.json()["refresh_token"])).status_code == 401

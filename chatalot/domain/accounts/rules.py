@@ -284,6 +284,16 @@ def after_failure(throttle: Throttle | None, now: datetime, policy: LockoutPolic
     return Throttle(failures=failures, last_failure_at=now, locked_until=locked_until)
 
 
+def may_replay_refresh(*, age: timedelta, lost_after: timedelta,
+                       issued_token_is_newest: bool) -> bool:
+    """A retried refresh (same Idempotency-Key) gets its stored tokens back only while they
+    can still be the client's: within the "reply lost" window, and while the refresh token
+    that reply issued is its session's newest, unused and live. Otherwise the request is
+    a rotated token presented again, and reuse detection revokes the session: a captured
+    request (body and header) must not yield a working session."""
+    return age <= lost_after and issued_token_is_newest
+
+
 def check_can_log_in(account: Account) -> None:
     if account.status != "active":
         raise DomainError("unauthorized", "invalid username or password")
