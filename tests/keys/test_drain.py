@@ -27,14 +27,15 @@ async def test_one_requester_cannot_drain_an_owners_last_prekeys(kapi: KeysApi) 
 
 
 async def test_bundle_fetches_are_limited_per_pair_and_per_requester(kapi: KeysApi) -> None:
+    burst = rules.BUNDLE_FETCHES_PER_REQUESTER[1]
+    owners = [await kapi.register(one_time=0) for _ in range(burst)]  # before any fetch
     mallory = await kapi.register("mallory", one_time=0)
     bob = await kapi.register("bob", one_time=50)
     pair_burst = rules.BUNDLE_FETCHES_PER_PAIR[1]
     statuses = [(await kapi.bundle(mallory, bob)).status_code for _ in range(pair_burst + 2)]
     assert statuses == [200] * pair_burst + [429, 429]
     assert await kapi.count(bob) == 50 - pair_burst  # above the reserve: one each time
-    # many owners: the requester's own bucket runs out
-    burst = rules.BUNDLE_FETCHES_PER_REQUESTER[1]
-    owners = [await kapi.register(one_time=0) for _ in range(burst)]
+    # many owners: the requester's own bucket (5 taken above) runs out; it refills one
+    # token per 3 s, so allow for a slow machine
     statuses = [(await kapi.bundle(mallory, owner)).status_code for owner in owners]
-    assert statuses.count(429) >= pair_burst, statuses  # a token or two may refill meanwhile
+    assert statuses.count(429) >= 3, statuses
