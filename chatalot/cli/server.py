@@ -2,11 +2,13 @@
 may be, and its own error replies in the protocol's shape.
 
 uvicorn answers some requests before the application sees them. What it lets us change:
-the HTTP protocol class (so the 400 it sends for a malformed request, or for a request
-line and headers over `limits.max_header_bytes`, is our `{error, code}` body with the
-security headers) and the proxies it believes. What it does not: the reply to a request
-that arrives while the server is shutting down (the connection is just closed) and to a
-TLS or HTTP/2 preface (the connection is closed, nothing is answered).
+the HTTP protocol class (so the 400 it sends for a malformed request, for a request head
+still arriving past `limits.max_header_bytes`, or for an upgrade it cannot serve, is our
+`{error, code}` body with the security headers) and the proxies it believes. What it does
+not, and stays plain text without our headers: its 500 when an application raises before
+starting a response (ours answers every exception itself), the WebSocket libraries' own
+handshake refusals (there is no WebSocket route yet), and the 503 of `limit_concurrency`
+(not set here).
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ def server_config(settings: Settings, app: Any, *, log_level: str = "info") -> u
     """X-Forwarded-For and -Proto are believed only from CHATALOT_TRUSTED_PROXIES (none by
     default: uvicorn's own default believes 127.0.0.1, so a local proxy that passes the
     client's header on would let every request pick its own rate bucket). Of the header's
-    addresses, uvicorn takes the right-most one that is not a trusted proxy."""
+    addresses, uvicorn takes the right-most one that is not a trusted proxy. The HTTP
+    implementation is h11 always (httptools, if installed, would bypass both our error
+    replies and the header cap)."""
     trusted = settings.security.trusted_proxy_list
     protocol = type("ChatalotH11Protocol", (JsonErrorH11Protocol,), {
         "hsts": uses_hsts(settings), "max_header_bytes": settings.limits.max_header_bytes})
