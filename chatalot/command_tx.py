@@ -1,15 +1,27 @@
-"""One command's transaction: the decision-table reads and writes and the events it appends
-share one connection and commit together (architecture.md, "Commands")."""
+"""How every command runs: one transaction holds its decision-state reads and writes, its
+Idempotency-Key claim and its events, and commit makes them all true at once.
+
+`run_command` runs a command's `work` in that transaction and retries the whole of it, in a
+fresh transaction, when it lost a race that a second look can settle: a stream moved past
+the version it expected, a younger transaction wrote the stream it appends to (the event
+store refuses that append so that each stream reaches log readers in version order), or
+PostgreSQL chose it as a deadlock or serialization victim. Nothing of a failed attempt
+committed, so `work` must only read and write through its `CommandTx` (no effects outside
+the transaction) and must read its decision state again each time it is called.
+
+Appends are recorded by `work` and written when it returns, all streams' locks taken first
+in one canonical order: two commands appending to the same streams in different orders then
+queue instead of deadlocking.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar, overload
 
 import msgspec
 import psycopg
@@ -23,24 +35,56 @@ from event_store.records import AppendResult
 Conn = psycopg.AsyncConnection[Any]
 T = TypeVar("T")
 
+ATTEMPTS = 8
+"""Attempts of one command before its last lost race is reported (409, or 503 for a deadlock)."""
+
+RETRYABLE: tuple[type[BaseException], ...] = (
+    ConcurrencyError,  # includes StreamOrderConflict
+    psycopg.errors.DeadlockDetected,  # not a TransactionRollback subclass in psycopg
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.TransactionRollback,
+)
+
+
+class Refusal(Exception):
+    """Raised by `CommandTx.refuse`: commit what the command recorded, then answer `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass
+class _Append:
+    stream: str
+    events: list[NewEvent]
+    expected: ExpectedVersion
+
 
 @dataclass
 class CommandTx:
+    """One attempt of a command: its connection, its clock reading, and its pending events."""
+
     store: EventStore
     conn: Conn
     meta: Metadata
     now: datetime
-    results: list[AppendResult] = field(default_factory=list)
+    pending: list[_Append] = field(default_factory=list)
 
     def event(self, data: msgspec.Struct, meta: Metadata | None = None) -> NewEvent:
         return NewEvent(data, event_id=uuid7(), metadata=meta or self.meta)
 
-    async def append(self, stream: str, *events: msgspec.Struct | NewEvent,
-                     expected: ExpectedVersion = ANY) -> AppendResult:
+    def append(self, stream: str, *events: msgspec.Struct | NewEvent,
+               expected: ExpectedVersion = ANY) -> None:
+        """Record events for `stream`; they are appended, in the order recorded, when the
+        command's work returns (a version conflict then retries the whole command)."""
         batch = [e if isinstance(e, NewEvent) else self.event(e) for e in events]
-        result = await self.store.append(stream, batch, expected, conn=self.conn)
-        self.results.append(result)
-        return result
+        self.pending.append(_Append(stream, batch, expected))
+
+    def refuse(self, error: Exception) -> NoReturn:
+        """End the command with `error`, but commit what it recorded first (an audit event,
+        a revoked session): a refusal that must leave a trace."""
+        raise Refusal(error)
 
     async def fetchone(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         async with self.conn.cursor(row_factory=dict_row) as cur:
@@ -56,36 +100,70 @@ class CommandTx:
         cur = await self.conn.execute(sql, params)
         return cur.rowcount
 
-    @property
-    def position(self) -> str | None:
-        """The position of the last event appended: what the command's reply carries."""
-        return self.results[-1].position.encode() if self.results else None
+    async def _flush(self) -> AppendResult | None:
+        """Append everything recorded, the streams' locks taken first when there are several."""
+        streams = {a.stream for a in self.pending}
+        if len(streams) > 1:
+            await self.store.lock_streams(self.conn, streams)
+        last = None
+        for item in self.pending:
+            last = await self.store.append(item.stream, item.events, item.expected,
+                                           conn=self.conn)
+        return last
 
 
-@contextlib.asynccontextmanager
-async def command_tx(store: EventStore, meta: Metadata, now: datetime
-                     ) -> AsyncIterator[CommandTx]:
-    """The request's Idempotency-Key, if any, is claimed in the first transaction that
-    commits (a rolled-back attempt leaves it unclaimed for the next)."""
+@overload
+async def run_command(store: EventStore, meta: Metadata, clock: Callable[[], datetime],
+                      work: Callable[[CommandTx], Awaitable[T]], *, attempts: int = ...,
+                      may_record_nothing: Literal[False] = False) -> tuple[T, str]: ...
+
+
+@overload
+async def run_command(store: EventStore, meta: Metadata, clock: Callable[[], datetime],
+                      work: Callable[[CommandTx], Awaitable[T]], *, attempts: int = ...,
+                      may_record_nothing: Literal[True]) -> tuple[T, str | None]: ...
+
+
+async def run_command(store: EventStore, meta: Metadata, clock: Callable[[], datetime],
+                      work: Callable[[CommandTx], Awaitable[T]], *,
+                      attempts: int = ATTEMPTS,
+                      may_record_nothing: bool = False) -> tuple[T, str | None]:
+    """Run `work` in one transaction and return its result with the position of the last
+    event it appended (what the command's reply carries). A command appends at least one
+    event, what happened is in the log, unless `may_record_nothing` says that doing nothing
+    is one of its answers (revoking no other session); the position is then None."""
+    for attempt in range(attempts):
+        try:
+            return await _attempt(store, meta, clock(), work, may_record_nothing)
+        except RETRYABLE:
+            if attempt == attempts - 1:
+                raise
+            # a short random pause, growing: the winners of the race commit meanwhile
+            await asyncio.sleep(random.uniform(0, 0.004 * (attempt + 1)))  # noqa: S311
+    raise AssertionError("unreachable")
+
+
+async def _attempt(store: EventStore, meta: Metadata, now: datetime,
+                   work: Callable[[CommandTx], Awaitable[T]], may_record_nothing: bool
+                   ) -> tuple[T, str | None]:
+    """One transaction. The request's Idempotency-Key is claimed first (a concurrent retry
+    of the same request then waits for this one and answers 'in progress'); an attempt
+    that rolls back leaves it unclaimed for the next."""
+    refusal: Refusal | None = None
     claim = current_claim.get()
     async with store.transaction() as conn:
         if claim is not None and not claim.committed:
             await claim_in(conn, claim, now)
-        yield CommandTx(store, conn, meta, now)
+        tx = CommandTx(store, conn, meta, now)
+        try:
+            result = await work(tx)
+        except Refusal as refused:
+            refusal = refused
+        last = await tx._flush()
+        if last is None and not may_record_nothing:
+            raise RuntimeError("a command must append at least one event")
     if claim is not None:
         claim.committed = True
-
-
-async def with_retries(store: EventStore, meta: Metadata, now: Callable[[], datetime],
-                       work: Callable[[CommandTx], Awaitable[T]], *, attempts: int = 5) -> T:
-    """Run `work` in one transaction; again from the start when it lost a stream-version
-    race (nothing of it was committed). The last ConcurrencyError propagates."""
-    for attempt in range(attempts):
-        try:
-            async with command_tx(store, meta, now()) as tx:
-                return await work(tx)
-        except ConcurrencyError:
-            if attempt == attempts - 1:
-                raise
-            await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311
-    raise AssertionError("unreachable")
+    if refusal is not None:
+        raise refusal.error
+    return result, None if last is None else last.position.encode()

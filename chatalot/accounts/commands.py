@@ -53,11 +53,6 @@ _INVITE_ALPHABET = string.ascii_letters + string.digits
 _BAD_LOGIN = "invalid username or password"
 
 
-class _NothingToRecord(Exception):
-    """Raised by a command's work that found nothing to do: it records no event, so its
-    transaction rolls back and the command answers without a position."""
-
-
 def user_stream(user_id: uuid.UUID) -> str:
     return f"user-{user_id}"
 
@@ -630,19 +625,13 @@ async def revoke_other_sessions(rt: AccountsRuntime, user_id: uuid.UUID,
                                 session_id: uuid.UUID, info: RequestInfo
                                 ) -> tuple[int, str | None]:
     """`position` is None when there was no other session: nothing happened, nothing is
-    recorded (and an Idempotency-Key is left unclaimed, as for a refused command)."""
+    recorded."""
 
     async def work(tx: Tx) -> int:
-        count = await _revoke_sessions(tx, user_id, "revoked_all_others", keep=session_id)
-        if not count:
-            raise _NothingToRecord
-        return count
+        return await _revoke_sessions(tx, user_id, "revoked_all_others", keep=session_id)
 
-    try:
-        return await run_command(
-            rt.store, info.metadata("revoke_all_sessions", user_id), rt.now, work)
-    except _NothingToRecord:
-        return 0, None
+    return await run_command(rt.store, info.metadata("revoke_all_sessions", user_id),
+                             rt.now, work, may_record_nothing=True)
 
 
 # -- TOTP --------------------------------------------------------------------------------

@@ -70,17 +70,11 @@ async def _run(rt: KeysRuntime, meta: Metadata, work: Callable[[Tx], Awaitable[T
     try:
         return await run_command(rt.store, meta, rt.now, work)
     except ConcurrencyError:
-        raise DomainError("conflict", "the keys changed concurrently; retry") from None
+        raise _keys_changed() from None
 
 
-class _NothingToRecord(Exception):
-    """Raised by a fetch that hands out nothing worth an event (one's own bundle, or no
-    one-time prekey left with KeysLow already sent): its transaction rolls back, it wrote
-    nothing, and the bundle goes out without a position."""
-
-    def __init__(self, bundle: Bundle) -> None:
-        super().__init__("nothing to record")
-        self.bundle = bundle
+def _keys_changed() -> DomainError:
+    return DomainError("conflict", "the keys changed concurrently; retry")
 
 
 async def _lock_identity(tx: Tx, user_id: uuid.UUID) -> bytes:
@@ -158,7 +152,7 @@ async def fetch_bundle(rt: KeysRuntime, caller: uuid.UUID, owner: uuid.UUID,
         signed = rules.SignedPrekey(int(spk["key_id"]), bytes(spk["public_key"]),
                                     bytes(spk["signature"]))
         if caller == owner:
-            raise _NothingToRecord(Bundle(owner, identity, signed, None, None))
+            return Bundle(owner, identity, signed, None, None)
         claimed = None
         remaining = await _count_one_time(tx, owner)
         if remaining and (not rules.in_reserve(remaining) or await take_reserve()):
@@ -180,15 +174,13 @@ async def fetch_bundle(rt: KeysRuntime, caller: uuid.UUID, owner: uuid.UUID,
             if rules.should_send_keys_low(remaining, already_sent=not sent):
                 tx.append(user_stream(owner), tx.event(
                     ev.KeysLow(user_id=owner, remaining=remaining), cause))
-        bundle = Bundle(owner, identity, signed, one_time, None)
-        if not tx.pending:
-            raise _NothingToRecord(bundle)
-        return bundle
+        return Bundle(owner, identity, signed, one_time, None)
 
-    try:
-        bundle, position = await _run(rt, meta, work)
-    except _NothingToRecord as nothing:
-        return nothing.bundle
+    try:  # one's own bundle, or no one-time prekey left and KeysLow sent: nothing to log
+        bundle, position = await run_command(rt.store, meta, rt.now, work,
+                                             may_record_nothing=True)
+    except ConcurrencyError:
+        raise _keys_changed() from None
     return dataclasses.replace(bundle, position=position)
 
 

@@ -9,7 +9,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from event_store import START, NewEvent, Position
+from event_store import ANY, START, ConcurrencyError, NewEvent, Position
 from tests.event_store.conftest import Noted
 
 
@@ -182,3 +182,66 @@ async def test_other_transactions_hold_readers_without_loss(store, pool):
             assert await store.read_all() == []
     assert len(await store.read_all()) == 1
 
+
+
+@given(
+    transactions=st.lists(
+        st.tuples(
+            st.lists(st.tuples(st.integers(0, 2), st.integers(1, 3), st.booleans()),
+                     min_size=1, max_size=4),
+            st.integers(0, 15),  # ms the transaction stays open after its appends
+            st.booleans(),  # takes its transaction id before its first append
+        ),
+        min_size=2,
+        max_size=8,
+    )
+)
+async def test_overlapping_transactions_keep_every_stream_in_version_order(store,
+                                                                           transactions):
+    """2-8 transactions overlap on 3 hot streams, appending batches with ANY or the exact
+    version they read; each runs again whole after any ConcurrencyError (stream-order
+    refusals included), as the command runner does. Every batch lands once, whole, and the
+    log and a live subscription hand each stream out in version order."""
+    prefix = f"o{uuid.uuid4().hex[:8]}"
+    head = await store.head()
+    total = sum(size for appends, _, _ in transactions for _, size, _ in appends)
+    subscription = store.subscribe(head, batch_size=11, name="order-property")
+    consumer = asyncio.create_task(collect(subscription, total, timeout=60))
+
+    async def run(t: int, appends, hold_ms: int, early_id: bool) -> None:
+        for _ in range(200):
+            try:
+                async with store.transaction() as conn:
+                    if early_id:
+                        await conn.execute("SELECT pg_current_xact_id()")
+                    # as the command runner does: several streams' locks in one order first
+                    await store.lock_streams(conn, {f"{prefix}-{a[0]}" for a in appends})
+                    for n, (stream, size, exact) in enumerate(appends):
+                        name = f"{prefix}-{stream}"
+                        expected = ANY
+                        if exact:
+                            cur = await conn.execute(
+                                "SELECT coalesce(max(version), 0) FROM events"
+                                " WHERE stream_id = %s", (name,))
+                            expected = (await cur.fetchone())[0]
+                        batch = [NewEvent(Noted(t, n * 10 + k)) for k in range(size)]
+                        await store.append(name, batch, expected, conn=conn)
+                    await asyncio.sleep(hold_ms / 1000)
+                return
+            except ConcurrencyError:
+                await asyncio.sleep(0)
+        raise AssertionError(f"transaction {t} never committed")
+
+    await asyncio.gather(*(run(t, *spec) for t, spec in enumerate(transactions)))
+    received = await consumer
+    logged = await store.read_all(head, limit=10_000)
+    assert received == logged
+    by_stream: dict[str, list[int]] = {}
+    for event in logged:
+        by_stream.setdefault(event.stream_id, []).append(event.version)
+    for stream, versions in by_stream.items():
+        assert versions == list(range(1, len(versions) + 1)), (stream, versions)
+    for t, (appends, _, _) in enumerate(transactions):
+        mine = [e.data.n for e in logged if e.data.writer == t]
+        assert sorted(mine) == sorted(n * 10 + k for n, (_, size, _) in enumerate(appends)
+                                      for k in range(size))
