@@ -25,7 +25,12 @@ from chatalot.api.errors import exception_handlers
 from chatalot.api.health import HealthController
 from chatalot.api.idempotency import idempotency_middleware
 from chatalot.api.keys import KeysController, SenderKeysController
-from chatalot.api.perimeter import cors_config, rate_limit_middleware, security_headers
+from chatalot.api.perimeter import (
+    cors_config,
+    head_limit_middleware,
+    rate_limit_middleware,
+    security_headers,
+)
 from chatalot.api.read_your_writes import remember_writes_middleware
 from chatalot.api.request import ChatalotRequest
 from chatalot.api.users import ReportsController, UsersController
@@ -65,7 +70,8 @@ def create_app(settings: Settings, database_url: str,
         },
         exception_handlers=exception_handlers,
         request_class=ChatalotRequest,
-        middleware=[rate_limit_middleware, idempotency_middleware, remember_writes_middleware],
+        middleware=[head_limit_middleware, rate_limit_middleware, idempotency_middleware,
+                    remember_writes_middleware],
         before_send=[security_headers(settings)],
         cors_config=cors_config(settings),
         lifespan=[lifespan],

@@ -5,6 +5,9 @@ A bad value stops start-up with one line naming the variable, never a traceback.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import os
 from collections.abc import Mapping
 from enum import StrEnum
@@ -41,6 +44,8 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     read_your_writes_wait_ms: Positive = 2000
     # how long a request waits for a free database connection before it is answered 503
     database_wait_ms: Positive = 10_000
+    # request line plus headers, in bytes: a larger request is answered 400 by the server
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024)] = 16 * 1024
 
 
 class Security(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,6 +67,15 @@ class Security(msgspec.Struct, frozen=True, kw_only=True):
     totp_encryption_key: str | None = None
     # comma-separated allowed origins; empty = CORS off
     cors_origins: str = ""
+    # comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is
+    # believed; empty = none, the peer address is the client
+    trusted_proxies: str = ""
+    # zxcvbn score (0-4) a new password must reach
+    password_min_score: Annotated[int, msgspec.Meta(ge=0, le=4)] = 3
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -158,11 +172,36 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ("http://", "https://")
     ):
         raise ConfigError("PUBLIC_URL: expected an http:// or https:// URL")
+    _check_secrets(sections["security"])
     raw.update(sections)
     try:
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(_explain(str(exc))) from None
+
+
+def _check_secrets(security: dict[str, object]) -> None:
+    """Keys and lists whose shape msgspec cannot check, so that a bad one stops start-up
+    here with one line, not later in the middle of it."""
+    key = security.get("totp_encryption_key")
+    if isinstance(key, str):
+        try:
+            decoded = base64.b64decode(key, validate=True)
+        except (binascii.Error, ValueError):
+            decoded = b""
+        if len(decoded) != 32:
+            raise ConfigError("TOTP_ENCRYPTION_KEY: expected standard base64 (A-Z a-z 0-9 + /,"
+                              " padded) of 32 bytes, e.g. `openssl rand -base64 32`")
+    proxies = security.get("trusted_proxies")
+    if isinstance(proxies, str):
+        for item in (part.strip() for part in proxies.split(",")):
+            if not item:
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ConfigError(f"CHATALOT_TRUSTED_PROXIES: {item!r} is not an IP address"
+                                  " or CIDR network") from None
 
 
 def _explain(message: str) -> str:

@@ -195,7 +195,8 @@ async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInf
                    ) -> Registered:
     username = rules.validate_username(req.username)
     display_name = rules.validate_display_name(req.display_name or username)
-    rules.validate_password(req.password, username=username)
+    rules.validate_password(req.password, username=username, user_inputs=(
+        display_name, req.email), min_score=rt.settings.security.password_min_score)
     email_key = rules.validate_email(req.email)
     keys = _check_keys(req)
     if req.invite_code is not None:
@@ -532,7 +533,8 @@ async def change_password(rt: AccountsRuntime, user_id: uuid.UUID, session_id: u
                           req: c.ChangePasswordRequest, info: RequestInfo) -> str:
     account = await _verify_own_password(rt, info, "change_password", user_id,
                                          req.current_password)
-    rules.validate_password(req.new_password, username=account.username)
+    rules.validate_password(req.new_password, username=account.username,
+                            min_score=rt.settings.security.password_min_score)
     new_hash = await rt.hasher.hash(req.new_password)
 
     async def work(tx: Tx) -> None:
@@ -559,7 +561,8 @@ async def recover(rt: AccountsRuntime, req: c.RecoverRequest, info: RequestInfo
         raise DomainError("unauthorized", "invalid username or recovery code")
     if account.status != "active":
         raise DomainError("unauthorized", "this account is suspended")
-    rules.validate_password(req.new_password, username=account.username)
+    rules.validate_password(req.new_password, username=account.username,
+                            min_score=rt.settings.security.password_min_score)
     new_hash = await rt.hasher.hash(req.new_password)
     code = new_code(4, 4)
 
@@ -700,7 +703,8 @@ async def _check_second_factor(rt: AccountsRuntime, user_id: uuid.UUID, row: dic
 
 async def totp_disable(rt: AccountsRuntime, user_id: uuid.UUID, req: c.TotpDisableRequest,
                        info: RequestInfo) -> str:
-    await _verify_own_password(rt, info, "totp_disable", user_id, req.password)
+    """A wrong code counts toward the username's lockout, like every failed credential."""
+    account = await _verify_own_password(rt, info, "totp_disable", user_id, req.password)
 
     async def work(tx: Tx) -> None:
         row = await _totp_row(tx, user_id)
@@ -713,8 +717,14 @@ async def totp_disable(rt: AccountsRuntime, user_id: uuid.UUID, req: c.TotpDisab
             " totp_last_step = NULL, backup_code_hashes = '{}' WHERE user_id = %s", (user_id,))
         tx.append(user_stream(user_id), ev.TotpDisabled(user_id=user_id))
 
-    _, position = await run_command(
-        rt.store, info.metadata("totp_disable", user_id), rt.now, work)
+    try:
+        _, position = await run_command(
+            rt.store, info.metadata("totp_disable", user_id), rt.now, work)
+    except DomainError as exc:
+        if exc.code == "totp_invalid":
+            await _record_failure(rt, info, "totp_disable", account.username, account,
+                                  "totp_invalid")
+        raise
     return position
 
 
@@ -829,13 +839,12 @@ async def file_report(rt: AccountsRuntime, user_id: uuid.UUID, req: c.ReportRequ
     reason = rules.validate_text(req.reason, "reason", rules.REPORT_REASON_MAX, multiline=True)
     if not reason:
         raise bad_request("reason must not be empty")
+    exists = False  # messages and files do not exist yet (later issues): none can be found
     if req.report_type == "user":
         target = await load_account(rt, req.target_id)
-        if target is None or target.status == "deleted":
-            raise not_found("no such user")
-        if target.user_id == user_id:
-            raise bad_request("you cannot report yourself")
-    # Messages and files do not exist yet (later issues); their reports are taken as filed.
+        exists = target is not None and target.status != "deleted"
+    rules.check_report_target(req.report_type, reporter_id=user_id, target_id=req.target_id,
+                              target_exists=exists)
     report_id = uuid7()
 
     async def work(tx: Tx) -> None:
@@ -936,7 +945,8 @@ async def reset_password(rt: AccountsRuntime, actor: Account, target_id: uuid.UU
     if target is None or target.status == "deleted":
         raise not_found("no such user")
     rules.check_can_moderate(actor, target)
-    rules.validate_password(new_password, username=target.username)
+    rules.validate_password(new_password, username=target.username,
+                            min_score=rt.settings.security.password_min_score)
     new_hash = await rt.hasher.hash(new_password)
 
     async def work(tx: Tx) -> None:

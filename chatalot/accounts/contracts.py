@@ -163,7 +163,7 @@ class PasswordConfirmation(Body, kw_only=True):
     password: Password
 
 
-class Preferences(msgspec.Struct, kw_only=True):
+class Preferences(Body, kw_only=True):
     preferences: dict[str, object]
 
 
@@ -207,8 +207,12 @@ class TotpDisableRequest(Body, kw_only=True):
 
 
 class BackupCodesResponse(msgspec.Struct, kw_only=True):
+    """`enabled` is always true here (TOTP is on once codes are issued); clients, like
+    upstream's, read it from the /totp/verify reply."""
+
     backup_codes: list[str]
     position: str
+    enabled: bool = True
 
 
 class BackupCodesStatus(msgspec.Struct, kw_only=True):

@@ -251,3 +251,17 @@ async def reports(pool: AsyncConnectionPool[Any], status: str | None, cursor: st
         reviewed_by=r["reviewed_by"], reviewed_at=iso(r["reviewed_at"]),
         admin_notes=r["admin_notes"], created_at=iso(r["created_at"]) or "") for r in rows]
     return c.ReportPage(items=items, next_cursor=next_cursor)
+
+
+async def refresh_token_is_newest(pool: AsyncConnectionPool[Any], token: str,
+                                  now: datetime) -> bool:
+    """Whether `token` is unrotated and its session live (the decision tables, so exact)."""
+    from chatalot.auth.tokens import hash_refresh_token
+
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT t.rotated_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > %s"
+            " FROM account_refresh_tokens t JOIN account_sessions s USING (session_id)"
+            " WHERE t.token_hash = %s", (now, hash_refresh_token(token)))
+        row = await cur.fetchone()
+    return bool(row and row[0])

@@ -35,7 +35,7 @@ class AccountController(Controller):
         return _with_roles(me, principal)
 
     @patch("/profile", summary="Update display name, avatar, banner, bio, pronouns, status",
-           responses=errors(401))
+           responses=errors(401, 409, 413, 422))
     async def update_profile(self, data: JSONBody[c.UpdateProfileRequest],
                              services: NamedDependency[Services],
                              principal: NamedDependency[Principal],
@@ -43,7 +43,7 @@ class AccountController(Controller):
         return await commands.update_profile(services.accounts, principal.user_id, data, info)
 
     @post("/change-password", status_code=200, summary="Change the password",
-          responses=errors(401, 403))
+          responses=errors(401, 403, 409, 413, 422))
     async def change_password(self, data: JSONBody[c.ChangePasswordRequest],
                               services: NamedDependency[Services],
                               principal: NamedDependency[Principal],
@@ -62,8 +62,8 @@ class AccountController(Controller):
         return await queries.sessions(services.pool, principal.user_id, principal.session_id,
                                       services.accounts.now())
 
-    @delete("/sessions/{session_id:uuid}", status_code=200, summary="Revoke one session",
-            responses=errors(401, 404, 409))
+    @delete("/sessions/{session_id:str}", status_code=200, summary="Revoke one session",
+            responses=errors(401, 404, 409, 422))
     async def revoke_session(self, session_id: FromPath[uuid.UUID],
                              services: NamedDependency[Services],
                              principal: NamedDependency[Principal],
@@ -73,7 +73,7 @@ class AccountController(Controller):
         return c.PositionReply(position=position)
 
     @post("/sessions/revoke-all", status_code=200, summary="Revoke every other session",
-          responses=errors(401))
+          responses=errors(401, 409, 422))
     async def revoke_all(self, services: NamedDependency[Services],
                          principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                          ) -> c.RevokeAllReply:
@@ -83,7 +83,7 @@ class AccountController(Controller):
         return c.RevokeAllReply(revoked_count=count, position=position)
 
     @delete("/delete", status_code=200, summary="Delete the caller's account",
-            responses=errors(401, 403))
+            responses=errors(401, 403, 409, 413, 422))
     async def delete_account(self, data: JSONBody[c.PasswordConfirmation],
                              services: NamedDependency[Services],
                              principal: NamedDependency[Principal],
@@ -103,7 +103,7 @@ class AccountController(Controller):
             preferences=await queries.preferences(services.pool, principal.user_id))
 
     @put("/preferences", summary="Merge preferences (a null value removes a key; 16 KiB max)",
-         responses=errors(401))
+         responses=errors(401, 409, 413, 422))
     async def put_preferences(self, data: JSONBody[c.Preferences],
                               services: NamedDependency[Services],
                               principal: NamedDependency[Principal],
@@ -113,7 +113,7 @@ class AccountController(Controller):
         return c.PreferencesReply(preferences=merged, position=position)
 
     @post("/recovery-code", status_code=200, summary="Issue a new recovery code",
-          responses=errors(401, 403))
+          responses=errors(401, 403, 409, 413, 422))
     async def recovery_code(self, data: JSONBody[c.PasswordConfirmation],
                             services: NamedDependency[Services],
                             principal: NamedDependency[Principal],
@@ -138,7 +138,7 @@ class TotpController(Controller):
     request_max_body_size = BODY_LIMIT
 
     @post("/setup", status_code=200, summary="Start TOTP setup: a new secret",
-          responses=errors(401, 409))
+          responses=errors(401, 409, 422))
     async def setup(self, services: NamedDependency[Services],
                     principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                     ) -> c.TotpSetupResponse:
@@ -149,7 +149,7 @@ class TotpController(Controller):
         return c.TotpSetupResponse(otpauth_url=uri, secret=secret, position=position)
 
     @post("/verify", status_code=200, summary="Confirm setup with a code; enables TOTP",
-          responses=errors(401, 409))
+          responses=errors(401, 409, 413, 422))
     async def verify(self, data: JSONBody[c.TotpVerifyRequest], services: NamedDependency[Services],
                      principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                      ) -> c.BackupCodesResponse:
@@ -160,7 +160,7 @@ class TotpController(Controller):
         return c.BackupCodesResponse(backup_codes=codes, position=position)
 
     @post("/disable", status_code=200, summary="Disable TOTP (password and a code)",
-          responses=errors(401, 403, 409))
+          responses=errors(401, 403, 409, 413, 422))
     async def disable(self, data: JSONBody[c.TotpDisableRequest],
                       services: NamedDependency[Services], principal: NamedDependency[Principal],
                       info: NamedDependency[RequestInfo]) -> c.PositionReply:
@@ -177,7 +177,7 @@ class TotpController(Controller):
         return await queries.backup_codes(services.pool, principal.user_id)
 
     @post("/backup-codes/regenerate", status_code=200, summary="New backup codes",
-          responses=errors(401, 403, 409))
+          responses=errors(401, 403, 409, 413, 422))
     async def regenerate(self, data: JSONBody[c.PasswordConfirmation],
                          services: NamedDependency[Services], principal: NamedDependency[Principal],
                          info: NamedDependency[RequestInfo]) -> c.BackupCodesResponse:

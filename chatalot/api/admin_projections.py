@@ -9,7 +9,8 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
-from chatalot.api.errors import ApiError, ErrorBody
+from chatalot.api.context import errors
+from chatalot.api.errors import ApiError
 from chatalot.api.guards import require_instance_admin
 from chatalot.services import Services
 from projections import ProjectionHost, ProjectionStatus
@@ -53,10 +54,7 @@ def _host(services: Services) -> ProjectionHost:
     return host
 
 
-_ERRORS = {
-    401: ResponseSpec(ErrorBody, description="unauthorized"),
-    403: ResponseSpec(ErrorBody, description="forbidden: not an instance admin"),
-}
+_ERRORS = errors(401, 403)
 
 
 class AdminProjectionsController(Controller):
@@ -71,9 +69,8 @@ class AdminProjectionsController(Controller):
 
     @post("/{name:str}/rebuild", summary="Rebuild a projector beside the current version",
           status_code=202,
-          responses={**_ERRORS,
-                     200: ResponseSpec(RebuildReply, description="already rebuilding"),
-                     404: ResponseSpec(ErrorBody, description="not_found: no such projector")})
+          responses={**errors(401, 403, 404, 409, 422),
+                     200: ResponseSpec(RebuildReply, description="already rebuilding")})
     async def rebuild(self, services: NamedDependency[Services], name: FromPath[str]
                       ) -> Response[RebuildReply]:
         host = _host(services)

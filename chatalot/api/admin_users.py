@@ -38,8 +38,8 @@ class AdminUsersController(Controller):
         `limit` 1-100 (default 50)."""
         return await queries.admin_users(services.pool, q, cursor, limit)
 
-    @post("/{user_id:uuid}/suspend", status_code=200, summary="Suspend a user",
-          responses=errors(401, 403, 404, 409))
+    @post("/{user_id:str}/suspend", status_code=200, summary="Suspend a user",
+          responses=errors(401, 403, 404, 409, 413, 422))
     async def suspend(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
                       principal: NamedDependency[Principal], info: NamedDependency[RequestInfo],
                       data: JSONBody[c.SuspendRequest | None] = None) -> c.PositionReply:
@@ -49,8 +49,8 @@ class AdminUsersController(Controller):
                                           reason, info)
         return c.PositionReply(position=position)
 
-    @post("/{user_id:uuid}/unsuspend", status_code=200, summary="Lift a suspension",
-          responses=errors(401, 403, 404, 409))
+    @post("/{user_id:str}/unsuspend", status_code=200, summary="Lift a suspension",
+          responses=errors(401, 403, 404, 409, 422))
     async def unsuspend(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
                         principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                         ) -> c.PositionReply:
@@ -58,8 +58,8 @@ class AdminUsersController(Controller):
                                             info)
         return c.PositionReply(position=position)
 
-    @delete("/{user_id:uuid}", status_code=200, summary="Delete a user's account",
-            responses=errors(401, 403, 404))
+    @delete("/{user_id:str}", status_code=200, summary="Delete a user's account",
+            responses=errors(401, 403, 404, 409, 422))
     async def delete_user(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
                           principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                           ) -> c.PositionReply:
@@ -67,8 +67,8 @@ class AdminUsersController(Controller):
                                                info)
         return c.PositionReply(position=position)
 
-    @put("/{user_id:uuid}/admin", status_code=200, summary="Grant or revoke admin (owner only)",
-         responses=errors(401, 403, 404, 409))
+    @put("/{user_id:str}/admin", status_code=200, summary="Grant or revoke admin (owner only)",
+         responses=errors(401, 403, 404, 409, 413, 422))
     async def set_admin(self, user_id: FromPath[uuid.UUID], data: JSONBody[c.SetAdminRequest],
                         services: NamedDependency[Services], principal: NamedDependency[Principal],
                         info: NamedDependency[RequestInfo]) -> c.PositionReply:
@@ -76,8 +76,8 @@ class AdminUsersController(Controller):
                                             data.is_admin, info)
         return c.PositionReply(position=position)
 
-    @put("/{user_id:uuid}/password", status_code=200, summary="Set a user's password",
-         responses=errors(401, 403, 404))
+    @put("/{user_id:str}/password", status_code=200, summary="Set a user's password",
+         responses=errors(401, 403, 404, 409, 413, 422))
     async def reset_password(self, user_id: FromPath[uuid.UUID],
                              data: JSONBody[c.ResetPasswordRequest],
                              services: NamedDependency[Services],
@@ -103,7 +103,7 @@ class AdminInvitesController(Controller):
         return await queries.invites(services.pool)
 
     @post("/", status_code=201, summary="Create a registration invite",
-          responses=errors(401, 403))
+          responses=errors(401, 403, 409, 413, 422))
     async def create_invite(self, data: JSONBody[c.CreateInviteRequest],
                             services: NamedDependency[Services],
                             principal: NamedDependency[Principal],
@@ -114,8 +114,8 @@ class AdminInvitesController(Controller):
         return c.InviteCreated(**{f: getattr(invite, f) for f in invite.__struct_fields__},
                                position=position)
 
-    @delete("/{invite_id:uuid}", status_code=200, summary="Delete a registration invite",
-            responses=errors(401, 403, 404))
+    @delete("/{invite_id:str}", status_code=200, summary="Delete a registration invite",
+            responses=errors(401, 403, 404, 409, 422))
     async def delete_invite(self, invite_id: FromPath[uuid.UUID],
                             services: NamedDependency[Services],
                             principal: NamedDependency[Principal],
@@ -141,8 +141,8 @@ class AdminReportsController(Controller):
         """`status`: pending, reviewed, resolved or dismissed; oldest first."""
         return await queries.reports(services.pool, status, cursor, limit)
 
-    @post("/{report_id:uuid}/review", status_code=200, summary="Review a report",
-          responses=errors(401, 403, 404, 409))
+    @post("/{report_id:str}/review", status_code=200, summary="Review a report",
+          responses=errors(401, 403, 404, 409, 413, 422))
     async def review(self, report_id: FromPath[uuid.UUID], data: JSONBody[c.ReviewReportRequest],
                      services: NamedDependency[Services], principal: NamedDependency[Principal],
                      info: NamedDependency[RequestInfo]) -> c.PositionReply:

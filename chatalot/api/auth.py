@@ -24,7 +24,7 @@ class AuthController(Controller):
     request_max_body_size = BODY_LIMIT
 
     @post("/register", status_code=201, summary="Register an account with its E2E keys",
-          responses=errors(403, 409, 413))
+          responses=errors(403, 409, 413, 422))
     async def register(self, data: JSONBody[c.RegisterRequest], services: NamedDependency[Services],
                        info: NamedDependency[RequestInfo]) -> c.AuthResponse:
         """The first account on an instance becomes its owner. The recovery code is shown
@@ -40,7 +40,7 @@ class AuthController(Controller):
             recovery_code=done.recovery_code, position=done.position)
 
     @post("/login", status_code=200, summary="Log in (password, then TOTP if enabled)",
-          responses=errors(401, 413))
+          responses=errors(401, 409, 413, 422))
     async def login(self, data: JSONBody[c.LoginRequest], services: NamedDependency[Services],
                     info: NamedDependency[RequestInfo]) -> c.AuthResponse:
         """401 `totp_required` when the account has TOTP and no code was sent, 401
@@ -56,7 +56,7 @@ class AuthController(Controller):
                               position=done.position)
 
     @post("/refresh", status_code=200, summary="Rotate a refresh token",
-          responses=errors(401))
+          responses=errors(401, 409, 413, 422))
     async def refresh(self, data: JSONBody[c.RefreshRequest], services: NamedDependency[Services],
                       info: NamedDependency[RequestInfo]) -> c.TokenResponse:
         """Each refresh token works once. Presenting one that was already rotated revokes
@@ -67,7 +67,7 @@ class AuthController(Controller):
                                refresh_token=done.refresh_token, position=done.position)
 
     @post("/recover", status_code=200, summary="Reset the password with the recovery code",
-          responses=errors(401))
+          responses=errors(401, 409, 413, 422))
     async def recover(self, data: JSONBody[c.RecoverRequest], services: NamedDependency[Services],
                       info: NamedDependency[RequestInfo]) -> c.RecoverResponse:
         """Revokes every session and returns a new recovery code (the old one stops

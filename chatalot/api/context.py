@@ -21,8 +21,9 @@ _SCOPE_KEY = "chatalot.principal"
 
 
 def client_ip(scope: Any) -> str | None:
-    """The peer address as the server saw it (uvicorn applies X-Forwarded-For only from
-    trusted proxies, FORWARDED_ALLOW_IPS), so a client cannot pick its own rate bucket."""
+    """The peer address as the server saw it: uvicorn replaces it with the right-most
+    X-Forwarded-For address that is not a proxy of CHATALOT_TRUSTED_PROXIES (none by
+    default), so a client cannot pick its own rate bucket (chatalot/cli/server.py)."""
     client = scope.get("client")
     return str(client[0])[:64] if client else None
 
@@ -73,23 +74,31 @@ DEPENDENCIES = {
 }
 
 _DESCRIPTIONS = {
-    400: "bad_request: malformed or out-of-range field (totp_invalid at /totp/verify)",
+    400: "bad_request: malformed or out-of-range field, a path id that is not a UUID, a"
+         " malformed Chatalot-Min-Position or Idempotency-Key, request headers over their"
+         " limit (totp_invalid at /totp/verify and /totp/disable)",
     401: "unauthorized: missing, invalid, expired or revoked token; suspended or deleted user"
          " (login: totp_required / totp_invalid)",
     403: "forbidden: not allowed",
     404: "not_found: unknown id",
-    409: "conflict: already in that state (duplicate username, already blocked, ...)",
+    409: "conflict: already in that state (duplicate username, already blocked, ...), or a"
+         " request with this Idempotency-Key still running (Retry-After) or whose reply was"
+         " lost",
     413: "too_large: request body over its limit",
-    422: "limit_reached: a count limit (prekeys, ...) would be exceeded",
+    422: "limit_reached: a count limit (prekeys, ...) would be exceeded; bad_request: this"
+         " Idempotency-Key was used for another request",
     429: "rate_limited: with Retry-After",
-    503: "projection_lag: the read models have not reached Chatalot-Min-Position",
+    503: "projection_lag: the read models have not reached Chatalot-Min-Position; internal:"
+         " the database is unavailable (nothing was done; retry after Retry-After)",
 }
 
 
 def errors(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the error statuses a route can answer (plus 400 and 429, which
-    every route can)."""
-    wanted = sorted({400, 429, *statuses})
+    """OpenAPI entries for the error statuses a route can answer, plus those every route
+    can: 400, 429 and 503 (the database unavailable). tests/accounts/test_openapi.py checks
+    the rest: 413 with a body, 409 and 422 on commands (Idempotency-Key), 401 behind a
+    guard."""
+    wanted = sorted({400, 429, 503, *statuses})
     return {
         status: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[status])
         for status in wanted

@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
+import msgspec
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
+from chatalot.accounts.queries import refresh_token_is_newest
 from chatalot.api.context import principal_of
 from chatalot.api.errors import send_error, send_raw
+from chatalot.domain.accounts.rules import may_replay_refresh
 from chatalot.domain.errors import DomainError
 from chatalot.idempotency import (
     LOST_AFTER,
+    Found,
     StoredReply,
     current_claim,
     find,
@@ -90,6 +95,28 @@ async def _caller(scope: Scope) -> str | None:
     return f"user:{principal.user_id}"
 
 
+REFRESH_PATH = "/api/auth/refresh"
+
+
+async def _replayable(services: Any, scope: Scope, found: Found, now: datetime) -> bool:
+    """Stored replies are replayed, except a refresh's tokens once they can no longer be
+    the client's (rules.may_replay_refresh)."""
+    reply = found.reply
+    if reply is None or scope["path"].rstrip("/") != REFRESH_PATH or reply.status != 200:
+        return True
+    try:
+        issued = msgspec.json.decode(reply.body, type=_IssuedRefresh).refresh_token
+    except msgspec.DecodeError:
+        return False
+    return may_replay_refresh(
+        age=now - found.created_at, lost_after=LOST_AFTER,
+        issued_token_is_newest=await refresh_token_is_newest(services.pool, issued, now))
+
+
+class _IssuedRefresh(msgspec.Struct):
+    refresh_token: str
+
+
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
     last_cleanup = time.monotonic()
 
@@ -129,6 +156,10 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
                 busy = in_progress()
                 await send_error(send, 409, busy.code, busy.message,
                                  retry_after_secs=busy.retry_after_secs)
+            elif not await _replayable(services, scope, found, now):
+                # a refresh whose tokens can no longer be the client's: run it again,
+                # unclaimed, so the rotated token meets reuse detection
+                await app(scope, receive, send)
             else:
                 reply = found.reply
                 headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]

@@ -16,6 +16,8 @@ from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
 from chatalot.api.read_your_writes import read_your_writes
 from chatalot.auth.principal import Principal
+from chatalot.domain.errors import DomainError
+from chatalot.domain.keys import rules
 from chatalot.domain.keys.rules import b64encode
 from chatalot.keys import commands, queries
 from chatalot.keys import contracts as c
@@ -31,7 +33,7 @@ class KeysController(Controller):
     guards = [require_authenticated]
     request_max_body_size = BODY_LIMIT
 
-    @get("/{user_id:uuid}/bundle", summary="Fetch a user's prekey bundle for X3DH",
+    @get("/{user_id:str}/bundle", summary="Fetch a user's prekey bundle for X3DH",
          cache=False, responses=errors(401, 403, 404, 409))
     async def bundle(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
                      principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
@@ -39,8 +41,21 @@ class KeysController(Controller):
         """Hands out one one-time prekey (null when none is left), deleted in the same
         transaction: no one-time prekey is ever handed out twice. Any user may fetch any
         user's bundle, except one who blocked them (403). One's own bundle comes without a
-        one-time prekey. `position` is null when the fetch appended no event."""
-        b = await commands.fetch_bundle(services.accounts, principal.user_id, user_id, info)
+        one-time prekey. `position` is null when the fetch appended no event. Fetches are
+        rate limited per requester and per (requester, owner) (429), and a requester gets
+        at most one of the owner's last 5 one-time prekeys per hour (docs/keys.md)."""
+        caller, limiter = principal.user_id, services.limiter
+        for bucket in rules.bundle_fetch_buckets(caller, user_id):
+            decision = await limiter.hit(*bucket)
+            if not decision.allowed:
+                raise DomainError("rate_limited", "too many bundle fetches; slow down",
+                                  retry_after_secs=decision.retry_after_secs)
+
+        async def take_reserve() -> bool:
+            return (await limiter.hit(*rules.reserve_bucket(caller, user_id))).allowed
+
+        b = await commands.fetch_bundle(services.accounts, caller, user_id, info,
+                                        take_reserve=take_reserve)
         opk = None if b.one_time_prekey is None else c.OneTimePrekey(
             key_id=b.one_time_prekey[0], public_key=b64encode(b.one_time_prekey[1]))
         return c.KeyBundle(
@@ -52,7 +67,7 @@ class KeysController(Controller):
             one_time_prekey=opk, position=b.position)
 
     @post("/prekeys/signed", status_code=200, summary="Upload a new signed prekey",
-          responses=errors(401, 409, 413))
+          responses=errors(401, 409, 413, 422))
     async def upload_signed(self, data: JSONBody[c.SignedPrekeyUpload],
                             services: NamedDependency[Services],
                             principal: NamedDependency[Principal],
@@ -90,13 +105,13 @@ class KeysController(Controller):
 
 
 class SenderKeysController(Controller):
-    path = "/api/channels/{channel_id:uuid}/sender-keys"
+    path = "/api/channels/{channel_id:str}/sender-keys"
     tags = ["keys"]
     guards = [require_authenticated]
     request_max_body_size = BODY_LIMIT
 
     @post("/", status_code=200, summary="Distribute my sender key to channel members",
-          responses=errors(401, 403, 409, 413))
+          responses=errors(401, 403, 409, 413, 422))
     async def distribute(self, channel_id: FromPath[uuid.UUID],
                          data: JSONBody[c.SenderKeyDistribution],
                          services: NamedDependency[Services], principal: NamedDependency[Principal],

@@ -35,6 +35,31 @@ def bucket_for(scope: Scope, settings: Settings) -> tuple[str, float, float] | N
     return "general", limits.rate_limit_general_per_sec, limits.rate_limit_general_burst
 
 
+def head_size(scope: Scope) -> int:
+    """The request line and headers as they came on the wire, near enough."""
+    method = str(scope.get("method", ""))
+    raw_path = bytes(scope.get("raw_path") or b"")
+    query = bytes(scope.get("query_string", b""))
+    size = len(method) + len(raw_path) + len(query) + 13
+    return size + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+
+
+def head_limit_middleware(app: ASGIApp) -> ASGIApp:
+    """CHATALOT_MAX_HEADER_BYTES, exactly. uvicorn's h11 limit only bounds a head still
+    being received (its buffer), so one that arrives whole in a single read passes it."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            cap = scope["litestar_app"].state.services.settings.limits.max_header_bytes
+            if head_size(scope) > cap:
+                await send_error(send, 400, "bad_request",
+                                 f"the request line and headers exceed {cap} bytes")
+                return
+        await app(scope, receive, send)
+
+    return middleware
+
+
 def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -76,25 +101,37 @@ SCHEMA_CSP = (
 PERMISSIONS = "camera=(self), microphone=(self), geolocation=(), payment=(), usb=()"
 
 
+def header_values(path: str, *, hsts: bool) -> list[tuple[str, str]]:
+    """The security headers every response carries (the app's and the server's own)."""
+    values = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Permissions-Policy", PERMISSIONS),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Content-Security-Policy", SCHEMA_CSP if path.startswith("/schema") else CSP),
+    ]
+    if path.startswith("/api/"):
+        values.append(("Cache-Control", "no-store"))
+    if hsts:
+        values.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+    return values
+
+
+def uses_hsts(settings: Settings) -> bool:
+    return (settings.public_url or "").startswith("https://")
+
+
 def security_headers(settings: Settings) -> Any:
     """A before_send hook: every response (errors and 429s included) gets the headers."""
-    hsts = (settings.public_url or "").startswith("https://")
+    hsts = uses_hsts(settings)
 
     async def hook(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
         headers = MutableScopeHeaders.from_message(message)
-        path: str = scope.get("path", "")
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Referrer-Policy"] = "no-referrer"
-        headers["Permissions-Policy"] = PERMISSIONS
-        headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        headers["Content-Security-Policy"] = SCHEMA_CSP if path.startswith("/schema") else CSP
-        if path.startswith("/api/"):
-            headers["Cache-Control"] = "no-store"
-        if hsts:
-            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+        for name, value in header_values(scope.get("path", ""), hsts=hsts):
+            headers[name] = value
 
     return hook
 

@@ -13,7 +13,7 @@ Either call the helper from a handler:
 
 or declare it as a dependency, which also documents the header in the OpenAPI schema:
 
-    @get("/channels/{id:uuid}/messages",
+    @get("/channels/{id:str}/messages",
          dependencies={"consistent": read_your_writes("messages")})
     async def history(self, consistent: NamedDependency[Position | None], ...) -> ...
 
@@ -43,6 +43,7 @@ from event_store import InvalidPosition, Position
 log = logging.getLogger(__name__)
 
 HEADER = "Chatalot-Min-Position"
+POSITION_PATTERN = r"^[0-9]{1,9}\.[0-9]{1,19}\.[0-9]{1,19}$"  # event_store.Position
 
 
 async def wait_for_position(
@@ -132,6 +133,7 @@ def read_your_writes(*projectors: str) -> Provide:
             HeaderParameter(
                 name=HEADER,
                 required=False,
+                pattern=POSITION_PATTERN,
                 description="Answer only from read models that have applied this position"
                 " (a command reply's `position`); 503 projection_lag after "
                 "limits.read_your_writes_wait_ms.",

@@ -45,7 +45,7 @@ class UsersController(Controller):
                       consistent: NamedDependency[Position | None]) -> list[c.BlockedUser]:
         return await queries.blocked(services.pool, principal.user_id)
 
-    @get("/{user_id:uuid}", summary="A user's public profile", responses=errors(401, 404),
+    @get("/{user_id:str}", summary="A user's public profile", responses=errors(401, 404),
          cache=False, dependencies={"consistent": read_your_writes("users")})
     async def get_user(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
                        principal: NamedDependency[Principal],
@@ -54,7 +54,8 @@ class UsersController(Controller):
         return await queries.get_user(services.pool, principal.user_id, principal.is_staff,
                                       user_id)
 
-    @post("/block", status_code=200, summary="Block a user", responses=errors(401, 404, 409))
+    @post("/block", status_code=200, summary="Block a user",
+          responses=errors(401, 404, 409, 413, 422))
     async def block(self, data: JSONBody[c.BlockRequest], services: NamedDependency[Services],
                     principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                     ) -> c.PositionReply:
@@ -62,8 +63,8 @@ class UsersController(Controller):
                                         info)
         return c.PositionReply(position=position)
 
-    @post("/unblock/{user_id:uuid}", status_code=200, summary="Unblock a user",
-          responses=errors(401, 409))
+    @post("/unblock/{user_id:str}", status_code=200, summary="Unblock a user",
+          responses=errors(401, 409, 422))
     async def unblock(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
                       principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                       ) -> c.PositionReply:
@@ -78,7 +79,7 @@ class ReportsController(Controller):
     request_max_body_size = BODY_LIMIT
 
     @post("/", status_code=201, summary="Report a user, message or file to the instance admins",
-          responses=errors(401, 404))
+          responses=errors(401, 404, 409, 413, 422))
     async def report(self, data: JSONBody[c.ReportRequest], services: NamedDependency[Services],
                      principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                      ) -> c.ReportCreated:

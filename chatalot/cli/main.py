@@ -22,26 +22,22 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 
     from chatalot.app import create_app
     from chatalot.auth.keys import ensure_jwt_keys
+    from chatalot.auth.totp import load_totp_key
     from chatalot.cli.database import resolve_database
     from chatalot.cli.projections import check_projectors
+    from chatalot.cli.server import server_config
 
+    # Every key is read (or created) and every read model checked before anything starts:
+    # a bad one is one line here, not a traceback from the application's start-up.
     check_projectors()
     ensure_jwt_keys(settings.private_key_path, settings.public_key_path)
+    load_totp_key(settings.security.totp_encryption_key, settings.data_dir)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # embedded PostgreSQL below is stopped by its context manager, not orphaned.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     with resolve_database(settings) as database_url:
         app = create_app(settings, database_url)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=args.log_level,
-            ws_max_size=settings.limits.max_ws_frame_bytes,
-            proxy_headers=True,
-            server_header=False,
-        )
-        uvicorn.Server(config).run()
+        uvicorn.Server(server_config(settings, app, log_level=args.log_level)).run()
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> None:

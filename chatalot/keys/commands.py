@@ -126,9 +126,11 @@ CLAIM_ONE_TIME_PREKEY = (
 
 
 async def fetch_bundle(rt: KeysRuntime, caller: uuid.UUID, owner: uuid.UUID,
-                       info: RequestInfo) -> Bundle:
+                       info: RequestInfo, *, take_reserve: Callable[[], Awaitable[bool]]
+                       ) -> Bundle:
     """Hand out `owner`'s identity key, current signed prekey and one one-time prekey,
-    which is deleted in the same transaction as its `OneTimePrekeyClaimed` event.
+    which is deleted in the same transaction as its `OneTimePrekeyClaimed` event. One of
+    the owner's last few (rules.in_reserve) only when `take_reserve()` grants it.
 
     Fetching one's own bundle claims nothing (there is no X3DH with oneself). When the
     owner is left with fewer than 20 one-time prekeys and was not told since their last
@@ -151,8 +153,11 @@ async def fetch_bundle(rt: KeysRuntime, caller: uuid.UUID, owner: uuid.UUID,
                                     bytes(spk["signature"]))
         if caller == owner:
             return Bundle(owner, identity, signed, None, None)
-        claimed = await tx.fetchone(CLAIM_ONE_TIME_PREKEY, (owner,))
+        claimed = None
         remaining = await _count_one_time(tx, owner)
+        if remaining and (not rules.in_reserve(remaining) or await take_reserve()):
+            claimed = await tx.fetchone(CLAIM_ONE_TIME_PREKEY, (owner,))
+            remaining = await _count_one_time(tx, owner)
         one_time: tuple[int, bytes] | None = None
         cause = meta
         if claimed is not None:

@@ -8,7 +8,7 @@ import base64
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,9 +201,11 @@ class Api:
 
 @contextlib.asynccontextmanager
 async def running_app(settings: Settings, database_url: str, clock: FrozenClock, *,
-                      client_address: str | None = None) -> AsyncIterator[Api]:
+                      client_address: str | None = None,
+                      wrap: Callable[[Any], Any] | None = None) -> AsyncIterator[Api]:
     """The app in a test client; `client_address` replaces the test client's peer address
-    (what rate limits are keyed by)."""
+    (what rate limits are keyed by); `wrap` puts middleware around the app (inside that
+    replacement), e.g. what uvicorn puts around it in `chatalot serve`."""
     holder: dict[str, Services] = {}
 
     @contextlib.asynccontextmanager
@@ -213,6 +215,8 @@ async def running_app(settings: Settings, database_url: str, clock: FrozenClock,
             yield services
 
     app: Any = create_app(settings, database_url, services_factory=factory)
+    if wrap is not None:
+        app = wrap(app)
     if client_address is not None:
         inner = app
 

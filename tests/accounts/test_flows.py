@@ -288,6 +288,7 @@ async def test_totp_with_a_frozen_clock(api: Api) -> None:
     r = await api.client.post("/api/totp/verify", headers=alice.auth,
                               json={"code": totp.at(api.clock())})
     assert r.status_code == 200, r.text
+    assert r.json()["enabled"] is True  # clients (and upstream) read it (issue 18)
     backup = r.json()["backup_codes"]
     assert len(backup) == 8
     r = await api.client.post("/api/totp/setup", headers=alice.auth)
@@ -437,10 +438,16 @@ async def test_blocks_and_reports(api: Api) -> None:
         "report_type": "user", "target_id": bob.id, "reason": "spam"})
     assert r.status_code == 201, r.text
     report_id = r.json()["id"]
-    r2 = await api.client.post("/api/reports", headers=alice.auth, json={
-        "report_type": "message", "target_id": "00000000-0000-7000-8000-000000000001",
-        "reason": "rude"})
+    r2 = await api.client.post("/api/reports", headers=bob.auth, json={
+        "report_type": "user", "target_id": alice.id, "reason": "rude"})
     assert r2.status_code == 201
+    # what does not exist cannot be reported (a message or file id: none exist yet)
+    for kind, target in [("user", "00000000-0000-7000-8000-000000000001"),
+                         ("message", "00000000-0000-7000-8000-000000000001"),
+                         ("file", bob.id)]:
+        r3 = await api.client.post("/api/reports", headers=alice.auth, json={
+            "report_type": kind, "target_id": target, "reason": "rude"})
+        assert (r3.status_code, r3.json()["code"]) == (404, "not_found"), (kind, r3.text)
     assert (await api.client.post("/api/reports", headers=alice.auth, json={
         "report_type": "user", "target_id": bob.id, "reason": ""})).status_code == 400
     assert (await api.client.post("/api/reports", headers=alice.auth, json={

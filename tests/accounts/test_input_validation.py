@@ -143,3 +143,29 @@ async def test_malformed_json_is_400_on_every_route_with_a_body(api: Api) -> Non
             check(r)
             # 400, or refused before the body is read: authorization, unknown id, size limit
             assert r.status_code in (400, 401, 403, 404, 413), (method, path, body[:12], r.text)
+
+
+async def test_unknown_top_level_fields_are_refused_on_every_route_with_a_body(api: Api
+                                                                               ) -> None:
+    """docs/accounts.md: a typo is a 400, not a silent no-op. PUT /api/account/preferences
+    accepted `{"preferences": {...}, "anything": 1}` with 200 (issue 18)."""
+    auth = await owner_auth(api)
+    schema = (await api.client.get("/schema/openapi.json")).json()
+    routes = []
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            ref = body.get("schema", {}).get("$ref")
+            if ref:  # an object body (the prekey batch is an array)
+                routes.append((method.upper(), path.replace("{user_id}", str(_owner["id"]))
+                               .replace("{channel_id}", str(_owner["id"]))
+                               .replace("{report_id}", str(_owner["id"]))
+                               .replace("{id}", str(_owner["id"]))))
+    assert ("PUT", "/api/account/preferences") in routes
+    for method, path in routes:
+        r = await api.client.request(method, path, json={"zz_unknown": 1}, headers=auth)
+        assert r.status_code == 400, (method, path, r.text)
+        assert "unknown field" in r.json()["error"], (method, path, r.text)
+    r = await api.client.put("/api/account/preferences", headers=auth,
+                             json={"preferences": {"theme": "dark"}, "theme": "dark"})
+    assert r.status_code == 400 and "unknown field `theme`" in r.json()["error"], r.text

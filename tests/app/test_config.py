@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 import subprocess
@@ -12,6 +13,9 @@ import pytest
 
 from chatalot.auth.keys import JwtKeyError, ensure_jwt_keys
 from chatalot.config import ENV, ConfigError, RegistrationMode, load_settings
+
+# 32 bytes whose base64 has '+' and '/': in URL-safe base64 they are '-' and '_'
+URLSAFE_KEY = base64.urlsafe_b64encode(bytes([0xFB, 0xFF] * 16)).decode()
 
 
 def test_defaults():
@@ -57,6 +61,12 @@ def test_every_variable_is_read():
         ({"CHATALOT_MAX_MESSAGE_BYTES": "0"}, "CHATALOT_MAX_MESSAGE_BYTES"),
         ({"CHATALOT_WS_FRAMES_PER_SEC": "-1"}, "CHATALOT_WS_FRAMES_PER_SEC"),
         ({"CHATALOT_RUN_PROJECTIONS": "maybe"}, "CHATALOT_RUN_PROJECTIONS"),
+        ({"TOTP_ENCRYPTION_KEY": URLSAFE_KEY}, "TOTP_ENCRYPTION_KEY"),
+        ({"TOTP_ENCRYPTION_KEY": base64.b64encode(bytes(16)).decode()}, "TOTP_ENCRYPTION_KEY"),
+        ({"CHATALOT_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"},
+         "CHATALOT_TRUSTED_PROXIES"),
+        ({"CHATALOT_PASSWORD_MIN_SCORE": "5"}, "CHATALOT_PASSWORD_MIN_SCORE"),
+        ({"CHATALOT_MAX_HEADER_BYTES": "100"}, "CHATALOT_MAX_HEADER_BYTES"),
     ],
 )
 def test_bad_values_name_the_variable(env, variable):
@@ -84,6 +94,38 @@ def test_bad_value_stops_the_cli_with_one_line(tmp_path):
         "chatalot: configuration error: PORT: Expected `int`, got `str`"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_trusted_proxies_and_password_score_are_read():
+    settings = load_settings({"CHATALOT_TRUSTED_PROXIES": " 10.0.0.0/8, ::1 ,",
+                              "CHATALOT_PASSWORD_MIN_SCORE": "2"})
+    assert settings.security.trusted_proxy_list == ["10.0.0.0/8", "::1"]
+    assert settings.security.password_min_score == 2
+    assert load_settings({}).security.trusted_proxy_list == []  # nobody is believed
+
+
+def serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chatalot.cli.main", "serve"], env={**os.environ, **env},
+        capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_bad_totp_key_stops_serve_with_one_line(tmp_path, database_url):
+    """Failed with two tracebacks from the application's start-up (issue 18)."""
+    env = {"DATABASE_URL": database_url, "CHATALOT_DATA_DIR": str(tmp_path),
+           "PORT": "1", "TOTP_ENCRYPTION_KEY": URLSAFE_KEY}
+    result = serve(env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("chatalot: configuration error: TOTP_ENCRYPTION_KEY: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    # a damaged key file in the data directory: one line too, before anything starts
+    del env["TOTP_ENCRYPTION_KEY"]
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "totp.key").write_text("not base64 at all!")
+    result = serve(env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("chatalot: ") and "totp.key" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_jwt_keys_are_created_once_with_private_mode(tmp_path):

@@ -24,11 +24,13 @@ from tests.keys.conftest import KeysApi, b64, random_public_keys, unb64
 
 
 async def test_bundle_hands_out_identity_signed_and_one_one_time_prekey(kapi: KeysApi) -> None:
+    # three requesters: each may take one of an owner's last five (test_drain.py)
+    fetchers = [await kapi.register(one_time=0) for _ in range(3)]
     alice = await kapi.register("alice")
     bob = await kapi.register("bob", one_time=3)
     seen = []
-    for _ in range(3):
-        r = await kapi.bundle(alice, bob)
+    for fetcher in fetchers:
+        r = await kapi.bundle(fetcher, bob)
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["user_id"] == bob.id
@@ -48,6 +50,7 @@ async def test_bundle_hands_out_identity_signed_and_one_one_time_prekey(kapi: Ke
     assert r.json()["position"] is None  # nothing claimed, KeysLow already sent
     rows = await kapi.api.db.fetch("SELECT count(*) FROM account_one_time_prekeys")
     assert rows == [(len(alice.keys.one_time_prekeys),)]
+    del alice
 
 
 async def test_claims_are_events_with_the_actor(kapi: KeysApi) -> None:
@@ -70,12 +73,14 @@ async def test_claims_are_events_with_the_actor(kapi: KeysApi) -> None:
 
 
 async def test_keys_low_once_per_crossing(kapi: KeysApi) -> None:
-    alice = await kapi.register("alice")
+    # a new requester each time (one requester's fetches of one owner are rate limited)
+    fetchers = iter([await kapi.register(one_time=0) for _ in range(16)])
     bob = await kapi.register("bob", one_time=22)
 
     async def fetch(times: int) -> list[str | None]:
         out = []
         for _ in range(times):
+            alice = next(fetchers)
             r = await kapi.bundle(alice, bob)
             assert r.status_code == 200, r.text
             out.append(r.json()["position"])
@@ -89,7 +94,7 @@ async def test_keys_low_once_per_crossing(kapi: KeysApi) -> None:
     await fetch(1)  # 19: crossing
     [first] = await keys_low()
     assert first.data.user_id == bob.uuid and first.data.remaining == 19
-    assert first.metadata.actor_id == alice.id
+    assert first.metadata.actor_id == claims_by(await kapi.events(f"keys-{bob.id}"))[-1]
     claims = [e for e in await kapi.events(f"keys-{bob.id}")
               if e.type == "OneTimePrekeyClaimed"]
     assert first.metadata.causation_id == str(claims[-1].event_id)
@@ -105,6 +110,10 @@ async def test_keys_low_once_per_crossing(kapi: KeysApi) -> None:
     assert len(await keys_low()) == 1
     await fetch(1)  # 19: a new crossing
     assert [e.data.remaining for e in await keys_low()] == [19, 19]
+
+
+def claims_by(events: list[Any]) -> list[str]:
+    return [str(e.data.claimed_by) for e in events if e.type == "OneTimePrekeyClaimed"]
 
 
 async def test_few_keys_from_the_start_notify_at_the_first_fetch(kapi: KeysApi) -> None:
@@ -148,9 +157,10 @@ async def test_unknown_deleted_and_blocked(kapi: KeysApi) -> None:
 
 async def test_concurrent_fetches_through_the_app(kapi: KeysApi) -> None:
     bob = await kapi.register("bob", one_time=10)
-    fetchers = [await kapi.register() for _ in range(4)]
+    # one fetch per requester: each may take one of bob's last five (test_drain.py)
+    fetchers = [await kapi.register(one_time=0) for _ in range(20)]
     responses = await kapi.api.concurrently(*(
-        ("GET", f"/api/keys/{bob.id}/bundle", {"headers": fetchers[i % 4].auth})
+        ("GET", f"/api/keys/{bob.id}/bundle", {"headers": fetchers[i].auth})
         for i in range(20)))
     assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
     handed = [r.json()["one_time_prekey"] for r in responses]
@@ -163,6 +173,11 @@ async def test_concurrent_fetches_through_the_app(kapi: KeysApi) -> None:
     assert sorted(e.data.key_id for e in claims) == list(range(1, 11))
     keys_low = [e for e in await kapi.events(f"user-{bob.id}") if e.type == "KeysLow"]
     assert len(keys_low) == 1
+
+
+async def granted() -> bool:
+    """The command alone: every reserve grant allowed (the app's buckets: test_drain.py)."""
+    return True
 
 
 @dataclass
@@ -184,7 +199,8 @@ async def test_concurrent_claims_on_separate_connections(kapi: KeysApi) -> None:
     try:
         rt = _Runtime(store)
         bundles = await asyncio.gather(*(
-            commands.fetch_bundle(rt, fetchers[i % 5].uuid, bob.uuid, RequestInfo(ip="10.0.0.1"))
+            commands.fetch_bundle(rt, fetchers[i % 5].uuid, bob.uuid, RequestInfo(ip="10.0.0.1"),
+                                  take_reserve=granted)
             for i in range(20)))
     finally:
         await store.close()

@@ -6,15 +6,15 @@ Nothing here touches a database or the network; the command handlers
 
 from __future__ import annotations
 
-import functools
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib import resources
 from typing import Literal
 
 import msgspec
+from zxcvbn import zxcvbn
 
 from chatalot.config import RegistrationMode
 from chatalot.domain.errors import DomainError, bad_request, conflict, forbidden
@@ -91,25 +91,29 @@ def validate_display_name(display_name: str) -> str:
     return name
 
 
-@functools.cache
-def common_passwords() -> frozenset[str]:
-    text = resources.files("chatalot.data").joinpath("common_passwords.txt").read_text("utf-8")
-    return frozenset(
-        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    )
+SITE_WORDS = ("chatalot", "chat")  # what zxcvbn advises adding: the service's own name
 
 
-def validate_password(password: str, *, username: str | None = None) -> None:
-    """Length 8-128 and not a well-known weak password (nor the username)."""
+def validate_password(password: str, *, username: str | None = None,
+                      user_inputs: Iterable[str | None] = (), min_score: int = 3) -> None:
+    """Length 8-128, not containing the username, and at least `min_score` (0-4) by zxcvbn,
+    which knows common passwords, keyboard walks, dates, l33t and the account's own
+    username, display name and email (`user_inputs`). The refusal says why."""
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         raise bad_request(f"password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters")
     if "\x00" in password:
         raise bad_request("password contains a NUL character")
-    lowered = password.lower()
-    if lowered in common_passwords():
-        raise bad_request("this password is too common; choose another")
-    if username is not None and username_key(username) in lowered:
+    if username is not None and username_key(username) in password.lower():
         raise bad_request("the password must not contain the username")
+    inputs = [item for item in (username, *user_inputs, *SITE_WORDS) if item]
+    inputs += [item.partition("@")[0] for item in inputs if "@" in item]
+    result = zxcvbn(password, user_inputs=inputs)
+    if result["score"] < min_score:
+        feedback = result["feedback"]
+        why = " ".join(part for part in (feedback.get("warning"),
+                                         *feedback.get("suggestions", ())) if part)
+        raise bad_request(f"the password is too weak (strength {result['score']} of 4,"
+                          f" {min_score} needed)" + (f": {why}" if why else ""))
 
 
 def validate_email(email: str | None) -> str | None:
@@ -280,6 +284,16 @@ def after_failure(throttle: Throttle | None, now: datetime, policy: LockoutPolic
     return Throttle(failures=failures, last_failure_at=now, locked_until=locked_until)
 
 
+def may_replay_refresh(*, age: timedelta, lost_after: timedelta,
+                       issued_token_is_newest: bool) -> bool:
+    """A retried refresh (same Idempotency-Key) gets its stored tokens back only while they
+    can still be the client's: within the "reply lost" window, and while the refresh token
+    that reply issued is its session's newest, unused and live. Otherwise the request is
+    a rotated token presented again, and reuse detection revokes the session: a captured
+    request (body and header) must not yield a working session."""
+    return age <= lost_after and issued_token_is_newest
+
+
 def check_can_log_in(account: Account) -> None:
     if account.status != "active":
         raise DomainError("unauthorized", "invalid username or password")
@@ -337,6 +351,16 @@ def decide_block(user_id: uuid.UUID, target_id: uuid.UUID, already: bool) -> Non
 
 ReportType = Literal["user", "message", "file"]
 ReviewStatus = Literal["reviewed", "resolved", "dismissed"]
+
+
+def check_report_target(report_type: ReportType, *, reporter_id: uuid.UUID,
+                        target_id: uuid.UUID, target_exists: bool) -> None:
+    """A report names something that exists (404 otherwise: a report of nothing would sit
+    in the admins' queue), and not the reporter."""
+    if not target_exists:
+        raise DomainError("not_found", f"no such {report_type}")
+    if report_type == "user" and target_id == reporter_id:
+        raise bad_request("you cannot report yourself")
 
 
 def decide_review(current_status: str | None, new_status: ReviewStatus) -> None:

@@ -146,8 +146,43 @@ def rearms_keys_low(remaining: int) -> bool:
     return remaining >= KEYS_LOW_THRESHOLD
 
 
+# Bundle fetches: token buckets (rate per second, burst), shared by every node with Redis.
+BUNDLE_FETCHES_PER_PAIR: Final = (1 / 600, 3)
+"""One requester, one owner: 3 at once, then one per 10 minutes (a client needs a bundle
+once per new session with someone)."""
+BUNDLE_FETCHES_PER_REQUESTER: Final = (1 / 3, 20)
+"""One requester, any owners: 20 at once, then one per 3 s."""
+ONE_TIME_RESERVE: Final = 5
+"""An owner's last one-time prekeys: each requester gets at most one of them..."""
+RESERVE_GRANTS_PER_REQUESTER: Final = (1 / 3600, 1)
+"""...per hour (the signed prekey alone still lets X3DH start)."""
+
+
+def bundle_fetch_buckets(caller: uuid.UUID, owner: uuid.UUID
+                         ) -> list[tuple[str, float, float]]:
+    """The buckets a bundle fetch draws from: (name, rate per second, burst). Without them
+    any user could drain another's one-time prekeys by fetching (5 fetches emptied one)."""
+    buckets: list[tuple[str, float, float]] = [
+        (f"bundle:{caller}", *BUNDLE_FETCHES_PER_REQUESTER)]
+    if caller != owner:
+        buckets.append((f"bundle:{caller}:{owner}", *BUNDLE_FETCHES_PER_PAIR))
+    return buckets
+
+
+def reserve_bucket(caller: uuid.UUID, owner: uuid.UUID) -> tuple[str, float, float]:
+    return (f"bundle-reserve:{caller}:{owner}", *RESERVE_GRANTS_PER_REQUESTER)
+
+
+def in_reserve(remaining: int) -> bool:
+    """Whether handing out one more one-time prekey takes one of the owner's last few, which
+    a requester gets only with a reserve grant (at most one per hour)."""
+    return remaining <= ONE_TIME_RESERVE
+
+
 def check_bundle_access(caller: uuid.UUID, owner: uuid.UUID, blocked_by_owner: bool) -> None:
-    """Any authenticated user may fetch any user's bundle, unless the owner blocked them."""
+    """Any authenticated user may fetch any user's bundle, unless the owner blocked them.
+    (Once communities exist: only those who may open a DM with the owner, the rule of
+    GET /users/{id}; until then there is nothing to decide it by.)"""
     if caller != owner and blocked_by_owner:
         raise forbidden("this user does not accept new sessions from you")
 
