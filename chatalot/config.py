@@ -28,7 +28,8 @@ class RegistrationMode(StrEnum):
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):
-    """The limits of protocol.md; each can be lowered (or raised) per instance."""
+    """The protocol's limits (upstream Chatalot's, listed in .env.example); each can be
+    lowered (or raised) per instance."""
 
     max_message_bytes: Positive = 64 * 1024
     max_ws_frame_bytes: Positive = 1024 * 1024

@@ -1,4 +1,4 @@
-"""Idempotency-Key (protocol.md, "Our changes" 2): a retried REST command has its effect
+"""Idempotency-Key (docs/idempotency.md): a retried REST command has its effect
 once and gets the original reply.
 
 The key is claimed inside the command's own transaction (command_tx), so the claim and the

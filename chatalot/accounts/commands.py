@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from chatalot.accounts import contracts as c
-from chatalot.accounts.runtime import AccountsRuntime, RequestInfo, device_name
+from chatalot.accounts.runtime import AccountsRuntime
 from chatalot.auth import totp
 from chatalot.auth.passwords import code_matches, hash_code, new_code
 from chatalot.auth.tokens import hash_refresh_token, new_refresh_token
@@ -43,6 +43,7 @@ from chatalot.domain.accounts import rules
 from chatalot.domain.accounts.rules import Account, Invite, Throttle
 from chatalot.domain.errors import DomainError, bad_request, conflict, forbidden, not_found
 from chatalot.ids import uuid7
+from chatalot.request_info import RequestInfo, device_name
 from event_store import NO_STREAM, ConcurrencyError, Metadata
 
 log = logging.getLogger(__name__)

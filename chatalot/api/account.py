@@ -10,11 +10,11 @@ from litestar.params import FromPath, JSONBody
 
 from chatalot.accounts import commands, queries
 from chatalot.accounts import contracts as c
-from chatalot.accounts.runtime import RequestInfo
 from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
 from chatalot.api.read_your_writes import read_your_writes
 from chatalot.auth.principal import Principal
+from chatalot.request_info import RequestInfo
 from chatalot.services import Services
 from event_store import Position
 

@@ -10,9 +10,9 @@ from litestar.params import JSONBody
 from chatalot.accounts import commands
 from chatalot.accounts import contracts as c
 from chatalot.accounts.queries import iso
-from chatalot.accounts.runtime import RequestInfo
 from chatalot.api.context import errors
 from chatalot.api.read_your_writes import writes_of_session
+from chatalot.request_info import RequestInfo
 from chatalot.services import Services
 
 BODY_LIMIT = 64 * 1024

@@ -11,10 +11,10 @@ from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 
-from chatalot.accounts.runtime import RequestInfo
 from chatalot.api.errors import ErrorBody
 from chatalot.auth.principal import Principal, authenticate_access_token
 from chatalot.domain.errors import DomainError
+from chatalot.request_info import RequestInfo
 from chatalot.services import Services
 
 _SCOPE_KEY = "chatalot.principal"

@@ -11,7 +11,6 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from chatalot.accounts.runtime import RequestInfo
 from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
 from chatalot.api.read_your_writes import read_your_writes
@@ -21,6 +20,7 @@ from chatalot.domain.keys import rules
 from chatalot.domain.keys.rules import b64encode
 from chatalot.keys import commands, queries
 from chatalot.keys import contracts as c
+from chatalot.request_info import RequestInfo
 from chatalot.services import Services
 from event_store import Position
 

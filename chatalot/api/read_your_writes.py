@@ -1,4 +1,4 @@
-"""Read-your-writes (protocol.md, "Our changes" 3): a query sent with
+"""Read-your-writes (docs/architecture.md, "The life of a query"): a query sent with
 `Chatalot-Min-Position: <position>` answers only once the projections it reads have applied
 that position, waiting at most `limits.read_your_writes_wait_ms`, else 503 `projection_lag`.
 A malformed position is 400 `bad_request`.

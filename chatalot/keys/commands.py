@@ -25,7 +25,6 @@ from typing import Any, Protocol, TypeVar
 
 import psycopg
 
-from chatalot.accounts.runtime import RequestInfo
 from chatalot.channels import membership
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
@@ -34,6 +33,7 @@ from chatalot.domain.channels import access
 from chatalot.domain.errors import DomainError, not_found
 from chatalot.domain.keys import events as ev
 from chatalot.domain.keys import rules
+from chatalot.request_info import RequestInfo
 from event_store import ConcurrencyError, EventStore, Metadata
 
 Conn = psycopg.AsyncConnection[Any]

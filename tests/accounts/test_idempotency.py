@@ -1,4 +1,4 @@
-"""Idempotency-Key on REST commands (protocol.md, "Our changes" 2), through the real app
+"""Idempotency-Key on REST commands (docs/idempotency.md), through the real app
 and, for the race, through the command layer on separate connections."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from chatalot.accounts.runtime import RequestInfo
 from chatalot.crypto.keys import OneTimePrekey
 from chatalot.db import make_pool
 from chatalot.domain.errors import DomainError
@@ -21,6 +20,7 @@ from chatalot.domain.events import build_registry
 from chatalot.idempotency import KEY_MAX_LENGTH, KEY_MIN_LENGTH, current_claim, make_claim
 from chatalot.keys import commands as key_commands
 from chatalot.keys.contracts import OneTimePrekeyUpload
+from chatalot.request_info import RequestInfo
 from event_store import EventStore
 from tests.accounts.conftest import PASSWORD, Api, b64, key_fields
 

@@ -1,4 +1,4 @@
-"""The OpenAPI document is the complete contract (protocol.md): every status a route can
+"""The OpenAPI document is the complete REST contract: every status a route can
 answer is declared for it. Two walks: our own, which provokes each kind of answer on every
 route, and a bounded schemathesis run over the whole document."""
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import psycopg
 
-from chatalot.accounts.runtime import RequestInfo
 from chatalot.db import make_pool
 from chatalot.domain.events import build_registry
 from chatalot.keys import commands
+from chatalot.request_info import RequestInfo
 from event_store import EventStore
 from tests.keys.conftest import KeysApi, b64, random_public_keys, unb64
 
