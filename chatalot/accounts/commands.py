@@ -42,6 +42,14 @@ from chatalot.domain.accounts import events as ev
 from chatalot.domain.accounts import rules
 from chatalot.domain.accounts.rules import Account, Invite, Throttle
 from chatalot.domain.errors import DomainError, bad_request, conflict, forbidden, not_found
+from chatalot.domain.streams import (
+    auth_day_stream,
+    invite_stream,
+    keys_stream,
+    report_stream,
+    session_stream,
+    user_stream,
+)
 from chatalot.ids import uuid7
 from chatalot.request_info import RequestInfo, device_name
 from event_store import NO_STREAM, ConcurrencyError, Metadata
@@ -52,14 +60,6 @@ Conn = psycopg.AsyncConnection[Any]
 _FIRST_USER_LOCK = 0x6163636F756E7431  # advisory lock: only one "first account" decision
 _INVITE_ALPHABET = string.ascii_letters + string.digits
 _BAD_LOGIN = "invalid username or password"
-
-
-def user_stream(user_id: uuid.UUID) -> str:
-    return f"user-{user_id}"
-
-
-def session_stream(session_id: uuid.UUID) -> str:
-    return f"session-{session_id}"
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInf
             await tx.execute(
                 "UPDATE account_registration_invites SET used_count = used_count + 1"
                 " WHERE invite_id = %s", (grant.invite_id,))
-            tx.append(f"invite-{grant.invite_id}", ev.RegistrationInviteUsed(
+            tx.append(invite_stream(grant.invite_id), ev.RegistrationInviteUsed(
                 invite_id=grant.invite_id, user_id=user_id, used_count=invite.used_count + 1))
         await _register_keys(tx, user_id, keys)
         account = Account(user_id, username, grant.is_owner, grant.is_owner, "active")
@@ -278,7 +278,7 @@ async def _register_keys(tx: Tx, user_id: uuid.UUID, keys: _Keys) -> None:
                 "INSERT INTO account_one_time_prekeys (user_id, key_id, public_key)"
                 " VALUES (%s, %s, %s)", [(user_id, k, p) for k, p in keys.one_time])
     b64 = base64.b64encode
-    stream = f"keys-{user_id}"
+    stream = keys_stream(user_id)
     events: list[msgspec.Struct] = [
         ev.IdentityKeyRegistered(user_id=user_id, identity_key=b64(keys.identity).decode(),
                                  fingerprint=keys.fingerprint),
@@ -333,7 +333,7 @@ async def _record_failure(rt: AccountsRuntime, info: RequestInfo, command: str,
         event = ev.LoginFailed(
             username=username[:64], reason=reason, user_id=actor, failures=after.failures,
             locked_until=after.locked_until)
-        stream = user_stream(actor) if actor else f"auth-{tx.now.date().isoformat()}"
+        stream = user_stream(actor) if actor else auth_day_stream(tx.now.date())
         tx.append(stream, event)
 
     await run_command(rt.store, info.metadata(command, actor), rt.now, work)
@@ -344,7 +344,7 @@ async def _record_locked(rt: AccountsRuntime, info: RequestInfo, command: str,
     actor = account.user_id if account else None
 
     async def work(tx: Tx) -> None:
-        stream = user_stream(actor) if actor else f"auth-{tx.now.date().isoformat()}"
+        stream = user_stream(actor) if actor else auth_day_stream(tx.now.date())
         tx.append(stream, ev.LoginFailed(username=username[:64], reason="locked",
                                          user_id=actor))
 
@@ -849,7 +849,7 @@ async def file_report(rt: AccountsRuntime, user_id: uuid.UUID, req: c.ReportRequ
     report_id = uuid7()
 
     async def work(tx: Tx) -> None:
-        tx.append(f"report-{report_id}", ev.ReportFiled(
+        tx.append(report_stream(report_id), ev.ReportFiled(
             report_id=report_id, reporter_id=user_id, report_type=req.report_type,
             target_id=req.target_id, reason=reason), expected=NO_STREAM)
 
@@ -861,7 +861,7 @@ async def file_report(rt: AccountsRuntime, user_id: uuid.UUID, req: c.ReportRequ
 async def review_report(rt: AccountsRuntime, actor: Account, report_id: uuid.UUID,
                         req: c.ReviewReportRequest, info: RequestInfo) -> str:
     """Decision state from the report's own (small) stream, with optimistic concurrency."""
-    stream = f"report-{report_id}"
+    stream = report_stream(report_id)
     history = await rt.store.read_stream(stream)
     status: str | None = None
     for recorded in history:
@@ -977,7 +977,7 @@ async def create_invite(rt: AccountsRuntime, actor: Account, req: c.CreateInvite
         await tx.execute(
             "INSERT INTO account_registration_invites (invite_id, code, max_uses, expires_at)"
             " VALUES (%s, %s, %s, %s)", (invite_id, code, req.max_uses, expires_at))
-        tx.append(f"invite-{invite_id}", ev.RegistrationInviteCreated(
+        tx.append(invite_stream(invite_id), ev.RegistrationInviteCreated(
             invite_id=invite_id, code=code, created_by=actor.user_id, max_uses=req.max_uses,
             expires_at=expires_at), expected=NO_STREAM)
         return tx.now
@@ -998,7 +998,7 @@ async def delete_invite(rt: AccountsRuntime, actor: Account, invite_id: uuid.UUI
             " AND NOT deleted", (invite_id,))
         if not done:
             raise not_found("no such invite")
-        tx.append(f"invite-{invite_id}", ev.RegistrationInviteDeleted(
+        tx.append(invite_stream(invite_id), ev.RegistrationInviteDeleted(
             invite_id=invite_id))
 
     _, position = await run_command(

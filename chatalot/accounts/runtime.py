@@ -10,7 +10,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from chatalot.auth.keys import ensure_jwt_keys
+from chatalot.auth.jwt_keys import ensure_jwt_keys
 from chatalot.auth.passwords import PasswordHasher
 from chatalot.auth.tokens import TokenService
 from chatalot.auth.totp import SecretBox, load_totp_key

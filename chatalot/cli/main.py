@@ -21,7 +21,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from chatalot.app import create_app
-    from chatalot.auth.keys import ensure_jwt_keys
+    from chatalot.auth.jwt_keys import ensure_jwt_keys
     from chatalot.auth.totp import load_totp_key
     from chatalot.cli.database import resolve_database
     from chatalot.cli.projections import check_projectors
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         args.func(settings, args)
     except Exception as exc:
-        from chatalot.auth.keys import JwtKeyError
+        from chatalot.auth.jwt_keys import JwtKeyError
         from chatalot.auth.totp import TotpKeyError
         from chatalot.cli.database import DatabaseUnreachable
         from event_store import EventStoreError

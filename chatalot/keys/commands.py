@@ -33,6 +33,7 @@ from chatalot.domain.channels import access
 from chatalot.domain.errors import DomainError, not_found
 from chatalot.domain.keys import events as ev
 from chatalot.domain.keys import rules
+from chatalot.domain.streams import keys_stream, sender_keys_stream, user_stream
 from chatalot.request_info import RequestInfo
 from event_store import ConcurrencyError, EventStore, Metadata
 
@@ -47,18 +48,6 @@ class KeysRuntime(Protocol):
     def store(self) -> EventStore: ...
 
     def now(self) -> datetime: ...
-
-
-def keys_stream(user_id: uuid.UUID) -> str:
-    return f"keys-{user_id}"
-
-
-def user_stream(user_id: uuid.UUID) -> str:
-    return f"user-{user_id}"
-
-
-def sender_keys_stream(channel_id: uuid.UUID, sender_id: uuid.UUID) -> str:
-    return f"senderkeys-{channel_id}-{sender_id}"
 
 
 # -- running a command -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chatalot.auth.keys import JwtKeyError, ensure_jwt_keys
+from chatalot.auth.jwt_keys import JwtKeyError, ensure_jwt_keys
 from chatalot.config import ENV, ConfigError, RegistrationMode, load_settings
 
 # 32 bytes whose base64 has '+' and '/': in URL-safe base64 they are '-' and '_'

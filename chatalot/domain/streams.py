@@ -1,0 +1,36 @@
+"""Every stream's name, in one place. Streams are small, one per thing (`<kind>-<id>`), so
+a command decides from one short stream or a decision table, never by replaying a long one."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+
+def user_stream(user_id: uuid.UUID) -> str:
+    return f"user-{user_id}"
+
+
+def session_stream(session_id: uuid.UUID) -> str:
+    return f"session-{session_id}"
+
+
+def keys_stream(user_id: uuid.UUID) -> str:
+    return f"keys-{user_id}"
+
+
+def sender_keys_stream(channel_id: uuid.UUID, sender_id: uuid.UUID) -> str:
+    return f"senderkeys-{channel_id}-{sender_id}"
+
+
+def invite_stream(invite_id: uuid.UUID) -> str:
+    return f"invite-{invite_id}"
+
+
+def report_stream(report_id: uuid.UUID) -> str:
+    return f"report-{report_id}"
+
+
+def auth_day_stream(day: date) -> str:
+    """Audit of sign-in attempts that name no known account, one stream a day."""
+    return f"auth-{day.isoformat()}"
