@@ -30,7 +30,7 @@ from chatalot.db import MIGRATIONS_DIR, make_pool
 from event_store import EventRegistry, EventStore, NewEvent, Position
 from event_store.migrations import migrate
 from projections import ProjectionHost, RunnerOptions, catalog
-from projections.read_models import EventStats
+from projections.read_models.event_stats import EventStats
 
 # Targets set by issue 3 (projections), on a 2-core machine.
 TARGET_REBUILD_RATE = 20_000.0  # events/s, rebuild of event_stats

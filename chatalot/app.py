@@ -1,30 +1,21 @@
-"""The Litestar application: controllers, dependencies, error handling, lifespan."""
+"""The Litestar application around the routes the composition root gives it."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.types import ControllerRouterHandler
 
 from chatalot import __version__
-from chatalot.api.account import AccountController, TotpController
-from chatalot.api.admin_projections import AdminProjectionsController
-from chatalot.api.admin_users import (
-    AdminInvitesController,
-    AdminReportsController,
-    AdminUsersController,
-)
-from chatalot.api.auth import AuthController
 from chatalot.api.context import DEPENDENCIES as REQUEST_DEPENDENCIES
 from chatalot.api.errors import exception_handlers
-from chatalot.api.health import HealthController
 from chatalot.api.idempotency import idempotency_middleware
-from chatalot.api.keys import KeysController, SenderKeysController
 from chatalot.api.perimeter import (
     cors_config,
     head_limit_middleware,
@@ -33,16 +24,18 @@ from chatalot.api.perimeter import (
 )
 from chatalot.api.read_your_writes import remember_writes_middleware
 from chatalot.api.request import ChatalotRequest
-from chatalot.api.users import ReportsController, UsersController
 from chatalot.config import Settings
-from chatalot.services import Services, open_services
+from chatalot.services import Services
 
 ServicesFactory = Callable[[], AbstractAsyncContextManager[Services]]
 
 
-def create_app(settings: Settings, database_url: str,
-               services_factory: ServicesFactory | None = None) -> Litestar:
-    factory = services_factory or (lambda: open_services(settings, database_url))
+def build_app(settings: Settings, route_handlers: Sequence[ControllerRouterHandler],
+              services_factory: ServicesFactory) -> Litestar:
+    """The HTTP app around the given routes: what every route shares (the process's
+    services, who is calling, errors, perimeter, Idempotency-Key, read-your-writes,
+    OpenAPI). chatalot/bootstrap.py says which routes."""
+    factory = services_factory
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -55,15 +48,7 @@ def create_app(settings: Settings, database_url: str,
         return services
 
     return Litestar(
-        route_handlers=[
-            HealthController,
-            AdminProjectionsController,  # projections (issue 3)
-            # accounts, authentication, administration of users (issue 4)
-            AuthController, AccountController, TotpController, UsersController,
-            ReportsController, AdminUsersController, AdminInvitesController,
-            AdminReportsController,
-            KeysController, SenderKeysController,  # the key server (issue 5)
-        ],
+        route_handlers=list(route_handlers),
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             **REQUEST_DEPENDENCIES,

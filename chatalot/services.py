@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,16 +14,22 @@ from chatalot.accounts.runtime import AccountsRuntime
 from chatalot.auth.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from chatalot.config import Settings
 from chatalot.db import MIGRATIONS_DIR, make_pool
-from chatalot.domain.events import build_registry
 from chatalot.session_positions import (
     InProcessSessionPositions,
     RedisSessionPositions,
     SessionPositions,
 )
-from event_store import EventStore, InProcessBus, PostgresNotifyBus, RedisBus, WakeupBus
+from event_store import (
+    EventRegistry,
+    EventStore,
+    InProcessBus,
+    PostgresNotifyBus,
+    RedisBus,
+    WakeupBus,
+)
 from event_store.migrations import migrate
 from projections import ProjectionHost
-from projections.read_models import default_projectors
+from projections.projector import Projector
 
 
 @dataclass
@@ -59,7 +65,8 @@ class Services:
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings, database_url: str, *,
+async def open_services(settings: Settings, database_url: str, *, registry: EventRegistry,
+                        projectors: Sequence[Projector],
                         clock: Callable[[], float] = time.time) -> AsyncIterator[Services]:
     """Migrate, open the pool and the store; close them again on exit.
 
@@ -77,9 +84,9 @@ async def open_services(settings: Settings, database_url: str, *,
         else InProcessBus() if settings.run_projections
         else PostgresNotifyBus(database_url)
     )
-    store = EventStore(pool, build_registry(), bus)
+    store = EventStore(pool, registry, bus)
     redis = None
-    projections = ProjectionHost(store, default_projectors(), run=settings.run_projections)
+    projections = ProjectionHost(store, projectors, run=settings.run_projections)
     accounts: AccountsRuntime | None = None
     try:
         await store.start()

@@ -48,7 +48,7 @@ async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     if isinstance(cached, Principal):
         return cached
     services: Services = connection.app.state.services
-    principal = await authenticate_access_token(services, bearer_token(connection))
+    principal = await authenticate_access_token(services.accounts, bearer_token(connection))
     connection.scope[_SCOPE_KEY] = principal  # type: ignore[literal-required]
     return principal
 

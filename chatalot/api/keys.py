@@ -20,8 +20,8 @@ from chatalot.domain.keys import rules
 from chatalot.domain.keys.rules import b64encode
 from chatalot.keys import commands, queries
 from chatalot.keys import contracts as c
+from chatalot.keys.runtime import KeyServerRuntime
 from chatalot.request_info import RequestInfo
-from chatalot.services import Services
 from event_store import Position
 
 BODY_LIMIT = 64 * 1024
@@ -35,7 +35,7 @@ class KeysController(Controller):
 
     @get("/{user_id:str}/bundle", summary="Fetch a user's prekey bundle for X3DH",
          cache=False, responses=errors(401, 403, 404, 409))
-    async def bundle(self, user_id: FromPath[uuid.UUID], services: NamedDependency[Services],
+    async def bundle(self, user_id: FromPath[uuid.UUID], keys: NamedDependency[KeyServerRuntime],
                      principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                      ) -> c.KeyBundle:
         """Hands out one one-time prekey (null when none is left), deleted in the same
@@ -44,7 +44,7 @@ class KeysController(Controller):
         one-time prekey. `position` is null when the fetch appended no event. Fetches are
         rate limited per requester and per (requester, owner) (429), and a requester gets
         at most one of the owner's last 5 one-time prekeys per hour (docs/keys.md)."""
-        caller, limiter = principal.user_id, services.limiter
+        caller, limiter = principal.user_id, keys.limiter
         for bucket in rules.bundle_fetch_buckets(caller, user_id):
             decision = await limiter.hit(*bucket)
             if not decision.allowed:
@@ -54,7 +54,7 @@ class KeysController(Controller):
         async def take_reserve() -> bool:
             return (await limiter.hit(*rules.reserve_bucket(caller, user_id))).allowed
 
-        b = await commands.fetch_bundle(services.accounts, caller, user_id, info,
+        b = await commands.fetch_bundle(keys, caller, user_id, info,
                                         take_reserve=take_reserve)
         opk = None if b.one_time_prekey is None else c.OneTimePrekey(
             key_id=b.one_time_prekey[0], public_key=b64encode(b.one_time_prekey[1]))
@@ -69,21 +69,21 @@ class KeysController(Controller):
     @post("/prekeys/signed", status_code=200, summary="Upload a new signed prekey",
           responses=errors(401, 409, 413, 422))
     async def upload_signed(self, data: JSONBody[c.SignedPrekeyUpload],
-                            services: NamedDependency[Services],
+                            keys: NamedDependency[KeyServerRuntime],
                             principal: NamedDependency[Principal],
                             info: NamedDependency[RequestInfo]) -> c.SignedPrekeyReply:
         """The signature must verify with the account's identity key (strict Ed25519),
         else 400. It becomes the prekey that bundles hand out; the previous two are kept,
         and a key id among the three kept is 409."""
         key_id, position = await commands.upload_signed_prekey(
-            services.accounts, principal.user_id, data.key_id, data.public_key,
+            keys, principal.user_id, data.key_id, data.public_key,
             data.signature, info)
         return c.SignedPrekeyReply(key_id=key_id, position=position)
 
     @post("/prekeys/one-time", status_code=200, summary="Upload a batch of one-time prekeys",
           responses=errors(401, 409, 413, 422))
     async def upload_one_time(self, data: JSONBody[c.OneTimePrekeyBatch],
-                              services: NamedDependency[Services],
+                              keys: NamedDependency[KeyServerRuntime],
                               principal: NamedDependency[Principal],
                               info: NamedDependency[RequestInfo]) -> c.OneTimePrekeysReply:
         """A JSON array of 1-200 `{key_id, public_key}`. All or nothing: an invalid,
@@ -91,17 +91,17 @@ class KeysController(Controller):
         stored is 409; more than 500 stored in all is 422 `limit_reached`. Returns the
         count stored now."""
         count, position = await commands.upload_one_time_prekeys(
-            services.accounts, principal.user_id, data, info)
+            keys, principal.user_id, data, info)
         return c.OneTimePrekeysReply(count=count, position=position)
 
     @get("/prekeys/count", summary="How many one-time prekeys the server holds for me",
          cache=False, responses=errors(401), dependencies={"consistent": read_your_writes()})
-    async def count(self, services: NamedDependency[Services],
+    async def count(self, keys: NamedDependency[KeyServerRuntime],
                     principal: NamedDependency[Principal],
                     consistent: NamedDependency[Position | None]) -> c.PrekeyCount:
         """Exact and current (read from the decision state, not a projection, so any
         `Chatalot-Min-Position` a command returned is already satisfied)."""
-        return await queries.prekey_count(services.pool, principal.user_id)
+        return await queries.prekey_count(keys.pool, principal.user_id)
 
 
 class SenderKeysController(Controller):
@@ -114,23 +114,24 @@ class SenderKeysController(Controller):
           responses=errors(401, 403, 409, 413, 422))
     async def distribute(self, channel_id: FromPath[uuid.UUID],
                          data: JSONBody[c.SenderKeyDistribution],
-                         services: NamedDependency[Services], principal: NamedDependency[Principal],
+                         keys: NamedDependency[KeyServerRuntime],
+                         principal: NamedDependency[Principal],
                          info: NamedDependency[RequestInfo]) -> c.SenderKeysReply:
         """One DM envelope (base64, crypto.md) per recipient, whose plaintext is the
         89-byte distribution; the server checks its shape, never its content. The caller
         must be a member (403); every recipient must be a member, at most once, never the
         caller (400). Each copy is delivered to its recipient alone (`sender_key_updated`)."""
         count, position = await commands.distribute_sender_key(
-            services.accounts, principal.user_id, channel_id, data.chain_id,
+            keys, principal.user_id, channel_id, data.chain_id,
             data.distributions, info)
         return c.SenderKeysReply(count=count, position=position)
 
     @get("/", summary="The sender keys addressed to me in this channel", cache=False,
          responses=errors(401, 403, 503),
          dependencies={"consistent": read_your_writes("sender_keys")})
-    async def mine(self, channel_id: FromPath[uuid.UUID], services: NamedDependency[Services],
+    async def mine(self, channel_id: FromPath[uuid.UUID], keys: NamedDependency[KeyServerRuntime],
                    principal: NamedDependency[Principal],
                    consistent: NamedDependency[Position | None]) -> list[c.StoredSenderKey]:
         """Only the caller's own copies: the latest per (sender, chain), newest first, at
         most 1000 (5 chains per sender are kept). Members only (403)."""
-        return await queries.sender_keys(services.pool, channel_id, principal.user_id)
+        return await queries.sender_keys(keys.pool, channel_id, principal.user_id)

@@ -18,7 +18,7 @@ from chatalot.domain.accounts.rules import Account
 from chatalot.domain.errors import DomainError
 
 if TYPE_CHECKING:
-    from chatalot.services import Services
+    from chatalot.accounts.runtime import AccountsRuntime
 
 _LOOKUP = (
     "SELECT u.username, u.is_admin, u.is_owner, u.status, s.revoked_at, s.expires_at"
@@ -49,14 +49,13 @@ def _refuse(message: str = "invalid or expired token") -> DomainError:
     return DomainError("unauthorized", message)
 
 
-async def authenticate_access_token(services: Services, token: str) -> Principal:
+async def authenticate_access_token(rt: AccountsRuntime, token: str) -> Principal:
     """The caller behind an access token, or DomainError('unauthorized')."""
-    rt = services.accounts
     try:
         claims = rt.tokens.verify_access(token)
     except InvalidToken:
         raise _refuse() from None
-    async with services.pool.connection() as conn:
+    async with rt.pool.connection() as conn:
         cur = await conn.execute(_LOOKUP, (claims.sub, claims.sid))
         row = await cur.fetchone()
     if row is None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import msgspec
 
+from chatalot.bootstrap import build_registry
 from chatalot.db import make_pool
-from chatalot.domain.events import build_registry
 from event_store import START, EventStore, Position, RecordedEvent
 
 _encoder = msgspec.json.Encoder()

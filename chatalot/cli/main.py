@@ -20,9 +20,9 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
-    from chatalot.app import create_app
     from chatalot.auth.jwt_keys import ensure_jwt_keys
     from chatalot.auth.totp import load_totp_key
+    from chatalot.bootstrap import create_app
     from chatalot.cli.database import resolve_database
     from chatalot.cli.projections import check_projectors
     from chatalot.cli.server import server_config

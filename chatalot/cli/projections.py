@@ -26,13 +26,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from chatalot.bootstrap import build_registry, default_projectors
 from chatalot.config import Settings
 from chatalot.db import make_pool
-from chatalot.domain.events import build_registry
 from event_store import EventStore, HeldBack, PostgresNotifyBus, RedisBus, WakeupBus
 from projections import ProjectionRunner, ProjectionStatus, RunnerOptions, catalog, read_status
 from projections.projector import Projector, validate
-from projections.read_models import default_projectors
 
 _stderr = Console(stderr=True)
 

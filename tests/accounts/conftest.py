@@ -20,12 +20,12 @@ import pytest
 from litestar.testing import AsyncTestClient
 from psycopg import sql
 
-from chatalot.app import create_app
+from chatalot.bootstrap import build_registry, create_app
+from chatalot.bootstrap import services as open_services
 from chatalot.config import Limits, RegistrationMode, Security, Settings
 from chatalot.crypto.keys import IdentityKeyPair, OneTimePrekey, SignedPrekey
 from chatalot.db import make_pool
-from chatalot.domain.events import build_registry
-from chatalot.services import Services, open_services
+from chatalot.services import Services
 from event_store import EventStore
 
 TOTP_KEY = base64.b64encode(bytes(range(32))).decode()

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from chatalot.bootstrap import build_registry
 from chatalot.crypto.keys import OneTimePrekey
 from chatalot.db import make_pool
 from chatalot.domain.errors import DomainError
-from chatalot.domain.events import build_registry
 from chatalot.idempotency import KEY_MAX_LENGTH, KEY_MIN_LENGTH, current_claim, make_claim
 from chatalot.keys import commands as key_commands
 from chatalot.keys.contracts import OneTimePrekeyUpload

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import uvicorn
 
-from chatalot.app import create_app
+from chatalot.bootstrap import create_app
 from chatalot.cli.server import server_config
 from chatalot.config import Limits, Settings
 from tests.accounts.conftest import FrozenClock, make_settings, running_app

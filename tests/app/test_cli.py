@@ -14,8 +14,8 @@ import urllib.request
 
 import pytest
 
+from chatalot.bootstrap import build_registry
 from chatalot.db import make_pool, with_database
-from chatalot.domain.events import build_registry
 from event_store import EventStore, NewEvent
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.testing import AsyncTestClient
 
-from chatalot.app import create_app
+from chatalot.bootstrap import create_app
 from chatalot.config import load_settings
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import psycopg
 
+from chatalot.bootstrap import build_registry
 from chatalot.db import make_pool
-from chatalot.domain.events import build_registry
 from chatalot.keys import commands
 from chatalot.request_info import RequestInfo
 from event_store import EventStore

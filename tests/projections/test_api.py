@@ -18,7 +18,7 @@ from chatalot.api.admin_projections import AdminProjectionsController
 from chatalot.api.errors import exception_handlers
 from chatalot.api.health import HealthController
 from chatalot.api.read_your_writes import HEADER, read_your_writes, wait_for_position
-from chatalot.app import create_app
+from chatalot.bootstrap import create_app
 from chatalot.config import load_settings
 from chatalot.services import Services
 from event_store import EventStore, NewEvent, Position

@@ -11,8 +11,8 @@ import sys
 import time
 import uuid
 
+from chatalot.bootstrap import build_registry
 from chatalot.db import make_pool
-from chatalot.domain.events import build_registry
 from event_store import EventRedacted, EventStore, NewEvent
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from event_store import NewEvent
 from projections import ProjectionRunner, catalog
-from projections.read_models import EventStats
+from projections.read_models.event_stats import EventStats
 from tests.projections.conftest import (
     FAST,
     Added,

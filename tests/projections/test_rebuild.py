@@ -176,10 +176,9 @@ def test_a_projector_handling_an_unregistered_event_type_is_refused():
     what it was written for. Start-up refuses it, naming the projector and the name."""
     import pytest
 
-    from chatalot.domain.events import build_registry
+    from chatalot.bootstrap import build_registry, default_projectors
     from projections.errors import InvalidProjector
     from projections.projector import Projector, on, validate
-    from projections.read_models import default_projectors
 
     validate(default_projectors(), build_registry())  # every real handler names a type
 

@@ -8,7 +8,7 @@ import time
 
 from event_store import NewEvent
 from projections import ProjectionHost
-from projections.read_models import EventStats
+from projections.read_models.event_stats import EventStats
 from tests.projections.conftest import FAST, Added, Journal, Ledger, Tally, Texted
 
 

@@ -1,0 +1,56 @@
+"""The composition root: the one place that lists the bounded contexts and builds, from
+what each exports (chatalot/bounded_context.py), the event registry, the read models the
+projection runtime runs, the process's services and the HTTP app. Adding a context is
+adding it to CONTEXTS (docs/architecture.md, "Adding a context")."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+import msgspec
+from litestar import Litestar
+
+from chatalot.accounts.context import ACCOUNTS
+from chatalot.api.admin_projections import AdminProjectionsController
+from chatalot.api.health import HealthController
+from chatalot.app import ServicesFactory, build_app
+from chatalot.bounded_context import BoundedContext
+from chatalot.config import Settings
+from chatalot.keys.context import KEYS
+from chatalot.services import Services, open_services
+from event_store import EventRegistry
+from projections.projector import Projector
+from projections.read_models.event_stats import EventStats
+
+CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS)
+
+
+def event_types() -> list[type[msgspec.Struct]]:
+    return [event for context in CONTEXTS for event in context.events]
+
+
+def build_registry() -> EventRegistry:
+    return EventRegistry(event_types())
+
+
+def default_projectors() -> list[Projector]:
+    """Every read model the projection runtime runs (EventStats counts the whole log)."""
+    return [EventStats(), *(make() for context in CONTEXTS for make in context.projectors)]
+
+
+def services(settings: Settings, database_url: str, *,
+             clock: Callable[[], float] = time.time) -> AbstractAsyncContextManager[Services]:
+    return open_services(settings, database_url, registry=build_registry(),
+                         projectors=default_projectors(), clock=clock)
+
+
+def create_app(settings: Settings, database_url: str,
+               services_factory: ServicesFactory | None = None) -> Litestar:
+    return build_app(
+        settings,
+        [HealthController, AdminProjectionsController,
+         *(context.router() for context in CONTEXTS)],
+        services_factory or (lambda: services(settings, database_url)),
+    )
