@@ -17,7 +17,7 @@ from chatalot.db import MIGRATIONS_DIR, make_pool
 from chatalot.domain.events import build_registry
 from event_store import EventStore, InProcessBus, PostgresNotifyBus, RedisBus, WakeupBus
 from event_store.migrations import migrate
-from projections import ProjectionHost
+from projections import ProjectionHost, RunnerOptions
 from projections.read_models import default_projectors
 
 
@@ -73,7 +73,10 @@ async def open_services(settings: Settings, database_url: str, *,
     )
     store = EventStore(pool, build_registry(), bus)
     redis = None
-    projections = ProjectionHost(store, default_projectors(), run=settings.run_projections)
+    projections = ProjectionHost(
+        store, default_projectors(), run=settings.run_projections,
+        options=RunnerOptions(hand_off=settings.rebuild_hand_off_secs or None,
+                              rebuild_share=settings.rebuild_share))
     accounts: AccountsRuntime | None = None
     try:
         await store.start()
