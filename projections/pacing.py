@@ -21,6 +21,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+FIRST_BATCH = 100
+
 
 @dataclass
 class Pacer:
@@ -35,7 +37,8 @@ class Pacer:
             raise ValueError("share must be in (0, 1]")
         if self.rate is not None and self.rate <= 0:
             raise ValueError("rate must be positive")
-        self.batch = self.max_batch
+        self.batch = min(self.max_batch, FIRST_BATCH)
+        """Events in the next batch: starts small, grows while transactions stay short."""
         self._slowdown = 1.0
         self._started = time.monotonic()
         self._events = 0
