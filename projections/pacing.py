@@ -7,8 +7,10 @@ The pacer bounds it three ways, after each batch:
 - `share`: the fraction of wall time the load may be busy (0.25 = a quarter of a core):
   after a batch that took t seconds it rests t * (1 / share - 1);
 - `rate`: at most this many events per second;
-- adaptively: when its own rests wake late (the event loop is busy serving others), it
-  rests longer, up to ten times the share's rest, and relaxes again as the loop frees up.
+- adaptively: when its own rests wake late (the event loop is busy serving others, or
+  the host is short of CPU), or a trivial query takes well over the fastest one seen (the
+  database is busy), it rests longer, up to ten times the share's rest, and relaxes again
+  as they recover.
 
 It also sizes the batches so that one transaction stays short (`batch_seconds`): a batch
 transaction holds the cluster-wide read horizon of the log for its whole duration, so
@@ -22,13 +24,14 @@ import time
 from dataclasses import dataclass
 
 FIRST_BATCH = 100
+MAX_SLOWDOWN = 10.0
 
 
 @dataclass
 class Pacer:
     share: float = 1.0
     rate: float | None = None
-    batch_seconds: float = 0.1
+    batch_seconds: float = 0.05
     max_batch: int = 5000
     min_batch: int = 50
 
@@ -46,6 +49,7 @@ class Pacer:
         """Seconds spent resting so far (what pacing cost the rebuild)."""
         self.longest = 0.0
         """The longest batch transaction so far, in seconds."""
+        self._fastest_probe: float | None = None
 
     @property
     def paced(self) -> bool:
@@ -61,6 +65,16 @@ class Pacer:
         # shrink at once when over the bound, grow by at most half per batch
         wanted = fit if fit < self.batch else min(fit, self.batch + max(self.batch // 2, 1))
         self.batch = max(self.min_batch, min(self.max_batch, wanted))
+
+    def probed(self, seconds: float) -> None:
+        """A trivial query's round trip: well over the fastest one, the database is busy."""
+        fastest = self._fastest_probe
+        self._fastest_probe = seconds if fastest is None else min(fastest, seconds)
+        if fastest is not None and seconds > 3 * fastest + 0.002:
+            self._slow_down()
+
+    def _slow_down(self) -> None:
+        self._slowdown = min(self._slowdown * 1.5, MAX_SLOWDOWN)
 
     async def rest(self, busy: float) -> None:
         """After `busy` seconds of work: wait so that the share and the rate hold."""
@@ -78,6 +92,6 @@ class Pacer:
         late = slept - delay
         if self.share < 1:
             if late > max(0.005, delay * 0.5):
-                self._slowdown = min(self._slowdown * 1.5, 10.0)
+                self._slow_down()
             else:
                 self._slowdown = max(1.0, self._slowdown * 0.9)

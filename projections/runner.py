@@ -62,7 +62,7 @@ class RunnerOptions:
     See projections/pacing.py."""
     rebuild_rate: float | None = None
     """At most this many events/s in a bulk load (None: no cap)."""
-    batch_seconds: float = 0.1
+    batch_seconds: float = 0.05
     """Bulk batches shrink until one transaction lasts about this long at most: each holds
     the log's cluster-wide read horizon, so live readers wait behind it."""
     hand_off: float | None = None

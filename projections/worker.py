@@ -253,7 +253,11 @@ class BuildWorker:
             if not page:
                 return
             await self._bulk_commit(conn, page)
-            await self.pacer.rest(time.monotonic() - started)
+            busy = time.monotonic() - started
+            probe = time.monotonic()
+            await reader.execute("SELECT 1")
+            self.pacer.probed(time.monotonic() - probe)
+            await self.pacer.rest(busy)
 
     async def _bulk_overlapped(self, conn: Conn, reader: Conn) -> None:
         queue: asyncio.Queue[list[RecordedEvent] | BaseException | None] = asyncio.Queue(2)

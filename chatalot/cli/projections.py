@@ -265,7 +265,7 @@ def reset(settings: Settings, database_url: str, args: argparse.Namespace) -> No
 # -- arguments -------------------------------------------------------------------------------
 
 
-DEFAULT_SHARE = 0.5
+DEFAULT_SHARE = 0.25
 
 
 def _share(text: str) -> float:
