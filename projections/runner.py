@@ -180,7 +180,12 @@ class ProjectionRunner:
                                     self._supervise(projector), name=f"projections.{name}"
                                 )
                         if self.options.take_rebuilds:
-                            await self._take_rebuilds(leadership)
+                            try:
+                                await self._take_rebuilds(leadership)
+                            except Exception as exc:  # the next lease tries again
+                                log.warning("projection rebuilds not looked up: %s",
+                                            describe(exc))
+                                await leadership.check()
                         await asyncio.sleep(self.options.lease_interval)
                         await leadership.check()
             except (psycopg.Error, OSError) as exc:
