@@ -204,8 +204,8 @@ async def _rebuild(database_url: str, name: str, wait: bool, share: float,
 
 async def _follow(store: EventStore, name: str, before: int | None) -> None:
     started = time.monotonic()
-    first_done: int | None = None
-    done = 0
+    first: tuple[float, int] | None = None  # the first progress seen: (when, events done)
+    flipped: tuple[float, int] | None = None
     with _progress() as progress:
         task = progress.add_task(f"rebuilding {name}", total=None, rate=None, eta=None)
         while True:
@@ -216,22 +216,33 @@ async def _follow(store: EventStore, name: str, before: int | None) -> None:
                 raise ProjectionError(f"{name}: {found.describe()} (the build stays; runners"
                                       " retry it, and it resumes where it stopped)")
             rebuild = found.rebuild if found is not None else None
-            if rebuild is not None:
-                done = rebuild.events_done
-                first_done = done if first_done is None else first_done
-                progress.update(task, total=rebuild.events_total, completed=done,
+            if rebuild is not None and flipped is None:
+                if first is None and rebuild.events_done:
+                    first = (time.monotonic(), rebuild.events_done)
+                progress.update(task, total=rebuild.events_total, completed=rebuild.events_done,
                                 rate=rebuild.rate, eta=rebuild.eta_seconds)
             elif active is not None and active != before:
-                done = active_done
-                progress.update(task, total=done, completed=done, eta=None)
+                if flipped is None:
+                    flipped = (time.monotonic(), active_done)
+                    progress.update(task, total=active_done, completed=active_done,
+                                    rate=_average(started, first, flipped), eta=None)
                 if builds == 1:  # the replaced build is dropped too
                     break
             await asyncio.sleep(0.25)
-    elapsed = time.monotonic() - started
-    loaded = done - (first_done or 0) if first_done is not None else done
-    _stderr.print(f"{name}: {done:,} events in {format_seconds(elapsed)}"
-                  f" ({loaded / elapsed:,.0f} events/s on average); build {active} answers"
-                  " queries; the old one is dropped")
+    assert flipped is not None
+    _stderr.print(
+        f"{name}: {flipped[1]:,} events in {format_seconds(flipped[0] - started)}"
+        f" ({_average(started, first, flipped):,.0f} events/s on average); build {active}"
+        " answers queries; the old one is dropped", soft_wrap=True)
+
+
+def _average(started: float, first: tuple[float, int] | None,
+             flipped: tuple[float, int]) -> float:
+    """Events/s while loading: from the first progress seen to the flip, or, when that
+    was too short to tell, over the whole command."""
+    if first is not None and flipped[0] - first[0] >= 1.0:
+        return (flipped[1] - first[1]) / (flipped[0] - first[0])
+    return flipped[1] / max(flipped[0] - started, 1e-3)
 
 
 def rebuild(settings: Settings, database_url: str, args: argparse.Namespace) -> None:
