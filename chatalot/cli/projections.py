@@ -299,8 +299,9 @@ def add_parser(sub: Any) -> None:
     runs = commands.add_parser(
         "run", help="run the projectors in this process (no other node leads them)"
     )
-    runs.add_argument("--share", type=_share, default=1.0,
-                      help="share of a core a rebuild may use here (0-1, default 1)")
+    runs.add_argument("--share", type=_share, default=DEFAULT_SHARE,
+                      help="share of a core a rebuild may use here (0-1, default"
+                           f" {DEFAULT_SHARE})")
     runs.set_defaults(action=run)
     show = commands.add_parser("status", help="position, lag and state of every projector")
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
