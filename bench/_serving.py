@@ -8,7 +8,7 @@ no rebuild, then while `event_stats` is rebuilt:
 - in process: the server builds it itself, unpaced (as before issue 21) and paced (the
   share a serving node falls back to).
 
-With --quick: 30,000 events, and only the documented way (out of process, paced).
+With --quick: 20,000 events, and only the documented way (out of process, paced).
 
 Only the requests sent while the build loads count (from its first batch to its
 flip). Also sampled: the longest rebuild batch transaction (it holds every log reader).
@@ -263,7 +263,7 @@ IN_PACED = "in process, paced (fallback share)"
 
 async def measure(admin_url: str, quick: bool, only: set[str] | None = None) -> list[Phase]:
     """The phases: with --quick only the documented way; `only` picks some by name."""
-    total = 30_000 if quick else 325_000  # the issue's log: about 325,000 events
+    total = 20_000 if quick else 325_000  # the issue's log: about 325,000 events
     wanted = only or ({OUT_PACED} if quick else {OUT_PACED, OUT_UNPACED, IN_UNPACED, IN_PACED})
     url = with_database(admin_url, f"chatalot_bench_serving_{uuid.uuid4().hex[:8]}")
     ensure_database(url)
@@ -286,7 +286,7 @@ async def measure(admin_url: str, quick: bool, only: set[str] | None = None) -> 
                 async with loaded(base, token) as load:
                     await asyncio.sleep(0.5)
                     start = time.perf_counter()
-                    await asyncio.sleep(4.0 if quick else 10.0)
+                    await asyncio.sleep(3.0 if quick else 10.0)
                     end = time.perf_counter()
                 load.window(idle, start, end)
                 progress("  " + idle.summary())
