@@ -96,6 +96,37 @@ async def test_a_serving_leader_hands_a_rebuild_to_a_dedicated_process(store):
         assert await active_build(store, "ledger") != before
 
 
+async def test_a_dedicated_process_that_stops_mid_build_leaves_it_to_the_leader(store):
+    """The leader resumes the build from its checkpoint, not from position 0."""
+    await seed(store, 100)
+    serving = dataclasses.replace(FAST, hand_off=1.0, node="serving")
+    dedicated = dataclasses.replace(FAST, take_rebuilds=True, bulk_batch=50,
+                                    rebuild_rate=500.0, node="dedicated")
+    async with running(store, [Ledger()], serving) as leader:
+        await settled(store, ["ledger"])
+        before = await active_build(store, "ledger")
+        async with running(store, [Ledger()], dedicated):
+            await request(store, "ledger")
+            leader.poke("ledger")
+
+            async def halfway() -> bool:
+                return (await statuses(store))["ledger"].events_done >= 300
+
+            await wait_until(halfway, 20, "the dedicated process to load some")
+        assert (await statuses(store))["ledger"].events_done < 1000
+        async with store.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT build FROM projection_builds WHERE name = 'ledger' AND state = 'bulk'")
+            (half_built,) = await cur.fetchall()
+
+        async def flipped() -> bool:
+            return await active_build(store, "ledger") != before
+
+        await wait_until(flipped, 20, "the leader to finish the build")
+        assert await active_build(store, "ledger") == half_built[0]  # resumed, not anew
+        await settled(store, ["ledger"])
+
+
 async def test_without_a_dedicated_process_the_leader_builds_after_the_hand_off(store):
     await seed(store, 20)
     serving = dataclasses.replace(FAST, hand_off=0.3, rebuild_share=0.5)
