@@ -8,6 +8,12 @@ the builds its plan calls for, retrying failures with back-off.
 
 Each projector is isolated: a failing event stops only the build it belongs to (visible in
 status with its position and error), and every other projector goes on.
+
+A new build (a rebuild beside the active one) is loaded under a lock of its own, so that
+it can run elsewhere than its projector's leader: a serving node's runner (`hand_off`)
+leaves it to a runner with `take_rebuilds` (`chatalot projections rebuild`) for a while,
+which loads and flips it and stops; the leader runs it live from then on, or loads it
+itself, resuming from its checkpoint, when no such runner takes or keeps it.
 """
 
 from __future__ import annotations
