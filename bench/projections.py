@@ -3,11 +3,16 @@
     python bench/projections.py [--quick]
 
 Figures (issue 3): the rebuild rate of the representative projector (event_stats: from
-position 0 into fresh tables, bulk batches, indexes after the load, through the runtime
-exactly as `chatalot projections rebuild` runs it) over 1,000,000 events (50,000 with
---quick), beside a hand-written keyset-paged SELECT of the same rows with JSON decoding
+position 0 into fresh tables, bulk batches, indexes after the load, through the runtime,
+unpaced, as `chatalot projections rebuild --share 1` runs it) over 1,000,000 events (50,000
+with --quick), beside a hand-written keyset-paged SELECT of the same rows with JSON decoding
 measured in the same run; and the live lag (append commit -> the projector's checkpoint
 covering it committed and announced) under a steady 500 events/s.
+
+Figures (issue 21, bench/_serving.py): the query p99 and req/s of a running server while
+a rebuild runs (out of process paced, the documented way; with the full run also out of
+process unpaced and in process unpaced and paced) beside the p99 with no rebuild, and the
+rebuild rate paced against unpaced.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 import uuid
 from typing import Any
 
+import _serving
 import msgspec
 from _common import (
     percentile,
@@ -254,6 +260,42 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
     finally:
         await store.close()
         await pool.close()
+    results += serving_results(await _serving.measure(url, quick))
+    return results
+
+
+# Target set by issue 21: the query p99 while a rebuild runs the documented way (out of
+# process, paced) stays within 2 x the p99 without a rebuild.
+TARGET_P99_RATIO = 0.5
+
+
+def serving_results(phases: list[_serving.Phase]) -> list[dict[str, Any]]:
+    idle, *rebuilds = phases
+    p99 = percentile(idle.reads, 99)
+    results = [{"metric": "query_p99_no_rebuild", "value": round(p99, 2), "unit": "ms",
+                "req_per_s": round(idle.req_per_s), "ryw_max_ms": round(max(idle.ryw), 1)}]
+    unpaced = {"out of process": 0.0, "in process": 0.0}
+    for phase in rebuilds:
+        key = phase.name.split(",")[0]
+        slug = phase.name.replace(" (before issue 21)", "").replace(" (default share)", "")
+        slug = slug.replace(" (fallback share)", "").replace(", ", "_").replace(" ", "_")
+        result = ratio_result(
+            f"query_p99_rebuild_{slug}", percentile(phase.reads, 99), "ms",
+            "query p99 with no rebuild", p99,
+            TARGET_P99_RATIO if "_paced" in slug else None, lower_is_better=True)
+        rate = phase.events / phase.seconds
+        result.update(req_per_s=round(phase.req_per_s), ryw_max_ms=round(max(phase.ryw), 1),
+                      rebuild_events_per_s=round(rate),
+                      longest_batch_transaction_ms=round(phase.longest_tx_ms, 1))
+        results.append(result)
+        if "unpaced" in slug:
+            unpaced[key] = rate
+    for phase in rebuilds:
+        key = phase.name.split(",")[0]
+        if "unpaced" not in phase.name and unpaced[key]:
+            results.append(ratio_result(
+                f"rebuild_rate_paced_{key.replace(' ', '_')}", phase.events / phase.seconds,
+                "events/s", f"unpaced rebuild {key}", unpaced[key], None))
     return results
 
 

@@ -90,6 +90,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_public_key_path: str | None = None
     registration_mode: RegistrationMode = RegistrationMode.INVITE_ONLY
     run_projections: bool = True
+    # A rebuild requested on a node that serves traffic is first left to a dedicated process
+    # (`chatalot projections rebuild NAME`) for this long; then the node builds it itself,
+    # paced to this share of a core (issue 21).
+    rebuild_hand_off_secs: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 10.0
+    rebuild_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.25
     limits: Limits = Limits()
     security: Security = Security()
 
@@ -130,6 +135,8 @@ ENV: dict[str, tuple[str | None, str]] = {
     "JWT_PUBLIC_KEY_PATH": (None, "jwt_public_key_path"),
     "REGISTRATION_MODE": (None, "registration_mode"),
     "CHATALOT_RUN_PROJECTIONS": (None, "run_projections"),
+    "CHATALOT_REBUILD_HAND_OFF_SECS": (None, "rebuild_hand_off_secs"),
+    "CHATALOT_REBUILD_SHARE": (None, "rebuild_share"),
     **{f"CHATALOT_{name.upper()}": ("limits", name) for name in Limits.__struct_fields__},
     **{f"CHATALOT_{name.upper()}": ("security", name) for name in Security.__struct_fields__
        if name not in ("totp_encryption_key", "cors_origins")},

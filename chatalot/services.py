@@ -28,7 +28,7 @@ from event_store import (
     WakeupBus,
 )
 from event_store.migrations import migrate
-from projections import ProjectionHost
+from projections import ProjectionHost, RunnerOptions
 from projections.projector import Projector
 
 
@@ -86,7 +86,10 @@ async def open_services(settings: Settings, database_url: str, *, registry: Even
     )
     store = EventStore(pool, registry, bus)
     redis = None
-    projections = ProjectionHost(store, projectors, run=settings.run_projections)
+    projections = ProjectionHost(
+        store, projectors, run=settings.run_projections,
+        options=RunnerOptions(hand_off=settings.rebuild_hand_off_secs or None,
+                              rebuild_share=settings.rebuild_share))
     accounts: AccountsRuntime | None = None
     try:
         await store.start()

@@ -21,7 +21,7 @@ from projections.projector import (
     schema_name,
 )
 from projections.runner import ProjectionRunner, RunnerOptions
-from projections.status import ProjectionStatus, read_status
+from projections.status import ProjectionStatus, RebuildProgress, read_status
 from projections.watcher import ProjectionWatcher
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "ProjectionStatus",
     "ProjectionWatcher",
     "Projector",
+    "RebuildProgress",
     "Retired",
     "RunnerOptions",
     "UnknownProjection",

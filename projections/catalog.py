@@ -26,7 +26,8 @@ CHANNEL = "projections"
 
 _BUILD_COLUMNS = (
     "build, name, version, state, epoch, transaction_id, sequence, events_done, created_at,"
-    " extract(epoch FROM clock_timestamp() - retired_at)::float8, error, failed_position"
+    " extract(epoch FROM clock_timestamp() - retired_at)::float8, error, failed_position,"
+    " rate, extract(epoch FROM clock_timestamp() - updated_at)::float8"
 )
 
 
@@ -42,6 +43,10 @@ class Build:
     retired_for: float | None
     error: str | None
     failed_position: str | None
+    rate: float | None = None
+    """Events/s over its last few seconds of batches, as its worker measured them."""
+    idle_for: float = 0.0
+    """Seconds since its last batch committed."""
 
     @property
     def schema(self) -> str:
@@ -60,6 +65,8 @@ def _build(row: Sequence[Any]) -> Build:
         retired_for=row[9],
         error=row[10],
         failed_position=row[11],
+        rate=row[12],
+        idle_for=row[13] or 0.0,
     )
 
 

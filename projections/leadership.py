@@ -9,9 +9,12 @@ has not yet noticed it lost the lock cannot apply anything twice.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
+
+if TYPE_CHECKING:
+    from projections.catalog import Build
 
 LOCK_CLASS: Final = 0x70726A73  # "prjs": the first key of every projection lock
 
@@ -69,3 +72,9 @@ class Leadership:
 
     async def backend_pid(self) -> int:
         return self._connection().info.backend_pid
+
+
+def build_lock_name(build: Build) -> str:
+    """The lock of one build that does not answer queries yet: whoever holds it loads it
+    (the leader, or a dedicated process the leader handed it off to)."""
+    return f"{build.name}:{build.version}:build:{build.build}"

@@ -8,6 +8,12 @@ the builds its plan calls for, retrying failures with back-off.
 
 Each projector is isolated: a failing event stops only the build it belongs to (visible in
 status with its position and error), and every other projector goes on.
+
+A new build (a rebuild beside the active one) is loaded under a lock of its own, so that
+it can run elsewhere than its projector's leader: a serving node's runner (`hand_off`)
+leaves it to a runner with `take_rebuilds` (`chatalot projections rebuild`) for a while,
+which loads and flips it and stops; the leader runs it live from then on, or loads it
+itself, resuming from its checkpoint, when no such runner takes or keeps it.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from projections import catalog
 from projections.backoff import Backoff
 from projections.catalog import Build
 from projections.errors import EventFailed, Retired
-from projections.leadership import Leadership, lock_name
+from projections.leadership import Leadership, build_lock_name, lock_name
 from projections.notifications import Listener, Notifier
 from projections.projector import Projector, validate
 from projections.tasks import stop
@@ -57,6 +63,21 @@ class RunnerOptions:
     retry_base: float = 0.5
     retry_max: float = 60.0
     node: str = field(default_factory=_node_name)
+    rebuild_share: float = 1.0
+    """Share of wall time (about: of a core) a build's bulk load may be busy; 1 = unpaced.
+    See projections/pacing.py."""
+    rebuild_rate: float | None = None
+    """At most this many events/s in a bulk load (None: no cap)."""
+    batch_seconds: float = 0.05
+    """Bulk batches shrink until one transaction lasts about this long at most: each holds
+    the log's cluster-wide read horizon, so live readers wait behind it."""
+    hand_off: float | None = None
+    """Seconds the leader of a projector leaves a new build to a dedicated process (one
+    with `take_rebuilds`, e.g. `chatalot projections rebuild`) before building it itself;
+    None builds at once. Serving nodes set it, so that rebuilds run beside them."""
+    take_rebuilds: bool = False
+    """Build new builds of projectors that another node leads (until they answer queries;
+    the leader takes them over from there)."""
 
 
 class ProjectionRunner:
@@ -83,6 +104,9 @@ class ProjectionRunner:
         self.leading: set[str] = set()
         """Names of the projectors this runner holds the lock of right now."""
         self.lock_backend_pid: int | None = None
+        self._session: Leadership | None = None
+        self._awaiting: set[int] = set()
+        """Builds whose worker waits for the build's lock (handed off to another process)."""
         self._closing = False
 
     def _connect_kwargs(self) -> dict[str, object]:
@@ -149,6 +173,7 @@ class ProjectionRunner:
                     f"projections-lock-{self.options.node}",
                 ) as leadership:
                     self.lock_backend_pid = await leadership.backend_pid()
+                    self._session = leadership
                     backoff.reset()
                     while not self._closing:
                         for name, projector in self.projectors.items():
@@ -160,6 +185,13 @@ class ProjectionRunner:
                                 self._supervisors[name] = asyncio.create_task(
                                     self._supervise(projector), name=f"projections.{name}"
                                 )
+                        if self.options.take_rebuilds:
+                            try:
+                                await self._take_rebuilds(leadership)
+                            except Exception as exc:  # the next lease tries again
+                                log.warning("projection rebuilds not looked up: %s",
+                                            describe(exc))
+                                await leadership.check()
                         await asyncio.sleep(self.options.lease_interval)
                         await leadership.check()
             except (psycopg.Error, OSError) as exc:
@@ -174,6 +206,48 @@ class ProjectionRunner:
         self._supervisors.clear()
         self.leading.clear()
         self.lock_backend_pid = None
+        self._session = None
+
+    # -- builds handed off by the leaders of other nodes ---------------------------------------
+
+    async def _take_rebuilds(self, leadership: Leadership) -> None:
+        """Take the lock of any new build (not yet answering queries) of a projector led
+        elsewhere, and build it here until it flips."""
+        others = [p for n, p in self.projectors.items() if n not in self.leading]
+        if not others:
+            return
+        async with self.store.pool.connection() as conn:
+            found: list[tuple[Projector, Build]] = []
+            for projector in others:
+                for build in await catalog.load_builds(conn, projector.name):
+                    found.append((projector, build))
+            active = await catalog.active_builds(conn)
+        for projector, build in found:
+            key = f"build:{build.build}"
+            if (build.state == "retired" or build.version != projector.version
+                    or active.get(projector.name) in (None, build.build)
+                    or key in self._supervisors):
+                continue
+            if await leadership.try_acquire(build_lock_name(build)):
+                log.info("projection %s: building build %s here for its leader",
+                         projector.name, build.build)
+                self._supervisors[key] = asyncio.create_task(
+                    self._build_for_leader(projector, build, key),
+                    name=f"projections.{projector.name}.{build.build}.taken",
+                )
+
+    async def _build_for_leader(self, projector: Projector, build: Build, key: str) -> None:
+        session = self._session
+        try:
+            await self._work(projector, build, until_active=True)
+        finally:
+            self._supervisors.pop(key, None)
+            await self._release(session, build)
+
+    async def _release(self, session: Leadership | None, build: Build) -> None:
+        if session is not None and session is self._session:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await session.release(build_lock_name(build))
 
     # -- one projector -------------------------------------------------------------------------
 
@@ -202,18 +276,24 @@ class ProjectionRunner:
                                 projector.version)
                 warned = plan.superseded
                 wanted = {build.build: build for build in plan.run}
+                active_id = plan.active.build if plan.active is not None else None
                 restarted = False
                 for build_id, task in list(workers.items()):
-                    if build_id not in wanted or task.done():
+                    # a build handed off to another process flipped there: run it from here
+                    taken_over = build_id == active_id and build_id in self._awaiting
+                    if build_id not in wanted or task.done() or taken_over:
                         restarted = restarted or (task.done() and build_id in wanted)
                         await stop(task)
+                        self._awaiting.discard(build_id)
                         del workers[build_id]
                 if restarted:
                     await asyncio.sleep(0.1)
                 for build_id, build in wanted.items():
                     if build_id not in workers:
+                        work = (self._work(projector, build) if build_id == active_id
+                                else self._work_new(projector, build))
                         workers[build_id] = asyncio.create_task(
-                            self._work(projector, build), name=f"projections.{name}.{build_id}"
+                            work, name=f"projections.{name}.{build_id}"
                         )
                 timeout = self.options.recheck_interval
                 for build in plan.drop:
@@ -245,10 +325,32 @@ class ProjectionRunner:
                  build.schema)
         return True
 
-    async def _work(self, projector: Projector, build: Build) -> None:
+    async def _work_new(self, projector: Projector, build: Build) -> None:
+        """A build that does not answer queries yet: load it under its own lock, after
+        leaving it `hand_off` seconds to a dedicated process."""
+        loop = asyncio.get_running_loop()
+        session = self._session
+        not_before = loop.time() + (self.options.hand_off or 0.0)
+        self._awaiting.add(build.build)
+        try:
+            while True:
+                if (loop.time() >= not_before and session is not None
+                        and await session.try_acquire(build_lock_name(build))):
+                    break
+                await asyncio.sleep(min(self.options.lease_interval,
+                                        max(not_before - loop.time(), 0.01)))
+        finally:
+            self._awaiting.discard(build.build)
+        try:
+            await self._work(projector, build)
+        finally:
+            await self._release(session, build)
+
+    async def _work(self, projector: Projector, build: Build, *,
+                    until_active: bool = False) -> None:
         backoff = Backoff(self.options.retry_base, self.options.retry_max)
         while not self._closing:
-            worker = BuildWorker(self, projector, build)
+            worker = BuildWorker(self, projector, build, until_active=until_active)
             try:
                 await worker.run()
                 return

@@ -38,6 +38,41 @@ SELECT k FROM unnest(%s::text[]) AS k
 """
 
 
+STALLED_AFTER = 10.0
+"""A build with no batch committed for this long has no current rate (and no ETA)."""
+
+
+class RebuildProgress(msgspec.Struct, kw_only=True):
+    """A build in progress beside the active one (or a first build)."""
+
+    version: int
+    events_done: int
+    events_total: int
+    """Events done plus the events a reader can see after its checkpoint now."""
+    rate: float | None
+    """Events/s over its last few seconds (None before two batches, or when stalled)."""
+    eta_seconds: float | None
+
+    def describe(self) -> str:
+        text = f"{self.events_done:,} of {self.events_total:,} events"
+        if self.rate:
+            text += f", {self.rate:,.0f} events/s"
+        if self.eta_seconds is not None:
+            text += f", ETA {format_seconds(self.eta_seconds)}"
+        return text
+
+
+def format_seconds(seconds: float) -> str:
+    whole = round(seconds)
+    if whole < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 class ProjectionStatus(msgspec.Struct, kw_only=True):
     name: str
     version: int | None
@@ -69,10 +104,29 @@ class ProjectionStatus(msgspec.Struct, kw_only=True):
             return f"rebuilding {int(progress * 100)}%"
         return self.state
 
+    rate: float | None = None
+    """Events/s of the build in progress (see `rebuild`)."""
+
+    @property
+    def rebuild(self) -> RebuildProgress | None:
+        if self.state != "rebuilding" or self.building_version is None:
+            return None
+        remaining = max(self.events_total - self.events_done, 0)
+        rate = self.rate if self.rate and self.rate > 0 else None
+        return RebuildProgress(
+            version=self.building_version, events_done=self.events_done,
+            events_total=self.events_total, rate=round(rate, 1) if rate else None,
+            eta_seconds=round(remaining / rate, 1) if rate else None,
+        )
+
     def describe(self) -> str:
-        """The one-line state for people: live / rebuilding n% / failed at position p: e."""
+        """The one-line state for people: live / rebuilding n% (done of total events,
+        rate, ETA) / failed at position p: e."""
         if self.state == "failed":
             return f"failed {self.error}"
+        rebuild = self.rebuild
+        if rebuild is not None:
+            return f"{self.label} ({rebuild.describe()})"
         return self.label
 
 
@@ -136,6 +190,7 @@ async def _status(
         status.building_version = target.version
         status.events_done = target.events_done
         status.events_total = target.events_done + remaining
+        status.rate = target.rate if target.idle_for < STALLED_AFTER else None
         status.state = "rebuilding"
     if failed is not None:
         status.state = "failed"

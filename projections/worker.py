@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -20,6 +22,7 @@ from psycopg import sql
 from event_store import Position, RecordedEvent
 from projections.catalog import Build, activate, load_build, load_builds
 from projections.errors import EventFailed, Retired
+from projections.pacing import Pacer
 from projections.projector import ProjectionContext, Projector
 from projections.tasks import stop
 
@@ -34,6 +37,7 @@ _ADVANCE = """
 UPDATE projection_builds
    SET epoch = %(epoch)s, transaction_id = %(xid)s, sequence = %(seq)s,
        events_done = events_done + %(n)s, updated_at = clock_timestamp(),
+       rate = coalesce(%(rate)s, rate),
        error = NULL, failed_position = NULL, failed_at = NULL
  WHERE build = %(build)s AND state <> 'retired'
    AND (epoch, transaction_id, sequence) = (%(from_epoch)s, %(from_xid)s, %(from_seq)s)
@@ -65,8 +69,15 @@ class _NotYet(Exception):
     """The flip could not complete now (its catch-up failed or a lock was busy)."""
 
 
+RATE_WINDOW = 3.0
+"""Seconds of recent batches that the reported rate (events/s) is measured over."""
+
+
 class BuildWorker:
-    def __init__(self, runner: ProjectionRunner, projector: Projector, build: Build) -> None:
+    def __init__(
+        self, runner: ProjectionRunner, projector: Projector, build: Build, *,
+        until_active: bool = False,
+    ) -> None:
         self.runner = runner
         self.projector = projector
         self.build = build
@@ -75,7 +86,29 @@ class BuildWorker:
         self.position = build.position
         self.active = False
         self.progressed = False
+        self.until_active = until_active
+        """Stop once the build answers queries (a dedicated rebuild process: the
+        projector's leader runs it from then on)."""
+        self.pacer = Pacer(
+            share=self.options.rebuild_share, rate=self.options.rebuild_rate,
+            batch_seconds=self.options.batch_seconds, max_batch=self.options.bulk_batch,
+        )
         self._tables = list(projector.tables)
+        self._recent: deque[tuple[float, int]] = deque()
+        self._done = 0
+
+    def _rate(self, events: int) -> float | None:
+        """Events/s over the last few seconds of batches (None until two are known)."""
+        now = time.monotonic()
+        self._done += events
+        recent = self._recent
+        recent.append((now, self._done))
+        while len(recent) > 2 and now - recent[1][0] >= RATE_WINDOW:
+            recent.popleft()
+        first_at, first_done = recent[0]
+        if now - first_at < 0.05:
+            return None
+        return (self._done - first_done) / (now - first_at)
 
     def _label(self, role: str) -> str:
         return f"projection-{self.projector.name}-b{self.build.build}-{role}"[:63]
@@ -109,6 +142,8 @@ class BuildWorker:
                 await self._finish_bulk(conn)
             if not self.active:
                 await self._flip(conn)
+            if self.until_active:
+                return
             await self._live(conn)
         finally:
             await conn.close()
@@ -123,8 +158,9 @@ class BuildWorker:
         after = events[-1].position
         cur = await conn.execute(_ADVANCE, {
             "epoch": after.epoch, "xid": after.transaction_id, "seq": after.sequence,
-            "n": len(events), "build": self.build.build, "from_epoch": before.epoch,
-            "from_xid": before.transaction_id, "from_seq": before.sequence,
+            "n": len(events), "rate": self._rate(len(events)), "build": self.build.build,
+            "from_epoch": before.epoch, "from_xid": before.transaction_id,
+            "from_seq": before.sequence,
         })
         row = await cur.fetchone()
         if row is None:
@@ -183,18 +219,54 @@ class BuildWorker:
     # -- phases ------------------------------------------------------------------------------
 
     async def _bulk(self, conn: Conn) -> None:
-        """Load from the checkpoint to the head in large batches; reading the next batch
-        overlaps with writing this one."""
+        """Load from the checkpoint to the head in batches whose transactions stay short.
+        Unpaced, reading the next batch overlaps with writing this one; paced, each batch
+        is read, written, then rested for (see projections/pacing.py)."""
         reader = await self._connect("read")
+        try:
+            if self.pacer.paced:
+                await self._bulk_paced(conn, reader)
+            else:
+                await self._bulk_overlapped(conn, reader)
+        finally:
+            await reader.close()
+        if self.pacer.longest:
+            log.info("projection %s: build %s loaded; longest batch transaction %.0f ms,"
+                     " %.1f s rested", self.projector.name, self.build.build,
+                     self.pacer.longest * 1000, self.pacer.rested)
+
+    async def _bulk_commit(self, conn: Conn, page: list[RecordedEvent]) -> None:
+        started = time.monotonic()
+        await self._commit(conn, page, rebuilding=True)
+        self.pacer.measured(len(page), time.monotonic() - started)
+
+    async def _bulk_paced(self, conn: Conn, reader: Conn) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                page = await self.store.read_all(self.position, limit=self.pacer.batch,
+                                                 conn=reader)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                raise await self._read_failed(conn, exc) from exc
+            if not page:
+                return
+            await self._bulk_commit(conn, page)
+            busy = time.monotonic() - started
+            probe = time.monotonic()
+            await reader.execute("SELECT 1")
+            self.pacer.probed(time.monotonic() - probe)
+            await self.pacer.rest(busy)
+
+    async def _bulk_overlapped(self, conn: Conn, reader: Conn) -> None:
         queue: asyncio.Queue[list[RecordedEvent] | BaseException | None] = asyncio.Queue(2)
 
         async def produce() -> None:
             after = self.position
             try:
                 while True:
-                    page = await self.store.read_all(
-                        after, limit=self.options.bulk_batch, conn=reader
-                    )
+                    page = await self.store.read_all(after, limit=self.pacer.batch, conn=reader)
                     if not page:
                         await queue.put(None)
                         return
@@ -213,10 +285,10 @@ class BuildWorker:
                     if is_transient(item):
                         raise item
                     raise await self._read_failed(conn, item)
-                await self._commit(conn, item, rebuilding=True)
+                await self._bulk_commit(conn, item)
+                await asyncio.sleep(0)  # a batch applied: let the loop serve others
         finally:
             await stop(producer)
-            await reader.close()
 
     async def _finish_bulk(self, conn: Conn) -> None:
         """Caught up once: build the secondary indexes and statistics, then go live.
@@ -234,35 +306,41 @@ class BuildWorker:
             await conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.SQL(leftover)))
         for statement in self.projector.index_statements(self.build.schema):
             await conn.execute(statement)
-        async with conn.transaction():
-            cur = await conn.execute(
-                "UPDATE projection_builds SET state = 'live', live_at = clock_timestamp()"
-                " WHERE build = %s AND state = 'bulk' RETURNING 1",
-                (self.build.build,),
+        # Each ANALYZE in its own short transaction: inside the one below, after its UPDATE,
+        # the sampling would hold a transaction id, and every log reader behind it.
+        for table in self._tables:
+            await conn.execute(
+                sql.SQL("ANALYZE {}").format(sql.Identifier(self.build.schema, table))
             )
-            if await cur.fetchone() is None:
-                raise Retired(f"build {self.build.build} left the bulk phase elsewhere")
-            for table in self._tables:
-                await conn.execute(
-                    sql.SQL("ANALYZE {}").format(sql.Identifier(self.build.schema, table))
-                )
+        cur = await conn.execute(
+            "UPDATE projection_builds SET state = 'live', live_at = clock_timestamp()"
+            " WHERE build = %s AND state = 'bulk' RETURNING 1",
+            (self.build.build,),
+        )
+        if await cur.fetchone() is None:
+            raise Retired(f"build {self.build.build} left the bulk phase elsewhere")
 
     async def _flip(self, conn: Conn) -> None:
         """Make this build the one queries read, once it is at least where the active
         build is. The last stretch is applied inside the flip's own transaction, holding
         the active build's row, so the flip cannot be outrun by continuous writes."""
         while True:
+            # Catch up first in short transactions of their own, so that the flip's (which
+            # holds locks and a transaction id) has only the last few events to apply.
+            caught_up = False
+            while not caught_up:
+                limit = self.pacer.batch
+                page = await self.store.read_all(self.position, limit=limit, conn=conn)
+                if page:
+                    started = time.monotonic()
+                    await self._commit(conn, page, rebuilding=False)
+                    self.pacer.measured(len(page), time.monotonic() - started)
+                caught_up = len(page) < limit
             try:
                 await self._try_flip(conn)
                 return
             except _NotYet:
-                page = await self.store.read_all(
-                    self.position, limit=self.options.live_batch, conn=conn
-                )
-                if page:
-                    await self._commit(conn, page, rebuilding=False)
-                else:
-                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)
 
     async def _try_flip(self, conn: Conn) -> None:
         name = self.projector.name

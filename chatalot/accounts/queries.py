@@ -1,5 +1,9 @@
 """Account queries: they read the projections' tables (read_models.*), never the decision
-tables, and page with opaque cursors (time-ordered UUIDv7 ids)."""
+tables, and page with opaque cursors (time-ordered UUIDv7 ids).
+
+Every ORDER BY ends on a unique column: timestamps tie (the events of one transaction
+share theirs), and without a tiebreaker a rebuilt read model could list the same rows in
+another order than the live one did."""
 
 from __future__ import annotations
 
@@ -149,7 +153,7 @@ async def search_users(pool: AsyncConnectionPool[Any], viewer_id: uuid.UUID, is_
     rows = await _all(pool, sql.SQL(
         "SELECT * FROM {} u WHERE NOT u.deleted AND u.suspended_at IS NULL AND ({})"
         " AND (u.username_lower LIKE %s OR lower(u.display_name) LIKE %s)"
-        " ORDER BY (u.username_lower = %s) DESC, u.username_lower LIMIT %s").format(
+        " ORDER BY (u.username_lower = %s) DESC, u.username_lower, u.user_id LIMIT %s").format(
         read_model("users"), where),
         [*params, _like(q.lower()), _like(q.lower()), q.lower(), USER_SEARCH_LIMIT])
     return [_public(r) for r in rows]
@@ -159,7 +163,7 @@ async def blocked(pool: AsyncConnectionPool[Any], user_id: uuid.UUID) -> list[c.
     rows = await _all(pool, sql.SQL(
         "SELECT b.blocked_user_id, b.blocked_at, u.username, u.display_name FROM {} b"
         " JOIN {} u ON u.user_id = b.blocked_user_id WHERE b.user_id = %s"
-        " ORDER BY b.blocked_at DESC LIMIT 1000").format(
+        " ORDER BY b.blocked_at DESC, b.blocked_user_id DESC LIMIT 1000").format(
         read_model("user_blocks"), read_model("users")), (user_id,))
     return [c.BlockedUser(user_id=r["blocked_user_id"], username=r["username"],
                           display_name=r["display_name"], blocked_at=iso(r["blocked_at"]) or "")
@@ -177,7 +181,8 @@ async def sessions(pool: AsyncConnectionPool[Any], user_id: uuid.UUID,
                    current: uuid.UUID, now: datetime) -> list[c.Session]:
     rows = await _all(pool, sql.SQL(
         "SELECT * FROM {} WHERE user_id = %s AND revoked_at IS NULL AND expires_at > %s"
-        " ORDER BY last_used_at DESC LIMIT 1000").format(read_model("sessions")),
+        " ORDER BY last_used_at DESC, session_id DESC LIMIT 1000").format(
+            read_model("sessions")),
         (user_id, now))
     return [c.Session(
         id=r["session_id"], device_name=r["device_name"], user_agent=r["user_agent"],

@@ -13,7 +13,7 @@ from chatalot.api.context import errors
 from chatalot.api.errors import ApiError
 from chatalot.api.guards import require_instance_admin
 from chatalot.services import Services
-from projections import ProjectionHost, ProjectionStatus
+from projections import ProjectionHost, ProjectionStatus, RebuildProgress
 
 
 class ProjectionItem(msgspec.Struct):
@@ -26,6 +26,9 @@ class ProjectionItem(msgspec.Struct):
     lag_seconds: float
     error: str | None
     """`at position <p>: <error>` while failed"""
+    rebuild: RebuildProgress | None = None
+    """While a build is in progress: its version, events done and total, rate (events/s)
+    and ETA (seconds)"""
 
 
 class RebuildReply(msgspec.Struct):
@@ -44,6 +47,7 @@ def item(status: ProjectionStatus) -> ProjectionItem:
         lag_events=status.lag_events,
         lag_seconds=status.lag_seconds,
         error=status.error,
+        rebuild=status.rebuild,
     )
 
 

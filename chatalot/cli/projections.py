@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +22,6 @@ from rich.progress import (
     ProgressColumn,
     Task,
     TextColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
@@ -30,8 +30,16 @@ from chatalot.bootstrap import build_registry, default_projectors
 from chatalot.config import Settings
 from chatalot.db import make_pool
 from event_store import EventStore, HeldBack, PostgresNotifyBus, RedisBus, WakeupBus
-from projections import ProjectionRunner, ProjectionStatus, RunnerOptions, catalog, read_status
+from projections import (
+    ProjectionRunner,
+    ProjectionStatus,
+    RebuildProgress,
+    RunnerOptions,
+    catalog,
+    read_status,
+)
 from projections.projector import Projector, validate
+from projections.status import format_seconds
 
 _stderr = Console(stderr=True)
 
@@ -72,7 +80,7 @@ async def _status(store: EventStore) -> list[ProjectionStatus]:
 # -- run -------------------------------------------------------------------------------------
 
 
-async def _run(settings: Settings, database_url: str) -> None:
+async def _run(settings: Settings, database_url: str, share: float) -> None:
     """Lead whatever projectors no other node leads, until SIGINT/SIGTERM."""
     bus: WakeupBus = (
         RedisBus(settings.redis_url) if settings.redis_url else PostgresNotifyBus(database_url)
@@ -81,8 +89,9 @@ async def _run(settings: Settings, database_url: str) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    options = RunnerOptions(take_rebuilds=True, rebuild_share=share)
     async with _store(database_url, bus) as store, ProjectionRunner(
-        store, _projectors().values()
+        store, _projectors().values(), options=options
     ):
         _stderr.print(f"running projections: {', '.join(sorted(_projectors()))}")
         await stop.wait()
@@ -90,7 +99,7 @@ async def _run(settings: Settings, database_url: str) -> None:
 
 
 def run(settings: Settings, database_url: str, args: argparse.Namespace) -> None:
-    asyncio.run(_run(settings, database_url))
+    asyncio.run(_run(settings, database_url, args.share))
 
 
 # -- status ----------------------------------------------------------------------------------
@@ -104,6 +113,7 @@ class _Item(msgspec.Struct):
     lag_events: int
     lag_seconds: float
     error: str | None
+    rebuild: RebuildProgress | None
     held_back: HeldBack | None = None
     """Who holds the log back from every projector, when that has lasted over a second."""
 
@@ -127,7 +137,7 @@ async def _print_status(database_url: str, as_json: bool) -> None:
         held = None
     if as_json:
         out = [_Item(s.name, s.version, s.label, s.position, s.lag_events, s.lag_seconds,
-                     s.error, held) for s in items]
+                     s.error, s.rebuild, held) for s in items]
         print(msgspec.json.encode(out).decode())
     else:
         Console().print(_table(items))
@@ -143,9 +153,17 @@ def status(settings: Settings, database_url: str, args: argparse.Namespace) -> N
 
 
 class _RateColumn(ProgressColumn):
+    """The rate the build's worker measured (events/s over its last few seconds)."""
+
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} events/s" if speed else "- events/s", style="magenta")
+        rate = task.fields.get("rate")
+        return Text(f"{rate:,.0f} events/s" if rate else "starting", style="magenta")
+
+
+class _EtaColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        eta = task.fields.get("eta")
+        return Text(f"ETA {format_seconds(eta)}" if eta is not None else "", style="cyan")
 
 
 def _progress() -> Progress:
@@ -154,7 +172,7 @@ def _progress() -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         _RateColumn(),
-        TimeRemainingColumn(),
+        _EtaColumn(),
         console=_stderr,
     )
 
@@ -169,7 +187,8 @@ async def _active(store: EventStore, name: str) -> tuple[int | None, int, int]:
     return active, len(builds), done
 
 
-async def _rebuild(database_url: str, name: str, wait: bool) -> None:
+async def _rebuild(database_url: str, name: str, wait: bool, share: float,
+                   rate: float | None) -> None:
     projectors = _projectors()
     if name not in projectors:
         raise ProjectionError(f"no projector named {name!r} (known: {', '.join(projectors)})")
@@ -183,35 +202,62 @@ async def _rebuild(database_url: str, name: str, wait: bool) -> None:
             else "already being built; following it"))
         if not wait:
             return
-        # Lead the projector here unless a running node already does: either way the build
-        # goes on, and this command follows it until the flip.
-        options = RunnerOptions(drop_delay=1.0, node=f"cli-{socket.gethostname()}-{os.getpid()}")
+        # The new build is loaded here, in this process, paced: when a serving node leads
+        # the projector it hands new builds off to this process; when no node does, this
+        # process leads it. Either way this command follows the build until the flip.
+        options = RunnerOptions(
+            drop_delay=1.0, node=f"cli-{socket.gethostname()}-{os.getpid()}",
+            take_rebuilds=True, rebuild_share=share, rebuild_rate=rate,
+        )
         async with ProjectionRunner(store, [projectors[name]], options=options):
             await _follow(store, name, before)
 
 
 async def _follow(store: EventStore, name: str, before: int | None) -> None:
+    started = time.monotonic()
+    first: tuple[float, int] | None = None  # the first progress seen: (when, events done)
+    flipped: tuple[float, int] | None = None
     with _progress() as progress:
-        task = progress.add_task(f"rebuilding {name}", total=None)
+        task = progress.add_task(f"rebuilding {name}", total=None, rate=None, eta=None)
         while True:
             found = next((s for s in await _status(store) if s.name == name), None)
-            active, builds, done = await _active(store, name)
+            active, builds, active_done = await _active(store, name)
             if found is not None and found.state == "failed":
                 progress.stop()
                 raise ProjectionError(f"{name}: {found.describe()} (the build stays; runners"
                                       " retry it, and it resumes where it stopped)")
-            if found is not None and found.state == "rebuilding":
-                progress.update(task, total=found.events_total, completed=found.events_done)
+            rebuild = found.rebuild if found is not None else None
+            if rebuild is not None and flipped is None:
+                if first is None and rebuild.events_done:
+                    first = (time.monotonic(), rebuild.events_done)
+                progress.update(task, total=rebuild.events_total, completed=rebuild.events_done,
+                                rate=rebuild.rate, eta=rebuild.eta_seconds)
             elif active is not None and active != before:
-                progress.update(task, total=done, completed=done)
+                if flipped is None:
+                    flipped = (time.monotonic(), active_done)
+                    progress.update(task, total=active_done, completed=active_done,
+                                    rate=_average(started, first, flipped), eta=None)
                 if builds == 1:  # the replaced build is dropped too
                     break
             await asyncio.sleep(0.25)
-    _stderr.print(f"{name}: build {active} answers queries; the old one is dropped")
+    assert flipped is not None
+    _stderr.print(
+        f"{name}: {flipped[1]:,} events in {format_seconds(flipped[0] - started)}"
+        f" ({_average(started, first, flipped):,.0f} events/s on average); build {active}"
+        " answers queries; the old one is dropped", soft_wrap=True)
+
+
+def _average(started: float, first: tuple[float, int] | None,
+             flipped: tuple[float, int]) -> float:
+    """Events/s while loading: from the first progress seen to the flip, or, when that
+    was too short to tell, over the whole command."""
+    if first is not None and flipped[0] - first[0] >= 1.0:
+        return (flipped[1] - first[1]) / (flipped[0] - first[0])
+    return flipped[1] / max(flipped[0] - started, 1e-3)
 
 
 def rebuild(settings: Settings, database_url: str, args: argparse.Namespace) -> None:
-    asyncio.run(_rebuild(database_url, args.name, not args.no_wait))
+    asyncio.run(_rebuild(database_url, args.name, not args.no_wait, args.share, args.rate))
 
 
 # -- reset -----------------------------------------------------------------------------------
@@ -241,18 +287,44 @@ def reset(settings: Settings, database_url: str, args: argparse.Namespace) -> No
 # -- arguments -------------------------------------------------------------------------------
 
 
+DEFAULT_SHARE = 0.25
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError("a share between 0 (exclusive) and 1")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("a positive number")
+    return value
+
+
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser("projections", help="read models: run, status, rebuild, reset")
     commands = parser.add_subparsers(dest="projections_command", required=True)
-    commands.add_parser(
+    runs = commands.add_parser(
         "run", help="run the projectors in this process (no other node leads them)"
-    ).set_defaults(action=run)
+    )
+    runs.add_argument("--share", type=_share, default=DEFAULT_SHARE,
+                      help="share of a core a rebuild may use here (0-1, default"
+                           f" {DEFAULT_SHARE})")
+    runs.set_defaults(action=run)
     show = commands.add_parser("status", help="position, lag and state of every projector")
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
     show.set_defaults(action=status)
     build = commands.add_parser("rebuild", help="rebuild a projector without downtime")
     build.add_argument("name")
     build.add_argument("--no-wait", action="store_true", help="request it and return")
+    build.add_argument("--share", type=_share, default=DEFAULT_SHARE,
+                       help="share of a core the rebuild may use (0-1, default"
+                            f" {DEFAULT_SHARE}); it slows further when the host is busy")
+    build.add_argument("--rate", type=_positive, default=None,
+                       help="at most this many events/s (default: no cap)")
     build.set_defaults(action=rebuild)
     wipe = commands.add_parser("reset", help="development: drop a projector's tables")
     wipe.add_argument("name")

@@ -53,6 +53,8 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         rate_limit_general_per_sec=10_000, rate_limit_general_burst=10_000,
         rate_limit_auth_per_sec=10_000, rate_limit_auth_burst=10_000))
     public_url = overrides.pop("public_url", "https://chat.example")
+    # rebuilds requested through the app start at once (no hand-off to a dedicated process)
+    overrides.setdefault("rebuild_hand_off_secs", 0.0)
     return Settings(data_directory=str(tmp_path / "data"), public_url=public_url,
                     registration_mode=overrides.pop("registration_mode", RegistrationMode.OPEN),
                     security=security, limits=limits, **overrides)

@@ -148,7 +148,7 @@ async def test_admin_list_rebuild_and_health(store, database_url):
         head = await store.head()
         assert items["ledger"] == {"name": "ledger", "version": 1, "state": "live",
                                    "position": head.encode(), "lag_events": 0,
-                                   "lag_seconds": 0.0, "error": None}
+                                   "lag_seconds": 0.0, "error": None, "rebuild": None}
         first = await client.post("/api/admin/projections/ledger/rebuild")
         assert first.status_code == 202
         assert first.json()["requested"] is True

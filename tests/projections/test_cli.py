@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,11 +55,16 @@ def test_status_rebuild_reset(database_url, tmp_path):
     live = status(env)["event_stats"]
     assert (live["state"], live["lag_events"], live["version"]) == ("live", 0, 1)
 
-    again = chatalot("projections", "rebuild", "event_stats", env=env)
+    again = chatalot("projections", "rebuild", "event_stats", "--share", "0.5", env=env)
     assert again.returncode == 0, again.stderr
     assert "rebuild requested" in again.stderr
-    assert "events/s" in again.stderr or "answers queries" in again.stderr
+    # the closing line: events, duration, average rate
+    assert re.search(r"event_stats: 300 events in [\d.]+ s \([\d,]+ events/s on average\);"
+                     r" build \d+ answers queries", again.stderr), again.stderr
     assert status(env)["event_stats"]["position"] == live["position"]
+    assert status(env)["event_stats"]["rebuild"] is None
+    bad = chatalot("projections", "rebuild", "event_stats", "--share", "2", env=env)
+    assert bad.returncode == 2 and "share between 0" in bad.stderr
 
     table = chatalot("projections", "status", env=env)
     assert table.returncode == 0 and "event_stats" in table.stdout and "live" in table.stdout
