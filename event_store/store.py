@@ -25,6 +25,7 @@ from event_store.errors import (
     StreamOrderConflict,
     UnknownEventType,
 )
+from event_store.horizon import HorizonWatch
 from event_store.positions import START, Position
 from event_store.records import (
     ANY,
@@ -83,6 +84,7 @@ class EventStore:
         self.registry = registry
         self._bus: WakeupBus = bus or InProcessBus()
         self._signal = LocalSignal()
+        self.horizon = HorizonWatch(self.conninfo, self.connect_kwargs, self._signal.fire)
         self._metadata_decoder = msgspec.json.Decoder(Metadata)
         self._metadata_cache: dict[str, Metadata] = {}  # bulk reads repeat metadata
         self._meta_encoder = msgspec.json.Encoder()
@@ -123,6 +125,7 @@ class EventStore:
         await self._bus.start(self._signal.fire)
 
     async def close(self) -> None:
+        await self.horizon.close()
         await self._bus.close()
 
     def committed(self) -> None:

@@ -2,9 +2,9 @@
 
 A reader never passes the oldest transaction still running anywhere in the PostgreSQL
 cluster (that is what makes the log gap-free), so a subscription can be held back: events
-are committed but not yet readable. Then it looks again every few milliseconds, or at once
-when a wake-up says a commit happened, and says in the log who holds it back when that
-lasts over a second.
+are committed but not yet readable. Then it looks again as soon as a wake-up says a commit
+happened or the process's horizon watch (event_store/horizon.py) sees the oldest
+transaction end, and says in the log who holds it back when that lasts over a second.
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ log = logging.getLogger(__name__)
 Conn = psycopg.AsyncConnection[Any]
 
 _HELD_FIRST_DELAY = 0.001
-_HELD_MAX_DELAY = 0.005  # while held for a short while: see the horizon move within ms
-_HELD_LONG_AFTER = 2.0
-_HELD_LONG_MAX_DELAY = 0.05  # held for long: someone's long transaction, poll gentler
+_HELD_MAX_DELAY = 0.05  # the horizon watch wakes held readers; this is the fallback
 
 
 class Subscription:
@@ -118,12 +116,11 @@ class Subscription:
                     continue
                 if again:
                     # held back (or a commit became readable since the read): look again
-                    # soon, or at once when a wake-up comes
-                    with contextlib.suppress(TimeoutError):
+                    # when a wake-up comes or the process's horizon watch sees the oldest
+                    # transaction end, else soon
+                    with store.horizon.waiting(), contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(ticket.wait(), held_delay)
-                    cap = (_HELD_LONG_MAX_DELAY if self.held_back_secs > _HELD_LONG_AFTER
-                           else _HELD_MAX_DELAY)
-                    held_delay = min(held_delay * 2, cap)
+                    held_delay = min(held_delay * 2, _HELD_MAX_DELAY)
                     continue
                 self._not_held()
                 held_delay = _HELD_FIRST_DELAY
