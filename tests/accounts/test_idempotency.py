@@ -260,3 +260,34 @@ async def test_a_retried_refresh_gets_the_same_tokens_without_tripping_reuse_det
     assert (await api.client.post("/api/auth/refresh", json=body)).status_code == 401
     r = await api.client.post("/api/auth/refresh", json={"refresh_token": newest})
     assert r.status_code == 401
+
+
+async def test_delete_routes_honour_the_key(api: Api) -> None:
+    """DELETE is a command like any other: a retried revocation (of a session, of an
+    invite) replays its first reply instead of answering 409 "already ended"."""
+    owner = await api.register("owner")
+    other = await api.login(owner)  # a second session to revoke
+    assert other.status_code == 200, other.text
+    r = await api.client.get("/api/account/sessions", headers={
+        **owner.auth, "Chatalot-Min-Position": other.json()["position"]})
+    assert r.status_code == 200, r.text
+    [session] = [s["id"] for s in r.json() if not s["current"]]
+    invite = await api.client.post("/api/admin/invites", headers=owner.auth, json={})
+    assert invite.status_code == 201, invite.text
+    for path, stream, again_without_key in [
+            (f"/api/account/sessions/{session}", f"session-{session}", 409),
+            (f"/api/admin/invites/{invite.json()['id']}", None, 404)]:
+        headers = {**owner.auth, "Idempotency-Key": new_key()}
+        first = await api.client.delete(path, headers=headers)
+        again = await api.client.delete(path, headers=headers)
+        assert first.status_code == again.status_code == 200, again.text
+        assert again.content == first.content and first.json()["position"]
+        assert again.headers["idempotent-replayed"] == "true"
+        plain = await api.client.delete(path, headers=owner.auth)  # without the key: new
+        assert plain.status_code == again_without_key, plain.text
+        assert "idempotent-replayed" not in plain.headers
+        if stream is not None:
+            assert len(await _events_of_type(api, stream, "SessionRevoked")) == 1
+    [(deleted,)] = await api.db.fetch(
+        "SELECT count(*) FROM events WHERE type = 'RegistrationInviteDeleted'")
+    assert deleted == 1
