@@ -56,6 +56,9 @@ async def test_registration_refusals(api: Api) -> None:
         ({"username": "alice2", "email": "ALICE@example.org"}, 409, "conflict"),
         ({"username": "a"}, 400, "bad_request"),
         ({"username": "bad name"}, 400, "bad_request"),
+        ({"username": "b" * 33}, 400, "bad_request"),  # the cap is 32 (docs/accounts.md)
+        ({"username": "bob..b"}, 400, "bad_request"),
+        ({"username": "bob."}, 400, "bad_request"),
         ({"username": "bob", "password": "password123"}, 400, "bad_request"),
         ({"username": "bob", "password": "short"}, 400, "bad_request"),
         ({"username": "bob", "display_name": "x" * 65}, 400, "bad_request"),
@@ -79,6 +82,8 @@ async def test_registration_refusals(api: Api) -> None:
             "username": "bob", "password": PASSWORD, **keys})
         assert r.status_code == 400, r.text
     assert (await api.client.get("/api/auth/config")).json()["registration_mode"] == "open"
+    longest = await api.register("b" * 32)  # exactly at the cap
+    assert (await api.login(longest)).status_code == 200
 
 
 async def test_invite_only_and_closed_modes(tmp_path: Path, fast_database_url: str) -> None:

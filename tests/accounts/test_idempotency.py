@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from chatalot.accounts.runtime import RequestInfo
@@ -23,6 +22,7 @@ from chatalot.keys import commands as key_commands
 from chatalot.keys.contracts import OneTimePrekeyUpload
 from event_store import EventStore
 from tests.accounts.conftest import PASSWORD, Api, b64, key_fields
+from tests.hypothesis_budget import pure
 
 PROFILE = "/api/account/profile"
 
@@ -157,8 +157,7 @@ async def test_malformed_keys_are_400(api: Api, key: str | bytes) -> None:
     assert len(await _events_of_type(api, f"user-{user.id}", "ProfileUpdated")) == 0
 
 
-@hypothesis_settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pure
 @given(key=st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E),
                    min_size=KEY_MIN_LENGTH, max_size=KEY_MAX_LENGTH))
 def test_claims_depend_on_caller_key_and_request(key: str) -> None:

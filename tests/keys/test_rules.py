@@ -13,6 +13,7 @@ from chatalot.crypto.keys import IdentityKeyPair, LocalKeys
 from chatalot.crypto.sessions import SessionStore
 from chatalot.domain.errors import DomainError
 from chatalot.domain.keys import rules
+from tests.hypothesis_budget import pure
 
 ALICE = LocalKeys(IdentityKeyPair.generate())
 BOB = LocalKeys(IdentityKeyPair.generate())
@@ -32,6 +33,7 @@ def test_envelope_sizes_follow_from_the_89_byte_distribution() -> None:
     assert rules.MESSAGE_ENVELOPE_SIZE == 147
 
 
+@pure
 @given(data=st.binary(max_size=300) | st.binary(max_size=260).map(lambda b: b"\x01\x02" + b))
 def test_any_bytes_are_accepted_or_refused_as_bad_request(data: bytes) -> None:
     try:
@@ -42,6 +44,7 @@ def test_any_bytes_are_accepted_or_refused_as_bad_request(data: bytes) -> None:
         assert len(data) in (rules.MESSAGE_ENVELOPE_SIZE, rules.PREKEY_ENVELOPE_SIZE)
 
 
+@pure
 @given(before=st.integers(0, 600), steps=st.lists(st.integers(-3, 40), max_size=40))
 def test_keys_low_is_sent_once_per_crossing(before: int, steps: list[int]) -> None:
     """Claims (steps <= 0) and uploads (steps > 0): a notification goes out exactly when a
