@@ -88,7 +88,17 @@ async def test_a_pool_with_no_free_connection_answers_503_within_the_wait(
     limits = msgspec.structs.replace(make_settings(tmp_path).limits, database_wait_ms=300)
     async with running_app(make_settings(tmp_path, limits=limits), fast_database_url,
                            clock) as api:
-        alice = await api.register("alice")
+        alice = await api.register("alice")  # the owner: she may read the projections
+        # Projectors at rest first: a batch in flight could hand its connection to the
+        # request while everything else is held.
+        for _ in range(200):
+            r = await api.client.get("/api/admin/projections", headers=alice.auth)
+            assert r.status_code == 200, r.text
+            if all(p["state"] == "live" and p["lag_events"] == 0 for p in r.json()):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"the projectors did not catch up: {r.json()}")
         pool = api.client.app.state.services.pool
         held: list[Any] = []
 
