@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 
 from chatalot.db import (
     MIGRATIONS_DIR,
@@ -29,6 +28,7 @@ from chatalot.db import (
     with_database,
 )
 from event_store.migrations import migrate
+from tests import hypothesis_budget  # noqa: F401 - loads the profile HYPOTHESIS_PROFILE names
 
 if not os.environ.get("XDG_RUNTIME_DIR"):
     # pgserver asks platformdirs for a runtime directory when it is imported; without one,
@@ -37,20 +37,6 @@ if not os.environ.get("XDG_RUNTIME_DIR"):
     _runtime_dir = tempfile.mkdtemp(prefix="chatalot-test-run-")
     os.environ["XDG_RUNTIME_DIR"] = _runtime_dir
     atexit.register(shutil.rmtree, _runtime_dir, ignore_errors=True)
-
-settings.register_profile(
-    "default",
-    max_examples=12,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-settings.register_profile(
-    "nightly",
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 _RUN = uuid.uuid4().hex[:8]
 

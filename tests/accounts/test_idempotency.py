@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from chatalot.bootstrap import build_registry
@@ -23,6 +22,7 @@ from chatalot.keys.contracts import OneTimePrekeyUpload
 from chatalot.request_info import RequestInfo
 from event_store import EventStore
 from tests.accounts.conftest import PASSWORD, Api, b64, key_fields
+from tests.hypothesis_budget import pure
 
 PROFILE = "/api/account/profile"
 
@@ -157,8 +157,7 @@ async def test_malformed_keys_are_400(api: Api, key: str | bytes) -> None:
     assert len(await _events_of_type(api, f"user-{user.id}", "ProfileUpdated")) == 0
 
 
-@hypothesis_settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pure
 @given(key=st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E),
                    min_size=KEY_MIN_LENGTH, max_size=KEY_MAX_LENGTH))
 def test_claims_depend_on_caller_key_and_request(key: str) -> None:
@@ -260,3 +259,34 @@ async def test_a_retried_refresh_gets_the_same_tokens_without_tripping_reuse_det
     assert (await api.client.post("/api/auth/refresh", json=body)).status_code == 401
     r = await api.client.post("/api/auth/refresh", json={"refresh_token": newest})
     assert r.status_code == 401
+
+
+async def test_delete_routes_honour_the_key(api: Api) -> None:
+    """DELETE is a command like any other: a retried revocation (of a session, of an
+    invite) replays its first reply instead of answering 409 "already ended"."""
+    owner = await api.register("owner")
+    other = await api.login(owner)  # a second session to revoke
+    assert other.status_code == 200, other.text
+    r = await api.client.get("/api/account/sessions", headers={
+        **owner.auth, "Chatalot-Min-Position": other.json()["position"]})
+    assert r.status_code == 200, r.text
+    [session] = [s["id"] for s in r.json() if not s["current"]]
+    invite = await api.client.post("/api/admin/invites", headers=owner.auth, json={})
+    assert invite.status_code == 201, invite.text
+    for path, stream, again_without_key in [
+            (f"/api/account/sessions/{session}", f"session-{session}", 409),
+            (f"/api/admin/invites/{invite.json()['id']}", None, 404)]:
+        headers = {**owner.auth, "Idempotency-Key": new_key()}
+        first = await api.client.delete(path, headers=headers)
+        again = await api.client.delete(path, headers=headers)
+        assert first.status_code == again.status_code == 200, again.text
+        assert again.content == first.content and first.json()["position"]
+        assert again.headers["idempotent-replayed"] == "true"
+        plain = await api.client.delete(path, headers=owner.auth)  # without the key: new
+        assert plain.status_code == again_without_key, plain.text
+        assert "idempotent-replayed" not in plain.headers
+        if stream is not None:
+            assert len(await _events_of_type(api, stream, "SessionRevoked")) == 1
+    [(deleted,)] = await api.db.fetch(
+        "SELECT count(*) FROM events WHERE type = 'RegistrationInviteDeleted'")
+    assert deleted == 1

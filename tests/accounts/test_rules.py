@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,14 +15,60 @@ from chatalot.config import RegistrationMode
 from chatalot.domain.accounts import rules
 from chatalot.domain.accounts.rules import Account, Invite, LockoutPolicy, Throttle
 from chatalot.domain.errors import DomainError
+from tests.hypothesis_budget import pure
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-VALID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$")
+# The rule as docs/accounts.md states it, written independently of the code under test.
+DOCUMENTED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$")
+ALNUM = string.ascii_letters + string.digits
+INNER = ALNUM + "_-"  # may follow any character; "." may not follow "." nor end the name
 
 
-@given(st.text(max_size=40))
+def documented(name: str) -> bool:
+    return bool(DOCUMENTED.match(name)) and ".." not in name and not name.endswith(".")
+
+
+@st.composite
+def valid_usernames(draw: st.DrawFn, min_size: int = 3, max_size: int = 32) -> str:
+    """Built from the rule's alphabet, so every one is valid (lengths 3 and 32 included)."""
+    size = draw(st.integers(min_size, max_size))
+    chars = [draw(st.sampled_from(ALNUM))]
+    for i in range(1, size):
+        last = i == size - 1
+        chars.append(draw(st.sampled_from(INNER if last or chars[-1] == "." else INNER + ".")))
+    return "".join(chars)
+
+
+# Characters a name must not contain: look-alikes, separators, controls, non-ASCII letters
+# whose case folding lands on ASCII (the Kelvin sign lower-cases to "k").
+FOREIGN = " @/\\:+!\x00\t\n\u00e9\u0430\u0131\u212a\uff21\u200b"
+
+
+@st.composite
+def invalid_usernames(draw: st.DrawFn) -> str:
+    """A valid name broken in exactly one documented way."""
+    name = draw(valid_usernames())
+    how = draw(st.sampled_from(["too_long", "too_short", "double_dot", "trailing_dot",
+                                "bad_first", "foreign"]))
+    if how == "too_long":
+        extra = draw(st.integers(33 - len(name), 40 - len(name)))
+        return name + "".join(draw(st.sampled_from(INNER)) for _ in range(extra))
+    if how == "too_short":
+        return name[:draw(st.integers(0, 2))]
+    at = draw(st.integers(1, len(name) - 1))
+    if how == "double_dot":
+        return name[:at] + ".." + name[at:]
+    if how == "trailing_dot":
+        return name[:-1] + "."
+    if how == "bad_first":
+        return draw(st.sampled_from("_.-")) + name[1:]
+    return name[:at] + draw(st.sampled_from(FOREIGN)) + name[at + 1:]
+
+
+@pure
+@given(st.one_of(valid_usernames(), invalid_usernames(), st.text(max_size=40)))
 def test_username_rule_is_exactly_the_documented_one(name: str) -> None:
-    expected = bool(VALID.match(name)) and ".." not in name and not name.endswith(".")
+    expected = documented(name)
     try:
         rules.validate_username(name)
     except DomainError as exc:
@@ -31,10 +78,44 @@ def test_username_rule_is_exactly_the_documented_one(name: str) -> None:
         assert expected
 
 
+@pure
+@given(valid_usernames())
+def test_valid_usernames_are_accepted_unchanged(name: str) -> None:
+    assert documented(name)
+    assert rules.validate_username(name) == name
+
+
+@pure
+@given(invalid_usernames())
+def test_each_way_of_breaking_the_rule_is_refused(name: str) -> None:
+    assert not documented(name)
+    with pytest.raises(DomainError) as info:
+        rules.validate_username(name)
+    assert info.value.status == 400
+
+
+def test_username_length_boundaries() -> None:
+    """3-32 characters (docs/accounts.md), tested exactly at both edges."""
+    for size in (3, 32):
+        assert rules.validate_username("a" * size) == "a" * size
+        assert rules.validate_username("a" + "-" * (size - 2) + "b") == "a" + "-" * (size - 2) + "b"
+    for size in (0, 2, 33, 64):
+        with pytest.raises(DomainError, match="3-32"):
+            rules.validate_username("a" * size)
+    assert (rules.USERNAME_MIN, rules.USERNAME_MAX) == (3, 32)
+
+
+@pytest.mark.parametrize("name", ["a..b", "ab..", "a.b.", "abc.", "x" * 31 + "."])
+def test_double_and_trailing_dots_are_refused(name: str) -> None:
+    with pytest.raises(DomainError, match="'..'"):
+        rules.validate_username(name)
+
+
 def test_username_key_is_case_insensitive() -> None:
     assert rules.username_key("Alice") == rules.username_key("aLICE")
 
 
+@pure
 @given(st.text(max_size=200))
 def test_password_policy_never_crashes(password: str) -> None:
     try:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from chatalot.crypto import ed25519
 from chatalot.crypto import edwards25519 as ed
 from chatalot.crypto.errors import InvalidKey, InvalidSignature
+from tests.hypothesis_budget import pure
 
 SEED = bytes(range(32))
 T8 = ed.decode(bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"))
@@ -82,6 +83,7 @@ def test_sign_verify_round_trip() -> None:
         ed25519.verify(public, b"m", sig[:63])
 
 
+@pure
 @given(bit=st.integers(0, 64 * 8 + 32 * 8 - 1))
 def test_bit_flips_agree_with_reference(bit: int) -> None:
     public = ed25519.public_key_from_seed(SEED)
@@ -132,6 +134,7 @@ def test_small_order_r_with_valid_a_is_refused(index: int) -> None:
     assert not reference_verify(public, b"x", sig)
 
 
+@pure
 @given(seed=st.binary(min_size=32, max_size=32))
 def test_identity_key_conversion_matches_x25519(seed: bytes) -> None:
     public = ed25519.public_key_from_seed(seed)

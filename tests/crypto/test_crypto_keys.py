@@ -22,6 +22,7 @@ from chatalot.crypto.keys import (
     verify_signed_prekey,
 )
 from chatalot.crypto.serialization import _canonical, _check
+from tests.hypothesis_budget import pure
 
 T8 = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
 
@@ -119,12 +120,14 @@ def test_local_keys_round_trip() -> None:
 BLOB = make_keys(8, one_time=2).to_bytes()
 
 
+@pure
 @given(bit=st.integers(0, len(BLOB) * 8 - 1))
 def test_any_flipped_bit_in_state_is_a_state_error(bit: int) -> None:
     with pytest.raises(StateError):
         LocalKeys.from_bytes(flip_bit(BLOB, bit))
 
 
+@pure
 @given(cut=st.integers(0, len(BLOB) - 1))
 def test_truncated_state_is_a_state_error(cut: int) -> None:
     with pytest.raises(StateError):

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from chatalot.crypto import primitives as p
 from chatalot.crypto.errors import DecryptError, InvalidKey
+from tests.hypothesis_budget import pure
 
 
 def test_hmac_rfc4231_case2() -> None:
@@ -28,11 +29,13 @@ def test_hkdf_rfc5869_case1() -> None:
     )
 
 
+@pure
 @given(key=st.binary(max_size=100), data=st.binary(max_size=200))
 def test_hmac_matches_stdlib(key: bytes, data: bytes) -> None:
     assert p.hmac_sha256(key, data) == hmac.digest(key, data, hashlib.sha256)
 
 
+@pure
 @given(ck=st.binary(min_size=32, max_size=32))
 def test_kdf_ck_is_two_hmacs(ck: bytes) -> None:
     mk, nxt = p.kdf_ck(ck)
@@ -40,6 +43,7 @@ def test_kdf_ck_is_two_hmacs(ck: bytes) -> None:
     assert nxt == hmac.digest(ck, b"\x02", hashlib.sha256)
 
 
+@pure
 @given(mk=st.binary(min_size=32, max_size=32),
        info=st.sampled_from([p.INFO_MESSAGE_KEYS, p.INFO_SENDER_KEY]))
 def test_message_key_material_is_hkdf(mk: bytes, info: bytes) -> None:
@@ -113,6 +117,7 @@ def test_small_order_x25519_keys_are_refused(public: bytes) -> None:
         )
 
 
+@pure
 @given(private=st.binary(min_size=32, max_size=32))
 def test_generated_keys_are_accepted(private: bytes) -> None:
     public = p.x25519_public(private)
@@ -120,6 +125,7 @@ def test_generated_keys_are_accepted(private: bytes) -> None:
     assert len(p.x25519(private, public)) == 32
 
 
+@pure
 @given(private=st.binary(min_size=32, max_size=32))
 def test_non_canonical_encodings_are_refused(private: bytes) -> None:
     """X25519 ignores the top bit: the alias must not pass for a second, different key."""
@@ -143,6 +149,7 @@ def test_u32_helpers() -> None:
     assert p.unpack_u32(b"\x00\xff\xff\xff\xff", 1) == p.U32_MAX
 
 
+@pure
 @given(ck=st.binary(min_size=32, max_size=32))
 def test_fused_chain_steps_match_the_spec_functions(ck: bytes) -> None:
     mk, nxt = p.kdf_ck(ck)

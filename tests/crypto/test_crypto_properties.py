@@ -19,6 +19,7 @@ from chatalot.crypto.fingerprints import safety_number
 from chatalot.crypto.keys import IdentityKeyPair, LocalKeys
 from chatalot.crypto.sender_keys import SenderKeyStore
 from chatalot.crypto.sessions import SessionStore
+from tests.hypothesis_budget import pure
 
 A = uuid.UUID(int=0xA)
 B = uuid.UUID(int=0xB)
@@ -174,6 +175,7 @@ LOADERS = [SessionStore.from_bytes, SessionStore.from_bytes, SenderKeyStore.from
            SenderKeyStore.from_bytes]
 
 
+@pure
 @given(which=st.integers(0, 3), data=st.data())
 def test_corrupted_state_is_a_state_error(which: int, data: st.DataObject) -> None:
     blob = BLOBS[which]

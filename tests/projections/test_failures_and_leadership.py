@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from psycopg import sql
@@ -59,12 +60,22 @@ async def test_failing_event_stops_only_its_projector(store, broken_tally):
         await store.append("f-more", [NewEvent(Added(1))])
         await settled(store, ["ledger"])
         assert await ledger_state(store) == await expected_ledger(store)
-        # it retries, backing off, until the handler is fixed
-        await asyncio.sleep(0.6)
-        async with store.pool.connection() as conn:
-            cur = await conn.execute("SELECT failures FROM projection_builds WHERE name = 'tally'")
-            (failures,) = await cur.fetchone()
-        assert 2 <= failures <= 8  # 0.05, 0.1, 0.2, 0.3, ... not a tight loop
+        # it retries, backing off, until the handler is fixed: each retry waits its delay
+        # (0.05 s doubling up to 0.3 s, +-10%), measured on the database's clock
+        async def failures_now() -> tuple[int, Any]:
+            async with store.pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT failures, failed_at FROM projection_builds WHERE name = 'tally'")
+                return await cur.fetchone()
+
+        first = await failures_now()
+
+        async def retried_three_more() -> bool:
+            return (await failures_now())[0] >= first[0] + 3
+
+        await wait_until(retried_three_more, what="three more retries")
+        failures, failed_at = await failures_now()
+        assert (failed_at - first[1]).total_seconds() >= 0.045 * (failures - first[0])
         broken_tally.broken = False
         await settled(store, ["tally", "ledger"])
         assert (await statuses(store))["tally"].error is None

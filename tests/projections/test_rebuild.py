@@ -42,16 +42,26 @@ async def test_rebuild_during_writes_misses_nothing_and_queries_never_fail(store
     stop = asyncio.Event()
     failures: list[BaseException] = []
     lagged: list[str] = []
-    queries = 0
+    queries = written = 0
 
     async def writer() -> None:
-        n = 0
+        nonlocal written
         while not stop.is_set():
-            result = await store.append(f"{prefix}-w{n % 4}", [NewEvent(Added(1))])
+            result = await store.append(f"{prefix}-w{written % 4}", [NewEvent(Added(1))])
             # read-your-writes across the flip: never a window where it cannot be served
             if not await watcher.wait_for(["ledger"], result.position, 2.0):
                 lagged.append(result.position.encode())
-            n += 1
+            written += 1
+
+    async def going_on(writes: int, reads: int) -> None:
+        """Wait until the writer and the readers have done this much more (both still
+        running, on whichever build is active)."""
+        target_writes, target_reads = written + writes, queries + reads
+
+        async def done() -> bool:
+            return written >= target_writes and queries >= target_reads
+
+        await wait_until(done, what=f"{writes} more writes and {reads} more queries")
 
     async def reader() -> None:
         nonlocal queries
@@ -72,7 +82,7 @@ async def test_rebuild_during_writes_misses_nothing_and_queries_never_fail(store
         first = await active_build(store, "ledger")
         tasks = [asyncio.create_task(writer()), asyncio.create_task(reader()),
                  asyncio.create_task(reader())]
-        await asyncio.sleep(0.2)
+        await going_on(writes=5, reads=10)
         async with store.pool.connection() as conn, conn.transaction():
             assert await catalog.request_rebuild(conn, "ledger")
             # a second request while one is under way is not another rebuild
@@ -84,7 +94,7 @@ async def test_rebuild_during_writes_misses_nothing_and_queries_never_fail(store
             return await active_build(store, "ledger") != first
 
         await wait_until(flipped, what="the flip")
-        await asyncio.sleep(0.3)  # keep writing and reading on the new build
+        await going_on(writes=10, reads=20)  # keep writing and reading on the new build
         stop.set()
         await asyncio.gather(*tasks)
         await watcher.close()
@@ -102,7 +112,7 @@ async def _only_active_schema(store) -> bool:
     return await schemas(store) == {f"ledger_v{version}_b{await active_build(store, 'ledger')}"}
 
 
-async def test_new_version_rebuilds_automatically_beside_the_old(store):
+async def test_new_version_rebuilds_automatically_beside_the_old(store, caplog):
     for i in range(120):
         await store.append(f"ver-{i % 4}", [NewEvent(Added(i)), NewEvent(Texted(str(i)))])
     async with running(store, [Ledger()]):
@@ -121,10 +131,18 @@ async def test_new_version_rebuilds_automatically_beside_the_old(store):
                 " JOIN pg_namespace n ON n.oid = c.relnamespace"
                 " WHERE n.nspname = %s AND NOT i.indisprimary", (name,))
             assert [row[0] for row in await cur.fetchall()] == [True]
-    # an older node (v1 code) must not roll the projection back: it stays idle
+    # an older node (v1 code) must not roll the projection back: it stays idle. Its first
+    # plan is committed before it says so; then the v2 build must be the only one.
     async with running(store, [Ledger()]):
-        await asyncio.sleep(0.5)
+        async def planned_to_stay_idle() -> bool:
+            return any("stays idle" in r.getMessage() for r in caplog.records)
+
+        await wait_until(planned_to_stay_idle, what="the v1 node's plan")
         assert (await statuses(store))["ledger"].version == 2
+        async with store.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT version FROM projection_builds WHERE name = 'ledger'")
+            assert await cur.fetchall() == [(2,)]
 
 
 async def _version_is(store, version: int) -> bool:
