@@ -7,8 +7,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from chatalot.domain.events import EVENT_TYPES, build_registry
 
+from chatalot.bootstrap import build_registry, event_types
 from chatalot.config import RegistrationMode
 from chatalot.domain.accounts import rules
 from chatalot.domain.accounts.rules import LockoutPolicy, Throttle
@@ -25,7 +25,10 @@ def _refusal(call: object, *args: object, **kwargs: object) -> DomainError:
 def test_field_limits_are_inclusive() -> None:
     assert rules.validate_display_name("x") == "x"
     assert rules.validate_display_name("x" * 64) == "x" * 64
-    rules.validate_password("v" * 128)
+    rules.validate_password(("correct horse battery staple " * 5)[:128])
+    # zxcvbn cannot judge over 72 characters: the first 72 are judged (it raised, a 500)
+    rules.validate_password("Tr0ub4dor&3-" + "v" * 116)
+    assert _refusal(rules.validate_password, "v" * 128).code == "bad_request"
     assert rules.validate_text("x" * 50, "pronouns", 50) == "x" * 50
     longest_email = "a" * (254 - len("@example.org")) + "@example.org"
     assert rules.validate_email(longest_email) == longest_email
@@ -55,7 +58,9 @@ MESSAGES = [
     (rules.validate_display_name, ("",), "display name must be 1-64 characters"),
     (rules.validate_display_name, ("a\x07",), "display name contains control characters"),
     (rules.validate_password, ("pass\x00word-long",), "password contains a NUL character"),
-    (rules.validate_password, ("password",), "this password is too common; choose another"),
+    (rules.validate_password, ("password",), "the password is too weak (strength 0 of 4,"
+     " 3 needed): This is a top-10 common password. Add another word or two. Uncommon words"
+     " are better."),
     (rules.validate_password, ("alice-is-here",), "the password must not contain the username"),
     (rules.validate_email, ("nope",), "email is not a valid address"),
     (rules.validate_text, ("x" * 3, "bio", 2), "bio must be at most 2 characters"),
@@ -216,4 +221,4 @@ def test_the_registry_knows_every_account_and_key_event() -> None:
     registry = build_registry()
     assert {"UserRegistered", "LoginFailed", "SessionRevoked", "OneTimePrekeysUploaded"} <= set(
         registry.names())
-    assert len(registry.names()) == len(EVENT_TYPES)
+    assert len(registry.names()) == len(event_types())

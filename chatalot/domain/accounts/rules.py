@@ -91,6 +91,7 @@ def validate_display_name(display_name: str) -> str:
     return name
 
 
+ZXCVBN_MAX = 72
 SITE_WORDS = ("chatalot", "chat")  # what zxcvbn advises adding: the service's own name
 
 
@@ -107,7 +108,9 @@ def validate_password(password: str, *, username: str | None = None,
         raise bad_request("the password must not contain the username")
     inputs = [item for item in (username, *user_inputs, *SITE_WORDS) if item]
     inputs += [item.partition("@")[0] for item in inputs if "@" in item]
-    result = zxcvbn(password, user_inputs=inputs)
+    # zxcvbn refuses (ValueError) passwords over 72 characters: judge their first 72, which
+    # must then be strong on their own
+    result = zxcvbn(password[:ZXCVBN_MAX], user_inputs=inputs)
     if result["score"] < min_score:
         feedback = result["feedback"]
         why = " ".join(part for part in (feedback.get("warning"),
