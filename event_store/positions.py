@@ -27,7 +27,7 @@ class Position(msgspec.Struct, frozen=True, order=True, array_like=True, gc=Fals
 
     @classmethod
     def parse(cls, text: str) -> Position:
-        match = _PATTERN.match(text) if isinstance(text, str) else None
+        match = _PATTERN.fullmatch(text) if isinstance(text, str) else None
         if match is None:
             raise InvalidPosition(f"malformed position {text[:40]!r}" if isinstance(
                 text, str) else "position must be a string")

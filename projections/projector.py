@@ -50,7 +50,7 @@ def read_model(table: str) -> sql.Identifier:
     It is a view repointed (in the flip transaction) at the active build's table, so a query
     never names a build that a rebuild is about to drop.
     """
-    if not NAME.match(table):
+    if not NAME.fullmatch(table):
         raise UnknownProjection(f"not a table name: {table!r}")
     return sql.Identifier(VIEWS_SCHEMA, table)
 
@@ -216,7 +216,7 @@ def validate(projectors: Iterable[Projector], registry: EventRegistry | None = N
     for projector in projectors:
         cls = type(projector)
         name = getattr(cls, "name", None)
-        if not isinstance(name, str) or not NAME.match(name):
+        if not isinstance(name, str) or not NAME.fullmatch(name):
             raise InvalidProjector(f"{cls.__name__}: name must match {NAME.pattern}")
         version = getattr(cls, "version", None)
         if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 2**31:
@@ -236,7 +236,7 @@ def validate(projectors: Iterable[Projector], registry: EventRegistry | None = N
                     f"{name}: handles {', '.join(map(repr, unknown))}, which no event type"
                     " is registered as")
         for table in tables:
-            if not NAME.match(table):
+            if not NAME.fullmatch(table):
                 raise InvalidProjector(f"{name}: table name {table!r} must match {NAME.pattern}")
             if table in owner:
                 raise InvalidProjector(f"{name} and {owner[table]} both declare table {table!r}")

@@ -222,3 +222,9 @@ def test_the_registry_knows_every_account_and_key_event() -> None:
     assert {"UserRegistered", "LoginFailed", "SessionRevoked", "OneTimePrekeysUploaded"} <= set(
         registry.names())
     assert len(registry.names()) == len(event_types())
+
+
+def test_a_trailing_newline_is_not_part_of_a_valid_username() -> None:
+    """`$` matches before a final newline: "alice\\n" passed the rule (found by the ci
+    hypothesis profile)."""
+    assert _refusal(rules.validate_username, "alice\n").code == "bad_request"

@@ -25,7 +25,7 @@ INNER = ALNUM + "_-"  # may follow any character; "." may not follow "." nor end
 
 
 def documented(name: str) -> bool:
-    return bool(DOCUMENTED.match(name)) and ".." not in name and not name.endswith(".")
+    return bool(DOCUMENTED.fullmatch(name)) and ".." not in name and not name.endswith(".")
 
 
 @st.composite

@@ -81,7 +81,7 @@ def test_positions_encode_opaquely():
     position = Position(1, 742, 10005)
     assert Position.parse(position.encode()) == position
     assert Position(1, 2, 3) < Position(1, 3, 0) < Position(2, 0, 0)
-    for bad in ["", "1.2", "a.b.c", "1.2.3.4", "-1.2.3", "1.2.99999999999999999999"]:
+    for bad in ["", "1.2", "a.b.c", "1.2.3.4", "-1.2.3", "1.2.99999999999999999999", "1.2.3\n"]:
         try:
             Position.parse(bad)
         except Exception as exc:

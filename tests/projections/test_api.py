@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import time
@@ -191,6 +192,13 @@ async def test_admin_routes_with_the_accounts_guard(api):
     refused = await api.client.get("/api/admin/projections", headers=member.auth)
     assert refused.status_code == 403
     assert refused.json()["code"] == "forbidden"
+    for _ in range(600):  # the first build of a fresh database may still be under way
+        states = {i["name"]: i["state"] for i in (await api.client.get(
+            "/api/admin/projections", headers=owner.auth)).json()}
+        if states["event_stats"] == "live":
+            break
+        await asyncio.sleep(0.05)
+    assert states["event_stats"] == "live", states
     rebuild = await api.client.post("/api/admin/projections/event_stats/rebuild",
                                     headers=owner.auth)
     reply = rebuild.json()

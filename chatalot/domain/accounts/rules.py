@@ -58,7 +58,7 @@ def validate_username(username: str) -> str:
     trailing dot. Returns it unchanged (its case is kept for display)."""
     if not USERNAME_MIN <= len(username) <= USERNAME_MAX:
         raise bad_request(f"username must be {USERNAME_MIN}-{USERNAME_MAX} characters")
-    if not _USERNAME.match(username) or not username.isascii():
+    if not _USERNAME.fullmatch(username) or not username.isascii():
         raise bad_request(
             "username may contain only letters, digits, '_', '.' and '-', and must start "
             "with a letter or digit"
