@@ -1,7 +1,7 @@
 """Account rules as plain functions: input validation and decisions over typed state.
 
 Nothing here touches a database or the network; the command handlers
-(chatalot/accounts/commands.py) load the state, call these, and append what they decide.
+(chatalot/accounts/commands/) load the state, call these, and append what they decide.
 """
 
 from __future__ import annotations
