@@ -3,14 +3,10 @@ decides; the initial key bundle is stored in the same transaction."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import msgspec
 import psycopg
 
 from chatalot.accounts import contracts as c
@@ -19,65 +15,18 @@ from chatalot.accounts.runtime import AccountsRuntime
 from chatalot.auth.passwords import hash_code, new_code
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
-from chatalot.crypto.errors import CryptoError
-from chatalot.crypto.keys import (
-    validate_identity_key,
-    validate_key_id,
-    validate_x25519_public,
-    verify_signed_prekey,
-)
 from chatalot.domain.accounts import events as ev
 from chatalot.domain.accounts import rules
 from chatalot.domain.accounts.rules import Account, Invite
-from chatalot.domain.errors import bad_request, conflict
-from chatalot.domain.streams import invite_stream, keys_stream, user_stream
+from chatalot.domain.errors import conflict
+from chatalot.domain.keys import rules as key_rules
+from chatalot.domain.streams import invite_stream, user_stream
 from chatalot.ids import uuid7
+from chatalot.keys import commands as key_commands
 from chatalot.request_info import RequestInfo, device_name
 from event_store import NO_STREAM
 
 _FIRST_USER_LOCK = 0x6163636F756E7431  # advisory lock: only one "first account" decision
-
-
-def _b64(value: str, what: str) -> bytes:
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise bad_request(f"{what} is not valid base64") from None
-
-
-@dataclass(frozen=True)
-class _Keys:
-    identity: bytes
-    fingerprint: str
-    signed: tuple[int, bytes, bytes]
-    one_time: list[tuple[int, bytes]]
-
-
-def _check_keys(req: c.RegisterRequest) -> _Keys:
-    identity = _b64(req.identity_key, "identity_key")
-    spk_public = _b64(req.signed_prekey.public_key, "signed_prekey.public_key")
-    signature = _b64(req.signed_prekey.signature, "signed_prekey.signature")
-    try:
-        validate_identity_key(identity)
-        validate_key_id(req.signed_prekey.key_id)
-        verify_signed_prekey(identity, spk_public, signature)
-    except CryptoError as exc:
-        raise bad_request(f"signed prekey refused: {exc}") from None
-    one_time: list[tuple[int, bytes]] = []
-    seen: set[int] = set()
-    for index, item in enumerate(req.one_time_prekeys):
-        public = _b64(item.public_key, f"one_time_prekeys[{index}].public_key")
-        try:
-            validate_key_id(item.key_id)
-            validate_x25519_public(public)
-        except CryptoError as exc:
-            raise bad_request(f"one_time_prekeys[{index}] refused: {exc}") from None
-        if item.key_id in seen:
-            raise bad_request(f"one_time_prekeys[{index}]: duplicate key_id")
-        seen.add(item.key_id)
-        one_time.append((item.key_id, public))
-    return _Keys(identity, hashlib.sha256(identity).hexdigest(),
-                 (req.signed_prekey.key_id, spk_public, signature), one_time)
 
 
 @dataclass(frozen=True)
@@ -99,7 +48,8 @@ async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInf
     rules.validate_password(req.password, username=username, user_inputs=(
         display_name, req.email), min_score=rt.settings.security.password_min_score)
     email_key = rules.validate_email(req.email)
-    keys = _check_keys(req)
+    bundle = key_rules.check_initial_bundle(req.identity_key, req.signed_prekey,
+                                            req.one_time_prekeys)
     if req.invite_code is not None:
         rules.check_no_nul(req.invite_code, "invite_code")
     password_hash = await rt.hasher.hash(req.password)
@@ -151,7 +101,7 @@ async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInf
                 " WHERE invite_id = %s", (grant.invite_id,))
             tx.append(invite_stream(grant.invite_id), ev.RegistrationInviteUsed(
                 invite_id=grant.invite_id, user_id=user_id, used_count=invite.used_count + 1))
-        await _register_keys(tx, user_id, keys)
+        await key_commands.record_initial_bundle(tx, user_id, bundle)
         account = Account(user_id, username, grant.is_owner, grant.is_owner, "active")
         session_id, refresh = await start_session(rt, tx, user_id, device_name(
             None, info.user_agent))
@@ -161,32 +111,3 @@ async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInf
         rt.store, meta, rt.now, work)
     return Registered(account, display_name, created_at, issue_access(rt, account, session_id),
                       refresh, recovery_code, position, session_id)
-
-
-async def _register_keys(tx: Tx, user_id: uuid.UUID, keys: _Keys) -> None:
-    await tx.execute(
-        "INSERT INTO account_identity_keys (user_id, identity_key, fingerprint)"
-        " VALUES (%s, %s, %s)", (user_id, keys.identity, keys.fingerprint))
-    key_id, public, signature = keys.signed
-    await tx.execute(
-        "INSERT INTO account_signed_prekeys (user_id, key_id, public_key, signature,"
-        " created_at) VALUES (%s, %s, %s, %s, %s)",
-        (user_id, key_id, public, signature, tx.now))
-    if keys.one_time:
-        async with tx.conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO account_one_time_prekeys (user_id, key_id, public_key)"
-                " VALUES (%s, %s, %s)", [(user_id, k, p) for k, p in keys.one_time])
-    b64 = base64.b64encode
-    stream = keys_stream(user_id)
-    events: list[msgspec.Struct] = [
-        ev.IdentityKeyRegistered(user_id=user_id, identity_key=b64(keys.identity).decode(),
-                                 fingerprint=keys.fingerprint),
-        ev.SignedPrekeyUploaded(user_id=user_id, key_id=key_id,
-                                public_key=b64(public).decode(),
-                                signature=b64(signature).decode()),
-    ]
-    if keys.one_time:
-        events.append(ev.OneTimePrekeysUploaded(user_id=user_id, prekeys=[
-            ev.PrekeyUpload(k, b64(p).decode()) for k, p in keys.one_time]))
-    tx.append(stream, *events, expected=NO_STREAM)

@@ -35,7 +35,6 @@ REPORT_REASON_MAX = 2000
 ADMIN_NOTES_MAX = 5000
 INVITE_MAX_HOURS = 8760
 BACKUP_CODE_COUNT = 8
-MAX_ONE_TIME_PREKEYS = 200
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
