@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody
 from chatalot.accounts import commands, queries
 from chatalot.accounts import contracts as c
 from chatalot.api.context import errors
+from chatalot.api.errors import answered_as
 from chatalot.api.guards import require_authenticated
 from chatalot.api.read_your_writes import read_your_writes
 from chatalot.auth.principal import Principal
@@ -155,8 +156,9 @@ class TotpController(Controller):
                      ) -> c.BackupCodesResponse:
         """A wrong code is 400 `totp_invalid`. Returns 8 single-use backup codes, shown
         this once."""
-        codes, position = await commands.totp_verify(services.accounts, principal.user_id,
-                                                     data.code, info)
+        with answered_as(400, "totp_invalid"):
+            codes, position = await commands.totp_verify(services.accounts, principal.user_id,
+                                                         data.code, info)
         return c.BackupCodesResponse(backup_codes=codes, position=position)
 
     @post("/disable", status_code=200, summary="Disable TOTP (password and a code)",
@@ -164,8 +166,9 @@ class TotpController(Controller):
     async def disable(self, data: JSONBody[c.TotpDisableRequest],
                       services: NamedDependency[Services], principal: NamedDependency[Principal],
                       info: NamedDependency[RequestInfo]) -> c.PositionReply:
-        position = await commands.totp_disable(services.accounts, principal.user_id, data,
-                                               info)
+        with answered_as(400, "totp_invalid"):  # a wrong code; still counted toward lockout
+            position = await commands.totp_disable(services.accounts, principal.user_id, data,
+                                                   info)
         return c.PositionReply(position=position)
 
     @get("/backup-codes", summary="Whether TOTP is on and how many backup codes remain",

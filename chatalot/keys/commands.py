@@ -1,13 +1,15 @@
 """Key-server commands: load the decision state, apply chatalot/domain/keys/rules.py, append
 events and update the decision tables, all in one short transaction.
 
-Decision state: the key tables registration fills (account_identity_keys,
-account_signed_prekeys, account_one_time_prekeys; migrations/0003), key_prekey_alerts
-(migrations/0005) and, for sender keys, channel_members (migrations/0004). Every command
-on a user's keys first locks that user's account_identity_keys row, so they run one after
-another per user: a one-time prekey is handed out once, the 500 cap and the KeysLow
-crossing are decided on exact counts, and the appends to the user's `keys-` stream never
-race. The claim itself is also safe without that lock (DELETE ... FOR UPDATE SKIP LOCKED).
+Decision state: the key tables (account_identity_keys, account_signed_prekeys,
+account_one_time_prekeys; migrations/0003), which a registration fills through
+`record_initial_bundle` and a deletion empties through `discard_keys`, both inside the
+account command's own transaction; key_prekey_alerts (migrations/0005) and, for sender
+keys, channel_members (migrations/0004). Every other command on a user's keys first locks
+that user's account_identity_keys row, so they run one after another per user: a one-time
+prekey is handed out once, the 500 cap and the KeysLow crossing are decided on exact
+counts, and the appends to the user's `keys-` stream never race. The claim itself is also
+safe without that lock (DELETE ... FOR UPDATE SKIP LOCKED).
 
 A command that loses a race on a stream (KeysLow shares `user-<id>` with the account
 commands) is retried whole by `run_command`; one that still loses after its attempts is a
@@ -206,6 +208,15 @@ async def record_initial_bundle(tx: Tx, user_id: uuid.UUID, bundle: rules.Initia
         events.append(ev.OneTimePrekeysUploaded(user_id=user_id, prekeys=[
             ev.PrekeyUpload(k, b64(p)) for k, p in bundle.one_time]))
     tx.append(keys_stream(user_id), *events, expected=NO_STREAM)
+
+
+async def discard_keys(tx: Tx, user_id: uuid.UUID) -> None:
+    """Delete every key of an account being deleted, inside the deletion's transaction (no
+    key event: the deletion's `UserDeleted` says it, and the sender-keys read model forgets
+    the user on it)."""
+    await tx.execute("DELETE FROM account_one_time_prekeys WHERE user_id = %s", (user_id,))
+    await tx.execute("DELETE FROM account_signed_prekeys WHERE user_id = %s", (user_id,))
+    await tx.execute("DELETE FROM account_identity_keys WHERE user_id = %s", (user_id,))
 
 
 # -- prekey uploads ----------------------------------------------------------------------------

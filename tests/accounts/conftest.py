@@ -21,9 +21,10 @@ from litestar.testing import AsyncTestClient
 from psycopg import sql
 
 from chatalot.app import create_app
-from chatalot.config import Limits, RegistrationMode, Security, Settings
+from chatalot.config import Limits, Security, Settings
 from chatalot.crypto.keys import IdentityKeyPair, OneTimePrekey, SignedPrekey
 from chatalot.db import make_pool
+from chatalot.domain.accounts.registration_mode import RegistrationMode
 from chatalot.domain.events import build_registry
 from chatalot.services import Services, open_services
 from event_store import EventStore

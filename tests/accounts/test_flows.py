@@ -12,8 +12,8 @@ import pyotp
 import pytest
 from psycopg import sql
 
-from chatalot.config import RegistrationMode
 from chatalot.db import database_name
+from chatalot.domain.accounts.registration_mode import RegistrationMode
 from tests.accounts.conftest import (
     PASSWORD,
     Api,

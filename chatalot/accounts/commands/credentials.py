@@ -135,8 +135,8 @@ async def totp_verify(rt: AccountsRuntime, user_id: uuid.UUID, code: str, info: 
             raise bad_request("start with POST /api/totp/setup")
         secret = rt.box.open(user_id, row["totp_pending"])
         step = totp.matching_step(secret, code, rt.clock(), after_step=None)
-        if step is None:  # protocol: a wrong code at /totp/verify is a 400
-            raise DomainError("totp_invalid", "the TOTP code is not valid", status=400)
+        if step is None:  # 400 at /totp/verify: the controller says so (api/errors.answered_as)
+            raise rules.second_factor_invalid()
         await tx.execute(
             "UPDATE account_credentials SET totp_secret = totp_pending, totp_pending = NULL,"
             " totp_last_step = %s, backup_code_hashes = %s WHERE user_id = %s",
@@ -152,7 +152,7 @@ async def totp_verify(rt: AccountsRuntime, user_id: uuid.UUID, code: str, info: 
 async def _check_second_factor(rt: AccountsRuntime, user_id: uuid.UUID, row: dict[str, Any],
                                code: str) -> bool:
     secret = rt.box.open(user_id, row["totp_secret"])
-    if totp.is_backup_code_shape(code):
+    if rules.is_backup_code(code):
         return any(code_matches(h, str(user_id), code) for h in row["backup_code_hashes"])
     return totp.matching_step(secret, code, rt.clock(),
                               after_step=row["totp_last_step"]) is not None
@@ -168,7 +168,7 @@ async def totp_disable(rt: AccountsRuntime, user_id: uuid.UUID, req: c.TotpDisab
         if row["totp_secret"] is None:
             raise conflict("two-factor authentication is not enabled")
         if not await _check_second_factor(rt, user_id, row, req.code):
-            raise DomainError("totp_invalid", "the TOTP code is not valid", status=400)
+            raise rules.second_factor_invalid()
         await tx.execute(
             "UPDATE account_credentials SET totp_secret = NULL, totp_pending = NULL,"
             " totp_last_step = NULL, backup_code_hashes = '{}' WHERE user_id = %s", (user_id,))

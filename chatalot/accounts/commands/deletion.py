@@ -7,8 +7,6 @@ import logging
 import uuid
 from typing import Any
 
-import msgspec
-
 from chatalot.accounts.commands.login import verify_own_password
 from chatalot.accounts.commands.sessions import revoke_sessions
 from chatalot.accounts.runtime import AccountsRuntime
@@ -20,6 +18,7 @@ from chatalot.domain.accounts import rules
 from chatalot.domain.accounts.rules import Account
 from chatalot.domain.errors import not_found
 from chatalot.domain.streams import user_stream
+from chatalot.keys import commands as key_commands
 from chatalot.request_info import RequestInfo
 from event_store import Metadata
 
@@ -58,9 +57,7 @@ async def _delete(rt: AccountsRuntime, actor: Account, target: Account, by: Any,
         await tx.execute("DELETE FROM account_credentials WHERE user_id = %s", (uid,))
         await tx.execute("DELETE FROM account_blocks WHERE user_id = %s"
                          " OR blocked_user_id = %s", (uid, uid))
-        await tx.execute("DELETE FROM account_one_time_prekeys WHERE user_id = %s", (uid,))
-        await tx.execute("DELETE FROM account_signed_prekeys WHERE user_id = %s", (uid,))
-        await tx.execute("DELETE FROM account_identity_keys WHERE user_id = %s", (uid,))
+        await key_commands.discard_keys(tx, uid)
         await revoke_sessions(tx, uid, "deleted")
         tx.append(user_stream(uid), ev.UserDeleted(user_id=uid, by=by))
 
@@ -68,21 +65,6 @@ async def _delete(rt: AccountsRuntime, actor: Account, target: Account, by: Any,
         rt.store, info.metadata(command, actor.user_id), rt.now, work)
     await redact_deleted(rt, uid, info.metadata(command, actor.user_id))
     return position
-
-
-def _redacted(data: msgspec.Struct) -> msgspec.Struct | None:
-    """The replacement for an event carrying a deleted user's personal data, or None."""
-    if isinstance(data, ev.UserRegistered):
-        return msgspec.structs.replace(
-            data, username=f"deleted-{data.user_id.hex[:12]}", display_name="Deleted user",
-            email=None)
-    if isinstance(data, ev.ProfileUpdated):
-        return ev.ProfileUpdated(user_id=data.user_id)
-    if isinstance(data, ev.PreferencesUpdated):
-        return ev.PreferencesUpdated(user_id=data.user_id, preferences={})
-    if isinstance(data, ev.LoginFailed):
-        return msgspec.structs.replace(data, username="deleted")
-    return None
 
 
 async def redact_deleted(rt: AccountsRuntime, user_id: uuid.UUID, meta: Metadata) -> int:
@@ -94,7 +76,8 @@ async def redact_deleted(rt: AccountsRuntime, user_id: uuid.UUID, meta: Metadata
     while True:
         batch = await rt.store.read_stream(stream, from_version=version, limit=500)
         for recorded in batch:
-            replacement = None if recorded.redacted else _redacted(recorded.data)
+            replacement = None if recorded.redacted else rules.deletion_redaction(
+                recorded.data)
             if replacement is not None:
                 await rt.store.redact(recorded.event_id, replacement,
                                       reason="account deleted", metadata=meta)

@@ -104,26 +104,23 @@ async def login(rt: AccountsRuntime, req: c.LoginRequest, info: RequestInfo) -> 
     if account.status != "active":
         await record_failure(rt, info, "login", req.username, account, "suspended")
         raise DomainError("unauthorized", "this account is suspended")
-    second_factor: Any = "none"
+    second_factor = rules.choose_second_factor(creds["totp_secret"] is not None, req.totp_code)
     totp_step: int | None = None
     backup_hash: bytes | None = None
-    if creds["totp_secret"] is not None:
-        if not req.totp_code:
-            raise DomainError("totp_required", "a TOTP code is required for this account")
+    if second_factor != "none":
+        code = req.totp_code or ""
         secret = rt.box.open(account.user_id, creds["totp_secret"])
-        if totp.is_backup_code_shape(req.totp_code):
-            backup_hash = hash_code(str(account.user_id), req.totp_code)
-            ok = any(code_matches(h, str(account.user_id), req.totp_code)
+        if second_factor == "backup_code":
+            backup_hash = hash_code(str(account.user_id), code)
+            ok = any(code_matches(h, str(account.user_id), code)
                      for h in creds["backup_code_hashes"])
-            second_factor = "backup_code"
         else:
-            totp_step = totp.matching_step(secret, req.totp_code, rt.clock(),
+            totp_step = totp.matching_step(secret, code, rt.clock(),
                                            after_step=creds["totp_last_step"])
             ok = totp_step is not None
-            second_factor = "totp"
         if not ok:
             await record_failure(rt, info, "login", req.username, account, "totp_invalid")
-            raise DomainError("totp_invalid", "the TOTP code is not valid")
+            raise rules.second_factor_invalid()
     new_hash = None
     if rt.hasher.needs_rehash(creds["password_hash"]):
         new_hash = await rt.hasher.hash(req.password)
@@ -196,21 +193,16 @@ async def refresh(rt: AccountsRuntime, token: str, info: RequestInfo) -> Refresh
             raise DomainError("unauthorized", "unknown refresh token")
         sid, user_id = row["session_id"], row["user_id"]
         tx.meta = msgspec.structs.replace(tx.meta, actor_id=str(user_id))
-        if row["rotated_at"] is not None:
-            # Theft detection: a rotated token came back. Kill the whole family.
-            tx.append(session_stream(sid), ev.RefreshTokenReused(
-                session_id=sid, user_id=user_id))
-            if row["revoked_at"] is None:
+        reuse = rules.decide_refresh(rules.PresentedRefreshToken(
+            session_id=sid, user_id=user_id, rotated=row["rotated_at"] is not None,
+            session_revoked=row["revoked_at"] is not None,
+            session_expires_at=row["expires_at"], account_status=row["status"]), tx.now)
+        if reuse is not None:
+            if reuse.revoke_session:
                 await tx.execute("UPDATE account_sessions SET revoked_at = %s"
                                  " WHERE session_id = %s", (tx.now, sid))
-                tx.append(session_stream(sid), ev.SessionRevoked(
-                    session_id=sid, user_id=user_id, reason="refresh_token_reused"))
-            tx.refuse(DomainError("unauthorized",
-                                  "refresh token already used; the session is revoked"))
-        if row["revoked_at"] is not None or row["expires_at"] <= tx.now:
-            raise DomainError("unauthorized", "the session has ended")
-        if row["status"] != "active":
-            raise DomainError("unauthorized", "the account is not active")
+            tx.append(session_stream(sid), *reuse.events)
+            tx.refuse(reuse.refusal)
         expires = tx.now + timedelta(days=rt.settings.security.refresh_token_ttl_days)
         await tx.execute("UPDATE account_refresh_tokens SET rotated_at = %s"
                          " WHERE token_hash = %s", (tx.now, digest))
