@@ -14,6 +14,10 @@ safe without that lock (DELETE ... FOR UPDATE SKIP LOCKED).
 A command that loses a race on a stream (KeysLow shares `user-<id>` with the account
 commands) is retried whole by `run_command`; one that still loses after its attempts is a
 409 conflict.
+
+One module (~320 lines) while the key server is this small: every write to the key tables
+is here, read in one place; split by capability (bundles, uploads, sender keys) when it
+grows.
 """
 
 from __future__ import annotations
