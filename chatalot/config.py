@@ -10,7 +10,6 @@ import binascii
 import ipaddress
 import os
 from collections.abc import Mapping
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -18,13 +17,9 @@ import msgspec
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from chatalot.domain.accounts.registration_mode import RegistrationMode
+
 Positive = Annotated[int, msgspec.Meta(ge=1)]
-
-
-class RegistrationMode(StrEnum):
-    OPEN = "open"
-    INVITE_ONLY = "invite_only"
-    CLOSED = "closed"
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):

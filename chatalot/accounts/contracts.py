@@ -1,7 +1,8 @@
 """Request and response bodies of the account, auth, TOTP, user and admin routes.
 
 Every request body is a msgspec Struct with bounds, so oversize or malformed input is a 400
-before any handler runs. Binary fields are standard base64 strings.
+before any handler runs. Binary fields are standard base64 strings. The key bundle of a
+registration is in the key server's shapes (chatalot/keys/contracts.py).
 """
 
 from __future__ import annotations
@@ -11,32 +12,18 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from chatalot.contracts import Body
 from chatalot.domain.accounts import rules
+from chatalot.domain.keys import rules as key_rules
+from chatalot.keys.contracts import B64Key, OneTimePrekeyUpload, SignedPrekeyUpload
 
 Str = Annotated[str, msgspec.Meta(max_length=256)]
 Username = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-B64Key = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-KeyId = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
-
-
-class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Request bodies refuse unknown fields: a typo is a 400, not a silent no-op."""
 
 
 # -- auth ---------------------------------------------------------------------------------
-
-
-class SignedPrekeyUpload(Body, kw_only=True):
-    key_id: KeyId
-    public_key: B64Key
-    signature: B64Key
-
-
-class OneTimePrekeyUpload(Body, kw_only=True):
-    key_id: KeyId
-    public_key: B64Key
 
 
 class RegisterRequest(Body, kw_only=True):
@@ -47,7 +34,7 @@ class RegisterRequest(Body, kw_only=True):
     identity_key: B64Key
     signed_prekey: SignedPrekeyUpload
     one_time_prekeys: Annotated[
-        list[OneTimePrekeyUpload], msgspec.Meta(max_length=rules.MAX_ONE_TIME_PREKEYS)
+        list[OneTimePrekeyUpload], msgspec.Meta(max_length=key_rules.ONE_TIME_UPLOAD_MAX)
     ] = []
     invite_code: Code | None = None
 

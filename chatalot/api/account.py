@@ -12,6 +12,7 @@ from chatalot.accounts import commands, queries
 from chatalot.accounts import contracts as c
 from chatalot.accounts.runtime import AccountsRuntime
 from chatalot.api.context import errors
+from chatalot.api.errors import answered_as
 from chatalot.api.guards import require_authenticated
 from chatalot.api.read_your_writes import read_your_writes
 from chatalot.auth.principal import Principal
@@ -157,8 +158,9 @@ class TotpController(Controller):
                      ) -> c.BackupCodesResponse:
         """A wrong code is 400 `totp_invalid`. Returns 8 single-use backup codes, shown
         this once."""
-        codes, position = await commands.totp_verify(accounts, principal.user_id,
-                                                     data.code, info)
+        with answered_as(400, "totp_invalid"):
+            codes, position = await commands.totp_verify(accounts, principal.user_id,
+                                                         data.code, info)
         return c.BackupCodesResponse(backup_codes=codes, position=position)
 
     @post("/disable", status_code=200, summary="Disable TOTP (password and a code)",
@@ -167,8 +169,8 @@ class TotpController(Controller):
                       accounts: NamedDependency[AccountsRuntime],
                       principal: NamedDependency[Principal],
                       info: NamedDependency[RequestInfo]) -> c.PositionReply:
-        position = await commands.totp_disable(accounts, principal.user_id, data,
-                                               info)
+        with answered_as(400, "totp_invalid"):  # a wrong code; still counted toward lockout
+            position = await commands.totp_disable(accounts, principal.user_id, data, info)
         return c.PositionReply(position=position)
 
     @get("/backup-codes", summary="Whether TOTP is on and how many backup codes remain",

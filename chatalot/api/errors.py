@@ -3,7 +3,9 @@ bad input."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -95,6 +97,20 @@ async def send_error(send: Send, status: int, code: str, message: str, *,
     if retry_after_secs is not None:
         headers.append((b"retry-after", str(retry_after_secs).encode()))
     await send_raw(send, status, body, headers)
+
+
+@contextlib.contextmanager
+def answered_as(status: int, code: str) -> Iterator[None]:
+    """On this route, a domain refusal with `code` is answered with `status` instead of the
+    code's usual one. The protocol: a wrong code at /totp/verify and /totp/disable (an
+    authenticated caller's bad input) is 400 `totp_invalid`; at login it is 401."""
+    try:
+        yield
+    except DomainError as exc:
+        if exc.code != code:
+            raise
+        raise ApiError(status, exc.code, exc.message,
+                       retry_after_secs=exc.retry_after_secs) from None
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:

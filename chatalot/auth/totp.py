@@ -22,9 +22,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from chatalot.auth.passwords import hash_code, new_code
+from chatalot.domain.accounts import rules
 
 STEP_SECS = 30
-DIGITS = 6
+DIGITS = rules.TOTP_DIGITS
 WINDOW = 1  # accept the previous and the next step too (clock skew)
 ISSUER = "Chatalot"
 
@@ -107,8 +108,7 @@ def matching_step(secret: str, code: str, now: float, *, after_step: int | None)
 
 
 def is_backup_code_shape(code: str) -> bool:
-    stripped = code.strip()
-    return not (len(stripped) == DIGITS and stripped.isdigit())
+    return rules.is_backup_code(code)
 
 
 def new_backup_codes(user_id: uuid.UUID, count: int) -> tuple[list[str], list[bytes]]:

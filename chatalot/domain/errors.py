@@ -19,17 +19,22 @@ STATUS: Final[dict[str, int]] = {
 
 
 class DomainError(Exception):
-    """A rule said no. `code` is one of the protocol's error codes."""
+    """A rule said no. `code` is one of the protocol's error codes; it alone decides the
+    HTTP status. (Where the protocol answers a code with another status on one route,
+    the route's controller translates: the domain does not know HTTP routes.)"""
 
-    def __init__(self, code: str, message: str, *, retry_after_secs: int | None = None,
-                 status: int | None = None) -> None:
+    def __init__(self, code: str, message: str, *, retry_after_secs: int | None = None
+                 ) -> None:
         super().__init__(message)
         if code not in STATUS:
             raise ValueError(f"unknown error code {code!r}")
         self.code = code
         self.message = message
         self.retry_after_secs = retry_after_secs
-        self.status = status or STATUS[code]
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.code]
 
 
 def bad_request(message: str) -> DomainError:

@@ -1,17 +1,23 @@
 """Key-server commands: load the decision state, apply chatalot/domain/keys/rules.py, append
 events and update the decision tables, all in one short transaction.
 
-Decision state: the key tables registration fills (account_identity_keys,
-account_signed_prekeys, account_one_time_prekeys; migrations/0003), key_prekey_alerts
-(migrations/0005) and, for sender keys, channel_members (migrations/0004). Every command
-on a user's keys first locks that user's account_identity_keys row, so they run one after
-another per user: a one-time prekey is handed out once, the 500 cap and the KeysLow
-crossing are decided on exact counts, and the appends to the user's `keys-` stream never
-race. The claim itself is also safe without that lock (DELETE ... FOR UPDATE SKIP LOCKED).
+Decision state: the key tables (account_identity_keys, account_signed_prekeys,
+account_one_time_prekeys; migrations/0003), which a registration fills through
+`record_initial_bundle` and a deletion empties through `discard_keys`, both inside the
+account command's own transaction; key_prekey_alerts (migrations/0005) and, for sender
+keys, channel_members (migrations/0004). Every other command on a user's keys first locks
+that user's account_identity_keys row, so they run one after another per user: a one-time
+prekey is handed out once, the 500 cap and the KeysLow crossing are decided on exact
+counts, and the appends to the user's `keys-` stream never race. The claim itself is also
+safe without that lock (DELETE ... FOR UPDATE SKIP LOCKED).
 
 A command that loses a race on a stream (KeysLow shares `user-<id>` with the account
 commands) is retried whole by `run_command`; one that still loses after its attempts is a
 409 conflict.
+
+One module (~320 lines) while the key server is this small: every write to the key tables
+is here, read in one place; split by capability (bundles, uploads, sender keys) when it
+grows.
 """
 
 from __future__ import annotations
@@ -23,19 +29,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+import msgspec
 import psycopg
 
 from chatalot.channels import membership
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
-from chatalot.domain.accounts import events as account_events
 from chatalot.domain.channels import access
 from chatalot.domain.errors import DomainError, not_found
 from chatalot.domain.keys import events as ev
 from chatalot.domain.keys import rules
 from chatalot.domain.streams import keys_stream, sender_keys_stream, user_stream
 from chatalot.request_info import RequestInfo
-from event_store import ConcurrencyError, EventStore, Metadata
+from event_store import NO_STREAM, ConcurrencyError, EventStore, Metadata
 
 Conn = psycopg.AsyncConnection[Any]
 T = TypeVar("T")
@@ -173,6 +179,50 @@ async def fetch_bundle(rt: KeysRuntime, caller: uuid.UUID, owner: uuid.UUID,
     return dataclasses.replace(bundle, position=position)
 
 
+# -- the initial bundle ------------------------------------------------------------------------
+
+
+async def record_initial_bundle(tx: Tx, user_id: uuid.UUID, bundle: rules.InitialBundle
+                                ) -> None:
+    """Store a new account's bundle (checked by rules.check_initial_bundle) inside the
+    registration's own transaction `tx`, and open its `keys-` stream with the three key
+    events. No key lock is taken: the identity row is inserted here, so nothing else can
+    hold it until the registration commits."""
+    spk = bundle.signed_prekey
+    await tx.execute(
+        "INSERT INTO account_identity_keys (user_id, identity_key, fingerprint)"
+        " VALUES (%s, %s, %s)", (user_id, bundle.identity_key, bundle.fingerprint))
+    await tx.execute(
+        "INSERT INTO account_signed_prekeys (user_id, key_id, public_key, signature,"
+        " created_at) VALUES (%s, %s, %s, %s, %s)",
+        (user_id, spk.key_id, spk.public_key, spk.signature, tx.now))
+    if bundle.one_time:
+        async with tx.conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO account_one_time_prekeys (user_id, key_id, public_key)"
+                " VALUES (%s, %s, %s)", [(user_id, k, p) for k, p in bundle.one_time])
+    b64 = rules.b64encode
+    events: list[msgspec.Struct] = [
+        ev.IdentityKeyRegistered(user_id=user_id, identity_key=b64(bundle.identity_key),
+                                 fingerprint=bundle.fingerprint),
+        ev.SignedPrekeyUploaded(user_id=user_id, key_id=spk.key_id,
+                                public_key=b64(spk.public_key), signature=b64(spk.signature)),
+    ]
+    if bundle.one_time:
+        events.append(ev.OneTimePrekeysUploaded(user_id=user_id, prekeys=[
+            ev.PrekeyUpload(k, b64(p)) for k, p in bundle.one_time]))
+    tx.append(keys_stream(user_id), *events, expected=NO_STREAM)
+
+
+async def discard_keys(tx: Tx, user_id: uuid.UUID) -> None:
+    """Delete every key of an account being deleted, inside the deletion's transaction (no
+    key event: the deletion's `UserDeleted` says it, and the sender-keys read model forgets
+    the user on it)."""
+    await tx.execute("DELETE FROM account_one_time_prekeys WHERE user_id = %s", (user_id,))
+    await tx.execute("DELETE FROM account_signed_prekeys WHERE user_id = %s", (user_id,))
+    await tx.execute("DELETE FROM account_identity_keys WHERE user_id = %s", (user_id,))
+
+
 # -- prekey uploads ----------------------------------------------------------------------------
 
 
@@ -200,7 +250,7 @@ async def upload_signed_prekey(rt: KeysRuntime, user_id: uuid.UUID, key_id: int,
             "DELETE FROM account_signed_prekeys WHERE user_id = %s AND uploaded NOT IN ("
             " SELECT uploaded FROM account_signed_prekeys WHERE user_id = %s"
             " ORDER BY uploaded DESC LIMIT %s)", (user_id, user_id, rules.SIGNED_PREKEYS_KEPT))
-        tx.append(keys_stream(user_id), account_events.SignedPrekeyUploaded(
+        tx.append(keys_stream(user_id), ev.SignedPrekeyUploaded(
             user_id=user_id, key_id=spk.key_id, public_key=rules.b64encode(spk.public_key),
             signature=rules.b64encode(spk.signature)))
 
@@ -234,9 +284,8 @@ async def upload_one_time_prekeys(rt: KeysRuntime, user_id: uuid.UUID,
         count = stored + len(batch)
         if rules.rearms_keys_low(count):
             await tx.execute("DELETE FROM key_prekey_alerts WHERE user_id = %s", (user_id,))
-        tx.append(keys_stream(user_id), account_events.OneTimePrekeysUploaded(
-            user_id=user_id, prekeys=[account_events.PrekeyUpload(k, rules.b64encode(p))
-                                      for k, p in batch]))
+        tx.append(keys_stream(user_id), ev.OneTimePrekeysUploaded(
+            user_id=user_id, prekeys=[ev.PrekeyUpload(k, rules.b64encode(p)) for k, p in batch]))
         return count
 
     return await _run(rt, info.metadata("upload_one_time_prekeys", user_id), work)

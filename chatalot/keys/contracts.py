@@ -1,8 +1,8 @@
 """Request and response bodies of the key routes (/api/keys, /api/channels/{id}/sender-keys).
 
 Binary fields are standard base64 strings. Request Structs bound every field, so oversize
-or malformed input is a 400 before a handler runs; the uploads' prekey items are the ones
-registration takes.
+or malformed input is a 400 before a handler runs. The prekey items are also the ones a
+registration carries (chatalot/accounts/contracts.py imports them from here).
 """
 
 from __future__ import annotations
@@ -12,11 +12,25 @@ from typing import Annotated
 
 import msgspec
 
-from chatalot.accounts.contracts import Body, OneTimePrekeyUpload, SignedPrekeyUpload
+from chatalot.contracts import Body
 from chatalot.domain.keys import rules
 
 U32 = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
+KeyId = U32
+B64Key = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Envelope = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
+class SignedPrekeyUpload(Body, kw_only=True):
+    key_id: KeyId
+    public_key: B64Key
+    signature: B64Key
+
+
+class OneTimePrekeyUpload(Body, kw_only=True):
+    key_id: KeyId
+    public_key: B64Key
+
 
 OneTimePrekeyBatch = Annotated[
     list[OneTimePrekeyUpload],

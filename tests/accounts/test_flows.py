@@ -12,8 +12,8 @@ import pyotp
 import pytest
 from psycopg import sql
 
-from chatalot.config import RegistrationMode
 from chatalot.db import database_name
+from chatalot.domain.accounts.registration_mode import RegistrationMode
 from tests.accounts.conftest import (
     PASSWORD,
     Api,
@@ -81,6 +81,16 @@ async def test_registration_refusals(api: Api) -> None:
         r = await api.client.post("/api/auth/register", json={
             "username": "bob", "password": PASSWORD, **keys})
         assert r.status_code == 400, r.text
+    # a one-time key id twice: 409 conflict, as at POST /api/keys/prekeys/one-time (the
+    # key server's rules decide both), and nothing is stored
+    twice = key_fields()
+    twice["one_time_prekeys"][1]["key_id"] = twice["one_time_prekeys"][0]["key_id"]
+    r = await api.client.post("/api/auth/register", json={
+        "username": "bob", "password": PASSWORD, **twice})
+    assert (r.status_code, r.json()["code"]) == (409, "conflict"), r.text
+    r = await api.client.post("/api/auth/register", json={
+        "username": "bob", "password": PASSWORD, **key_fields()})
+    assert r.status_code == 201, r.text  # the refused ones left the name free
     assert (await api.client.get("/api/auth/config")).json()["registration_mode"] == "open"
     longest = await api.register("b" * 32)  # exactly at the cap
     assert (await api.login(longest)).status_code == 200

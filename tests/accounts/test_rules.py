@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatalot.config import RegistrationMode
+from chatalot.domain.accounts import events as ev
 from chatalot.domain.accounts import rules
+from chatalot.domain.accounts.registration_mode import RegistrationMode
 from chatalot.domain.accounts.rules import Account, Invite, LockoutPolicy, Throttle
 from chatalot.domain.errors import DomainError
 from tests.hypothesis_budget import pure
@@ -268,3 +269,61 @@ def test_moderation_rules() -> None:
     assert info.value.status == 409
     with pytest.raises(DomainError):
         rules.decide_self_delete(owner)
+
+
+# -- decisions the handlers used to take inline (issue 9 item 5) ----------------------------
+
+
+def test_choice_of_second_factor() -> None:
+    assert rules.choose_second_factor(False, None) == "none"
+    assert rules.choose_second_factor(False, "123456") == "none"  # ignored without TOTP
+    for missing in (None, ""):
+        with pytest.raises(DomainError) as exc:
+            rules.choose_second_factor(True, missing)
+        assert (exc.value.code, exc.value.status) == ("totp_required", 401)
+    assert rules.choose_second_factor(True, "123456") == "totp"
+    assert rules.choose_second_factor(True, " 123456 ") == "totp"
+    for code in ("ABCDE-FGHIJ", "12345", "1234567", "12345a"):
+        assert rules.choose_second_factor(True, code) == "backup_code"
+    assert rules.second_factor_invalid().status == 401  # at login; see api/errors.answered_as
+
+
+def _token(**changes: object) -> rules.PresentedRefreshToken:
+    base: dict[str, object] = dict(
+        session_id=uuid.uuid4(), user_id=uuid.uuid4(), rotated=False, session_revoked=False,
+        session_expires_at=NOW + timedelta(days=1), account_status="active")
+    return rules.PresentedRefreshToken(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_refresh_token_reuse_revokes_the_family() -> None:
+    assert rules.decide_refresh(_token(), NOW) is None
+    reuse = rules.decide_refresh(_token(rotated=True), NOW)
+    assert reuse is not None and reuse.revoke_session
+    assert [type(e).__name__ for e in reuse.events] == ["RefreshTokenReused", "SessionRevoked"]
+    assert reuse.refusal.code == "unauthorized"
+    # already revoked (a second reuse): recorded again, nothing more to revoke
+    again = rules.decide_refresh(_token(rotated=True, session_revoked=True), NOW)
+    assert again is not None and not again.revoke_session
+    assert [type(e).__name__ for e in again.events] == ["RefreshTokenReused"]
+    for ended in (_token(session_revoked=True), _token(session_expires_at=NOW),
+                  _token(account_status="suspended")):
+        with pytest.raises(DomainError) as exc:
+            rules.decide_refresh(ended, NOW)
+        assert exc.value.code == "unauthorized"
+
+
+def test_what_a_deletion_redacts() -> None:
+    uid = uuid.uuid4()
+    registered = rules.deletion_redaction(ev.UserRegistered(
+        user_id=uid, username="alice", display_name="Alice", email="a@example.org"))
+    assert isinstance(registered, ev.UserRegistered)
+    assert (registered.username, registered.display_name, registered.email) == (
+        f"deleted-{uid.hex[:12]}", "Deleted user", None)
+    assert rules.deletion_redaction(ev.ProfileUpdated(user_id=uid, bio="hi")) == (
+        ev.ProfileUpdated(user_id=uid))
+    assert rules.deletion_redaction(ev.PreferencesUpdated(
+        user_id=uid, preferences={"theme": "dark"})) == ev.PreferencesUpdated(
+        user_id=uid, preferences={})
+    failed = rules.deletion_redaction(ev.LoginFailed(username="alice", reason="bad_password"))
+    assert isinstance(failed, ev.LoginFailed) and failed.username == "deleted"
+    assert rules.deletion_redaction(ev.PasswordChanged(user_id=uid)) is None

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from chatalot.auth.jwt_keys import JwtKeyError, ensure_jwt_keys
-from chatalot.config import ENV, ConfigError, RegistrationMode, load_settings
+from chatalot.config import ENV, ConfigError, load_settings
+from chatalot.domain.accounts.registration_mode import RegistrationMode
 
 # 32 bytes whose base64 has '+' and '/': in URL-safe base64 they are '-' and '_'
 URLSAFE_KEY = base64.urlsafe_b64encode(bytes([0xFB, 0xFF] * 16)).decode()

@@ -1,8 +1,10 @@
 """Account events: one msgspec Struct per type, named in the past tense.
 
 Streams: `user-<id>` (the account), `session-<id>` (one login session: a refresh-token
-family), `keys-<user id>` (E2E public keys), `invite-<id>` (registration invites),
-`report-<id>` (one report), `auth-<yyyy-mm-dd>` (failed logins for unknown usernames).
+family), `invite-<id>` (registration invites), `report-<id>` (one report),
+`auth-<yyyy-mm-dd>` (failed logins for unknown usernames). The E2E public keys a
+registration stores (stream `keys-<user id>`) are the key server's events
+(chatalot/domain/keys/events.py).
 
 Credential material (password hashes, TOTP secrets, backup, recovery and refresh-token
 hashes) never enters the log: the events say *that* a credential changed; the material
@@ -173,32 +175,6 @@ class RefreshTokenReused(msgspec.Struct, frozen=True, kw_only=True):
     user_id: uuid.UUID
 
 
-# -- E2E public keys registered with the account (stream keys-<user id>) -----------------
-
-
-class PrekeyUpload(msgspec.Struct, frozen=True):
-    key_id: int
-    public_key: str  # base64
-
-
-class IdentityKeyRegistered(msgspec.Struct, frozen=True, kw_only=True):
-    user_id: uuid.UUID
-    identity_key: str  # base64 Ed25519 public key
-    fingerprint: str  # hex SHA-256 of the key
-
-
-class SignedPrekeyUploaded(msgspec.Struct, frozen=True, kw_only=True):
-    user_id: uuid.UUID
-    key_id: int
-    public_key: str
-    signature: str
-
-
-class OneTimePrekeysUploaded(msgspec.Struct, frozen=True, kw_only=True):
-    user_id: uuid.UUID
-    prekeys: list[PrekeyUpload]
-
-
 # -- registration invites (stream invite-<id>) ------------------------------------------
 
 
@@ -244,7 +220,6 @@ ACCOUNT_EVENTS: list[type[msgspec.Struct]] = [
     BackupCodesRegenerated, BackupCodeUsed, ProfileUpdated, PreferencesUpdated, UserBlocked,
     UserUnblocked, UserSuspended, UserUnsuspended, AdminGranted, AdminRevoked, UserDeleted,
     SessionStarted, SessionRefreshed, SessionRevoked, RefreshTokenReused,
-    IdentityKeyRegistered, SignedPrekeyUploaded, OneTimePrekeysUploaded,
     RegistrationInviteCreated, RegistrationInviteUsed, RegistrationInviteDeleted,
     ReportFiled, ReportReviewed,
 ]

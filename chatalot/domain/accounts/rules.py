@@ -1,7 +1,9 @@
 """Account rules as plain functions: input validation and decisions over typed state.
 
 Nothing here touches a database or the network; the command handlers
-(chatalot/accounts/commands.py) load the state, call these, and append what they decide.
+(chatalot/accounts/commands/) load the state, call these, and append what they decide.
+One module of ~450 lines on purpose: the account's rules are read (and reviewed) together,
+and half of it is input validation shared by most commands.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Literal
 import msgspec
 from zxcvbn import zxcvbn
 
-from chatalot.config import RegistrationMode
+from chatalot.domain.accounts import events as ev
+from chatalot.domain.accounts.registration_mode import RegistrationMode
 from chatalot.domain.errors import DomainError, bad_request, conflict, forbidden
 
 # -- limits (upstream facts; see docs/accounts.md) ---------------------------------------
@@ -35,7 +38,6 @@ REPORT_REASON_MAX = 2000
 ADMIN_NOTES_MAX = 5000
 INVITE_MAX_HOURS = 8760
 BACKUP_CODE_COUNT = 8
-MAX_ONE_TIME_PREKEYS = 200
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -297,9 +299,89 @@ def may_replay_refresh(*, age: timedelta, lost_after: timedelta,
     return age <= lost_after and issued_token_is_newest
 
 
-def check_can_log_in(account: Account) -> None:
-    if account.status != "active":
-        raise DomainError("unauthorized", "invalid username or password")
+SecondFactor = Literal["none", "totp", "backup_code"]
+TOTP_DIGITS = 6
+
+
+def is_backup_code(code: str) -> bool:
+    """Clients send TOTP and backup codes in one field (as upstream): six digits are a TOTP
+    code, anything else a backup code (XXXXX-XXXXX)."""
+    stripped = code.strip()
+    return not (len(stripped) == TOTP_DIGITS and stripped.isdigit())
+
+
+def choose_second_factor(totp_enabled: bool, code: str | None) -> SecondFactor:
+    """What a login's `totp_code` must be checked as: nothing without TOTP (a code sent
+    anyway is ignored); with TOTP, a code is required (401 `totp_required`)."""
+    if not totp_enabled:
+        return "none"
+    if not code:
+        raise DomainError("totp_required", "a TOTP code is required for this account")
+    return "backup_code" if is_backup_code(code) else "totp"
+
+
+def second_factor_invalid() -> DomainError:
+    return DomainError("totp_invalid", "the TOTP code is not valid")
+
+
+@dataclass(frozen=True)
+class PresentedRefreshToken:
+    """A refresh token found by its hash, with its session and account."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    rotated: bool
+    session_revoked: bool
+    session_expires_at: datetime
+    account_status: AccountStatus
+
+
+@dataclass(frozen=True)
+class RefreshTokenReuse:
+    """Theft detection: a rotated token came back. The whole family (the session) is
+    revoked, what is recorded commits, and the refresh is refused."""
+
+    revoke_session: bool
+    events: list[msgspec.Struct]
+    refusal: DomainError
+
+
+def decide_refresh(token: PresentedRefreshToken, now: datetime) -> RefreshTokenReuse | None:
+    """None: rotate the token and extend the session. A reused token: what to record before
+    refusing. Raises for a session that has ended or an account that is not active."""
+    if token.rotated:
+        events: list[msgspec.Struct] = [
+            ev.RefreshTokenReused(session_id=token.session_id, user_id=token.user_id)]
+        if not token.session_revoked:
+            events.append(ev.SessionRevoked(session_id=token.session_id,
+                                            user_id=token.user_id,
+                                            reason="refresh_token_reused"))
+        return RefreshTokenReuse(
+            revoke_session=not token.session_revoked, events=events,
+            refusal=DomainError("unauthorized",
+                                "refresh token already used; the session is revoked"))
+    if token.session_revoked or token.session_expires_at <= now:
+        raise DomainError("unauthorized", "the session has ended")
+    if token.account_status != "active":
+        raise DomainError("unauthorized", "the account is not active")
+    return None
+
+
+def deletion_redaction(data: msgspec.Struct) -> msgspec.Struct | None:
+    """What the deletion of an account redacts: the replacement for one event of its
+    `user-` stream that carries personal data (names, e-mail, profile, preferences, the
+    username of a failed login), or None to keep the event as it is."""
+    if isinstance(data, ev.UserRegistered):
+        return msgspec.structs.replace(
+            data, username=f"deleted-{data.user_id.hex[:12]}", display_name="Deleted user",
+            email=None)
+    if isinstance(data, ev.ProfileUpdated):
+        return ev.ProfileUpdated(user_id=data.user_id)
+    if isinstance(data, ev.PreferencesUpdated):
+        return ev.PreferencesUpdated(user_id=data.user_id, preferences={})
+    if isinstance(data, ev.LoginFailed):
+        return msgspec.structs.replace(data, username="deleted")
+    return None
 
 
 def check_self_action(actor: Account, target: Account) -> None:

@@ -1,8 +1,10 @@
-"""Key-server events (issue 5): one msgspec Struct per type.
+"""Key-server events: one msgspec Struct per type. The key server owns all key material,
+including the bundle a registration stores.
 
-The uploads reuse the account events (`SignedPrekeyUploaded`, `OneTimePrekeysUploaded` in
-chatalot/domain/accounts/events.py, stream `keys-<user id>`). New here:
-
+- `IdentityKeyRegistered`, `SignedPrekeyUploaded`, `OneTimePrekeysUploaded` (stream
+  `keys-<user id>`): the initial bundle at registration (all three, one append), and each
+  later upload. (They were declared with the account events until issue 9; their
+  registered names, the class names, are unchanged.)
 - `OneTimePrekeyClaimed` (stream `keys-<owner id>`): a bundle fetch handed out and deleted
   one one-time prekey, in the same transaction.
 - `KeysLow` (stream `user-<owner id>`): the owner's one-time prekeys fell below the
@@ -23,6 +25,34 @@ import uuid
 from typing import Final
 
 import msgspec
+
+# -- the owner's public keys (stream keys-<user id>) -----------------------------------------
+
+
+class PrekeyUpload(msgspec.Struct, frozen=True):
+    key_id: int
+    public_key: str  # base64
+
+
+class IdentityKeyRegistered(msgspec.Struct, frozen=True, kw_only=True):
+    user_id: uuid.UUID
+    identity_key: str  # base64 Ed25519 public key
+    fingerprint: str  # hex SHA-256 of the key
+
+
+class SignedPrekeyUploaded(msgspec.Struct, frozen=True, kw_only=True):
+    user_id: uuid.UUID
+    key_id: int
+    public_key: str
+    signature: str
+
+
+class OneTimePrekeysUploaded(msgspec.Struct, frozen=True, kw_only=True):
+    user_id: uuid.UUID
+    prekeys: list[PrekeyUpload]
+
+
+# -- claims, alerts, sender keys -------------------------------------------------------------
 
 
 class OneTimePrekeyClaimed(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,4 +90,7 @@ ADDRESSEE: Final[dict[str, str]] = {
 """Event type -> the field naming the one user it is delivered to."""
 
 
-KEY_EVENTS: list[type[msgspec.Struct]] = [OneTimePrekeyClaimed, KeysLow, SenderKeyUpdated]
+KEY_EVENTS: list[type[msgspec.Struct]] = [
+    IdentityKeyRegistered, SignedPrekeyUploaded, OneTimePrekeysUploaded, OneTimePrekeyClaimed,
+    KeysLow, SenderKeyUpdated,
+]

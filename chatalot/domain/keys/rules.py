@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from chatalot.crypto.envelopes import (
 )
 from chatalot.crypto.errors import CryptoError
 from chatalot.crypto.keys import (
+    validate_identity_key,
     validate_key_id,
     validate_x25519_public,
     verify_signed_prekey,
@@ -32,7 +34,8 @@ from chatalot.domain.errors import DomainError, bad_request, conflict, forbidden
 # -- limits (see docs/keys.md) -------------------------------------------------------------
 
 ONE_TIME_UPLOAD_MAX: Final = 200
-"""One-time prekeys per upload request (upstream's server limit; registration's too)."""
+"""One-time prekeys per upload request, and in a registration's bundle (upstream's
+server limit; the only definition of it)."""
 ONE_TIME_STORED_MAX: Final = 500
 """One-time prekeys stored per user; an upload past it is refused whole (422)."""
 KEYS_LOW_THRESHOLD: Final = 20
@@ -82,12 +85,13 @@ class SignedPrekey:
     signature: bytes
 
 
-def check_signed_prekey(identity_key: bytes, key_id: int, public_key: str, signature: str
-                        ) -> SignedPrekey:
+def check_signed_prekey(identity_key: bytes, key_id: int, public_key: str, signature: str,
+                        *, where: str = "") -> SignedPrekey:
     """A valid key id, a valid X25519 key, and an Ed25519 signature of it by the account's
-    identity key (strict verification, crypto.md), else 400."""
-    public = b64decode(public_key, "public_key")
-    sig = b64decode(signature, "signature")
+    identity key (strict verification, crypto.md), else 400. `where` prefixes the field
+    names in a refusal (a registration's `signed_prekey.`)."""
+    public = b64decode(public_key, f"{where}public_key")
+    sig = b64decode(signature, f"{where}signature")
     try:
         validate_key_id(key_id)
         verify_signed_prekey(identity_key, public, sig)
@@ -96,20 +100,22 @@ def check_signed_prekey(identity_key: bytes, key_id: int, public_key: str, signa
     return SignedPrekey(key_id, public, sig)
 
 
-def check_one_time_batch(items: Sequence[PrekeyItem]) -> list[tuple[int, bytes]]:
-    """Decode and check a batch: valid key ids and X25519 keys (400), no id twice (409)."""
+def check_one_time_batch(items: Sequence[PrekeyItem], *, where: str = ""
+                         ) -> list[tuple[int, bytes]]:
+    """Decode and check a batch: valid key ids and X25519 keys (400), no id twice (409).
+    `where` prefixes the item names in a refusal (a registration's `one_time_prekeys`)."""
     if not items:
         raise bad_request("upload at least one one-time prekey")
     if len(items) > ONE_TIME_UPLOAD_MAX:
         raise bad_request(f"at most {ONE_TIME_UPLOAD_MAX} one-time prekeys per upload")
     out: list[tuple[int, bytes]] = []
     for index, item in enumerate(items):
-        public = b64decode(item.public_key, f"[{index}].public_key")
+        public = b64decode(item.public_key, f"{where}[{index}].public_key")
         try:
             validate_key_id(item.key_id)
             validate_x25519_public(public)
         except CryptoError as exc:
-            raise bad_request(f"[{index}] refused: {exc}") from None
+            raise bad_request(f"{where}[{index}] refused: {exc}") from None
         out.append((item.key_id, public))
     seen: set[int] = set()
     for key_id, _ in out:
@@ -117,6 +123,38 @@ def check_one_time_batch(items: Sequence[PrekeyItem]) -> list[tuple[int, bytes]]
             raise conflict(f"key_id {key_id} appears twice in the batch")
         seen.add(key_id)
     return out
+
+
+class SignedPrekeyItem(PrekeyItem, Protocol):
+    @property
+    def signature(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class InitialBundle:
+    """The keys a registration stores: identity key (and its fingerprint, the hex SHA-256),
+    signed prekey, and any one-time prekeys."""
+
+    identity_key: bytes
+    fingerprint: str
+    signed_prekey: SignedPrekey
+    one_time: list[tuple[int, bytes]]
+
+
+def check_initial_bundle(identity_key: str, signed_prekey: SignedPrekeyItem,
+                         one_time: Sequence[PrekeyItem]) -> InitialBundle:
+    """A registration's bundle, checked as the uploads check theirs: a valid Ed25519
+    identity key, a signed prekey it signed, valid one-time prekeys (each 400), and no
+    one-time key id twice (409 `conflict`, as at upload). No one-time prekeys is fine."""
+    identity = b64decode(identity_key, "identity_key")
+    try:
+        validate_identity_key(identity)
+    except CryptoError as exc:
+        raise bad_request(f"identity_key refused: {exc}") from None
+    signed = check_signed_prekey(identity, signed_prekey.key_id, signed_prekey.public_key,
+                                 signed_prekey.signature, where="signed_prekey.")
+    batch = check_one_time_batch(one_time, where="one_time_prekeys") if one_time else []
+    return InitialBundle(identity, hashlib.sha256(identity).hexdigest(), signed, batch)
 
 
 def check_new_ids(already_stored: Sequence[int]) -> None:

@@ -1,0 +1,32 @@
+"""The registered event names are what the log stores: moving an event type between
+contexts (issue 9 moved the key events from accounts to keys) must leave them unchanged."""
+
+from __future__ import annotations
+
+from chatalot.domain.events import build_registry
+
+from chatalot.domain.accounts.events import ACCOUNT_EVENTS
+from chatalot.domain.keys.events import KEY_EVENTS
+
+# the names registered before the key events moved (taken from the registry on main)
+NAMES_IN_THE_LOG = {
+    "AccountRecovered", "AdminGranted", "AdminRevoked", "BackupCodeUsed",
+    "BackupCodesRegenerated", "IdentityKeyRegistered", "KeysLow", "LoginFailed",
+    "LoginSucceeded", "OneTimePrekeyClaimed", "OneTimePrekeysUploaded", "PasswordChanged",
+    "PreferencesUpdated", "ProfileUpdated", "RecoveryCodeRegenerated", "RefreshTokenReused",
+    "RegistrationInviteCreated", "RegistrationInviteDeleted", "RegistrationInviteUsed",
+    "ReportFiled", "ReportReviewed", "SenderKeyUpdated", "SessionRefreshed", "SessionRevoked",
+    "SessionStarted", "SignedPrekeyUploaded", "TotpDisabled", "TotpEnabled",
+    "TotpSetupStarted", "UserBlocked", "UserDeleted", "UserRegistered", "UserSuspended",
+    "UserUnblocked", "UserUnsuspended",
+}
+
+
+def test_registered_names_are_unchanged() -> None:
+    assert set(build_registry().names()) == NAMES_IN_THE_LOG
+
+
+def test_the_keys_context_owns_the_key_events() -> None:
+    keys = {cls.__name__ for cls in KEY_EVENTS}
+    assert {"IdentityKeyRegistered", "SignedPrekeyUploaded", "OneTimePrekeysUploaded"} <= keys
+    assert not keys & {cls.__name__ for cls in ACCOUNT_EVENTS}
