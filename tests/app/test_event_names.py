@@ -3,8 +3,7 @@ contexts (issue 9 moved the key events from accounts to keys) must leave them un
 
 from __future__ import annotations
 
-from chatalot.domain.events import build_registry
-
+from chatalot.bootstrap import build_registry
 from chatalot.domain.accounts.events import ACCOUNT_EVENTS
 from chatalot.domain.keys.events import KEY_EVENTS
 
