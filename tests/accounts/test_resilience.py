@@ -15,7 +15,7 @@ import pytest
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
-from chatalot.accounts import commands
+from chatalot.accounts.commands import deletion
 from chatalot.domain.accounts.events import UserBlocked
 from event_store import NewEvent
 from tests.accounts.conftest import (
@@ -48,7 +48,7 @@ async def test_a_crash_between_deletion_and_redaction_is_finished_at_the_next_st
             raise Crash
 
         # the deletion's transaction commits; the process dies before any redaction
-        monkeypatch.setattr(commands, "redact_deleted", crash)
+        monkeypatch.setattr(deletion, "redact_deleted", crash)
         r = await api.client.request("DELETE", "/api/account/delete", headers=alice.auth,
                                      json={"password": PASSWORD})
         assert r.status_code == 500, r.text
