@@ -37,16 +37,18 @@ def append_statement(mode: str) -> str:
 
 # Inside a caller's transaction, whose id may be older than the stream's head: the log is
 # ordered by transaction id, so appending there would let readers see the new event before
-# the one it follows. The head's writer is checked in the same statement, and conflicting
-# rows are skipped (not raised, which would abort the caller's transaction) and then judged.
-_APPEND_IN_TX = """
+# the one it follows. The head's writer is checked in the same statement (the CTE below),
+# and conflicting rows are skipped (not raised, which would abort the caller's
+# transaction) and then judged.
+_HEAD_CTE = """
 WITH head AS MATERIALIZED (
     SELECT h.version,
            (h.epoch, h.transaction_id) > (m.epoch, pg_current_xact_id()::text::bigint) AS younger
       FROM events h, event_store_meta m
      WHERE h.stream_id = %(stream)s
      ORDER BY h.version DESC LIMIT 1
-)
+)"""
+_APPEND_IN_TX = _HEAD_CTE + """
 INSERT INTO events (epoch, stream_id, version, event_id, type, schema_version, data, metadata)
 SELECT m.epoch, %(stream)s, {base} + b.ord, b.id, b.type, b.schema, b.data, b.meta
   FROM ROWS FROM (jsonb_to_recordset(%(batch)s::jsonb)
@@ -64,14 +66,7 @@ _HEAD_VERSION = "coalesce((SELECT version FROM head), 0)"
 # only its first row may meet a concurrent append (versions are dense, so another writer
 # reaches the batch's later versions only through its first), and the rest go in only if
 # the first did. Ids already in the log stop the whole batch (a re-append, judged after).
-_APPEND_BATCH_IN_TX = """
-WITH head AS MATERIALIZED (
-    SELECT h.version,
-           (h.epoch, h.transaction_id) > (m.epoch, pg_current_xact_id()::text::bigint) AS younger
-      FROM events h, event_store_meta m
-     WHERE h.stream_id = %(stream)s
-     ORDER BY h.version DESC LIMIT 1
-),
+_APPEND_BATCH_IN_TX = _HEAD_CTE + """,
 b AS MATERIALIZED (
     SELECT * FROM ROWS FROM (jsonb_to_recordset(%(batch)s::jsonb)
             AS (id uuid, type text, schema smallint, data jsonb, meta jsonb))

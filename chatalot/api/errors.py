@@ -22,7 +22,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Send
 
 from chatalot.domain.errors import DomainError
-from event_store import InvalidPosition
+from event_store import ConcurrencyError, InvalidPosition
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,15 @@ def _database_unavailable(request: Request[Any, Any, Any], exc: psycopg.Operatio
                           retry_after_secs=1, headers={"Retry-After": "1"})
 
 
+def _lost_every_race(request: Request[Any, Any, Any], exc: ConcurrencyError
+                     ) -> Response[ErrorBody]:
+    """A command that lost its stream's race on every attempt (run_command retried it): a
+    hot stream, not a fault. Nothing of it committed, so the client may retry."""
+    log.warning("command lost every race on %s %s", request.method, request.url.path)
+    return error_response(409, "conflict", "too many concurrent changes; retry shortly",
+                          retry_after_secs=1, headers={"Retry-After": "1"})
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal", "internal error")
@@ -177,6 +186,7 @@ exception_handlers: dict[Any, Any] = {
     HTTPException: _http_error,
     InvalidPosition: _invalid_position,
     DomainError: _domain_error,
+    ConcurrencyError: _lost_every_race,
     psycopg.OperationalError: _database_unavailable,
     Exception: _unexpected,
 }
