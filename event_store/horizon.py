@@ -17,7 +17,12 @@ from typing import Any
 
 import psycopg
 
+from event_store import sql
+from event_store.positions import Position
+from event_store.records import HeldBack
+
 log = logging.getLogger(__name__)
+Conn = psycopg.AsyncConnection[Any]
 
 INTERVAL = 0.002
 _XMIN = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
@@ -66,3 +71,34 @@ class HorizonWatch:
                     await asyncio.sleep(INTERVAL)
         except psycopg.Error as exc:  # readers still poll on their own, only slower
             log.warning("horizon watch stopped: %s", type(exc).__name__)
+
+
+async def held_back(conn: Conn, epoch: int) -> HeldBack | None:
+    """What keeps committed events from readers now: the age of the oldest one and the
+    backend whose transaction holds the horizon (it may be in another database of the
+    cluster); None when nothing committed is out of reach."""
+    cur = await conn.execute(sql.HELD_BACK, (epoch,))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return HeldBack(float(row[0]), row[1], row[2], row[3],
+                    None if row[4] is None else float(row[4]), row[5])
+
+
+async def held_or_ready(conn: Conn, epoch: int, after: Position, category: str | None
+                        ) -> bool:
+    """After an empty read: are events held back, or readable by now? One statement, so
+    one snapshot: a horizon that moved since the read cannot hide both."""
+    params: list[Any] = [epoch, after.epoch, after.transaction_id, after.sequence, epoch]
+    where = sql.VISIBLE
+    if category is not None:
+        where = f"{sql.CATEGORY} AND {where}"
+        params.insert(1, sql.category_pattern(category))
+    # a scalar subquery ordered like the read walks the index from the cursor; an EXISTS
+    # drops the ORDER BY and may be planned as a scan of the whole table
+    cur = await conn.execute(
+        f"SELECT {sql.ANY_HELD} OR (SELECT true FROM events e WHERE {where}"
+        f"{sql.ORDER.replace('%s', '1')}) IS NOT NULL", params
+    )
+    row = await cur.fetchone()
+    return bool(row and row[0])

@@ -16,7 +16,6 @@ from psycopg_pool import AsyncConnectionPool
 from event_store import sql
 from event_store.errors import (
     ConcurrencyError,
-    EventNotFound,
     IdempotencyConflict,
     InvalidAppend,
     InvalidStreamId,
@@ -25,7 +24,7 @@ from event_store.errors import (
     StreamOrderConflict,
     UnknownEventType,
 )
-from event_store.horizon import HorizonWatch
+from event_store.horizon import HorizonWatch, held_back
 from event_store.positions import START, Position
 from event_store.records import (
     ANY,
@@ -36,7 +35,7 @@ from event_store.records import (
     NewEvent,
     RecordedEvent,
 )
-from event_store.redaction import EventRedacted, redaction_stream
+from event_store.redaction import EventRedacted, redact_in, redaction_stream
 from event_store.registry import EventRegistry
 from event_store.subscription import Subscription
 from event_store.wakeups import InProcessBus, LocalSignal, WakeupBus
@@ -393,36 +392,11 @@ class EventStore:
         return await cur.fetchall()
 
     async def held_back(self, conn: Conn | None = None) -> HeldBack | None:
-        """What keeps committed events from readers now: the age of the oldest one and the
-        backend whose transaction holds the horizon (it may be in another database of the
-        cluster); None when nothing committed is out of reach."""
+        """What keeps committed events from readers now (event_store/horizon.py)."""
         if conn is None:
             async with self._pool.connection() as own:
-                return await self.held_back(own)
-        cur = await conn.execute(sql.HELD_BACK, (self.epoch,))
-        row = await cur.fetchone()
-        if row is None:
-            return None
-        return HeldBack(float(row[0]), row[1], row[2], row[3],
-                        None if row[4] is None else float(row[4]), row[5])
-
-    async def _held_or_ready(self, conn: Conn, after: Position, category: str | None) -> bool:
-        """After an empty read: are events held back, or readable by now? One statement,
-        so one snapshot: a horizon that moved since the read cannot hide both."""
-        params: list[Any] = [self.epoch, after.epoch, after.transaction_id, after.sequence,
-                             self.epoch]
-        where = sql.VISIBLE
-        if category is not None:
-            where = f"{sql.CATEGORY} AND {where}"
-            params.insert(1, sql.category_pattern(category))
-        # a scalar subquery ordered like the read walks the index from the cursor; an
-        # EXISTS drops the ORDER BY and may be planned as a scan of the whole table
-        cur = await conn.execute(
-            f"SELECT {sql.ANY_HELD} OR (SELECT true FROM events e WHERE {where}"
-            f"{sql.ORDER.replace('%s', '1')}) IS NOT NULL", params
-        )
-        row = await cur.fetchone()
-        return bool(row and row[0])
+                return await held_back(own, self.epoch)
+        return await held_back(conn, self.epoch)
 
     async def head(self) -> Position:
         """The newest position a reader can see now (START for an empty log)."""
@@ -463,25 +437,8 @@ class EventStore:
 
         Ids, positions, type and metadata stay; the row is marked redacted.
         """
-        name, version = self.registry.type_of(replacement)
-        raw = self.registry.encode(replacement).decode()
         async with self.transaction() as conn:
-            await conn.execute("SELECT set_config('event_store.redaction', 'on', true)")
-            cur = await conn.execute(
-                "UPDATE events SET data = %s::jsonb, schema_version = %s, redacted = true"
-                " WHERE event_id = %s AND type = %s RETURNING stream_id",
-                (raw, version, event_id, name),
-            )
-            row = await cur.fetchone()
-            if row is None:
-                cur = await conn.execute(
-                    "SELECT type FROM events WHERE event_id = %s", (event_id,)
-                )
-                found = await cur.fetchone()
-                if found is None:
-                    raise EventNotFound(f"no event {event_id}")
-                raise InvalidAppend(f"event {event_id} is a {found[0]}, not a {name}")
-            record = EventRedacted(event_id, row[0], name, reason)
+            record = await redact_in(conn, self.registry, event_id, replacement, reason)
             return await self.append(
                 redaction_stream(event_id), [NewEvent(record, metadata=metadata)], conn=conn
             )

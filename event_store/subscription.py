@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from event_store.horizon import held_or_ready
 from event_store.positions import Position
 from event_store.records import HELD_BACK_NEWS_AFTER, RecordedEvent
 
@@ -94,8 +95,8 @@ class Subscription:
                     rows = await store._read_rows(
                         conn, self.position, self._batch_size, self._category, None
                     )
-                    again = not rows and await store._held_or_ready(
-                        conn, self.position, self._category
+                    again = not rows and await held_or_ready(
+                        conn, store.epoch, self.position, self._category
                     )
                     if again:
                         await self._note_held(conn)
