@@ -11,6 +11,7 @@ from projections.errors import (
     UnknownProjection,
 )
 from projections.host import ProjectionHost
+from projections.options import RunnerOptions
 from projections.projector import (
     EVERY_EVENT,
     VIEWS_SCHEMA,
@@ -20,7 +21,7 @@ from projections.projector import (
     read_model,
     schema_name,
 )
-from projections.runner import ProjectionRunner, RunnerOptions
+from projections.runner import ProjectionRunner
 from projections.status import ProjectionStatus, RebuildProgress, read_status
 from projections.watcher import ProjectionWatcher
 

@@ -13,8 +13,9 @@ from psycopg import sql
 from event_store import EventStore, Position
 from projections import catalog
 from projections.errors import UnknownProjection
+from projections.options import RunnerOptions
 from projections.projector import Projector, read_model, validate
-from projections.runner import ProjectionRunner, RunnerOptions
+from projections.runner import ProjectionRunner
 from projections.status import ProjectionStatus, read_status
 from projections.watcher import ProjectionWatcher
 

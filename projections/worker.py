@@ -14,22 +14,31 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 import psycopg
 from psycopg import sql
 
-from event_store import Position, RecordedEvent
+from event_store import EventStore, Position, RecordedEvent
 from projections.catalog import Build, activate, load_build, load_builds
 from projections.errors import EventFailed, Retired
+from projections.options import RunnerOptions
 from projections.pacing import Pacer
 from projections.projector import ProjectionContext, Projector
 from projections.tasks import stop
 
-if TYPE_CHECKING:
-    from projections.runner import ProjectionRunner
-
 log = logging.getLogger(__name__)
+
+
+class WorkerHost(Protocol):
+    """What a build worker needs of the runner that starts it (the runner is one)."""
+
+    store: EventStore
+    options: RunnerOptions
+
+    def advanced(self, name: str, position: Position, *, active: bool) -> None: ...
+
+    def flipped(self, name: str) -> None: ...
 
 Conn = psycopg.AsyncConnection[Any]
 
@@ -75,7 +84,7 @@ RATE_WINDOW = 3.0
 
 class BuildWorker:
     def __init__(
-        self, runner: ProjectionRunner, projector: Projector, build: Build, *,
+        self, runner: WorkerHost, projector: Projector, build: Build, *,
         until_active: bool = False,
     ) -> None:
         self.runner = runner
