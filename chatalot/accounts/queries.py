@@ -19,18 +19,13 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from chatalot.accounts import contracts as c
+from chatalot.contracts import iso
 from chatalot.domain.accounts.rules import check_no_nul
 from chatalot.domain.errors import DomainError, bad_request, not_found
 from projections.projector import read_model
 
 USER_SEARCH_LIMIT = 20
 DEFAULT_PAGE, MAX_PAGE = 50, 100
-
-
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def encode_cursor(last_id: uuid.UUID) -> str:

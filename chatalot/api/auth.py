@@ -9,10 +9,10 @@ from litestar.params import JSONBody
 
 from chatalot.accounts import commands
 from chatalot.accounts import contracts as c
-from chatalot.accounts.queries import iso
 from chatalot.accounts.runtime import AccountsRuntime
 from chatalot.api.context import errors
 from chatalot.api.read_your_writes import writes_of_session
+from chatalot.contracts import iso
 from chatalot.request_info import RequestInfo
 
 BODY_LIMIT = 64 * 1024

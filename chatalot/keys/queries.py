@@ -20,16 +20,13 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from chatalot.channels import membership
+from chatalot.contracts import iso
 from chatalot.domain.channels import access
 from chatalot.domain.errors import DomainError
 from chatalot.domain.keys import rules
 from chatalot.keys import contracts as c
 from event_store import Position
 from projections.projector import read_model
-
-
-def iso(moment: Any) -> str:
-    return str(moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 
 
 async def prekey_count(pool: AsyncConnectionPool[Any], user_id: uuid.UUID) -> c.PrekeyCount:
