@@ -262,7 +262,7 @@ async def token_checks(url: str, data_dir: str, port: int, access: str, duration
         n = 0
         start = time.perf_counter()
         while (elapsed := time.perf_counter() - start) < duration:
-            await authenticate_access_token(services, access)
+            await authenticate_access_token(services.accounts, access)
             n += 1
     return ours, raw, n / elapsed
 
