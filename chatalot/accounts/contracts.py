@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from chatalot.contracts import Body
-from chatalot.domain.accounts import rules
+from chatalot.domain.accounts import validation
 from chatalot.domain.keys import rules as key_rules
 from chatalot.keys.contracts import B64Key, OneTimePrekeyUpload, SignedPrekeyUpload
 
@@ -30,7 +30,7 @@ class RegisterRequest(Body, kw_only=True):
     username: Username
     password: Password
     display_name: Annotated[str, msgspec.Meta(max_length=256)] | None = None
-    email: Annotated[str, msgspec.Meta(max_length=rules.EMAIL_MAX)] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=validation.EMAIL_MAX)] | None = None
     identity_key: B64Key
     signed_prekey: SignedPrekeyUpload
     one_time_prekeys: Annotated[
@@ -93,8 +93,8 @@ class RecoverResponse(msgspec.Struct, kw_only=True):
 class ServerConfig(msgspec.Struct, kw_only=True):
     registration_mode: str
     public_url: str | None = None
-    password_min_length: int = rules.PASSWORD_MIN
-    password_max_length: int = rules.PASSWORD_MAX
+    password_min_length: int = validation.PASSWORD_MIN
+    password_max_length: int = validation.PASSWORD_MAX
 
 
 # -- account ------------------------------------------------------------------------------
@@ -124,8 +124,8 @@ class UpdateProfileRequest(Body, kw_only=True):
     """Omitted fields stay; an empty string clears an optional field."""
 
     display_name: Annotated[str, msgspec.Meta(max_length=256)] | None = None
-    avatar_url: Annotated[str, msgspec.Meta(max_length=rules.URL_MAX)] | None = None
-    banner_url: Annotated[str, msgspec.Meta(max_length=rules.URL_MAX)] | None = None
+    avatar_url: Annotated[str, msgspec.Meta(max_length=validation.URL_MAX)] | None = None
+    banner_url: Annotated[str, msgspec.Meta(max_length=validation.URL_MAX)] | None = None
     bio: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
     pronouns: Annotated[str, msgspec.Meta(max_length=256)] | None = None
     custom_status: Annotated[str, msgspec.Meta(max_length=512)] | None = None
@@ -224,7 +224,7 @@ class BlockedUser(msgspec.Struct, kw_only=True):
 class ReportRequest(Body, kw_only=True):
     report_type: Literal["user", "message", "file"]
     target_id: uuid.UUID
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=rules.REPORT_REASON_MAX)]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=validation.REPORT_REASON_MAX)]
 
 
 class ReportCreated(msgspec.Struct, kw_only=True):
@@ -247,7 +247,7 @@ class Report(msgspec.Struct, kw_only=True):
 
 class ReviewReportRequest(Body, kw_only=True):
     status: Literal["reviewed", "resolved", "dismissed"]
-    admin_notes: Annotated[str, msgspec.Meta(max_length=rules.ADMIN_NOTES_MAX)] | None = None
+    admin_notes: Annotated[str, msgspec.Meta(max_length=validation.ADMIN_NOTES_MAX)] | None = None
 
 
 # -- admin --------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ class AdminUser(msgspec.Struct, kw_only=True):
 
 
 class SuspendRequest(Body, kw_only=True):
-    reason: Annotated[str, msgspec.Meta(max_length=rules.SUSPEND_REASON_MAX)] | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=validation.SUSPEND_REASON_MAX)] | None = None
 
 
 class SetAdminRequest(Body, kw_only=True):
@@ -280,7 +280,8 @@ class ResetPasswordRequest(Body, kw_only=True):
 
 class CreateInviteRequest(Body, kw_only=True):
     max_uses: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
-    expires_in_hours: Annotated[int, msgspec.Meta(ge=1, le=rules.INVITE_MAX_HOURS)] | None = None
+    expires_in_hours: Annotated[
+        int, msgspec.Meta(ge=1, le=validation.INVITE_MAX_HOURS)] | None = None
 
 
 class RegistrationInvite(msgspec.Struct, kw_only=True):

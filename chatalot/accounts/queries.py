@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from chatalot.accounts import contracts as c
 from chatalot.contracts import iso
-from chatalot.domain.accounts.rules import check_no_nul
+from chatalot.domain.accounts.validation import check_no_nul
 from chatalot.domain.errors import DomainError, bad_request, not_found
 from projections.projector import read_model
 

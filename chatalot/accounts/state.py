@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 
 from chatalot.accounts.runtime import AccountsRuntime
 from chatalot.command_tx import CommandTx as Tx
-from chatalot.domain.accounts import rules
+from chatalot.domain.accounts import validation
 from chatalot.domain.accounts.rules import Account, Throttle
 from chatalot.domain.errors import not_found
 
@@ -61,5 +61,5 @@ async def account_by_username(rt: AccountsRuntime, username: str
         " c.password_hash, c.recovery_code_hash, c.totp_secret, c.totp_last_step,"
         " c.backup_code_hashes FROM account_users u JOIN account_credentials c USING (user_id)"
         " WHERE u.username_key = %s AND u.status <> 'deleted'",
-        (rules.username_key(username),))
+        (validation.username_key(username),))
     return account_from_row(row), row

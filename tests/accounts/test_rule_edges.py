@@ -10,7 +10,7 @@ import pytest
 
 from chatalot.bootstrap import build_registry, event_types
 from chatalot.config import RegistrationMode
-from chatalot.domain.accounts import rules
+from chatalot.domain.accounts import rules, validation
 from chatalot.domain.accounts.rules import LockoutPolicy, Throttle
 from chatalot.domain.errors import DomainError, conflict, not_found, unauthorized
 from tests.accounts.test_rules import NOW, _acct, _invite
@@ -23,59 +23,61 @@ def _refusal(call: object, *args: object, **kwargs: object) -> DomainError:
 
 
 def test_field_limits_are_inclusive() -> None:
-    assert rules.validate_display_name("x") == "x"
-    assert rules.validate_display_name("x" * 64) == "x" * 64
-    rules.validate_password(("correct horse battery staple " * 5)[:128])
+    assert validation.validate_display_name("x") == "x"
+    assert validation.validate_display_name("x" * 64) == "x" * 64
+    validation.validate_password(("correct horse battery staple " * 5)[:128])
     # zxcvbn cannot judge over 72 characters: the first 72 are judged (it raised, a 500)
-    rules.validate_password("Tr0ub4dor&3-" + "v" * 116)
-    assert _refusal(rules.validate_password, "v" * 128).code == "bad_request"
-    assert rules.validate_text("x" * 50, "pronouns", 50) == "x" * 50
+    validation.validate_password("Tr0ub4dor&3-" + "v" * 116)
+    assert _refusal(validation.validate_password, "v" * 128).code == "bad_request"
+    assert validation.validate_text("x" * 50, "pronouns", 50) == "x" * 50
     longest_email = "a" * (254 - len("@example.org")) + "@example.org"
-    assert rules.validate_email(longest_email) == longest_email
-    assert _refusal(rules.validate_email, "a" + longest_email).code == "bad_request"
-    assert rules.validate_email("   ") is None
-    url = "https://cdn.example/" + "x" * (rules.URL_MAX - 20)
-    assert rules.validate_url(url, "avatar_url") == url
-    _refusal(rules.validate_url, url + "x", "avatar_url")
-    assert rules.validate_url("http://ab", "avatar_url") == "http://ab"
-    assert rules.validate_url("https://a", "avatar_url") == "https://a"
-    _refusal(rules.validate_url, "https://", "avatar_url")
-    _refusal(rules.validate_url, "https://a\x07b", "avatar_url")  # a control character
-    merged = rules.merge_preferences({}, {"k" * 100: 1})
+    assert validation.validate_email(longest_email) == longest_email
+    assert _refusal(validation.validate_email, "a" + longest_email).code == "bad_request"
+    assert validation.validate_email("   ") is None
+    url = "https://cdn.example/" + "x" * (validation.URL_MAX - 20)
+    assert validation.validate_url(url, "avatar_url") == url
+    _refusal(validation.validate_url, url + "x", "avatar_url")
+    assert validation.validate_url("http://ab", "avatar_url") == "http://ab"
+    assert validation.validate_url("https://a", "avatar_url") == "https://a"
+    _refusal(validation.validate_url, "https://", "avatar_url")
+    _refusal(validation.validate_url, "https://a\x07b", "avatar_url")  # a control character
+    merged = validation.merge_preferences({}, {"k" * 100: 1})
     assert merged == {"k" * 100: 1}
-    assert _refusal(rules.merge_preferences, {}, {"k" * 101: 1}).message == (
+    assert _refusal(validation.merge_preferences, {}, {"k" * 101: 1}).message == (
         "preference keys are at most 100 characters")
-    assert rules.merge_preferences({"a": 1}, {"missing": None}) == {"a": 1}
-    filler = "x" * (rules.PREFERENCES_MAX_BYTES - len('{"k":""}'))
-    assert len(rules.merge_preferences({}, {"k": filler})["k"]) == len(filler)  # 16 KiB exactly
-    _refusal(rules.merge_preferences, {}, {"k": filler + "x"})
+    assert validation.merge_preferences({"a": 1}, {"missing": None}) == {"a": 1}
+    filler = "x" * (validation.PREFERENCES_MAX_BYTES - len('{"k":""}'))
+    # 16 KiB exactly
+    assert len(validation.merge_preferences({}, {"k": filler})["k"]) == len(filler)
+    _refusal(validation.merge_preferences, {}, {"k": filler + "x"})
 
 
 MESSAGES = [
-    (rules.validate_username, ("a b c",), "username may contain only letters, digits, '_', '.'"
+    (validation.validate_username, ("a b c",), "username may contain only letters, digits, '_', '.'"
      " and '-', and must start with a letter or digit"),
-    (rules.validate_username, ("a..b",), "username must not contain '..' or end with '.'"),
-    (rules.validate_display_name, ("",), "display name must be 1-64 characters"),
-    (rules.validate_display_name, ("a\x07",), "display name contains control characters"),
-    (rules.validate_password, ("pass\x00word-long",), "password contains a NUL character"),
-    (rules.validate_password, ("password",), "the password is too weak (strength 0 of 4,"
+    (validation.validate_username, ("a..b",), "username must not contain '..' or end with '.'"),
+    (validation.validate_display_name, ("",), "display name must be 1-64 characters"),
+    (validation.validate_display_name, ("a\x07",), "display name contains control characters"),
+    (validation.validate_password, ("pass\x00word-long",), "password contains a NUL character"),
+    (validation.validate_password, ("password",), "the password is too weak (strength 0 of 4,"
      " 3 needed): This is a top-10 common password. Add another word or two. Uncommon words"
      " are better."),
-    (rules.validate_password, ("alice-is-here",), "the password must not contain the username"),
-    (rules.validate_email, ("nope",), "email is not a valid address"),
-    (rules.validate_text, ("x" * 3, "bio", 2), "bio must be at most 2 characters"),
-    (rules.validate_text, ("a\x07", "bio", 9), "bio contains control characters"),
-    (rules.validate_url, ("x" * 3000, "avatar_url"), "avatar_url is not a valid URL"),
-    (rules.validate_url, ("ftp://x", "avatar_url"),
+    (validation.validate_password, ("alice-is-here",),
+     "the password must not contain the username"),
+    (validation.validate_email, ("nope",), "email is not a valid address"),
+    (validation.validate_text, ("x" * 3, "bio", 2), "bio must be at most 2 characters"),
+    (validation.validate_text, ("a\x07", "bio", 9), "bio contains control characters"),
+    (validation.validate_url, ("x" * 3000, "avatar_url"), "avatar_url is not a valid URL"),
+    (validation.validate_url, ("ftp://x", "avatar_url"),
      "avatar_url must be an http(s) URL or a path on this server"),
-    (rules.merge_preferences, ({}, {"k": "\x00"}), "preferences contain a NUL character"),
+    (validation.merge_preferences, ({}, {"k": "\x00"}), "preferences contain a NUL character"),
 ]
 
 
 @pytest.mark.parametrize(("call", "args", "message"), MESSAGES)
 def test_refusals_say_what_is_wrong(call: object, args: tuple[object, ...], message: str
                                     ) -> None:
-    kwargs = {"username": "alice"} if call is rules.validate_password else {}
+    kwargs = {"username": "alice"} if call is validation.validate_password else {}
     refusal = _refusal(call, *args, **kwargs)
     assert (refusal.code, refusal.message, str(refusal)) == ("bad_request", message, message)
 
@@ -165,11 +167,11 @@ def test_unsuspend_needs_a_suspended_target() -> None:
 
 
 def test_login_shape_checks() -> None:
-    rules.check_username_shape("alice")
-    refusal = _refusal(rules.check_username_shape, "a..b")
+    validation.check_username_shape("alice")
+    refusal = _refusal(validation.check_username_shape, "a..b")
     assert (refusal.code, refusal.message) == ("bad_request", "malformed username")
-    rules.check_no_nul("fine", "bio")
-    refusal = _refusal(rules.check_no_nul, "x\x00", "bio")
+    validation.check_no_nul("fine", "bio")
+    refusal = _refusal(validation.check_no_nul, "x\x00", "bio")
     assert (refusal.code, refusal.message) == ("bad_request", "bio contains a NUL character")
 
 
@@ -223,4 +225,4 @@ def test_the_registry_knows_every_account_and_key_event() -> None:
 def test_a_trailing_newline_is_not_part_of_a_valid_username() -> None:
     """`$` matches before a final newline: "alice\\n" passed the rule (found by the ci
     hypothesis profile)."""
-    assert _refusal(rules.validate_username, "alice\n").code == "bad_request"
+    assert _refusal(validation.validate_username, "alice\n").code == "bad_request"

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatalot.domain.accounts import events as ev
-from chatalot.domain.accounts import rules
+from chatalot.domain.accounts import rules, validation
 from chatalot.domain.accounts.registration_mode import RegistrationMode
 from chatalot.domain.accounts.rules import Account, Invite, LockoutPolicy, Throttle
 from chatalot.domain.errors import DomainError
@@ -71,7 +71,7 @@ def invalid_usernames(draw: st.DrawFn) -> str:
 def test_username_rule_is_exactly_the_documented_one(name: str) -> None:
     expected = documented(name)
     try:
-        rules.validate_username(name)
+        validation.validate_username(name)
     except DomainError as exc:
         assert exc.code == "bad_request" and exc.status == 400
         assert not expected
@@ -83,7 +83,7 @@ def test_username_rule_is_exactly_the_documented_one(name: str) -> None:
 @given(valid_usernames())
 def test_valid_usernames_are_accepted_unchanged(name: str) -> None:
     assert documented(name)
-    assert rules.validate_username(name) == name
+    assert validation.validate_username(name) == name
 
 
 @pure
@@ -91,36 +91,37 @@ def test_valid_usernames_are_accepted_unchanged(name: str) -> None:
 def test_each_way_of_breaking_the_rule_is_refused(name: str) -> None:
     assert not documented(name)
     with pytest.raises(DomainError) as info:
-        rules.validate_username(name)
+        validation.validate_username(name)
     assert info.value.status == 400
 
 
 def test_username_length_boundaries() -> None:
     """3-32 characters (docs/accounts.md), tested exactly at both edges."""
     for size in (3, 32):
-        assert rules.validate_username("a" * size) == "a" * size
-        assert rules.validate_username("a" + "-" * (size - 2) + "b") == "a" + "-" * (size - 2) + "b"
+        assert validation.validate_username("a" * size) == "a" * size
+        dashed = "a" + "-" * (size - 2) + "b"
+        assert validation.validate_username(dashed) == dashed
     for size in (0, 2, 33, 64):
         with pytest.raises(DomainError, match="3-32"):
-            rules.validate_username("a" * size)
-    assert (rules.USERNAME_MIN, rules.USERNAME_MAX) == (3, 32)
+            validation.validate_username("a" * size)
+    assert (validation.USERNAME_MIN, validation.USERNAME_MAX) == (3, 32)
 
 
 @pytest.mark.parametrize("name", ["a..b", "ab..", "a.b.", "abc.", "x" * 31 + "."])
 def test_double_and_trailing_dots_are_refused(name: str) -> None:
     with pytest.raises(DomainError, match="'..'"):
-        rules.validate_username(name)
+        validation.validate_username(name)
 
 
 def test_username_key_is_case_insensitive() -> None:
-    assert rules.username_key("Alice") == rules.username_key("aLICE")
+    assert validation.username_key("Alice") == validation.username_key("aLICE")
 
 
 @pure
 @given(st.text(max_size=200))
 def test_password_policy_never_crashes(password: str) -> None:
     try:
-        rules.validate_password(password)
+        validation.validate_password(password)
     except DomainError as exc:
         assert exc.status == 400
 
@@ -131,63 +132,63 @@ def test_password_policy_never_crashes(password: str) -> None:
                                   "Aa123456", "abc12345", "qazwsxedc", "mypassword"])
 def test_weak_passwords_are_refused_with_the_reason(weak: str) -> None:
     with pytest.raises(DomainError, match="too weak") as err:
-        rules.validate_password(weak)
+        validation.validate_password(weak)
     assert err.value.status == 400
     assert "needed): " in err.value.message  # zxcvbn's feedback follows
 
 
 def test_the_accounts_own_details_weaken_a_password() -> None:
     strong = "Wintermute Straylight"
-    rules.validate_password(strong)
+    validation.validate_password(strong)
     with pytest.raises(DomainError, match="too weak"):
-        rules.validate_password(strong, user_inputs=["Wintermute Straylight"])
+        validation.validate_password(strong, user_inputs=["Wintermute Straylight"])
     with pytest.raises(DomainError, match="too weak"):
-        rules.validate_password("wintermute1987", user_inputs=["wintermute@example.org"])
+        validation.validate_password("wintermute1987", user_inputs=["wintermute@example.org"])
 
 
 def test_the_minimum_score_is_a_setting() -> None:
-    rules.validate_password("summer2019x", min_score=2)
+    validation.validate_password("summer2019x", min_score=2)
     with pytest.raises(DomainError, match="2 of 4, 3 needed"):
-        rules.validate_password("summer2019x")
+        validation.validate_password("summer2019x")
 
 
 def test_password_length_and_username() -> None:
     with pytest.raises(DomainError, match="8-128"):
-        rules.validate_password("short1!")
+        validation.validate_password("short1!")
     with pytest.raises(DomainError, match="8-128"):
-        rules.validate_password("x" * 129)
+        validation.validate_password("x" * 129)
     with pytest.raises(DomainError, match="username"):
-        rules.validate_password("alice-is-great-42", username="Alice")
-    rules.validate_password("tangerine velvet orbit")
+        validation.validate_password("alice-is-great-42", username="Alice")
+    validation.validate_password("tangerine velvet orbit")
 
 
 def test_profile_fields() -> None:
-    assert rules.validate_display_name("  Alice  ") == "Alice"
+    assert validation.validate_display_name("  Alice  ") == "Alice"
     for bad in ["", "   ", "x" * 65, "bad\x00name", "rtl\u202eoverride"]:
         with pytest.raises(DomainError):
-            rules.validate_display_name(bad)
-    assert rules.validate_text("line\nbreak", "bio", 500, multiline=True) == "line\nbreak"
+            validation.validate_display_name(bad)
+    assert validation.validate_text("line\nbreak", "bio", 500, multiline=True) == "line\nbreak"
     with pytest.raises(DomainError):
-        rules.validate_text("line\nbreak", "pronouns", 50)
+        validation.validate_text("line\nbreak", "pronouns", 50)
     with pytest.raises(DomainError):
-        rules.validate_text("x" * 501, "bio", 500, multiline=True)
-    assert rules.validate_url("https://cdn.example/a.png", "avatar_url")
-    assert rules.validate_url("/api/files/1", "avatar_url")
-    assert rules.validate_url("", "avatar_url") == ""
+        validation.validate_text("x" * 501, "bio", 500, multiline=True)
+    assert validation.validate_url("https://cdn.example/a.png", "avatar_url")
+    assert validation.validate_url("/api/files/1", "avatar_url")
+    assert validation.validate_url("", "avatar_url") == ""
     for bad in ["javascript:alert(1)", "//evil.example/x", "data:text/html,hi", "http:// x"]:
         with pytest.raises(DomainError):
-            rules.validate_url(bad, "avatar_url")
-    assert rules.validate_email(" A@Example.ORG ") == "a@example.org"
-    assert rules.validate_email(None) is None
+            validation.validate_url(bad, "avatar_url")
+    assert validation.validate_email(" A@Example.ORG ") == "a@example.org"
+    assert validation.validate_email(None) is None
     with pytest.raises(DomainError):
-        rules.validate_email("not-an-email")
+        validation.validate_email("not-an-email")
 
 
 def test_preferences_merge_and_bound() -> None:
-    merged = rules.merge_preferences({"theme": "dark", "x": 1}, {"x": None, "font": "big"})
+    merged = validation.merge_preferences({"theme": "dark", "x": 1}, {"x": None, "font": "big"})
     assert merged == {"theme": "dark", "font": "big"}
     with pytest.raises(DomainError, match="16 KiB"):
-        rules.merge_preferences({}, {"blob": "x" * 20_000})
+        validation.merge_preferences({}, {"blob": "x" * 20_000})
 
 
 def _invite(**kw: object) -> Invite:

@@ -14,7 +14,7 @@ from chatalot.accounts.state import load_account, lock_account
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
 from chatalot.domain.accounts import events as ev
-from chatalot.domain.accounts import rules
+from chatalot.domain.accounts import rules, validation
 from chatalot.domain.accounts.rules import Account
 from chatalot.domain.errors import forbidden, not_found
 from chatalot.domain.streams import invite_stream, user_stream
@@ -27,7 +27,8 @@ _INVITE_ALPHABET = string.ascii_letters + string.digits
 
 async def suspend(rt: AccountsRuntime, actor: Account, target_id: uuid.UUID,
                   reason: str | None, info: RequestInfo) -> str:
-    reason = rules.validate_text(reason, "reason", rules.SUSPEND_REASON_MAX) if reason else None
+    reason = (validation.validate_text(reason, "reason", validation.SUSPEND_REASON_MAX)
+              if reason else None)
 
     async def work(tx: Tx) -> None:
         target = await lock_account(tx, target_id)
@@ -80,7 +81,7 @@ async def reset_password(rt: AccountsRuntime, actor: Account, target_id: uuid.UU
     if target is None or target.status == "deleted":
         raise not_found("no such user")
     rules.check_can_moderate(actor, target)
-    rules.validate_password(new_password, username=target.username,
+    validation.validate_password(new_password, username=target.username,
                             min_score=rt.settings.security.password_min_score)
     new_hash = await rt.hasher.hash(new_password)
 

@@ -15,7 +15,7 @@ from chatalot.auth.passwords import code_matches, hash_code, new_code
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
 from chatalot.domain.accounts import events as ev
-from chatalot.domain.accounts import rules
+from chatalot.domain.accounts import rules, validation
 from chatalot.domain.accounts.rules import Account
 from chatalot.domain.errors import DomainError, bad_request, conflict
 from chatalot.domain.streams import user_stream
@@ -26,7 +26,7 @@ async def change_password(rt: AccountsRuntime, user_id: uuid.UUID, session_id: u
                           req: c.ChangePasswordRequest, info: RequestInfo) -> str:
     account = await verify_own_password(rt, info, "change_password", user_id,
                                          req.current_password)
-    rules.validate_password(req.new_password, username=account.username,
+    validation.validate_password(req.new_password, username=account.username,
                             min_score=rt.settings.security.password_min_score)
     new_hash = await rt.hasher.hash(req.new_password)
 
@@ -44,7 +44,7 @@ async def change_password(rt: AccountsRuntime, user_id: uuid.UUID, session_id: u
 async def recover(rt: AccountsRuntime, req: c.RecoverRequest, info: RequestInfo
                   ) -> tuple[str, str]:
     """Recovery code + new password: every session revoked, a new recovery code issued."""
-    rules.check_username_shape(req.username)
+    validation.check_username_shape(req.username)
     account, creds = await account_by_username(rt, req.username)
     await check_lock(rt, info, "recover", req.username, account)
     stored = creds["recovery_code_hash"] if creds else None
@@ -54,7 +54,7 @@ async def recover(rt: AccountsRuntime, req: c.RecoverRequest, info: RequestInfo
         raise DomainError("unauthorized", "invalid username or recovery code")
     if account.status != "active":
         raise DomainError("unauthorized", "this account is suspended")
-    rules.validate_password(req.new_password, username=account.username,
+    validation.validate_password(req.new_password, username=account.username,
                             min_score=rt.settings.security.password_min_score)
     new_hash = await rt.hasher.hash(req.new_password)
     code = new_code(4, 4)
@@ -67,7 +67,7 @@ async def recover(rt: AccountsRuntime, req: c.RecoverRequest, info: RequestInfo
         if not won:
             raise DomainError("unauthorized", "invalid username or recovery code")
         await tx.execute("DELETE FROM account_login_throttle WHERE username_key = %s",
-                         (rules.username_key(account.username),))
+                         (validation.username_key(account.username),))
         tx.append(user_stream(account.user_id),
                   ev.AccountRecovered(user_id=account.user_id),
                   ev.PasswordChanged(user_id=account.user_id, reason="recovery"),
@@ -125,7 +125,7 @@ async def totp_setup(rt: AccountsRuntime, account: Account, info: RequestInfo
 
 async def totp_verify(rt: AccountsRuntime, user_id: uuid.UUID, code: str, info: RequestInfo
                       ) -> tuple[list[str], str]:
-    codes, hashes = totp.new_backup_codes(user_id, rules.BACKUP_CODE_COUNT)
+    codes, hashes = totp.new_backup_codes(user_id, validation.BACKUP_CODE_COUNT)
 
     async def work(tx: Tx) -> None:
         row = await _totp_row(tx, user_id)
@@ -188,7 +188,7 @@ async def totp_disable(rt: AccountsRuntime, user_id: uuid.UUID, req: c.TotpDisab
 async def regenerate_backup_codes(rt: AccountsRuntime, user_id: uuid.UUID, password: str,
                                   info: RequestInfo) -> tuple[list[str], str]:
     await verify_own_password(rt, info, "regenerate_backup_codes", user_id, password)
-    codes, hashes = totp.new_backup_codes(user_id, rules.BACKUP_CODE_COUNT)
+    codes, hashes = totp.new_backup_codes(user_id, validation.BACKUP_CODE_COUNT)
 
     async def work(tx: Tx) -> None:
         row = await _totp_row(tx, user_id)

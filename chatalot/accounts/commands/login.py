@@ -20,7 +20,7 @@ from chatalot.auth.tokens import hash_refresh_token, new_refresh_token
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
 from chatalot.domain.accounts import events as ev
-from chatalot.domain.accounts import rules
+from chatalot.domain.accounts import rules, validation
 from chatalot.domain.accounts.rules import Account, Throttle
 from chatalot.domain.errors import DomainError, forbidden
 from chatalot.domain.streams import auth_day_stream, session_stream, user_stream
@@ -44,7 +44,7 @@ class LoggedIn:
 async def record_failure(rt: AccountsRuntime, info: RequestInfo, command: str,
                          username: str, account: Account | None, reason: Any) -> None:
     """Count the failure against the username and log it; commits before the 401 goes out."""
-    key = rules.username_key(username)
+    key = validation.username_key(username)
     actor = account.user_id if account else None
 
     async def work(tx: Tx) -> None:
@@ -84,14 +84,14 @@ async def _record_locked(rt: AccountsRuntime, info: RequestInfo, command: str,
 async def check_lock(rt: AccountsRuntime, info: RequestInfo, command: str,
                      username: str, account: Account | None) -> None:
     try:
-        rules.check_locked(await read_throttle(rt, rules.username_key(username)), rt.now())
+        rules.check_locked(await read_throttle(rt, validation.username_key(username)), rt.now())
     except DomainError as exc:
         await _record_locked(rt, info, command, username, account, exc)
         raise
 
 
 async def login(rt: AccountsRuntime, req: c.LoginRequest, info: RequestInfo) -> LoggedIn:
-    rules.check_username_shape(req.username)
+    validation.check_username_shape(req.username)
     account, creds = await account_by_username(rt, req.username)
     await check_lock(rt, info, "login", req.username, account)
     if account is None or creds is None:
@@ -145,7 +145,7 @@ async def login(rt: AccountsRuntime, req: c.LoginRequest, info: RequestInfo) -> 
                 raise DomainError("totp_invalid", "the backup code was already used")
             remaining = row["remaining"]
         await tx.execute("DELETE FROM account_login_throttle WHERE username_key = %s",
-                         (rules.username_key(account.username),))
+                         (validation.username_key(account.username),))
         if new_hash is not None:
             await tx.execute("UPDATE account_credentials SET password_hash = %s"
                              " WHERE user_id = %s", (new_hash, account.user_id))

@@ -12,7 +12,7 @@ from chatalot.accounts.state import load_account, lock_account
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
 from chatalot.domain.accounts import events as ev
-from chatalot.domain.accounts import rules
+from chatalot.domain.accounts import rules, validation
 from chatalot.domain.accounts.rules import Account
 from chatalot.domain.errors import bad_request, conflict, not_found
 from chatalot.domain.streams import report_stream, user_stream
@@ -27,17 +27,17 @@ async def update_profile(rt: AccountsRuntime, user_id: uuid.UUID,
                          req: c.UpdateProfileRequest, info: RequestInfo) -> c.ProfileReply:
     changes: dict[str, str] = {}
     if req.display_name is not None:
-        changes["display_name"] = rules.validate_display_name(req.display_name)
+        changes["display_name"] = validation.validate_display_name(req.display_name)
     for name in ("avatar_url", "banner_url"):
         value = getattr(req, name)
         if value is not None:
-            changes[name] = rules.validate_url(value, name)
-    limits = {"bio": (rules.BIO_MAX, True), "pronouns": (rules.PRONOUNS_MAX, False),
-              "custom_status": (rules.CUSTOM_STATUS_MAX, False)}
+            changes[name] = validation.validate_url(value, name)
+    limits = {"bio": (validation.BIO_MAX, True), "pronouns": (validation.PRONOUNS_MAX, False),
+              "custom_status": (validation.CUSTOM_STATUS_MAX, False)}
     for name, (limit, multiline) in limits.items():
         value = getattr(req, name)
         if value is not None:
-            changes[name] = rules.validate_text(value, name, limit, multiline=multiline)
+            changes[name] = validation.validate_text(value, name, limit, multiline=multiline)
     if not changes:
         raise bad_request("nothing to update")
 
@@ -58,7 +58,7 @@ async def update_preferences(rt: AccountsRuntime, user_id: uuid.UUID,
                                 " FOR UPDATE", (user_id,))
         if row is None:
             raise not_found("no such user")
-        merged = rules.merge_preferences(row["preferences"], patch)
+        merged = validation.merge_preferences(row["preferences"], patch)
         await tx.execute("UPDATE account_users SET preferences = %s WHERE user_id = %s",
                          (Jsonb(merged), user_id))
         tx.append(user_stream(user_id), ev.PreferencesUpdated(
@@ -97,8 +97,7 @@ async def unblock(rt: AccountsRuntime, user_id: uuid.UUID, target_id: uuid.UUID,
         deleted = await tx.execute(
             "DELETE FROM account_blocks WHERE user_id = %s AND blocked_user_id = %s",
             (user_id, target_id))
-        if not deleted:
-            raise conflict("the user is not blocked")
+        rules.decide_unblock(was_blocked=bool(deleted))
         tx.append(user_stream(user_id), ev.UserUnblocked(
             user_id=user_id, blocked_user_id=target_id))
 
@@ -109,7 +108,8 @@ async def unblock(rt: AccountsRuntime, user_id: uuid.UUID, target_id: uuid.UUID,
 
 async def file_report(rt: AccountsRuntime, user_id: uuid.UUID, req: c.ReportRequest,
                       info: RequestInfo) -> tuple[uuid.UUID, str]:
-    reason = rules.validate_text(req.reason, "reason", rules.REPORT_REASON_MAX, multiline=True)
+    reason = validation.validate_text(req.reason, "reason", validation.REPORT_REASON_MAX,
+                                      multiline=True)
     if not reason:
         raise bad_request("reason must not be empty")
     exists = False  # messages and files do not exist yet (later issues): none can be found
@@ -142,7 +142,7 @@ async def review_report(rt: AccountsRuntime, actor: Account, report_id: uuid.UUI
         elif isinstance(recorded.data, ev.ReportReviewed):
             status = recorded.data.status
     rules.decide_review(status, req.status)
-    notes = rules.validate_text(req.admin_notes, "admin_notes", rules.ADMIN_NOTES_MAX,
+    notes = validation.validate_text(req.admin_notes, "admin_notes", validation.ADMIN_NOTES_MAX,
                                 multiline=True) if req.admin_notes else None
 
     async def work(tx: Tx) -> None:

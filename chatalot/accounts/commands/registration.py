@@ -16,7 +16,7 @@ from chatalot.auth.passwords import hash_code, new_code
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
 from chatalot.domain.accounts import events as ev
-from chatalot.domain.accounts import rules
+from chatalot.domain.accounts import rules, validation
 from chatalot.domain.accounts.rules import Account, Invite
 from chatalot.domain.errors import conflict
 from chatalot.domain.keys import rules as key_rules
@@ -43,15 +43,15 @@ class Registered:
 
 async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInfo
                    ) -> Registered:
-    username = rules.validate_username(req.username)
-    display_name = rules.validate_display_name(req.display_name or username)
-    rules.validate_password(req.password, username=username, user_inputs=(
+    username = validation.validate_username(req.username)
+    display_name = validation.validate_display_name(req.display_name or username)
+    validation.validate_password(req.password, username=username, user_inputs=(
         display_name, req.email), min_score=rt.settings.security.password_min_score)
-    email_key = rules.validate_email(req.email)
+    email_key = validation.validate_email(req.email)
     bundle = key_rules.check_initial_bundle(req.identity_key, req.signed_prekey,
                                             req.one_time_prekeys)
     if req.invite_code is not None:
-        rules.check_no_nul(req.invite_code, "invite_code")
+        validation.check_no_nul(req.invite_code, "invite_code")
     password_hash = await rt.hasher.hash(req.password)
     user_id = uuid7()
     recovery_code = new_code(4, 4)
@@ -81,7 +81,7 @@ async def register(rt: AccountsRuntime, req: c.RegisterRequest, info: RequestInf
                 await tx.execute(
                     "INSERT INTO account_users (user_id, username, username_key, email_key,"
                     " is_admin, is_owner, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (user_id, username, rules.username_key(username), email_key,
+                    (user_id, username, validation.username_key(username), email_key,
                      grant.is_owner, grant.is_owner, tx.now))
         except psycopg.errors.UniqueViolation as exc:
             what = "email" if "email" in (exc.diag.constraint_name or "") else "username"
