@@ -15,8 +15,9 @@ SELECT m.epoch, %(stream)s, {base} + b.ord, b.id, b.type, b.schema, b.data, b.me
         AS (id uuid, type text, schema smallint, data jsonb, meta jsonb))
        WITH ORDINALITY AS b(id, type, schema, data, meta, ord),
        event_store_meta m
- {guard}
+ {where}
  ORDER BY b.ord
+{conflict}
 RETURNING position, epoch, transaction_id, version
 """
 _CURRENT = "(SELECT coalesce(max(v.version), 0) FROM events v WHERE v.stream_id = %(stream)s)"
@@ -32,7 +33,7 @@ def append_statement(mode: str) -> str:
         "no_stream": ("0", ""),
         "exact": ("%(expected)s", f"WHERE {_CURRENT} = %(expected)s"),
     }[mode]
-    return _APPEND.format(base=base, guard=guard)
+    return _APPEND.format(base=base, where=guard, conflict="")
 
 
 # Inside a caller's transaction, whose id may be older than the stream's head: the log is
@@ -48,18 +49,9 @@ WITH head AS MATERIALIZED (
      WHERE h.stream_id = %(stream)s
      ORDER BY h.version DESC LIMIT 1
 )"""
-_APPEND_IN_TX = _HEAD_CTE + """
-INSERT INTO events (epoch, stream_id, version, event_id, type, schema_version, data, metadata)
-SELECT m.epoch, %(stream)s, {base} + b.ord, b.id, b.type, b.schema, b.data, b.meta
-  FROM ROWS FROM (jsonb_to_recordset(%(batch)s::jsonb)
-        AS (id uuid, type text, schema smallint, data jsonb, meta jsonb))
-       WITH ORDINALITY AS b(id, type, schema, data, meta, ord),
-       event_store_meta m
- WHERE NOT EXISTS (SELECT 1 FROM head WHERE head.younger){guard}
- ORDER BY b.ord
-ON CONFLICT DO NOTHING
-RETURNING position, epoch, transaction_id, version
-"""
+_APPEND_IN_TX = _HEAD_CTE + _APPEND.format(
+    base="{base}", where="WHERE NOT EXISTS (SELECT 1 FROM head WHERE head.younger){guard}",
+    conflict="ON CONFLICT DO NOTHING")
 _HEAD_VERSION = "coalesce((SELECT version FROM head), 0)"
 
 # A batch of several events inside a transaction, whole or not at all, in one statement:
