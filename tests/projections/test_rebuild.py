@@ -189,35 +189,8 @@ def test_indexes_are_declared_as_plain_create_index():
         validate([Bad()])
 
 
-def test_a_projector_handling_an_unregistered_event_type_is_refused():
-    """A misspelt @on name never matches an event: the read model would silently miss
-    what it was written for. Start-up refuses it, naming the projector and the name."""
-    import pytest
-
-    from chatalot.bootstrap import build_registry, default_projectors
-    from projections.errors import InvalidProjector
-    from projections.projector import Projector, on, validate
-
-    validate(default_projectors(), build_registry())  # every real handler names a type
-
-    class Misspelt(Projector):
-        name = "misspelt"
-        version = 1
-        tables = {"misspelt_notes": "id int"}
-
-        @on("UserRegistred")
-        async def registered(self, event, ctx):
-            return None
-
-    with pytest.raises(InvalidProjector, match="misspelt: handles 'UserRegistred'"):
-        validate([Misspelt()], build_registry())
-
-
-def test_serve_stops_with_one_line_on_an_unregistered_event_type(monkeypatch, capsys):
-    import pytest
-
-    import chatalot.cli.projections
-    from chatalot.cli.main import main
+def _misspelt(event_type: str):
+    """A projector whose one handler names `event_type`."""
     from projections.projector import Projector, on
 
     class Misspelt(Projector):
@@ -225,11 +198,35 @@ def test_serve_stops_with_one_line_on_an_unregistered_event_type(monkeypatch, ca
         version = 1
         tables = {"misspelt_notes": "id int"}
 
-        @on("NoSuchEvent")
+        @on(event_type)
         async def handle(self, event, ctx):
             return None
 
-    monkeypatch.setattr(chatalot.cli.projections, "default_projectors", lambda: [Misspelt()])
+    return Misspelt()
+
+
+def test_a_projector_handling_an_unregistered_event_type_is_refused():
+    """A misspelt @on name never matches an event: the read model would silently miss
+    what it was written for. Start-up refuses it, naming the projector and the name."""
+    import pytest
+
+    from chatalot.bootstrap import build_registry, default_projectors
+    from projections.errors import InvalidProjector
+    from projections.projector import validate
+
+    validate(default_projectors(), build_registry())  # every real handler names a type
+    with pytest.raises(InvalidProjector, match="misspelt: handles 'UserRegistred'"):
+        validate([_misspelt("UserRegistred")], build_registry())
+
+
+def test_serve_stops_with_one_line_on_an_unregistered_event_type(monkeypatch, capsys):
+    import pytest
+
+    import chatalot.cli.projections
+    from chatalot.cli.main import main
+
+    monkeypatch.setattr(chatalot.cli.projections, "default_projectors",
+                        lambda: [_misspelt("NoSuchEvent")])
     with pytest.raises(SystemExit) as exit_:
         main(["serve"])
     assert exit_.value.code == 1
