@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from chatalot.api.context import client_ip
 from chatalot.api.errors import send_error
 from chatalot.config import Settings
+from chatalot.metrics import RATE_LIMITED
 
 EXEMPT = frozenset({"/api/health", "/api/health/"})
 AUTH_PREFIX = "/api/auth/"
@@ -76,6 +77,7 @@ def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
         if decision.allowed:
             await app(scope, receive, send)
             return
+        RATE_LIMITED.labels(name).inc()
         await send_error(send, 429, "rate_limited", "too many requests; slow down",
                          retry_after_secs=decision.retry_after_secs)
 

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from chatalot.config import ConfigError, Settings, load_settings
+from chatalot.logs import configure_logging
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -83,14 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"chatalot: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    configure_logging(settings.log_format, logging.INFO)
     try:
         args.func(settings, args)
     except Exception as exc:
