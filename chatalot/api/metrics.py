@@ -28,13 +28,13 @@ _FAILURES = "SELECT name, sum(failures)::bigint FROM projection_builds GROUP BY 
 
 def app_registry(state: State) -> tuple[CollectorRegistry, ScrapeCollector]:
     """This app's scrape-time figures (one per app: tests build many in one process)."""
-    found = state.get("metrics_registry")
+    found: tuple[CollectorRegistry, ScrapeCollector] | None = state.get("metrics_registry")
     if found is None:
         collector = ScrapeCollector()
         registry = CollectorRegistry(auto_describe=True)
         registry.register(collector)
         found = state["metrics_registry"] = (registry, collector)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 async def require_metrics_token(connection: ASGIConnection[Any, Any, Any, Any],
@@ -43,7 +43,7 @@ async def require_metrics_token(connection: ASGIConnection[Any, Any, Any, Any],
     expected = services.settings.metrics_token
     if not expected:
         raise DomainError("not_found", "not found")
-    scheme, _, given = connection.headers.get("authorization", "").partition(" ")
+    scheme, _sep, given = connection.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
                                                              expected.encode()):
         raise DomainError("unauthorized", "metrics need their bearer token")

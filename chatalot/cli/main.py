@@ -76,9 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--after", help="start after this position")
     tail.add_argument("--limit", type=int, default=1000, help="with --stream: at most this many")
     tail.set_defaults(func=_events_tail)
+    from chatalot.cli.backup import add_parser as add_backup
     from chatalot.cli.projections import add_parser as add_projections
 
     add_projections(sub)
+    add_backup(sub)
     return parser
 
 
@@ -95,12 +97,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as exc:
         from chatalot.auth.jwt_keys import JwtKeyError
         from chatalot.auth.totp import TotpKeyError
+        from chatalot.backup import BackupError
         from chatalot.cli.database import DatabaseUnreachable
         from event_store import EventStoreError
         from projections.errors import InvalidProjector
 
         if isinstance(exc, JwtKeyError | TotpKeyError | EventStoreError | DatabaseUnreachable
-                      | InvalidProjector):
+                      | InvalidProjector | BackupError):
             print(f"chatalot: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
         raise
