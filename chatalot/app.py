@@ -67,4 +67,7 @@ def build_app(settings: Settings, route_handlers: Sequence[ControllerRouterHandl
         request_max_body_size=settings.limits.max_request_body_bytes,
         openapi_config=OpenAPIConfig(title="Chatalot", version=__version__, path="/schema"),
         debug=False,
+        # logging is the process's (chatalot/logs.py): Litestar's own config would replace
+        # the root handler with its plain-text one
+        logging_config=None,
     )

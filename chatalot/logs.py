@@ -22,15 +22,18 @@ import msgspec
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "chatalot_correlation_id", default=None)
 
+_KEYS = (r"(?:new_|current_|old_)?password|passwd|secret|token|refresh_token|access_token"
+         r"|api_key|private_key|totp_code|recovery_code|backup_code")
 _SCRUB = [
     (re.compile(r"-----BEGIN [A-Z ]+-----.*?(-----END [A-Z ]+-----|$)", re.S), "[redacted-pem]"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
     (re.compile(r"\b([a-z][a-z0-9+.-]*://[^:/\s@'\"]*:)[^@\s'\"]+@"), r"\1[redacted]@"),
-    (re.compile(
-        r"(?i)\b((?:new_|current_|old_)?password|passwd|secret|token|refresh_token"
-        r"|access_token|api_key|private_key|totp_code|recovery_code|backup_code)"
-        r"(\"?'?\s*[:=]\s*\"?'?)([^\"'\s,;&}]+)"), r"\1\2[redacted]"),
+    # "password": "two words" (quoted, up to the closing quote), then password=value
+    (re.compile(rf"(?i)\b({_KEYS})([\"']?\s*[:=]\s*)([\"'])(?:\\.|(?!\3).)*\3"),
+     r"\1\2\3[redacted]\3"),
+    (re.compile(rf"(?i)\b({_KEYS})([\"']?\s*[:=]\s*)(?![\"'\[])([^\"'\s,;&}}]+)"),
+     r"\1\2[redacted]"),
 ]
 
 
