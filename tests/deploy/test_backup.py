@@ -20,7 +20,13 @@ import psycopg
 import pytest
 
 from chatalot.backup import MAGIC, BackupError, backup, dependency_order, read_header, restore
-from chatalot.db import drop_database, ensure_database, make_pool, with_database
+from chatalot.db import (
+    drop_database,
+    embedded_postgres,
+    ensure_database,
+    make_pool,
+    with_database,
+)
 from event_store import START, EventRegistry, EventStore, NewEvent
 from tests.accounts.conftest import FrozenClock, make_settings, running_app
 
@@ -205,3 +211,35 @@ async def test_the_commands_back_up_and_restore_with_progress(
     assert "empty database" in again.stderr and "Traceback" not in again.stderr
     async with opened(empty_url) as store:
         assert [e.data.n for e in await read_everything(store)] == list(range(30))
+
+
+async def test_a_restore_into_another_cluster_keeps_old_and_new_events_in_order(
+        database_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Another cluster's transaction ids restart lower than the restored rows': without the
+    epoch step the restored rows would sit above its read horizon (unreadable) and new
+    events would sort before them."""
+    home = tmp_path_factory.mktemp("cluster")
+    os.chmod(home, 0o755)  # pgserver may run postgres as an unprivileged user
+    with embedded_postgres(home) as admin_url:
+        url = with_database(admin_url, "restored")
+        ensure_database(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            fresh = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
+        assert fresh is not None
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while True:  # the source's ids well above the fresh cluster's
+                row = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
+                if row is not None and row[0] > fresh[0] + 200:
+                    break
+        async with opened(database_url) as store:
+            await append(store, range(6))
+            resume_at = (await store.read_all(START, limit=2))[-1].position
+        file = tmp_path_factory.mktemp("backup") / "b.gz"
+        await asyncio.to_thread(backup, database_url, file, on_start=lambda total: None)
+        await restore(url, file, on_start=lambda total: None)
+        async with opened(url) as store:
+            await append(store, range(6, 9))
+            everything = await read_everything(store)
+            resumed = await read_everything(store, resume_at)
+    assert [e.data.n for e in everything] == list(range(9))
+    assert [e.data.n for e in resumed] == list(range(2, 9))

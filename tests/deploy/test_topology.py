@@ -188,9 +188,11 @@ async def test_a_socket_through_nginx_receives_what_was_sent_to_the_other_node(
     try:
         socket = await client_module.connect(url, open_timeout=20)
     except InvalidStatus as exc:
-        if exc.response.status_code == 404:
-            pytest.skip("no gateway yet: /ws answers 404 on this branch (nginx.conf already"
-                        " upgrades /ws; this test runs once the gateway is merged)")
+        # uvicorn refuses an upgrade to a path the app does not serve with 403
+        if exc.response.status_code in (403, 404):
+            pytest.skip(f"no gateway yet: /ws answers {exc.response.status_code} on this"
+                        " branch (nginx.conf already upgrades /ws; this test runs once the"
+                        " gateway is merged)")
         raise
     async with socket:
         await socket.send(json.dumps({"type": "authenticate", "token": owner["access_token"]}))
