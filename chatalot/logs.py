@@ -32,7 +32,8 @@ _SCRUB = [
     # "password": "two words" (quoted, up to the closing quote), then password=value
     (re.compile(rf"(?i)\b({_KEYS})([\"']?\s*[:=]\s*)([\"'])(?:\\.|(?!\3).)*\3"),
      r"\1\2\3[redacted]\3"),
-    (re.compile(rf"(?i)\b({_KEYS})([\"']?\s*[:=]\s*)(?![\"'\[])([^\"'\s,;&}}]+)"),
+    # unquoted: up to the next space or quote (eating a following `&x=1` is harmless)
+    (re.compile(rf"(?i)\b({_KEYS})([\"']?\s*[:=]\s*)(?![\"']|\[redacted\])([^\"'\s]+)"),
      r"\1\2[redacted]"),
 ]
 
