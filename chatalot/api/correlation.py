@@ -22,6 +22,7 @@ log = logging.getLogger("chatalot.requests")
 SCOPE_KEY = "chatalot.correlation_id"
 HEADER = "X-Request-Id"
 MAX_LENGTH = 100
+QUIET = frozenset({"/api/health", "/api/health/"})
 
 
 def accepted(given: str | None) -> str | None:
@@ -69,7 +70,9 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
         finally:
             if scope["type"] == ScopeType.HTTP:
                 client = scope.get("client")
-                log.info("request", extra={"fields": {
+                # health checks come every few seconds from every balancer: debug, if fine
+                quiet = status == 200 and scope.get("path") in QUIET
+                log.log(logging.DEBUG if quiet else logging.INFO, "request", extra={"fields": {
                     "method": scope.get("method"),
                     "route": scope.get("path_template") or "(unrouted)",
                     "status": status,

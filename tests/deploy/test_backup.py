@@ -106,6 +106,22 @@ def view_contents(url: str) -> dict[str, list[str]]:
             f'SELECT * FROM read_models."{v}"').fetchall()) for v in views}
 
 
+async def caught_up(url: str, head: str) -> None:
+    """Until every projector's active build has applied the log up to `head`."""
+    epoch, xid, seq = (int(part) for part in head.split("."))
+    for _ in range(500):
+        with psycopg.connect(url) as conn:
+            behind = conn.execute(
+                "SELECT count(*) FROM projection_versions v JOIN projection_builds b"
+                " ON b.build = v.active_build"
+                " WHERE (b.epoch, b.transaction_id, b.sequence) < (%s, %s, %s)",
+                (epoch, xid, seq)).fetchone()
+        if behind == (0,):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the projectors did not reach the head within 10 s")
+
+
 async def rebuilt(url: str, expected: dict[str, list[str]]) -> dict[str, list[str]]:
     """The read models once they answer as expected (the projectors rebuild them from the
     restored log after start-up), or as they are after 15 s."""
@@ -136,6 +152,7 @@ async def test_backup_restore_rebuild_answers_as_before(
                 **user.auth, "Chatalot-Min-Position": head})
             assert r.status_code == 200, r.text
             me[user.id] = r.json()
+        await caught_up(database_url, head)
         before = view_contents(database_url)
     file = tmp_path / "chatalot.backup.gz"
     header = await asyncio.to_thread(backup, database_url, file, on_start=lambda total: None)
