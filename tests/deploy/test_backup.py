@@ -10,6 +10,7 @@ import gzip
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,28 +236,30 @@ async def test_a_restore_into_another_cluster_keeps_old_and_new_events_in_order(
     """Another cluster's transaction ids restart lower than the restored rows': without the
     epoch step the restored rows would sit above its read horizon (unreadable) and new
     events would sort before them."""
-    home = tmp_path_factory.mktemp("cluster")
-    os.chmod(home, 0o755)  # pgserver may run postgres as an unprivileged user
-    with embedded_postgres(home) as admin_url:
-        url = with_database(admin_url, "restored")
-        ensure_database(url)
-        with psycopg.connect(url, autocommit=True) as conn:
-            fresh = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
-        assert fresh is not None
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            while True:  # the source's ids well above the fresh cluster's
-                row = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
-                if row is not None and row[0] > fresh[0] + 200:
-                    break
-        async with opened(database_url) as store:
-            await append(store, range(6))
-            resume_at = (await store.read_all(START, limit=2))[-1].position
-        file = tmp_path_factory.mktemp("backup") / "b.gz"
-        await asyncio.to_thread(backup, database_url, file, on_start=lambda total: None)
-        await restore(url, file, on_start=lambda total: None)
-        async with opened(url) as store:
-            await append(store, range(6, 9))
-            everything = await read_everything(store)
-            resumed = await read_everything(store, resume_at)
+    # like tests/conftest.py: straight under /tmp (pytest's own directories are 0700, and
+    # pgserver may run postgres as an unprivileged user)
+    with tempfile.TemporaryDirectory(prefix="chatalot-test-pg2-") as home:
+        os.chmod(home, 0o755)
+        with embedded_postgres(Path(home)) as admin_url:
+            url = with_database(admin_url, "restored")
+            ensure_database(url)
+            with psycopg.connect(url, autocommit=True) as conn:
+                fresh = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
+            assert fresh is not None
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                while True:  # the source's ids well above the fresh cluster's
+                    row = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
+                    if row is not None and row[0] > fresh[0] + 200:
+                        break
+            async with opened(database_url) as store:
+                await append(store, range(6))
+                resume_at = (await store.read_all(START, limit=2))[-1].position
+            file = tmp_path_factory.mktemp("backup") / "b.gz"
+            await asyncio.to_thread(backup, database_url, file, on_start=lambda total: None)
+            await restore(url, file, on_start=lambda total: None)
+            async with opened(url) as store:
+                await append(store, range(6, 9))
+                everything = await read_everything(store)
+                resumed = await read_everything(store, resume_at)
     assert [e.data.n for e in everything] == list(range(9))
     assert [e.data.n for e in resumed] == list(range(2, 9))
