@@ -148,5 +148,5 @@ def cors_config(settings: Settings) -> CORSConfig | None:
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
                        "Chatalot-Min-Position", "X-Request-Id"],
-        expose_headers=["Retry-After"], max_age=600,
+        expose_headers=["Retry-After", "X-Request-Id"], max_age=600,
     )

@@ -177,3 +177,16 @@ def test_text_lines_carry_the_correlation_id() -> None:
     record.correlation_id = "cid-1"
     record.fields = {"status": 200}
     assert TextFormatter().format(record).endswith("request status=200 [cid-1]")
+
+
+async def test_a_browser_may_read_the_request_id(tmp_path: Path, database_url: str) -> None:
+    from chatalot.config import Security
+
+    security = Security(argon2_memory_kib=64, argon2_time_cost=1, argon2_parallelism=1,
+                        cors_origins="https://app.example")
+    settings = make_settings(tmp_path, security=security)
+    async with running_app(settings, database_url, FrozenClock()) as api:
+        r = await api.client.get("/api/health", headers={"Origin": "https://app.example"})
+        assert r.headers["x-request-id"]
+        exposed = r.headers["access-control-expose-headers"].lower()
+        assert "x-request-id" in exposed
