@@ -5,9 +5,9 @@ adding it to CONTEXTS (docs/architecture.md, "Adding a context")."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
 
 import msgspec
 from litestar import Litestar
@@ -41,10 +41,17 @@ def default_projectors() -> list[Projector]:
     return [EventStats(), *(make() for context in CONTEXTS for make in context.projectors)]
 
 
-def services(settings: Settings, database_url: str, *,
-             clock: Callable[[], float] = time.time) -> AbstractAsyncContextManager[Services]:
-    return open_services(settings, database_url, registry=build_registry(),
-                         projectors=default_projectors(), clock=clock)
+@contextlib.asynccontextmanager
+async def services(settings: Settings, database_url: str, *,
+                   clock: Callable[[], float] = time.time) -> AsyncIterator[Services]:
+    """The process's services, with every context's background processes running."""
+    async with open_services(settings, database_url, registry=build_registry(),
+                             projectors=default_projectors(), clock=clock) as opened, \
+            contextlib.AsyncExitStack() as stack:
+        for context in CONTEXTS:
+            for process in context.processes:
+                await stack.enter_async_context(process(opened))
+        yield opened
 
 
 def create_app(settings: Settings, database_url: str,

@@ -51,6 +51,7 @@ CREATE TABLE messaging_bookmarks (
 CREATE TABLE messaging_polls (
     poll_id uuid PRIMARY KEY,
     channel_id uuid NOT NULL,
+    creator_id uuid NOT NULL,
     option_count integer NOT NULL,
     multi_select boolean NOT NULL,
     expires_at timestamptz,

@@ -194,3 +194,119 @@ class BookmarkOut(msgspec.Struct, kw_only=True):
     note: str | None
     created_at: str
     position: str | None = None
+
+
+# -- polls ------------------------------------------------------------------------------------
+
+
+class CreatePoll(Body, kw_only=True):
+    question: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    options: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]],
+                       msgspec.Meta(min_length=2, max_length=10)]
+    multi_select: bool = False
+    anonymous: bool = False
+    expires_in_minutes: Annotated[int, msgspec.Meta(ge=1, le=30 * 24 * 60)] | None = None
+
+
+class Vote(Body, kw_only=True):
+    option_indexes: Annotated[list[Annotated[int, msgspec.Meta(ge=0, le=9)]],
+                              msgspec.Meta(min_length=1, max_length=10)]
+
+
+class PollOption(msgspec.Struct, kw_only=True):
+    text: str
+    votes: int
+    voter_ids: list[uuid.UUID] | None  # None for an anonymous poll
+
+
+class Poll(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    channel_id: uuid.UUID
+    creator_id: uuid.UUID
+    question: str
+    options: list[PollOption]
+    multi_select: bool
+    anonymous: bool
+    expires_at: str | None
+    closed: bool
+    total_voters: int
+    my_vote: list[int] | None
+    created_at: str
+    position: str | None = None
+
+
+class PollPage(msgspec.Struct, kw_only=True):
+    items: list[Poll]
+    next_cursor: str | None
+
+
+# -- scheduled messages -----------------------------------------------------------------------
+
+
+class ScheduleMessage(Body, kw_only=True):
+    """A `send_message` body plus when to send it (and the channel)."""
+
+    channel_id: uuid.UUID
+    scheduled_for: str  # RFC 3339
+    ciphertext: Ciphertext
+    nonce: Nonce = ""
+    encryption: Encryption
+    message_type: MessageType = "text"
+    reply_to: uuid.UUID | None = None
+    thread_id: uuid.UUID | None = None
+    sender_key_id: U32 | None = None
+    mentions: Mentions = msgspec.field(default_factory=list)
+
+
+class Scheduled(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    channel_id: uuid.UUID
+    scheduled_for: str
+    ciphertext: str
+    nonce: str
+    encryption: str
+    message_type: str
+    created_at: str
+    position: str | None = None
+
+
+class ScheduledPage(msgspec.Struct, kw_only=True):
+    items: list[Scheduled]
+    next_cursor: str | None
+
+
+# -- webhooks ---------------------------------------------------------------------------------
+
+WebhookName = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+AvatarUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://\S+$")]
+
+
+class CreateWebhook(Body, kw_only=True):
+    name: WebhookName
+    avatar_url: AvatarUrl | None = None
+
+
+class UpdateWebhook(Body, kw_only=True):
+    name: WebhookName | None = None
+    avatar_url: AvatarUrl | None = None
+    active: bool | None = None
+
+
+class ExecuteWebhook(Body, kw_only=True):
+    """A webhook's message: plain text (it is server-readable and indexed)."""
+
+    content: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+    username: WebhookName | None = None
+    avatar_url: AvatarUrl | None = None
+
+
+class Webhook(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    channel_id: uuid.UUID
+    name: str
+    avatar_url: str | None
+    active: bool
+    created_by: uuid.UUID
+    created_at: str
+    token: str | None = None  # only in the reply that created it
+    position: str | None = None

@@ -39,8 +39,8 @@ async def message_facts(tx: Tx, message_id: uuid.UUID, *, lock: bool = False
                         row["encryption"], row["sent_at"], row["deleted"], row["pinned"])
 
 
-async def lock_channel(tx: Tx, purpose: str, channel_id: uuid.UUID) -> None:
-    """A transaction-scoped advisory lock per (purpose, channel): per-channel counts (50
-    pins) are decided one command at a time."""
+async def lock_channel(tx: Tx, purpose: str, key: uuid.UUID) -> None:
+    """A transaction-scoped advisory lock per (purpose, channel or user): counted limits
+    (50 pins per channel, 50 scheduled messages per user) are decided one at a time."""
     await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                     (f"messaging:{purpose}:{channel_id}",))
+                     (f"messaging:{purpose}:{key}",))
