@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import base64
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from tests.spaces.builders import Space, SpacesBuilder
 
 from tests.accounts.conftest import (  # noqa: F401 - fixtures
     Api,
@@ -19,7 +21,6 @@ from tests.accounts.conftest import (  # noqa: F401 - fixtures
     fast_database_url,
     settings,
 )
-from tests.spaces.builders import Space, SpacesBuilder
 
 
 def b64(text: str | bytes) -> str:
@@ -42,10 +43,15 @@ def e2e_body(**extra: Any) -> dict[str, Any]:
 class Msg:
     """The accounts Api plus what messaging tests need."""
 
-    def __init__(self, api: Api) -> None:
-        self.api = api
-        self.client = api.client
-        self.spaces = SpacesBuilder(api)
+    def __init__(self, base: Api) -> None:
+        self.api = base
+        self.client = base.client
+        self.spaces = SpacesBuilder(base)
+
+    def at(self, seconds_from_now: float) -> str:
+        """An RFC 3339 time on the test's clock."""
+        moment = datetime.fromtimestamp(self.api.clock.now + seconds_from_now, UTC)
+        return moment.isoformat().replace("+00:00", "Z")
 
     async def space(self, members: int = 2) -> Space:
         return await self.spaces.community_with_channel(members=members)
