@@ -29,7 +29,7 @@ CREATE TABLE messaging_client_ids (
 CREATE TABLE messaging_slow_mode (
     channel_id uuid NOT NULL,
     user_id uuid NOT NULL,
-    last_sent_at timestamptz NOT NULL,
+    last_sent_at timestamptz,
     PRIMARY KEY (channel_id, user_id)
 );
 

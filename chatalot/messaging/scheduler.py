@@ -43,14 +43,20 @@ class ScheduledDelivery:
         self._wake.set()
 
     async def follow(self) -> None:
-        sub = self.rt.store.subscribe(category="scheduled", name="scheduled-delivery",
-                                      poll_interval=1.0)
-        try:
-            async for batch in sub.batches():
-                for event in batch:
-                    self.apply(event)
-        finally:
-            await sub.close()
+        """Follow the `scheduled` category from the start of the log; on an error (the
+        database gone a while), start over: apply is idempotent."""
+        while True:
+            sub = self.rt.store.subscribe(category="scheduled", name="scheduled-delivery",
+                                          poll_interval=1.0)
+            try:
+                async for batch in sub.batches():
+                    for event in batch:
+                        self.apply(event)
+            except Exception:
+                log.exception("scheduled delivery: following the log failed; starting over")
+                await asyncio.sleep(1.0)
+            finally:
+                await sub.close()
 
     async def deliver_due(self) -> None:
         while True:

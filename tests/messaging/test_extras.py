@@ -97,7 +97,7 @@ async def test_scheduled_messages_are_delivered_once_by_several_nodes(msg: Msg) 
                     for _ in range(2)]
 
         async def caught_up() -> bool:
-            return all(set(m.pending) == set(ids[:5]) for m in managers)
+            return all({str(k) for k in m.pending} == set(ids[:5]) for m in managers)
         await _wait(caught_up)
         msg.api.clock.advance(70)
 

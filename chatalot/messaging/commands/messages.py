@@ -80,14 +80,13 @@ async def _check_slow_mode(tx: Tx, access: ChannelAccess, sender: uuid.UUID) -> 
         return
     await tx.execute(
         "INSERT INTO messaging_slow_mode (channel_id, user_id, last_sent_at)"
-        " VALUES (%s, %s, '-infinity') ON CONFLICT DO NOTHING", (access.channel_id, sender))
+        " VALUES (%s, %s, NULL) ON CONFLICT DO NOTHING", (access.channel_id, sender))
     row = await tx.fetchone(
         "SELECT last_sent_at FROM messaging_slow_mode WHERE channel_id = %s AND user_id = %s"
         " FOR UPDATE", (access.channel_id, sender))
     last = row["last_sent_at"] if row else None
     rules.check_slow_mode(rules.slow_mode_wait(
-        access.slow_mode_secs, exempt, None if last is None or last.year < 2 else last,
-        tx.now))
+        access.slow_mode_secs, exempt, last, tx.now))
     await tx.execute(
         "UPDATE messaging_slow_mode SET last_sent_at = %s WHERE channel_id = %s"
         " AND user_id = %s", (tx.now, access.channel_id, sender))
