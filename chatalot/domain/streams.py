@@ -36,6 +36,19 @@ def auth_day_stream(day: date) -> str:
     return f"auth-{day.isoformat()}"
 
 
+def community_stream(community_id: uuid.UUID) -> str:
+    return f"community-{community_id}"
+
+
+def group_stream(group_id: uuid.UUID) -> str:
+    return f"group-{group_id}"
+
+
+def channel_stream(channel_id: uuid.UUID) -> str:
+    """A channel's lifecycle and membership (DMs are channels of kind "dm")."""
+    return f"channel-{channel_id}"
+
+
 def message_stream(message_id: uuid.UUID) -> str:
     return f"message-{message_id}"
 
@@ -59,3 +72,7 @@ def scheduled_stream(scheduled_id: uuid.UUID) -> str:
 
 def webhook_stream(webhook_id: uuid.UUID) -> str:
     return f"webhook-{webhook_id}"
+
+
+def file_stream(file_id: uuid.UUID) -> str:
+    return f"file-{file_id}"

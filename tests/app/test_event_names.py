@@ -24,6 +24,17 @@ NAMES_IN_THE_LOG = {
     "PollVoteRemoved", "PollVoted", "ReactionAdded", "ReactionRemoved", "ReadCursorMoved",
     "ScheduledMessageCancelled", "ScheduledMessageDelivered", "WebhookCreated",
     "WebhookDeleted", "WebhookUpdated",
+    # spaces (issue 10)
+    "ChannelCreated", "ChannelDeleted", "ChannelMemberBanned", "ChannelMemberJoined",
+    "ChannelMemberKicked", "ChannelMemberLeft", "ChannelMemberUnbanned", "ChannelRoleChanged",
+    "ChannelUpdated", "CommunityCreated", "CommunityDeleted", "CommunityInviteCreated",
+    "CommunityInviteDeleted", "CommunityInviteUsed", "CommunityMemberBanned",
+    "CommunityMemberJoined", "CommunityMemberKicked", "CommunityMemberLeft",
+    "CommunityMemberUnbanned", "CommunityNicknameChanged", "CommunityOwnershipTransferred",
+    "CommunityRoleChanged", "CommunityUpdated", "DmChannelCreated", "GroupCreated",
+    "GroupDeleted", "GroupInviteCreated", "GroupInviteUsed", "GroupMemberJoined",
+    "GroupMemberLeft", "GroupOwnershipTransferred", "GroupUpdated",
+    "SenderKeyRotationRequired", "TimeoutRemoved", "UserTimedOut", "UserWarned",
 }
 
 
