@@ -35,7 +35,7 @@ _COLUMNS = (
     " deleted_at, pinned, reply_count, epoch, transaction_id, sequence")
 
 
-async def rows(conn: Conn, query: sql.Composable, params: Any) -> list[dict[str, Any]]:
+async def rows(conn: Conn, query: sql.SQL | sql.Composed, params: Any) -> list[dict[str, Any]]:
     """Read-model rows; 503 projection_lag while the read models are first built."""
     try:
         async with conn.cursor(row_factory=dict_row) as cur:
