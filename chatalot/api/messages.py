@@ -192,7 +192,7 @@ class MessagesController(Controller):
         return reply
 
     @post("/{message_id:str}/reactions", status_code=200, summary="React to a message",
-          responses=errors(401, 403, 404, 409, 422))
+          responses=errors(413, 401, 403, 404, 409, 422))
     async def react(self, message_id: FromPath[uuid.UUID], data: JSONBody[c.Reaction],
                     messaging: NamedDependency[MessagingRuntime],
                     principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
