@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import ClassVar
 
 from psycopg import sql
@@ -46,23 +47,49 @@ class MessageSearch(Projector):
         "CREATE INDEX ON {message_search} (channel_id)",
     ]
 
-    @on("MessageSent")
-    async def sent(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
-        d = event.data
-        if d.encryption != "none":
+    async def apply(self, events: Sequence[RecordedEvent], ctx: ProjectionContext) -> None:
+        """In commit order; a run of MessageSent is one INSERT."""
+        sent: list[RecordedEvent] = []
+        async with ctx.conn.pipeline():
+            for event in events:
+                if event.type == "MessageSent":
+                    sent.append(event)
+                    continue
+                if sent:
+                    await self._sent(sent, ctx)
+                    sent = []
+                attr = self._handlers.get(event.type)
+                if attr is not None:
+                    await getattr(self, attr)(event, ctx)
+            if sent:
+                await self._sent(sent, ctx)
+
+    @staticmethod
+    async def _sent(events: list[RecordedEvent], ctx: ProjectionContext) -> None:
+        rows = []
+        for e in events:
+            d = e.data
+            text = readable_text(d.ciphertext) if d.encryption == "none" else None
+            if text:
+                rows.append((d, text, e))
+        if not rows:
             return
-        text = readable_text(d.ciphertext)
-        if not text:
-            return
-        p = event.position
         await ctx.conn.execute(sql.SQL(
             "INSERT INTO {} (message_id, channel_id, sender_id, message_type, has_file, body,"
             " created_at, epoch, transaction_id, sequence)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING").format(
-                ctx.table("message_search")),
-            (d.message_id, d.channel_id, d.sender_id, d.message_type,
-             d.message_type == "file", text, event.recorded_at, p.epoch, p.transaction_id,
-             p.sequence))
+            " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[],"
+            " %s::boolean[], %s::text[], %s::timestamptz[], %s::int[], %s::bigint[],"
+            " %s::bigint[]) ON CONFLICT DO NOTHING").format(ctx.table("message_search")), (
+            [d.message_id for d, _, _ in rows], [d.channel_id for d, _, _ in rows],
+            [d.sender_id for d, _, _ in rows], [d.message_type for d, _, _ in rows],
+            [d.message_type == "file" for d, _, _ in rows], [t for _, t, _ in rows],
+            [e.recorded_at for _, _, e in rows], [e.position.epoch for _, _, e in rows],
+            [e.position.transaction_id for _, _, e in rows],
+            [e.position.sequence for _, _, e in rows]))
+
+    @on("MessageSent")
+    async def sent(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        await self._sent([event], ctx)
 
     @on("MessageEdited")
     async def edited(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
