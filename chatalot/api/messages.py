@@ -193,7 +193,7 @@ class MessagesController(Controller):
 
     @post("/{message_id:str}/reactions", status_code=200, summary="React to a message",
           responses=errors(413, 401, 403, 404, 409, 422))
-    async def react(self, message_id: FromPath[uuid.UUID], data: JSONBody[c.Reaction],
+    async def react(self, message_id: FromPath[uuid.UUID], data: JSONBody[c.AddReaction],
                     messaging: NamedDependency[MessagingRuntime],
                     principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                     ) -> c.Position:
