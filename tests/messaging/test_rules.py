@@ -7,11 +7,14 @@ import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from chatalot.domain.errors import DomainError
 from chatalot.domain.messaging import polls, rules, scheduling
+from chatalot.messaging import contracts as c
 from tests.hypothesis_budget import pure
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -148,10 +151,6 @@ def test_scheduling_bounds() -> None:
 
 def test_websocket_frames_decode_into_the_rest_bodies() -> None:
     """The gateway decodes frames as contracts.FRAMES, the same Structs the routes take."""
-    import msgspec
-
-    from chatalot.messaging import contracts as c
-
     mid, ch = uuid.uuid4(), uuid.uuid4()
     frames = {
         "send_message": ({"channel_id": str(ch), "ciphertext": b64(b"x"), "encryption": "none",
