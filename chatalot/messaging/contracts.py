@@ -125,7 +125,8 @@ class ReactionCount(msgspec.Struct, kw_only=True):
 
 class Message(msgspec.Struct, kw_only=True):
     """A message as history shows it. A deleted message keeps its place with
-    `deleted: true` and no body."""
+    `deleted: true` and no body; a quarantined one with `quarantined: true`, its body
+    shown to instance staff only."""
 
     id: uuid.UUID
     channel_id: uuid.UUID
@@ -143,6 +144,7 @@ class Message(msgspec.Struct, kw_only=True):
     created_at: str
     edited_at: str | None
     deleted: bool
+    quarantined: bool
     pinned: bool
     reply_count: int
     reactions: list[ReactionCount]
@@ -334,3 +336,7 @@ class Webhook(msgspec.Struct, kw_only=True):
     created_at: str
     token: str | None = None  # only in the reply that created it
     position: str | None = None
+
+
+class Quarantine(Body, kw_only=True):
+    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None

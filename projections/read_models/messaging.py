@@ -61,6 +61,7 @@ class Messages(Projector):
             " mentions uuid[] NOT NULL, webhook_name text, webhook_avatar text,"
             " created_at timestamptz NOT NULL, edited_at timestamptz, deleted_at timestamptz,"
             " deleted_by uuid, pinned boolean NOT NULL DEFAULT false,"
+            " quarantined boolean NOT NULL DEFAULT false,"
             " reply_count integer NOT NULL DEFAULT 0, " + _POS),
         "message_edits": (
             "message_id uuid NOT NULL, ciphertext text NOT NULL, nonce text NOT NULL,"
@@ -191,6 +192,11 @@ class Messages(Projector):
                    (d.channel_id, d.message_id))
         await _run(ctx, "messages", "UPDATE {t} SET pinned = false WHERE message_id = %s",
                    (d.message_id,))
+
+    @on("MessageQuarantined", "MessageUnquarantined")
+    async def quarantined(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        await _run(ctx, "messages", "UPDATE {t} SET quarantined = %s WHERE message_id = %s",
+                   (event.type == "MessageQuarantined", event.data.message_id))
 
     @on("ReadCursorMoved")
     async def read(self, event: RecordedEvent, ctx: ProjectionContext) -> None:

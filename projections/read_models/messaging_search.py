@@ -4,7 +4,8 @@ ts_rank_cd, snippets from ts_headline (chatalot/messaging/search.py).
 
 Only `encryption: none` bodies are indexed (text, file, system and webhook messages): the
 server cannot read an E2E body, and an E2E-required channel refuses `none`. An edit
-replaces the indexed text (the old text is no longer found), a deletion removes it. A
+replaces the indexed text (the old text is no longer found), a deletion removes it, a
+quarantined message is left out of every answer until it is released. A
 projection, off the send path: a send never waits for the index.
 """
 
@@ -39,6 +40,7 @@ class MessageSearch(Projector):
     tables: ClassVar = {"message_search": (
         "message_id uuid PRIMARY KEY, channel_id uuid NOT NULL, sender_id uuid,"
         " message_type text NOT NULL, has_file boolean NOT NULL, body text NOT NULL,"
+        " quarantined boolean NOT NULL DEFAULT false,"
         f" tsv tsvector GENERATED ALWAYS AS (to_tsvector('{TS_CONFIG}', body)) STORED,"
         " created_at timestamptz NOT NULL, epoch integer NOT NULL,"
         " transaction_id bigint NOT NULL, sequence bigint NOT NULL")}
@@ -107,6 +109,13 @@ class MessageSearch(Projector):
     async def deleted(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
         await ctx.conn.execute(sql.SQL("DELETE FROM {} WHERE message_id = %s").format(
             ctx.table("message_search")), (event.data.message_id,))
+
+
+    @on("MessageQuarantined", "MessageUnquarantined")
+    async def quarantined(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        await ctx.conn.execute(sql.SQL("UPDATE {} SET quarantined = %s WHERE message_id = %s")
+                               .format(ctx.table("message_search")),
+                               (event.type == "MessageQuarantined", event.data.message_id))
 
 
 PROJECTORS: list[type[Projector]] = [MessageSearch]

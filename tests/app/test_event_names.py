@@ -20,6 +20,7 @@ NAMES_IN_THE_LOG = {
     "UserUnblocked", "UserUnsuspended",
     # messaging (issue 13)
     "BookmarkAdded", "BookmarkRemoved", "MessageDeleted", "MessageEdited", "MessagePinned",
+    "MessageQuarantined", "MessageUnquarantined",
     "MessageScheduled", "MessageSent", "MessageUnpinned", "PollClosed", "PollCreated",
     "PollVoteRemoved", "PollVoted", "ReactionAdded", "ReactionRemoved", "ReadCursorMoved",
     "ScheduledMessageCancelled", "ScheduledMessageDelivered", "WebhookCreated",
