@@ -5,6 +5,7 @@ process's services. Nothing else in the application lists them."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,10 @@ class BoundedContext:
     runtimes: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
     """Dependency name -> a function of the process's services giving this context's
     runtime; its handlers declare `<name>: NamedDependency[<Runtime>]`."""
+    background: Sequence[Callable[[Any], AbstractAsyncContextManager[None]]] = ()
+    """Work that runs beside the app for the life of the process's services (a process
+    manager reading the log): each is entered after the services open, left before they
+    close."""
 
     def router(self) -> Router:
         def provider(pick: Callable[[Any], Any]) -> Provide:

@@ -12,6 +12,8 @@ STATUS: Final[dict[str, int]] = {
     "forbidden": 403,
     "not_found": 404,
     "conflict": 409,
+    "too_large": 413,
+    "e2e_required": 422,
     "limit_reached": 422,
     "rate_limited": 429,
     "projection_lag": 503,

@@ -18,6 +18,9 @@ NAMES_IN_THE_LOG = {
     "SessionStarted", "SignedPrekeyUploaded", "TotpDisabled", "TotpEnabled",
     "TotpSetupStarted", "UserBlocked", "UserDeleted", "UserRegistered", "UserSuspended",
     "UserUnblocked", "UserUnsuspended",
+    # files (issue 16)
+    "FileUploaded", "FileDeleted", "FileQuarantined", "FileUnquarantined", "FileHashBlocked",
+    "FileHashUnblocked", "BlockedUploadRefused", "MediaAssetUploaded", "BlobCollected",
 }
 
 
