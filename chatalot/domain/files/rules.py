@@ -264,11 +264,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise RangeNotSatisfiable
         return (max(0, size - suffix), size - 1) if size else _unsatisfiable()
     first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last < first:
-        return None
+    if last_text and int(last_text) < first:
+        return None  # invalid: ignored
     if first >= size:
         raise RangeNotSatisfiable
+    last = int(last_text) if last_text else size - 1
     return first, min(last, size - 1)
 
 
