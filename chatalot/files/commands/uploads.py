@@ -29,6 +29,7 @@ from chatalot.domain.files import rules
 from chatalot.domain.streams import blocked_hash_stream, file_stream
 from chatalot.files import state
 from chatalot.files.channels import posting_access
+from chatalot.files.collector import BlobCollector
 from chatalot.files.receiving import ReceivedUpload
 from chatalot.files.runtime import FilesRuntime
 from chatalot.files.scanning import Produced, Scanned, scan_plaintext
@@ -103,6 +104,7 @@ async def upload(rt: FilesRuntime, user_id: uuid.UUID, received: ReceivedUpload,
     assert received.sha256 is not None
     produced: list[Produced] = []
     pins: list[uuid.UUID] = []
+    placed: list[str] = []
     try:
         wanted = parse_fields(received.fields)
         filename = rules.clean_filename(received.filename)
@@ -121,6 +123,7 @@ async def upload(rt: FilesRuntime, user_id: uuid.UUID, received: ReceivedUpload,
             await _refuse_blocked(rt, user_id, wanted.channel_id, hit, info)
         blobs = [(stored_sha, size)] + ([(thumb.sha256, thumb.size)] if thumb else [])
         pins = await state.pin_blobs(rt.pool, blobs)
+        placed = [sha for sha, _ in blobs]
         if scanned.cleaned is not None:
             await rt.storage.place_path(scanned.cleaned.path, stored_sha)
         else:
@@ -135,6 +138,9 @@ async def upload(rt: FilesRuntime, user_id: uuid.UUID, received: ReceivedUpload,
     except BaseException:
         with contextlib.suppress(Exception):
             await state.unpin(rt.pool, pins)
+            collector = BlobCollector(rt)
+            for sha in placed:  # refused after placing (quota, rate, a kick): tidy now
+                await collector.try_collect(sha)
         raise
     finally:
         staged.discard()
