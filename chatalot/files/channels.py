@@ -10,9 +10,9 @@ from typing import Any
 
 import psycopg
 
-from typing import TYPE_CHECKING
-if TYPE_CHECKING:
-    from chatalot.domain.spaces.access import ChannelAccess
+from chatalot.domain.spaces import permissions
+from chatalot.domain.spaces.access import ChannelAccess
+from chatalot.spaces.access import load_channel_access
 
 Conn = psycopg.AsyncConnection[Any]
 
@@ -22,8 +22,6 @@ async def posting_access(conn: Conn, channel_id: uuid.UUID, user_id: uuid.UUID,
     """The caller may post in the channel now (404 unknown channel; 403 forbidden,
     timed_out or read_only). With `lock`, their membership row stays locked until the
     transaction ends, so a concurrent kick lands after the upload in the log."""
-    from chatalot.domain.spaces import permissions
-    from chatalot.spaces.access import load_channel_access
     access = await load_channel_access(conn, channel_id, user_id, lock=lock)
     permissions.require_post(access, now)
     return access
@@ -32,8 +30,6 @@ async def posting_access(conn: Conn, channel_id: uuid.UUID, user_id: uuid.UUID,
 async def reading_access(conn: Conn, channel_id: uuid.UUID, user_id: uuid.UUID
                          ) -> ChannelAccess:
     """The caller may read the channel now (a kicked member may not, at once)."""
-    from chatalot.domain.spaces import permissions
-    from chatalot.spaces.access import load_channel_access
     access = await load_channel_access(conn, channel_id, user_id)
     permissions.require_read(access)
     return access

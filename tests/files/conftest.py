@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.spaces.builders import Space, SpacesBuilder
 
 from chatalot.config import Limits, Settings
 from tests.accounts.conftest import (  # noqa: F401 - fixtures
@@ -21,7 +22,6 @@ from tests.accounts.conftest import (  # noqa: F401 - fixtures
     fast_database_url,
     make_settings,
 )
-from tests.spaces.builders import Space, SpacesBuilder
 
 MIB = 1024 * 1024
 PDF = b"%PDF-1.7\n"
