@@ -21,11 +21,12 @@ from chatalot.config import Settings
 from chatalot.files.context import FILES
 from chatalot.keys.context import KEYS
 from chatalot.services import Services, open_services
+from chatalot.spaces.context import SPACES
 from event_store import EventRegistry
 from projections.projector import Projector
 from projections.read_models.event_stats import EventStats
 
-CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, FILES)
+CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, FILES)
 
 
 def event_types() -> list[type[msgspec.Struct]]:

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.spaces.builders import Space, SpacesBuilder
 
 from chatalot.config import Limits, Settings
 from tests.accounts.conftest import (  # noqa: F401 - fixtures
@@ -22,6 +21,7 @@ from tests.accounts.conftest import (  # noqa: F401 - fixtures
     fast_database_url,
     make_settings,
 )
+from tests.spaces.builders import Space, SpacesBuilder
 
 MIB = 1024 * 1024
 PDF = b"%PDF-1.7\n"
@@ -49,7 +49,7 @@ class Stored:
 
 
 class FilesApi:
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api) -> None:  # noqa: F811 - a parameter, not the fixture
         self.api = api
         self.client = api.client
         self.spaces = SpacesBuilder(api)
