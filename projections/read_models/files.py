@@ -48,7 +48,7 @@ class Files(Projector):
                    " ON CONFLICT (file_id) DO NOTHING", "files",
                    (d.file_id, d.uploader_id, d.channel_id, d.filename, d.size_bytes,
                     d.content_type, d.sha256, d.encrypted, d.thumbnail_sha256 is not None,
-                    event.recorded_at, p.epoch, p.transaction_id, p.sequence))
+                    d.created_at, p.epoch, p.transaction_id, p.sequence))
 
     @on("FileDeleted")
     async def deleted(self, event: RecordedEvent, ctx: ProjectionContext) -> None:

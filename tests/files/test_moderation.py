@@ -81,8 +81,7 @@ async def test_a_refused_upload_leaves_no_bytes_behind(files: FilesApi) -> None:
 async def test_admin_list_and_storage_stats(files: FilesApi) -> None:
     space = await files.space(members=2)
     admin, alice, bob = space.owner, *space.members
-    sizes = {alice: [100, 5000, 300], bob: [2000]}
-    for user, user_sizes in sizes.items():
+    for user, user_sizes in ((alice, [100, 5000, 300]), (bob, [2000])):
         for i, size in enumerate(user_sizes):
             await files.stored(user, space.channel_id, pdf(size, seed=size + i))
     await files.stored(bob, space.channel_id, pdf(100, seed=100))  # same bytes as alice's

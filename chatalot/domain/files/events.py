@@ -22,6 +22,7 @@ those events from the log and removes the bytes that nothing references any more
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import msgspec
 
@@ -36,6 +37,7 @@ class FileUploaded(msgspec.Struct, frozen=True, kw_only=True):
     sha256: str
     received_sha256: str
     encrypted: bool
+    created_at: datetime  # the command's clock: the reply and the read model say the same
     thumbnail_sha256: str | None = None
 
 

@@ -197,7 +197,7 @@ async def _record(rt: FilesRuntime, record: StoredFile, received_sha: str,
             file_id=record.file_id, uploader_id=user, channel_id=channel_id,
             filename=record.filename, size_bytes=record.size_bytes,
             content_type=record.content_type, sha256=record.sha256,
-            received_sha256=received_sha, encrypted=record.encrypted,
+            received_sha256=received_sha, encrypted=record.encrypted, created_at=tx.now,
             thumbnail_sha256=thumb.sha256 if thumb else None), expected=NO_STREAM)
         return StoredFile(**{**record.__dict__, "created_at": tx.now})
 
