@@ -69,8 +69,8 @@ CREATE TABLE media_assets (
     UNIQUE (owner_kind, owner_id, purpose)
 );
 
--- Where the blob collector has read the log to (one row; a node that holds its lock is
--- the one collecting, the others skip their turn).
+-- Where the blob collector has read the log to (one row; the node holding the collector's
+-- advisory lock is the one collecting, the others skip their turn).
 CREATE TABLE file_collector_checkpoint (
     name text PRIMARY KEY,
     epoch integer NOT NULL,

@@ -3,11 +3,13 @@ blobs nothing references any more.
 
 It follows `FileDeleted` and `MediaAssetUploaded` (their `released_sha256` name the blobs
 whose reference count the command lowered) from its checkpoint
-(`file_collector_checkpoint`), and now and then sweeps every unreferenced blob (an upload
-refused after its bytes were placed, a crash). Every node runs one; the checkpoint row is
-taken with FOR UPDATE SKIP LOCKED, so one node collects at a time and the others skip
-their turn, and a node that dies mid-batch leaves the checkpoint where it was (collection
-is idempotent: the next batch redoes it).
+(`file_collector_checkpoint`), and now and then sweeps every unreferenced blob (a crash
+between placing bytes and the command). Every node runs one; a transaction-scoped advisory
+lock lets one node collect at a time (the others skip their turn), and a node that dies
+mid-batch leaves the checkpoint where it was (collection is idempotent: the next batch
+redoes it). The batch's own transaction takes no transaction id until it moves the
+checkpoint at its very end (an advisory lock is not a row lock), so it never holds the
+log's readers back while it works.
 
 Removing one blob: in one transaction, the blob's row is locked, it must have no
 reference and no live pin, the bytes are deleted while the lock is held, the row goes and
@@ -35,6 +37,7 @@ from event_store import ANY, Metadata, NewEvent, Position
 log = logging.getLogger(__name__)
 
 FOLLOWED = ("FileDeleted", "MediaAssetUploaded")
+LOCK_KEY = 0x0F11E5C011EC7  # pg_try_advisory_xact_lock: one collecting node at a time
 BATCH = 500
 STAGING_MAX_AGE_SECS = 24 * 3600
 
@@ -51,12 +54,15 @@ class BlobCollector:
         read (0 when another node holds the checkpoint or nothing is new)."""
         store = self.rt.store
         async with self.rt.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,))
+            taken = await cur.fetchone()
+            if not taken or not taken[0]:
+                return 0  # another node is collecting
             cur = await conn.execute(
                 "SELECT epoch, transaction_id, sequence FROM file_collector_checkpoint"
-                " WHERE name = 'blobs' FOR UPDATE SKIP LOCKED")
+                " WHERE name = 'blobs'")
             row = await cur.fetchone()
-            if row is None:
-                return 0
+            assert row is not None
             events = await store.read_all(Position(*row), limit=BATCH, types=FOLLOWED)
             released = sorted({sha for e in events for sha in e.data.released_sha256})
             removed = 0
