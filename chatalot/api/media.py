@@ -86,7 +86,7 @@ def _asset_id(filename: str) -> uuid.UUID:
     try:
         return uuid.UUID(stem)
     except ValueError:
-        raise not_found("no such image") from None
+        raise bad_request("an image's name is <uuid>.<extension>") from None
 
 
 async def _serve(request: Request[Any, Any, Any], rt: FilesRuntime, owner_kind: str,

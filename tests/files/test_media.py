@@ -57,5 +57,7 @@ async def test_avatar_refusals(files: FilesApi) -> None:
     assert (r.status_code, r.json()["code"]) == (413, "too_large")
     r = await post("/api/account/avatar", files={"file": ("a.jpg", jpeg_with_exif())})
     assert r.status_code == 401
-    assert (await files.client.get("/api/avatars/nothing.webp")).status_code == 404
+    assert (await files.client.get("/api/avatars/nothing.webp")).status_code == 400
+    missing = "/api/avatars/00000000-0000-4000-8000-000000000000.webp"
+    assert (await files.client.get(missing)).status_code == 404
     assert files.blob_count() == 0
