@@ -6,6 +6,7 @@ chatalot/api/space_media.py. The rules are in docs/files.md ("Media")."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -33,8 +34,18 @@ from chatalot.request_info import RequestInfo
 async def receive_and_store(request: Request[Any, Any, Any], rt: FilesRuntime,
                             actor: uuid.UUID, owner_kind: str, owner_id: uuid.UUID,
                             purpose: str, info: RequestInfo, *, authorize: media.Authorize,
-                            after: media.AfterStore | None = None) -> c.MediaReply:
-    received = await receive_upload(request, rt.storage, limit=rt.limits.media_max_bytes)
+                            after: media.AfterStore | None = None,
+                            before_bytes: Callable[[], Awaitable[None]] | None = None
+                            ) -> c.MediaReply:
+    """The image upload of every media route: `before_bytes` refuses early (rights), then
+    the command checks again in its transaction (`authorize`)."""
+
+    async def early(_: dict[str, str]) -> None:
+        if before_bytes is not None:
+            await before_bytes()
+
+    received = await receive_upload(request, rt.storage, limit=rt.limits.media_max_bytes,
+                                    on_file_start=early)
     if received.fields:
         received.discard()
         raise bad_request(f"unknown form field `{sorted(received.fields)[0]}`")
