@@ -18,6 +18,7 @@ from chatalot.accounts.state import lock_account
 from chatalot.api.context import errors
 from chatalot.api.files import content_disposition, serve_blob
 from chatalot.api.guards import require_authenticated
+from chatalot.api.multipart import ImageUploadOperation
 from chatalot.auth.principal import Principal
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.domain.accounts.events import ProfileUpdated
@@ -74,7 +75,8 @@ class AccountMediaController(Controller):
     guards = [require_authenticated]
 
     @post("/avatar", status_code=200, summary="Upload my avatar",
-          request_max_body_size=None, responses=errors(401, 404, 409, 413, 422))
+          request_max_body_size=None,
+          operation_class=ImageUploadOperation, responses=errors(401, 404, 409, 413, 422))
     async def avatar(self, request: Request[Any, Any, Any], files: NamedDependency[FilesRuntime],
                      principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                      ) -> c.MediaReply:
@@ -84,7 +86,8 @@ class AccountMediaController(Controller):
         return await _own_profile(request, files, principal.user_id, "avatar", info)
 
     @post("/banner", status_code=200, summary="Upload my profile banner",
-          request_max_body_size=None, responses=errors(401, 404, 409, 413, 422))
+          request_max_body_size=None,
+          operation_class=ImageUploadOperation, responses=errors(401, 404, 409, 413, 422))
     async def banner(self, request: Request[Any, Any, Any], files: NamedDependency[FilesRuntime],
                      principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                      ) -> c.MediaReply:

@@ -17,6 +17,7 @@ from litestar.params import FromPath
 from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
 from chatalot.api.media import receive_and_store
+from chatalot.api.multipart import ImageUploadOperation
 from chatalot.auth.principal import Principal
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.domain.spaces import permissions
@@ -64,7 +65,8 @@ class CommunityMediaController(Controller):
     guards = [require_authenticated]
 
     @post("/icon", summary="Upload the community's icon", status_code=200,
-          request_max_body_size=None, responses=MEDIA_ERRORS)
+          request_max_body_size=None,
+          operation_class=ImageUploadOperation, responses=MEDIA_ERRORS)
     async def icon(self, request: Request[Any, Any, Any], community_id: FromPath[uuid.UUID],
                    files: NamedDependency[FilesRuntime], principal: NamedDependency[Principal],
                    info: NamedDependency[RequestInfo]) -> c.MediaReply:
@@ -73,7 +75,8 @@ class CommunityMediaController(Controller):
         return await _community(request, files, principal.user_id, community_id, "icon", info)
 
     @post("/banner", summary="Upload the community's banner", status_code=200,
-          request_max_body_size=None, responses=MEDIA_ERRORS)
+          request_max_body_size=None,
+          operation_class=ImageUploadOperation, responses=MEDIA_ERRORS)
     async def banner(self, request: Request[Any, Any, Any], community_id: FromPath[uuid.UUID],
                      files: NamedDependency[FilesRuntime],
                      principal: NamedDependency[Principal],
@@ -89,7 +92,8 @@ class GroupMediaController(Controller):
     guards = [require_authenticated]
 
     @post("/icon", summary="Upload the group's icon", status_code=200,
-          request_max_body_size=None, responses=MEDIA_ERRORS)
+          request_max_body_size=None,
+          operation_class=ImageUploadOperation, responses=MEDIA_ERRORS)
     async def icon(self, request: Request[Any, Any, Any], group_id: FromPath[uuid.UUID],
                    files: NamedDependency[FilesRuntime], principal: NamedDependency[Principal],
                    info: NamedDependency[RequestInfo]) -> c.MediaReply:
@@ -98,7 +102,8 @@ class GroupMediaController(Controller):
         return await _group(request, files, principal.user_id, group_id, "icon", info)
 
     @post("/banner", summary="Upload the group's banner", status_code=200,
-          request_max_body_size=None, responses=MEDIA_ERRORS)
+          request_max_body_size=None,
+          operation_class=ImageUploadOperation, responses=MEDIA_ERRORS)
     async def banner(self, request: Request[Any, Any, Any], group_id: FromPath[uuid.UUID],
                      files: NamedDependency[FilesRuntime],
                      principal: NamedDependency[Principal],
@@ -106,7 +111,8 @@ class GroupMediaController(Controller):
         return await _group(request, files, principal.user_id, group_id, "banner", info)
 
     @post("/voice-background", summary="Upload the group's voice channel background",
-          status_code=200, request_max_body_size=None, responses=MEDIA_ERRORS)
+          status_code=200, request_max_body_size=None,
+          operation_class=ImageUploadOperation, responses=MEDIA_ERRORS)
     async def voice_background(self, request: Request[Any, Any, Any],
                                group_id: FromPath[uuid.UUID],
                                files: NamedDependency[FilesRuntime],
