@@ -15,6 +15,9 @@ channel through HTTP, then measures:
   copy.
 - upload_peak_rss_mib: how far the server's resident memory rises above its idle level
   while one 100 MB file is uploaded (sampled every 5 ms from /proc).
+- upload_pipeline_without_http_mib_per_sec (no target): the same upload's own work
+  without HTTP (multipart parse, SHA-256, staged write, placing), fed in 64 KiB chunks as
+  uvicorn hands them over: what the HTTP stack costs shows in the difference.
 - thumbnail_p99_ms: decoding a 4000x3000 JPEG and making its 400x400 WebP thumbnail, in
   this process (what an upload's worker thread does); also reported without a target:
   the whole scan of that JPEG (metadata-free re-encode plus thumbnail).
@@ -45,7 +48,9 @@ from _common import (
 from auth import key_fields, server, server_env
 from PIL import Image
 
+from chatalot.files.receiving import ReceivedUpload, _parse
 from chatalot.files.scanning import make_thumbnail, scan_plaintext
+from chatalot.files.storage import LocalBlobStorage
 
 # Targets set by issue 16 (files and media), on a 2-core machine.
 TARGET_UPLOAD_RATIO = 0.5  # HTTP upload vs a plain copy of the file on the same disk
@@ -142,6 +147,39 @@ def copy_rate(source: Path, target_dir: Path, runs: int) -> float:
     return size / MIB / sorted(times)[len(times) // 2]
 
 
+class _Body:
+    """A request whose body is already in memory, in the chunks uvicorn hands over."""
+
+    def __init__(self, body: bytes, chunk: int = 64 * 1024) -> None:
+        self.body, self.chunk = body, chunk
+
+    async def stream(self) -> Any:
+        for start in range(0, len(self.body), self.chunk):
+            yield self.body[start:start + self.chunk]
+        yield b""
+
+
+async def pipeline_rate(source: Path, root: Path, runs: int) -> float:
+    """The upload's own path without HTTP: the multipart parse, SHA-256, the staged write
+    and the placing under the hash (chatalot/files/receiving.py, storage.py)."""
+    payload = source.read_bytes()  # noqa: ASYNC240 - setting up, not measured
+    body = (b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n"
+            b"\r\n" + payload + b"\r\n--B--\r\n")
+    storage = LocalBlobStorage(root)
+    times = []
+    for _ in range(runs):
+        received = ReceivedUpload()
+        start = time.perf_counter()
+        await _parse(_Body(body), storage, b"B", 1 << 40, "file", None,  # type: ignore[arg-type]
+                     received)
+        assert received.staged is not None
+        assert received.sha256 is not None
+        await storage.place(received.staged, received.sha256)
+        times.append(time.perf_counter() - start)
+        await storage.delete(received.sha256)
+    return len(payload) / MIB / sorted(times)[len(times) // 2]
+
+
 def thumbnails(quick: bool) -> tuple[float, float]:
     progress("thumbnails of a 4000x3000 JPEG")
     picture = Image.linear_gradient("L").resize((4000, 3000)).convert("RGB")
@@ -208,6 +246,11 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
                 "download_mib_per_sec", download_rate, "MiB/s",
                 "shutil.copyfile of the same file on the same disk", copy,
                 TARGET_DOWNLOAD_RATIO))
+            # without a target: where the upload's time goes (our path vs the HTTP stack)
+            pipeline = await pipeline_rate(sources[0], Path(tmp) / "pipeline", runs)
+            result = ratio_result("upload_pipeline_without_http_mib_per_sec", pipeline,
+                                  "MiB/s", "shutil.copyfile of the same file", copy, None)
+            results.append(result)
 
             progress("server memory during a 100 MB upload")
             big = Path(tmp) / "big.pdf"

@@ -74,7 +74,8 @@ async def receive_upload(
     try:
         await _parse(request, storage, boundary, limit, file_field, on_file_start, received)
     except BaseException:
-        received.discard()
+        if received.staged is not None:
+            await received.staged.abort()
         raise
     if received.staged is None:
         raise bad_request(f"the form has no `{file_field}` part")
