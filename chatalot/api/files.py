@@ -95,9 +95,11 @@ class FilesController(Controller):
         blocked SHA-256 403 (and audited). The reply's `sha256` is that of the stored
         bytes."""
         user = principal.user_id
+        length = request.headers.get("content-length", "")
+        announced = int(length) if length.isdigit() else None
 
         async def before_bytes(fields: dict[str, str]) -> None:
-            await uploads.check_before_bytes(files, user, fields)
+            await uploads.check_before_bytes(files, user, fields, announced)
 
         received = await receive_upload(request, files.storage,
                                         limit=files.limits.max_file_bytes,

@@ -182,3 +182,23 @@ async def test_rate_is_exact_under_concurrent_uploads(files: FilesApi) -> None:
     files.api.clock.advance(61)
     r = await files.upload(user, space.channel_id, pdf(100, seed=999))
     assert r.status_code == 201, r.text
+
+
+async def test_over_the_quota_is_refused_before_the_bytes(files: FilesApi) -> None:
+    """Fields first and a Content-Length the quota cannot hold: 422 as the file part
+    starts. The body here never ends its file part: read to its end it would be a 400."""
+    space = await files.space(members=1)
+    user = space.members[0]
+    for seed in range(3):  # 6 of the 8 MiB
+        await files.stored(user, space.channel_id, pdf(2 * MIB, seed=seed))
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"channel_id\"\r\n\r\n"
+            + space.channel_id.encode() + b"\r\n--b\r\nContent-Disposition: form-data;"
+            b" name=\"file\"; filename=\"big.pdf\"\r\n\r\n" + pdf(3 * MIB, seed=9))
+    headers = {**user.auth, "content-type": "multipart/form-data; boundary=b"}
+    r = await files.client.post("/api/files/upload", content=body, headers=headers)
+    assert (r.status_code, r.json()["code"]) == (422, "limit_reached")
+    small = body[: len(body) - 2 * MIB]  # room in the quota: read to its broken end
+    r = await files.client.post("/api/files/upload", content=small, headers=headers)
+    assert r.status_code == 400
+    staging = Path(files.api.settings.data_dir) / "files" / "staging"
+    assert list(staging.iterdir()) == []
