@@ -65,6 +65,10 @@ def server_config(settings: Settings, app: Any, *, log_level: str = "info") -> u
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        # our handlers (chatalot/logs.py: text or JSON, scrubbed) and our own request line
+        # (api/correlation.py, with the correlation id); uvicorn's would log query strings
+        log_config=None,
+        access_log=False,
         ws_max_size=settings.limits.max_ws_frame_bytes,
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted,
