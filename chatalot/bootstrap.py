@@ -19,6 +19,7 @@ from chatalot.api.metrics import MetricsController
 from chatalot.app import ServicesFactory, build_app
 from chatalot.bounded_context import BoundedContext
 from chatalot.config import Settings
+from chatalot.files.context import FILES
 from chatalot.keys.context import KEYS
 from chatalot.messaging.context import MESSAGING
 from chatalot.services import Services, open_services
@@ -27,7 +28,7 @@ from event_store import EventRegistry
 from projections.projector import Projector
 from projections.read_models.event_stats import EventStats
 
-CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, MESSAGING)
+CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, MESSAGING, FILES)
 
 
 def event_types() -> list[type[msgspec.Struct]]:
