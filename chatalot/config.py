@@ -90,6 +90,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # paced to this share of a core (issue 21).
     rebuild_hand_off_secs: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 10.0
     rebuild_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.25
+    # How often a sealed checkpoint of the event log is written (issue 11); 0: never.
+    checkpoint_interval_secs: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
     limits: Limits = Limits()
     security: Security = Security()
 
@@ -132,6 +134,7 @@ ENV: dict[str, tuple[str | None, str]] = {
     "CHATALOT_RUN_PROJECTIONS": (None, "run_projections"),
     "CHATALOT_REBUILD_HAND_OFF_SECS": (None, "rebuild_hand_off_secs"),
     "CHATALOT_REBUILD_SHARE": (None, "rebuild_share"),
+    "CHATALOT_CHECKPOINT_INTERVAL_SECS": (None, "checkpoint_interval_secs"),
     **{f"CHATALOT_{name.upper()}": ("limits", name) for name in Limits.__struct_fields__},
     **{f"CHATALOT_{name.upper()}": ("security", name) for name in Security.__struct_fields__
        if name not in ("totp_encryption_key", "cors_origins")},

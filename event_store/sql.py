@@ -51,18 +51,25 @@ _ONE = """SELECT m.epoch, %(stream)s, v.version, b.id, b.type, b.schema, b.data,
             AS b(id uuid, type text, schema smallint, data jsonb, meta jsonb)) b,
        (SELECT ({base})::bigint + 1 AS version) v, event_store_meta m"""
 
+# A batch: each row's link input is computed at once (the versions follow the head's), then
+# a recursive CTE chains them, sha256(previous link || input) as event_link does, reaching
+# each input by its index in one array.
 _CHAIN = """b AS MATERIALIZED (
-    SELECT b.*, event_data_hash(b.data) AS dh
+    SELECT b.*, event_data_hash(b.data) AS dh, ({base})::bigint + b.ord AS version
       FROM ROWS FROM ({recordset}) WITH ORDINALITY AS b(id, type, schema, data, meta, ord)
 ),
-chain(ord, version, hash) AS (
-    SELECT 0::bigint, ({base})::bigint, {prev}
+links AS MATERIALIZED (
+    SELECT array_agg(event_link_input(b.id, %(stream)s, b.version, b.type, b.meta, now(), b.dh)
+                     ORDER BY b.ord) AS inputs, count(*) AS n
+      FROM b
+),
+chain(ord, hash) AS (
+    SELECT 0::bigint, {prev}
     UNION ALL
-    SELECT b.ord, c.version + 1, event_link(c.hash, b.id, %(stream)s, c.version + 1, b.type,
-                                            b.meta, now(), b.dh)
-      FROM chain c JOIN b ON b.ord = c.ord + 1
+    SELECT c.ord + 1, sha256(coalesce(c.hash, '\\x'::bytea) || l.inputs[c.ord + 1])
+      FROM chain c, links l WHERE c.ord < l.n
 )"""
-_MANY = """SELECT m.epoch, %(stream)s, c.version, b.id, b.type, b.schema, b.data, b.meta, now(),
+_MANY = """SELECT m.epoch, %(stream)s, b.version, b.id, b.type, b.schema, b.data, b.meta, now(),
        b.dh, c.hash
   FROM b JOIN chain c ON c.ord = b.ord, event_store_meta m"""
 

@@ -10,16 +10,23 @@ CREATE FUNCTION event_data_hash(data jsonb) RETURNS bytea
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$ SELECT sha256(convert_to(data::text, 'UTF8')) $$;
 
--- One link of a stream's chain. Fields are joined by newlines: none of them can hold a raw
--- newline (stream ids and type names have no control characters; jsonb escapes them).
--- schema_version is left out: a redaction may change it.
+-- One link of a stream's chain: sha256(previous link || event_link_input(...)). Fields are
+-- joined by newlines: none of them can hold a raw newline (stream ids and type names have
+-- no control characters; jsonb escapes them). schema_version is left out: a redaction may
+-- change it. (A batch append chains the inputs itself: event_store/sql.py.)
+CREATE FUNCTION event_link_input(event_id uuid, stream_id text, version bigint, type text,
+                                 metadata jsonb, recorded_at timestamptz, data_hash bytea)
+    RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ SELECT convert_to(concat_ws(E'\n', event_id::text, stream_id, version::text, type,
+        metadata::text, trunc(extract(epoch FROM recorded_at) * 1000000)::bigint::text),
+        'UTF8') || data_hash $$;
+
 CREATE FUNCTION event_link(prev bytea, event_id uuid, stream_id text, version bigint,
                            type text, metadata jsonb, recorded_at timestamptz,
                            data_hash bytea) RETURNS bytea
     LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT sha256(coalesce(prev, '\x'::bytea) || convert_to(concat_ws(E'\n',
-        event_id::text, stream_id, version::text, type, metadata::text,
-        trunc(extract(epoch FROM recorded_at) * 1000000)::bigint::text), 'UTF8') || data_hash) $$;
+    AS $$ SELECT sha256(coalesce(prev, '\x'::bytea) || event_link_input(event_id, stream_id,
+        version, type, metadata, recorded_at, data_hash)) $$;
 
 ALTER TABLE events ADD COLUMN data_hash bytea, ADD COLUMN hash bytea;
 
