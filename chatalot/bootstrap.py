@@ -19,12 +19,13 @@ from chatalot.app import ServicesFactory, build_app
 from chatalot.bounded_context import BoundedContext
 from chatalot.config import Settings
 from chatalot.keys.context import KEYS
+from chatalot.logbook.context import LOGBOOK
 from chatalot.services import Services, open_services
 from event_store import EventRegistry
 from projections.projector import Projector
 from projections.read_models.event_stats import EventStats
 
-CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS)
+CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, LOGBOOK)
 
 
 def event_types() -> list[type[msgspec.Struct]]:

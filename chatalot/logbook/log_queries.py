@@ -88,7 +88,8 @@ def _conditions(f: EventFilter, epoch: int) -> tuple[list[sql.Composable], list[
         where.append(sql.SQL("e.recorded_at >= %s"))
         params.append(f.since)
     if f.until is not None:
-        where.append(sql.SQL("e.recorded_at <= %s"))
+        # inclusive of the whole millisecond: the protocol writes times to the millisecond
+        where.append(sql.SQL("e.recorded_at < %s + interval '1 millisecond'"))
         params.append(f.until)
     if f.streams_in is not None:
         where.append(sql.SQL("e.stream_id = ANY(%s::text[])"))

@@ -1,0 +1,95 @@
+"""The log for instance staff: GET /api/admin/events (every filter of protocol.md's event
+log entry, cursor paging, oldest or newest first) and GET /api/admin/streams/{stream_id}."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from chatalot.api.context import errors
+from chatalot.api.guards import require_instance_admin
+from chatalot.domain.errors import DomainError, bad_request
+from chatalot.logbook import log_queries
+from chatalot.logbook.contracts import EventPage
+from chatalot.logbook.log_queries import EventFilter, parse_position
+from chatalot.logbook.runtime import LogbookRuntime
+
+_TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
+
+
+def _text(value: str | None, name: str) -> str | None:
+    if value is not None and not _TEXT.fullmatch(value):
+        raise bad_request(f"{name} must be 1-200 characters without control characters")
+    return value
+
+
+def _time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise bad_request(f"{name} must be an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise bad_request(f"{name} needs a time zone (Z or +hh:mm)")
+    return moment
+
+
+def _order(order: str | None) -> bool:
+    if order not in (None, "asc", "desc"):
+        raise bad_request("order must be asc or desc")
+    return order == "desc"
+
+
+Types = Annotated[list[str] | None, QueryParameter(name="type")]
+
+
+class AdminLogController(Controller):
+    path = "/api/admin"
+    tags = ["admin"]
+    guards = [require_instance_admin]
+
+    @get("/events", summary="The event log, filtered and paged", cache=False,
+         responses=errors(401, 403))
+    async def events(
+        self, logbook: NamedDependency[LogbookRuntime],
+        stream: FromQuery[str | None] = None, category: FromQuery[str | None] = None,
+        types: Types = None, actor: FromQuery[str | None] = None,
+        correlation_id: FromQuery[str | None] = None, after: FromQuery[str | None] = None,
+        before: FromQuery[str | None] = None, since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None, order: FromQuery[str | None] = None,
+        cursor: FromQuery[str | None] = None, limit: FromQuery[int | None] = None,
+    ) -> EventPage:
+        """`type` may repeat; `after`/`before` are positions (exclusive), `since`/`until`
+        RFC 3339 times (inclusive); `order` asc (default) or desc; `limit` 1-500 (100)."""
+        for value in types or ():
+            if not _TYPE.fullmatch(value):
+                raise bad_request("type must be an event type name")
+        f = EventFilter(
+            stream=_text(stream, "stream"), category=_text(category, "category"),
+            types=tuple(types or ()), actor=_text(actor, "actor"),
+            correlation_id=_text(correlation_id, "correlation_id"),
+            after=parse_position(after, "after"), before=parse_position(before, "before"),
+            since=_time(since, "since"), until=_time(until, "until"),
+            newest_first=_order(order))
+        return await log_queries.events_page(logbook.pool, logbook.store, f, cursor, limit)
+
+    @get("/streams/{stream_id:str}", summary="One stream's events", cache=False,
+         responses=errors(401, 403, 404))
+    async def stream(
+        self, logbook: NamedDependency[LogbookRuntime], stream_id: FromPath[str],
+        order: FromQuery[str | None] = None, cursor: FromQuery[str | None] = None,
+        limit: FromQuery[int | None] = None,
+    ) -> EventPage:
+        """404 for a stream with no events."""
+        f = EventFilter(stream=_text(stream_id, "stream_id"), newest_first=_order(order))
+        page = await log_queries.events_page(logbook.pool, logbook.store, f, cursor, limit)
+        if not page.items and cursor is None:
+            raise DomainError("not_found", "no such stream")
+        return page
