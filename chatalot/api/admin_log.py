@@ -1,9 +1,11 @@
 """The log for instance staff: GET /api/admin/events (every filter of protocol.md's event
-log entry, cursor paging, oldest or newest first) and GET /api/admin/streams/{stream_id}."""
+log entry, cursor paging, oldest or newest first), GET /api/admin/streams/{stream_id} and
+GET /api/admin/audit-log."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 from typing import Annotated
 
@@ -13,11 +15,14 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from chatalot.api.context import errors
 from chatalot.api.guards import require_instance_admin
+from chatalot.api.read_your_writes import read_your_writes
 from chatalot.domain.errors import DomainError, bad_request
-from chatalot.logbook import log_queries
-from chatalot.logbook.contracts import EventPage
+from chatalot.logbook import audit_queries, log_queries
+from chatalot.logbook.audit_queries import AuditFilter
+from chatalot.logbook.contracts import AuditPage, EventPage
 from chatalot.logbook.log_queries import EventFilter, parse_position
 from chatalot.logbook.runtime import LogbookRuntime
+from event_store import Position
 
 _TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 _TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
@@ -48,6 +53,23 @@ def _order(order: str | None) -> bool:
 
 
 Types = Annotated[list[str] | None, QueryParameter(name="type")]
+Actions = Annotated[list[str] | None, QueryParameter(name="action")]
+
+
+def _names(values: list[str] | None, name: str) -> tuple[str, ...]:
+    for value in values or ():
+        if not _TYPE.fullmatch(value):
+            raise bad_request(f"{name} must be an event type name")
+    return tuple(values or ())
+
+
+def _uuid(value: str | None, name: str) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise bad_request(f"{name} must be a UUID") from None
 
 
 class AdminLogController(Controller):
@@ -68,12 +90,9 @@ class AdminLogController(Controller):
     ) -> EventPage:
         """`type` may repeat; `after`/`before` are positions (exclusive), `since`/`until`
         RFC 3339 times (inclusive); `order` asc (default) or desc; `limit` 1-500 (100)."""
-        for value in types or ():
-            if not _TYPE.fullmatch(value):
-                raise bad_request("type must be an event type name")
         f = EventFilter(
             stream=_text(stream, "stream"), category=_text(category, "category"),
-            types=tuple(types or ()), actor=_text(actor, "actor"),
+            types=_names(types, "type"), actor=_text(actor, "actor"),
             correlation_id=_text(correlation_id, "correlation_id"),
             after=parse_position(after, "after"), before=parse_position(before, "before"),
             since=_time(since, "since"), until=_time(until, "until"),
@@ -93,3 +112,26 @@ class AdminLogController(Controller):
         if not page.items and cursor is None:
             raise DomainError("not_found", "no such stream")
         return page
+
+    @get("/audit-log", summary="Moderation and security actions", cache=False,
+         responses=errors(401, 403), dependencies={"consistent": read_your_writes("audit_log")})
+    async def audit_log(
+        self, logbook: NamedDependency[LogbookRuntime],
+        consistent: NamedDependency[Position | None],
+        actor: FromQuery[str | None] = None, target: FromQuery[str | None] = None,
+        actions: Actions = None, community_id: FromQuery[str | None] = None,
+        channel_id: FromQuery[str | None] = None, since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None, order: FromQuery[str | None] = None,
+        cursor: FromQuery[str | None] = None, limit: FromQuery[int | None] = None,
+    ) -> AuditPage:
+        """Newest first unless `order=asc`. `actor` and `target` are user ids, `action` an
+        event type (may repeat), `since`/`until` RFC 3339 times; `limit` 1-500 (100)."""
+        _order(order)  # validates
+        f = AuditFilter(
+            actor=_text(actor, "actor"), target=_text(target, "target"),
+            actions=_names(actions, "action"),
+            community_id=_uuid(community_id, "community_id"),
+            channel_id=_uuid(channel_id, "channel_id"),
+            since=_time(since, "since"), until=_time(until, "until"),
+            oldest_first=order == "asc")
+        return await audit_queries.audit_page(logbook.pool, f, cursor, limit)

@@ -5,11 +5,29 @@ from __future__ import annotations
 from chatalot.api.admin_log import AdminLogController
 from chatalot.bounded_context import BoundedContext
 from chatalot.logbook.runtime import LogbookRuntime
+from projections.read_models.audit import AuditLog
+
+# The moderation and security actions the audit log keeps (each context's conventions:
+# PORTS.md, "Event data conventions").
+AUDITED: tuple[str, ...] = (
+    # accounts: security
+    "LoginSucceeded", "LoginFailed", "PasswordChanged", "AccountRecovered",
+    "RecoveryCodeRegenerated", "TotpEnabled", "TotpDisabled", "BackupCodesRegenerated",
+    "BackupCodeUsed", "SessionRevoked", "RefreshTokenReused",
+    # accounts: instance moderation
+    "UserSuspended", "UserUnsuspended", "AdminGranted", "AdminRevoked", "UserDeleted",
+    "ReportFiled", "ReportReviewed", "RegistrationInviteCreated", "RegistrationInviteDeleted",
+)
+
+
+class Audit(AuditLog):
+    event_types = frozenset({*AUDITED, "EventRedacted"})
+
 
 LOGBOOK = BoundedContext(
     name="logbook",
     events=[],
-    projectors=[],
+    projectors=[lambda: Audit()],
     controllers=[AdminLogController],
     runtimes={"logbook": lambda services: LogbookRuntime(services.store, services.pool)},
 )

@@ -118,7 +118,7 @@ async def page_rows(pool: AsyncConnectionPool[Any], store: EventStore, f: EventF
         return await cur.fetchall()
 
 
-def _limit(limit: int | None) -> int:
+def limit_of(limit: int | None) -> int:
     if limit is None:
         return DEFAULT_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
@@ -130,7 +130,7 @@ async def events_page(pool: AsyncConnectionPool[Any], store: EventStore, f: Even
                       cursor: str | None, limit: int | None) -> EventPage:
     """One page; `next_cursor` is the last item's position (the next page starts after it,
     in the page's direction), null on the last page."""
-    size = _limit(limit)
+    size = limit_of(limit)
     at = parse_position(cursor, "cursor")
     if at is not None:
         f = msgspec.structs.replace(

@@ -18,6 +18,7 @@ NAMES_IN_THE_LOG = {
     "SessionStarted", "SignedPrekeyUploaded", "TotpDisabled", "TotpEnabled",
     "TotpSetupStarted", "UserBlocked", "UserDeleted", "UserRegistered", "UserSuspended",
     "UserUnblocked", "UserUnsuspended",
+    "EventRedacted",  # the event store's own redaction record (in every store's registry)
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from event_store import Position
 from tests.accounts.conftest import Api, User
 
 
@@ -120,3 +121,58 @@ async def test_bad_input_is_400(api: Api, seeded: tuple[User, User, User]) -> No
                 continue  # the stream route takes only these
             assert r.status_code == 400, (params, r.text)
             assert r.json()["code"] == "bad_request"
+
+
+async def test_audit_log(api: Api, seeded: tuple[User, User, User]) -> None:
+    owner, alice, bob = seeded
+    r = await api.client.post(f"/api/admin/users/{alice.id}/suspend",
+                              json={"reason": "spam"}, headers={
+                                  **owner.auth, "User-Agent": "audit-test/1"})
+    assert r.status_code == 200, r.text
+    suspended = r.json()["position"]
+    bad = await api.client.post("/api/auth/login", json={"username": bob.username,
+                                                          "password": "wrong password!"})
+    assert bad.status_code == 401
+    r = await api.client.post(f"/api/admin/users/{alice.id}/unsuspend", headers=owner.auth)
+    last = r.json()["position"]
+    headers = {**owner.auth, **await api.wait(last)}
+
+    async def audit(**params: Any) -> list[dict[str, Any]]:
+        r = await api.client.get("/api/admin/audit-log", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+    entries = await audit()
+    actions = [e["action"] for e in entries if e["action"] != "SessionRevoked"]
+    assert actions[:3] == ["UserUnsuspended", "LoginFailed", "UserSuspended"]  # newest first
+    (suspension,) = [e for e in entries if e["action"] == "UserSuspended"]
+    revoked = [e for e in entries if e["action"] == "SessionRevoked"]
+    assert revoked and {e["target_user_id"] for e in revoked} == {alice.id}
+    assert suspension["actor_id"] == owner.id and suspension["target_user_id"] == alice.id
+    assert suspension["reason"] == "spam" and suspension["user_agent"] == "audit-test/1"
+    assert suspension["ip"]
+    assert Position.parse(suspension["position"]) <= Position.parse(suspended)
+    assert [e["action"] for e in await audit(target=alice.id)
+            if e["action"] != "SessionRevoked"] == ["UserUnsuspended", "UserSuspended"]
+    assert {e["actor_id"] for e in await audit(actor=owner.id)} == {owner.id}
+    assert [e["action"] for e in await audit(action=["LoginFailed", "UserSuspended"])] == [
+        "LoginFailed", "UserSuspended"]
+    assert await audit(since="2999-01-01T00:00:00Z") == []
+    # paging: pages of one, both ways
+    paged, cursor = [], None
+    while True:
+        r = await api.client.get("/api/admin/audit-log", headers=headers,
+                                 params={"limit": 1, **({"cursor": cursor} if cursor else {})})
+        paged += r.json()["items"]
+        if (cursor := r.json()["next_cursor"]) is None:
+            break
+    assert paged == entries
+    assert await audit(order="asc", limit=500) == entries[::-1]
+    r = await api.client.get("/api/admin/audit-log", headers=alice.auth)
+    assert r.status_code in (401, 403)  # alice's session ended with her suspension
+    r = await api.client.get("/api/admin/audit-log", headers=bob.auth)
+    assert r.status_code == 403
+    for params in ({"community_id": "nope"}, {"action": "a b"}, {"order": "up"},
+                   {"cursor": "1"}, {"limit": 0}):
+        r = await api.client.get("/api/admin/audit-log", params=params, headers=owner.auth)
+        assert r.status_code == 400 and r.json()["code"] == "bad_request", params
