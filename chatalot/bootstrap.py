@@ -21,11 +21,12 @@ from chatalot.config import Settings
 from chatalot.keys.context import KEYS
 from chatalot.logbook.context import LOGBOOK
 from chatalot.services import Services, open_services
+from chatalot.spaces.context import SPACES
 from event_store import EventRedacted, EventRegistry
 from projections.projector import Projector
 from projections.read_models.event_stats import EventStats
 
-CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, LOGBOOK)
+CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, LOGBOOK)
 
 
 def event_types() -> list[type[msgspec.Struct]]:

@@ -17,6 +17,12 @@ AUDITED: tuple[str, ...] = (
     # accounts: instance moderation
     "UserSuspended", "UserUnsuspended", "AdminGranted", "AdminRevoked", "UserDeleted",
     "ReportFiled", "ReportReviewed", "RegistrationInviteCreated", "RegistrationInviteDeleted",
+    # spaces: moderation of communities and channels
+    "CommunityMemberKicked", "CommunityMemberBanned", "CommunityMemberUnbanned",
+    "CommunityRoleChanged", "CommunityOwnershipTransferred", "CommunityDeleted",
+    "GroupOwnershipTransferred", "ChannelMemberKicked", "ChannelMemberBanned",
+    "ChannelMemberUnbanned", "ChannelRoleChanged", "ChannelUpdated", "ChannelDeleted",
+    "UserTimedOut", "TimeoutRemoved", "UserWarned",
 )
 
 

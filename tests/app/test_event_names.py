@@ -19,6 +19,17 @@ NAMES_IN_THE_LOG = {
     "TotpSetupStarted", "UserBlocked", "UserDeleted", "UserRegistered", "UserSuspended",
     "UserUnblocked", "UserUnsuspended",
     "EventRedacted",  # the event store's own redaction record (in every store's registry)
+    # spaces (issue 10)
+    "ChannelCreated", "ChannelDeleted", "ChannelMemberBanned", "ChannelMemberJoined",
+    "ChannelMemberKicked", "ChannelMemberLeft", "ChannelMemberUnbanned", "ChannelRoleChanged",
+    "ChannelUpdated", "CommunityCreated", "CommunityDeleted", "CommunityInviteCreated",
+    "CommunityInviteDeleted", "CommunityInviteUsed", "CommunityMemberBanned",
+    "CommunityMemberJoined", "CommunityMemberKicked", "CommunityMemberLeft",
+    "CommunityMemberUnbanned", "CommunityNicknameChanged", "CommunityOwnershipTransferred",
+    "CommunityRoleChanged", "CommunityUpdated", "DmChannelCreated", "GroupCreated",
+    "GroupDeleted", "GroupInviteCreated", "GroupInviteUsed", "GroupMemberJoined",
+    "GroupMemberLeft", "GroupOwnershipTransferred", "GroupUpdated",
+    "SenderKeyRotationRequired", "TimeoutRemoved", "UserTimedOut", "UserWarned",
 }
 
 
