@@ -1,6 +1,8 @@
-"""The log for instance staff: GET /api/admin/events (every filter of protocol.md's event
-log entry, cursor paging, oldest or newest first), GET /api/admin/streams/{stream_id} and
-GET /api/admin/audit-log."""
+"""The log: GET /api/admin/events (every filter of protocol.md's event log entry, cursor
+paging, oldest or newest first), GET /api/admin/streams/{stream_id} and GET
+/api/admin/audit-log. Instance staff see everything; a community's moderators see their
+communities' streams and audit entries only (chatalot/domain/logbook/rules.py), and a
+stream outside their part of the log is 404, as if it did not exist."""
 
 from __future__ import annotations
 
@@ -14,14 +16,16 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from chatalot.api.context import errors
-from chatalot.api.guards import require_instance_admin
+from chatalot.api.guards import require_authenticated
 from chatalot.api.read_your_writes import read_your_writes
+from chatalot.auth.principal import Principal
 from chatalot.domain.errors import DomainError, bad_request
 from chatalot.logbook import audit_queries, log_queries
 from chatalot.logbook.audit_queries import AuditFilter
 from chatalot.logbook.contracts import AuditPage, EventPage
 from chatalot.logbook.log_queries import EventFilter, parse_position
 from chatalot.logbook.runtime import LogbookRuntime
+from chatalot.logbook.scope import scope_of
 from event_store import Position
 
 _TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
@@ -75,12 +79,12 @@ def _uuid(value: str | None, name: str) -> uuid.UUID | None:
 class AdminLogController(Controller):
     path = "/api/admin"
     tags = ["admin"]
-    guards = [require_instance_admin]
+    guards = [require_authenticated]
 
     @get("/events", summary="The event log, filtered and paged", cache=False,
-         responses=errors(401, 403))
+         responses=errors(401, 403))  # 403: neither instance staff nor a moderator
     async def events(
-        self, logbook: NamedDependency[LogbookRuntime],
+        self, logbook: NamedDependency[LogbookRuntime], principal: NamedDependency[Principal],
         stream: FromQuery[str | None] = None, category: FromQuery[str | None] = None,
         types: Types = None, actor: FromQuery[str | None] = None,
         correlation_id: FromQuery[str | None] = None, after: FromQuery[str | None] = None,
@@ -96,18 +100,21 @@ class AdminLogController(Controller):
             correlation_id=_text(correlation_id, "correlation_id"),
             after=parse_position(after, "after"), before=parse_position(before, "before"),
             since=_time(since, "since"), until=_time(until, "until"),
-            newest_first=_order(order))
+            newest_first=_order(order),
+            communities_in=(await scope_of(logbook.pool, principal)).communities)
         return await log_queries.events_page(logbook.pool, logbook.store, f, cursor, limit)
 
     @get("/streams/{stream_id:str}", summary="One stream's events", cache=False,
          responses=errors(401, 403, 404))
     async def stream(
-        self, logbook: NamedDependency[LogbookRuntime], stream_id: FromPath[str],
+        self, logbook: NamedDependency[LogbookRuntime], principal: NamedDependency[Principal],
+        stream_id: FromPath[str],
         order: FromQuery[str | None] = None, cursor: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
     ) -> EventPage:
         """404 for a stream with no events."""
-        f = EventFilter(stream=_text(stream_id, "stream_id"), newest_first=_order(order))
+        f = EventFilter(stream=_text(stream_id, "stream_id"), newest_first=_order(order),
+                        communities_in=(await scope_of(logbook.pool, principal)).communities)
         page = await log_queries.events_page(logbook.pool, logbook.store, f, cursor, limit)
         if not page.items and cursor is None:
             raise DomainError("not_found", "no such stream")
@@ -116,7 +123,7 @@ class AdminLogController(Controller):
     @get("/audit-log", summary="Moderation and security actions", cache=False,
          responses=errors(401, 403), dependencies={"consistent": read_your_writes("audit_log")})
     async def audit_log(
-        self, logbook: NamedDependency[LogbookRuntime],
+        self, logbook: NamedDependency[LogbookRuntime], principal: NamedDependency[Principal],
         consistent: NamedDependency[Position | None],
         actor: FromQuery[str | None] = None, target: FromQuery[str | None] = None,
         actions: Actions = None, community_id: FromQuery[str | None] = None,
@@ -133,5 +140,6 @@ class AdminLogController(Controller):
             community_id=_uuid(community_id, "community_id"),
             channel_id=_uuid(channel_id, "channel_id"),
             since=_time(since, "since"), until=_time(until, "until"),
-            oldest_first=order == "asc")
+            oldest_first=order == "asc",
+            communities_in=(await scope_of(logbook.pool, principal)).communities)
         return await audit_queries.audit_page(logbook.pool, f, cursor, limit)

@@ -28,7 +28,7 @@ class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
     since: datetime | None = None
     until: datetime | None = None
     oldest_first: bool = False
-    communities_in: tuple[str, ...] | None = None  # a community moderator's scope
+    communities_in: tuple[uuid.UUID, ...] | None = None  # a community moderator's scope
 
 
 def _conditions(f: AuditFilter) -> tuple[list[sql.Composable], list[Any]]:
@@ -50,7 +50,7 @@ def _conditions(f: AuditFilter) -> tuple[list[sql.Composable], list[Any]]:
         params.append(f.until)
     if f.communities_in is not None:
         where.append(sql.SQL("community_id = ANY(%s::text[])"))
-        params.append(list(f.communities_in))
+        params.append([str(c) for c in f.communities_in])
     return where, params
 
 

@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from chatalot.contracts import iso
 from chatalot.domain.errors import bad_request
+from chatalot.domain.logbook.rules import MODERATED_CATEGORIES
 from chatalot.logbook.contracts import EventItem, EventPage
 from event_store import EventStore, InvalidPosition, Position
 from event_store.sql import XMIN, category_pattern
@@ -46,8 +47,9 @@ class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
     since: datetime | None = None
     until: datetime | None = None
     newest_first: bool = False
-    # Scoping (community moderators): only streams whose id is one of these.
-    streams_in: tuple[str, ...] | None = None
+    # A community moderator's scope (chatalot/domain/logbook/rules.py): only the streams of
+    # these communities; None: the whole log.
+    communities_in: tuple[uuid.UUID, ...] | None = None
 
 
 def parse_position(value: str | None, name: str) -> Position | None:
@@ -91,9 +93,11 @@ def _conditions(f: EventFilter, epoch: int) -> tuple[list[sql.Composable], list[
         # inclusive of the whole millisecond: the protocol writes times to the millisecond
         where.append(sql.SQL("e.recorded_at < %s + interval '1 millisecond'"))
         params.append(f.until)
-    if f.streams_in is not None:
-        where.append(sql.SQL("e.stream_id = ANY(%s::text[])"))
-        params.append(list(f.streams_in))
+    if f.communities_in is not None:
+        where.append(sql.SQL(
+            "split_part(e.stream_id, '-', 1) = ANY(%s::text[])"
+            " AND e.data->>'community_id' = ANY(%s::text[])"))
+        params += [list(MODERATED_CATEGORIES), [str(c) for c in f.communities_in]]
     return where, params
 
 
