@@ -22,10 +22,11 @@ from chatalot.auth.principal import Principal
 from chatalot.domain.errors import DomainError, bad_request
 from chatalot.logbook import audit_queries, log_queries
 from chatalot.logbook.audit_queries import AuditFilter
-from chatalot.logbook.contracts import AuditPage, EventPage
+from chatalot.logbook.contracts import AuditPage, ChannelStateReply, EventPage
 from chatalot.logbook.log_queries import EventFilter, parse_position
 from chatalot.logbook.runtime import LogbookRuntime
 from chatalot.logbook.scope import scope_of
+from chatalot.logbook.time_travel import channel_state
 from event_store import Position
 
 _TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
@@ -143,3 +144,22 @@ class AdminLogController(Controller):
             oldest_first=order == "asc",
             communities_in=(await scope_of(logbook.pool, principal)).communities)
         return await audit_queries.audit_page(logbook.pool, f, cursor, limit)
+
+    @get("/channels/{channel_id:str}/state", summary="A channel as of a point in the log",
+         cache=False, responses=errors(401, 403, 404))
+    async def channel_state(
+        self, logbook: NamedDependency[LogbookRuntime], principal: NamedDependency[Principal],
+        channel_id: FromPath[str], at_position: FromQuery[str | None] = None,
+        at_time: FromQuery[str | None] = None,
+    ) -> ChannelStateReply:
+        """Settings, members and roles, bans as of `at_position` (inclusive) or `at_time`
+        (RFC 3339), replayed from the log; now without either. 404 for a channel that did
+        not exist then."""
+        cid = _uuid(channel_id, "channel_id")
+        assert cid is not None
+        if at_position is not None and at_time is not None:
+            raise bad_request("give at_position or at_time, not both")
+        scope = await scope_of(logbook.pool, principal)
+        return await channel_state(logbook.store, cid, scope,
+                                   at=parse_position(at_position, "at_position"),
+                                   at_time=_time(at_time, "at_time"))

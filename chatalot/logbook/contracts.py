@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from chatalot.domain.logbook.channel_state import Ban, ChannelSettings
+
 
 class EventItem(msgspec.Struct, kw_only=True):
     """One event as recorded. Metadata keys: actor_id, causation_id, correlation_id, ip,
@@ -52,3 +54,22 @@ class AuditEntry(msgspec.Struct, kw_only=True):
 class AuditPage(msgspec.Struct, kw_only=True):
     items: list[AuditEntry]
     next_cursor: str | None
+
+
+class MemberRole(msgspec.Struct, kw_only=True):
+    user_id: str
+    role: str
+
+
+class ChannelStateReply(msgspec.Struct, kw_only=True):
+    """A channel as of a point in the log, replayed from the log (no read model)."""
+
+    channel: ChannelSettings
+    members: list[MemberRole]
+    bans: list[Ban]
+    pins: list[str]
+    """empty until messaging's pin events exist"""
+    message_count: int
+    """0 until messaging's events exist"""
+    as_of_position: str
+    """the position of the last event applied"""

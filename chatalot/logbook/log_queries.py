@@ -38,6 +38,7 @@ class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
     are positions, exclusive; `since`/`until` are times, inclusive."""
 
     stream: str | None = None
+    streams: tuple[str, ...] = ()  # any of these
     category: str | None = None
     types: tuple[str, ...] = ()
     actor: str | None = None
@@ -68,6 +69,9 @@ def _conditions(f: EventFilter, epoch: int) -> tuple[list[sql.Composable], list[
     if f.stream is not None:
         where.append(sql.SQL("e.stream_id = %s"))
         params.append(f.stream)
+    if f.streams:
+        where.append(sql.SQL("e.stream_id = ANY(%s::text[])"))
+        params.append(list(f.streams))
     if f.category is not None:
         where.append(sql.SQL("e.stream_id LIKE %s"))
         params.append(category_pattern(f.category))
