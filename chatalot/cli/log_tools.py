@@ -1,5 +1,5 @@
-"""`chatalot events verify|checkpoint|replay`: tamper evidence and a stream's history step
-by step, for operators."""
+"""`chatalot events verify|checkpoint|replay|channel-state`: tamper evidence, a stream's
+history step by step, and a channel as of a point in the log, for operators."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import dataclasses
 import sys
+import uuid
 from datetime import datetime
 from typing import IO, Any
 
@@ -17,6 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from chatalot.auth.jwt_keys import ensure_jwt_keys
 from chatalot.cli.events import CliError, _position, _time, open_store
 from chatalot.config import Settings
+from chatalot.domain.errors import DomainError
+from chatalot.domain.logbook.rules import LogScope
 from chatalot.logbook import log_queries
 from chatalot.logbook.checkpoints import (
     checkpoint_now,
@@ -25,6 +28,7 @@ from chatalot.logbook.checkpoints import (
     sealer,
 )
 from chatalot.logbook.log_queries import EventFilter
+from chatalot.logbook.time_travel import channel_state
 from event_store import EventStore, Position
 from event_store.integrity import VerifyReport, verify
 
@@ -71,7 +75,7 @@ async def replay(store: EventStore, stream: str, until: str | None, out: IO[str]
     at: Position | None = None
     moment: datetime | None = None
     if until is not None:
-        if "." in until and until[0].isdigit() and ":" not in until:
+        if _looks_like_position(until):
             at = _position(until)
         else:
             moment = _time(until, "until")
@@ -96,6 +100,30 @@ async def replay(store: EventStore, stream: str, until: str | None, out: IO[str]
     return steps
 
 
+async def print_channel_state(store: EventStore, channel_id: str, at: str | None,
+                              out: IO[str]) -> None:
+    """GET /api/admin/channels/{id}/state, for operators: `at` a position or a time."""
+    try:
+        cid = uuid.UUID(channel_id)
+    except ValueError:
+        raise CliError(f"{channel_id!r} is not a channel id") from None
+    position = moment = None
+    if at is not None:
+        if _looks_like_position(at):
+            position = _position(at)
+        else:
+            moment = _time(at, "at")
+    try:
+        state = await channel_state(store, cid, LogScope(None), at=position, at_time=moment)
+    except DomainError as exc:
+        raise CliError(str(exc)) from None
+    out.write(_encoder.encode(state).decode() + "\n")
+
+
+def _looks_like_position(text: str) -> bool:
+    return text[:1].isdigit() and text.count(".") == 2 and ":" not in text
+
+
 def run(database_url: str, settings: Settings, args: argparse.Namespace) -> None:
     async def main() -> int:
         async with open_store(database_url) as store:
@@ -110,6 +138,9 @@ def run(database_url: str, settings: Settings, args: argparse.Namespace) -> None
                     "position": Position(point.epoch, point.transaction_id,
                                          point.position).encode(),
                     "combined": point.combined.hex()}).decode())
+                return 0
+            if args.events_command == "channel-state":
+                await print_channel_state(store, args.channel_id, args.at, sys.stdout)
                 return 0
             await replay(store, args.stream, args.until, sys.stdout)
             return 0

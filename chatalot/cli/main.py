@@ -55,7 +55,7 @@ def _events(settings: Settings, args: argparse.Namespace) -> None:
     from chatalot.cli.database import resolve_database
 
     with resolve_database(settings) as database_url, contextlib.suppress(KeyboardInterrupt):
-        if args.events_command in ("verify", "checkpoint", "replay"):
+        if args.events_command in ("verify", "checkpoint", "replay", "channel-state"):
             log_tools.run(database_url, settings, args)
         else:
             events.run(database_url, args)
@@ -86,7 +86,11 @@ def _add_events(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     replay = events_sub.add_parser("replay", help="a stream's events and state changes")
     replay.add_argument("--stream", required=True, help="the stream")
     replay.add_argument("--until", help="stop at this position or RFC 3339 time")
-    for command in (tail, show, export, stats, verify, replay):
+    state = events_sub.add_parser("channel-state",
+                                  help="a channel's settings, members and bans as of a point")
+    state.add_argument("channel_id", help="the channel")
+    state.add_argument("--at", help="a position or an RFC 3339 time (default: now)")
+    for command in (tail, show, export, stats, verify, replay, state):
         command.set_defaults(func=_events)
     events_sub.choices["checkpoint"].set_defaults(func=_events)
 

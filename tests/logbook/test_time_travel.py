@@ -6,6 +6,8 @@ the log at each of those positions must equal its snapshot. Also the route itsel
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import uuid
 from collections.abc import Coroutine
 from typing import Any
@@ -14,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatalot.bootstrap import build_registry
+from chatalot.cli.log_tools import print_channel_state
 from chatalot.db import make_pool
 from chatalot.domain.errors import DomainError
 from chatalot.domain.logbook.rules import LogScope
@@ -198,6 +201,10 @@ async def test_the_route(api: Api) -> None:
     assert (await state(at_position=before, at_time="2000-01-01T00:00:00Z")).status_code == 400
     r = await api.client.get(f"/api/admin/channels/{uuid.uuid4()}/state", headers=staff.auth)
     assert r.status_code == 404
+    # the same from the CLI
+    out = io.StringIO()
+    await print_channel_state(await api.db.store(), a.channel_id, before, out)
+    assert json.loads(out.getvalue()) == then
     # the community's owner may (a moderator of it); a member may not
     assert (await state(a.owner)).status_code == 200
     assert (await state(a.members[0])).status_code == 403
