@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, get
@@ -23,7 +22,7 @@ from chatalot.domain.errors import DomainError, bad_request
 from chatalot.logbook import audit_queries, log_queries
 from chatalot.logbook.audit_queries import AuditFilter
 from chatalot.logbook.contracts import AuditPage, ChannelStateReply, EventPage
-from chatalot.logbook.log_queries import EventFilter, parse_position
+from chatalot.logbook.log_queries import EventFilter, parse_position, parse_time
 from chatalot.logbook.runtime import LogbookRuntime
 from chatalot.logbook.scope import scope_of
 from chatalot.logbook.time_travel import channel_state
@@ -39,16 +38,6 @@ def _text(value: str | None, name: str) -> str | None:
     return value
 
 
-def _time(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise bad_request(f"{name} must be an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        raise bad_request(f"{name} needs a time zone (Z or +hh:mm)")
-    return moment
 
 
 def _order(order: str | None) -> bool:
@@ -100,7 +89,7 @@ class AdminLogController(Controller):
             types=_names(types, "type"), actor=_text(actor, "actor"),
             correlation_id=_text(correlation_id, "correlation_id"),
             after=parse_position(after, "after"), before=parse_position(before, "before"),
-            since=_time(since, "since"), until=_time(until, "until"),
+            since=parse_time(since, "since"), until=parse_time(until, "until"),
             newest_first=_order(order),
             communities_in=(await scope_of(logbook.pool, principal)).communities)
         return await log_queries.events_page(logbook.pool, logbook.store, f, cursor, limit)
@@ -140,7 +129,7 @@ class AdminLogController(Controller):
             actions=_names(actions, "action"),
             community_id=_uuid(community_id, "community_id"),
             channel_id=_uuid(channel_id, "channel_id"),
-            since=_time(since, "since"), until=_time(until, "until"),
+            since=parse_time(since, "since"), until=parse_time(until, "until"),
             oldest_first=order == "asc",
             communities_in=(await scope_of(logbook.pool, principal)).communities)
         return await audit_queries.audit_page(logbook.pool, f, cursor, limit)
@@ -162,4 +151,4 @@ class AdminLogController(Controller):
         scope = await scope_of(logbook.pool, principal)
         return await channel_state(logbook.store, cid, scope,
                                    at=parse_position(at_position, "at_position"),
-                                   at_time=_time(at_time, "at_time"))
+                                   at_time=parse_time(at_time, "at_time"))

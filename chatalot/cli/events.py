@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from chatalot.bootstrap import build_registry
 from chatalot.db import make_pool
+from chatalot.domain.errors import DomainError
 from chatalot.logbook import log_queries
 from chatalot.logbook.log_queries import EventFilter
 from event_store import EventStore, InvalidPosition, Position
@@ -68,15 +69,10 @@ def _position(value: str | None) -> Position | None:
 
 
 def _time(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise CliError(f"--{name}: expected an RFC 3339 time, got {value!r}") from None
-    if moment.tzinfo is None:
-        raise CliError(f"--{name}: the time needs a zone (Z or +hh:mm)")
-    return moment
+        return log_queries.parse_time(value, f"--{name}")
+    except DomainError as exc:
+        raise CliError(str(exc)) from None
 
 
 def event_filter(args: argparse.Namespace) -> EventFilter:

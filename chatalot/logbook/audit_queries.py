@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from chatalot.contracts import iso
 from chatalot.logbook.contracts import AuditEntry, AuditPage
-from chatalot.logbook.log_queries import limit_of, parse_position
+from chatalot.logbook.log_queries import limit_of, parse_position, time_range
 from event_store import Position
 from projections.projector import read_model
 
@@ -42,12 +42,9 @@ def _conditions(f: AuditFilter) -> tuple[list[sql.Composable], list[Any]]:
     if f.actions:
         where.append(sql.SQL("action = ANY(%s::text[])"))
         params.append(list(f.actions))
-    if f.since is not None:
-        where.append(sql.SQL("created_at >= %s"))
-        params.append(f.since)
-    if f.until is not None:
-        where.append(sql.SQL("created_at < %s + interval '1 millisecond'"))
-        params.append(f.until)
+    times, values = time_range("created_at", f.since, f.until)
+    where += times
+    params += values
     if f.communities_in is not None:
         where.append(sql.SQL("community_id = ANY(%s::text[])"))
         params.append([str(c) for c in f.communities_in])

@@ -62,6 +62,34 @@ def parse_position(value: str | None, name: str) -> Position | None:
         raise bad_request(f"{name} is not a position") from None
 
 
+def parse_time(value: str | None, name: str) -> datetime | None:
+    """An RFC 3339 time with its zone (400 bad_request otherwise)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise bad_request(f"{name} must be an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise bad_request(f"{name} needs a time zone (Z or +hh:mm)")
+    return moment
+
+
+def time_range(column: str, since: datetime | None, until: datetime | None
+               ) -> tuple[list[sql.Composable], list[Any]]:
+    """`since` inclusive; `until` inclusive of its whole millisecond (the protocol writes
+    times to the millisecond)."""
+    where: list[sql.Composable] = []
+    params: list[Any] = []
+    if since is not None:
+        where.append(sql.SQL("{} >= %s").format(sql.SQL(column)))
+        params.append(since)
+    if until is not None:
+        where.append(sql.SQL("{} < %s + interval '1 millisecond'").format(sql.SQL(column)))
+        params.append(until)
+    return where, params
+
+
 def _conditions(f: EventFilter, epoch: int) -> tuple[list[sql.Composable], list[Any]]:
     where: list[sql.Composable] = [
         sql.SQL(f"(e.epoch, e.transaction_id) < (%s, {XMIN})")]
@@ -90,13 +118,9 @@ def _conditions(f: EventFilter, epoch: int) -> tuple[list[sql.Composable], list[
     if f.before is not None:
         where.append(sql.SQL("(e.epoch, e.transaction_id, e.position) < (%s, %s, %s)"))
         params += [f.before.epoch, f.before.transaction_id, f.before.sequence]
-    if f.since is not None:
-        where.append(sql.SQL("e.recorded_at >= %s"))
-        params.append(f.since)
-    if f.until is not None:
-        # inclusive of the whole millisecond: the protocol writes times to the millisecond
-        where.append(sql.SQL("e.recorded_at < %s + interval '1 millisecond'"))
-        params.append(f.until)
+    times, values = time_range("e.recorded_at", f.since, f.until)
+    where += times
+    params += values
     if f.communities_in is not None:
         where.append(sql.SQL(
             "split_part(e.stream_id, '-', 1) = ANY(%s::text[])"
