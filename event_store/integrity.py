@@ -28,8 +28,10 @@ _CHECKPOINT_LOCK = "SELECT pg_advisory_xact_lock(1702261620, 11)"  # "evst", iss
 # starts at the previous page's last row, which only seeds the comparison).
 _CHAIN_PAGE = """
 WITH page AS (
-    SELECT e.position, e.epoch, e.transaction_id, e.stream_id, e.version, e.event_id, e.type,
-           e.metadata, e.recorded_at, e.data, e.redacted, e.data_hash, e.hash
+    SELECT e.position, e.epoch, e.transaction_id, e.stream_id, e.version, e.event_id,
+           e.redacted, e.hash, e.redacted OR e.data_hash = event_data_hash(e.data) AS data_ok,
+           event_link_input(e.event_id, e.stream_id, e.version, e.type, e.metadata,
+                            e.recorded_at, e.data_hash) AS link_input
       FROM events e
      WHERE (e.stream_id, e.version) >= (%(stream)s, %(version)s)
      ORDER BY e.stream_id, e.version
@@ -43,9 +45,9 @@ WITH page AS (
     SELECT l.position, l.stream_id, l.version, l.event_id, l.n, CASE
         WHEN l.version <> coalesce(l.prev_version, 0) + 1 THEN 'version'
         WHEN l.prev_at >= ROW(l.epoch, l.transaction_id, l.position) THEN 'order'
-        WHEN NOT l.redacted AND l.data_hash <> event_data_hash(l.data) THEN 'data'
-        WHEN l.hash <> event_link(l.prev_hash, l.event_id, l.stream_id, l.version, l.type,
-                                  l.metadata, l.recorded_at, l.data_hash) THEN 'link'
+        WHEN NOT l.data_ok THEN 'data'
+        -- event_link, from the input computed above
+        WHEN l.hash <> sha256(coalesce(l.prev_hash, '\\x'::bytea) || l.link_input) THEN 'link'
         WHEN l.redacted AND NOT EXISTS (  -- its record, in redaction_stream(event_id)
             SELECT 1 FROM events r WHERE r.stream_id = 'redaction-' || l.event_id::text
         ) THEN 'redaction'

@@ -68,8 +68,7 @@ def validate_stream_id(stream_id: str) -> None:
 class EventStore:
     """The log. Every method is safe to call concurrently from many tasks."""
 
-    # Where the append statements come from: bench/event_store.py measures the hash chain's
-    # cost against the statements of before it, through a subclass.
+    # the append statements (bench/event_store.py swaps in the pre-chain ones, as baseline)
     _statements: ClassVar[ModuleType] = sql
 
     def __init__(

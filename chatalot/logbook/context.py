@@ -27,6 +27,7 @@ AUDITED: tuple[str, ...] = (
 
 
 class Audit(AuditLog):
+    version = 1  # bump whenever AUDITED changes: the audit log is then rebuilt beside
     event_types = frozenset({*AUDITED, "EventRedacted"})
 
 
