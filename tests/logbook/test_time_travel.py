@@ -5,7 +5,6 @@ the log at each of those positions must equal its snapshot. Also the route itsel
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import uuid
@@ -15,9 +14,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatalot.bootstrap import build_registry
 from chatalot.cli.log_tools import print_channel_state
-from chatalot.db import make_pool
 from chatalot.domain.errors import DomainError
 from chatalot.domain.logbook.rules import LogScope
 from chatalot.logbook.time_travel import channel_state
@@ -25,9 +22,10 @@ from chatalot.request_info import RequestInfo
 from chatalot.spaces import contracts as c
 from chatalot.spaces.commands import channels, communities, groups, members
 from chatalot.spaces.runtime import SpacesRuntime
-from event_store import EventStore, Position
+from event_store import Position
 from tests.accounts.conftest import Api
 from tests.spaces.builders import SpacesBuilder
+from tests.spaces.test_state_machine import Harness
 
 USERS = 5
 INFO = RequestInfo()
@@ -43,24 +41,12 @@ STEP = st.one_of(
 )
 
 
-class World:
-    def __init__(self, database_url: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.pool = make_pool(database_url, min_size=1, max_size=4)
-        self.run(self.pool.open(wait=True))
-        self.store = EventStore(self.pool, build_registry())
-        self.run(self.store.start())
-        self.rt = SpacesRuntime(self.store, self.pool)
-
-    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return self.loop.run_until_complete(coro)
+class World(Harness):
+    """spaces' harness (one loop, pool, store; users in the account directory, the last
+    of them an instance admin), plus the live and the replayed state of a channel."""
 
     def fetch(self, query: str, params: Any) -> list[Any]:
-        async def go() -> list[Any]:
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(query.encode(), params)
-                return await cur.fetchall() if cur.description else []
-        return self.run(go())
+        return self.execute(query, params)
 
     def live(self, channel_id: uuid.UUID) -> dict[str, Any] | None:
         """The channel now, from the decision tables (None once deleted)."""
@@ -85,11 +71,6 @@ class World:
         return {"settings": (ch.read_only, ch.archived, ch.slow_mode_secs),
                 "members": {m.user_id: m.role for m in state.members},
                 "bans": {b.user_id for b in state.bans}}
-
-    def close(self) -> None:
-        self.run(self.store.close())
-        self.run(self.pool.close())
-        self.loop.close()
 
 
 def step(rt: SpacesRuntime, op: str, arg: Any, users: list[uuid.UUID], cid: uuid.UUID,
@@ -124,11 +105,7 @@ def step(rt: SpacesRuntime, op: str, arg: Any, users: list[uuid.UUID], cid: uuid
 
 def test_time_travel_equals_the_live_state_it_was_taken_from(database_url: str) -> None:
     world = World(database_url)
-    users = [uuid.uuid4() for _ in range(USERS)]
-    for i, user in enumerate(users):
-        name = f"tt{i}-{user.hex[:8]}"
-        world.fetch("INSERT INTO account_users (user_id, username, username_key)"
-                    " VALUES (%s, %s, %s)", (user, name, name))
+    users = world.users[:USERS]
 
     @given(steps=st.lists(STEP, min_size=1, max_size=14))
     def history(steps: list[tuple[str, Any]]) -> None:
