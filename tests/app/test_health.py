@@ -63,8 +63,10 @@ async def test_health_names_what_holds_the_log_back(database_url, monkeypatch):
             async with await psycopg.AsyncConnection.connect(database_url,
                                                              autocommit=True) as other:
                 await other.execute(
-                    "INSERT INTO events (epoch, stream_id, version, event_id, type, data)"
-                    " VALUES (1, 'held-1', 1, gen_random_uuid(), 'Noted', '{}')")
+                    "INSERT INTO events (epoch, stream_id, version, event_id, type, data,"
+                    " data_hash, hash) SELECT 1, 'held-1', 1, id, 'Noted', '{}',"
+                    " event_data_hash('{}'), event_link(NULL, id, 'held-1', 1, 'Noted', '{}',"
+                    " now(), event_data_hash('{}')) FROM gen_random_uuid() id")
             body: dict = {}
             for _ in range(200):
                 body = (await client.get("/api/health")).json()
