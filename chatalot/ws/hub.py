@@ -48,12 +48,14 @@ class Audiences:
             out.update(u for u in users if (r.channel_id, u) in self.members)
         if r.sharers_of is not None:
             out.update(u for u in users if (r.sharers_of, u) in self.sharers)
+        if r.gate is not None:
+            out = {u for u in out if (r.gate, u) in self.members}
         return out
 
 
 async def audiences_for(audience: Audience, routes: list[Route],
                         users: set[uuid.UUID]) -> Audiences:
-    channels = {r.channel_id for r in routes if r.channel_id is not None}
+    channels = {c for r in routes for c in (r.channel_id, r.gate) if c is not None}
     subjects = {r.sharers_of for r in routes if r.sharers_of is not None}
     members = await audience.channel_members(channels, users) if channels else set()
     sharers = await audience.sharers(subjects, users) if subjects else set()

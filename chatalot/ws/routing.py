@@ -38,6 +38,9 @@ class Route:
     close_sessions: frozenset[uuid.UUID] = frozenset()
     close_users: frozenset[uuid.UUID] = frozenset()
     close_reason: str = ""
+    gate: uuid.UUID | None = None
+    """Recipients must (still) be members of this channel: a sender key addressed to a
+    member who has since left is not delivered."""
 
 
 def _plain(data: Any) -> dict[str, Any]:
@@ -75,6 +78,7 @@ ADDRESSED: dict[str, tuple[str, str, Shape]] = {
     "KeysLow": ("keys_low", "user_id", _same),
     "SenderKeyUpdated": ("sender_key_updated", "recipient_id", _without("recipient_id")),
 }
+GATED = frozenset({"SenderKeyUpdated"})
 
 # To everyone who shares a channel with data["user_id"] (and that user):
 ABOUT_A_USER: dict[str, tuple[str, Shape]] = {
@@ -148,7 +152,8 @@ def route(event: RecordedEvent) -> Route | None:
         user = _uuid(data.get(field_name))
         if user is None:
             return None
-        return Route(_frame(kind, shape(data), position), position, users=frozenset({user}))
+        return Route(_frame(kind, shape(data), position), position, users=frozenset({user}),
+                     gate=_uuid(data.get("channel_id")) if name in GATED else None)
     if name in ABOUT_A_USER:
         kind, shape = ABOUT_A_USER[name]
         data = _plain(event.data)
