@@ -49,10 +49,11 @@ TARGET_FANOUT_P99_MS = 100.0
 TARGET_SPREAD_P99_MS = 50.0
 TARGET_IDLE_KIB_PER_SOCKET = 64.0
 TARGET_WS_OVER_REST = 1.0
+SENDERS = 4
 
 
 def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -71,7 +72,7 @@ async def receive(spec: dict[str, Any]) -> dict[str, Any]:
     sockets: list[Any] = []
 
     async def one(token: str, keep: str | None) -> None:
-        ws = await connect(spec["url"], max_size=None, open_timeout=60, ping_interval=None)
+        ws = await connect(spec["url"], max_size=None, open_timeout=120, ping_interval=None)
         sockets.append(ws)
         await ws.send(json.dumps({"type": "authenticate", "token": token}))
         while json.loads(await ws.recv())["type"] != "authenticated":
@@ -112,7 +113,8 @@ class LoadClients:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.proc = subprocess.Popen([sys.executable, __file__, "--client"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdin and self.proc.stdout
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(spec) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -121,7 +123,8 @@ class LoadClients:
         self.ready = json.loads(line)["ready"]
 
     def stop(self) -> list[float]:
-        assert self.proc.stdin and self.proc.stdout
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.write("stop\n")
         self.proc.stdin.flush()
         result = json.loads(self.proc.stdout.readline())
@@ -198,14 +201,19 @@ async def delivery(ws_url: str, users: list[dict[str, Any]], channels: list[str]
     clients = LoadClients({"url": ws_url, "plan": plan, "channels": channels})
     progress(f"  {clients.ready} receiving sockets; sending {rate:g} msg/s for {seconds:g} s")
     await asyncio.sleep(1.0)
-    await paced_sends(ws_url, users[0]["access_token"], channels, rate, seconds)
+    # several senders share the rate: one socket's frames run one after another (a
+    # client's own sends stay in order), as they would from several people
+    senders = [u["access_token"] for u in users[:SENDERS]]
+    await asyncio.gather(*(paced_sends(ws_url, token, channels, rate / len(senders), seconds)
+                           for token in senders))
     return await asyncio.to_thread(clients.stop)
 
 
 def rss_kib(pid: int) -> int:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
     return 0
 
 

@@ -18,8 +18,6 @@ STATUS: Final[dict[str, int]] = {
     "slow_mode": 422,
     "e2e_required": 422,
     "limit_reached": 422,
-    "slow_mode": 422,
-    "e2e_required": 422,
     "rate_limited": 429,
     "projection_lag": 503,
 }
