@@ -53,10 +53,6 @@ def message_stream(message_id: uuid.UUID) -> str:
     return f"message-{message_id}"
 
 
-def file_stream(file_id: uuid.UUID) -> str:
-    return f"file-{file_id}"
-
-
 def read_cursor_stream(user_id: uuid.UUID) -> str:
     """One user's read cursors in every channel."""
     return f"reads-{user_id}"
@@ -76,3 +72,7 @@ def scheduled_stream(scheduled_id: uuid.UUID) -> str:
 
 def webhook_stream(webhook_id: uuid.UUID) -> str:
     return f"webhook-{webhook_id}"
+
+
+def file_stream(file_id: uuid.UUID) -> str:
+    return f"file-{file_id}"
