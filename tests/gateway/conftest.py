@@ -1,7 +1,8 @@
 """Gateway tests: real sockets against real `chatalot serve` processes.
 
-One database per test module (a copy of the migrated template) and one or two server
-processes on it (ports 18500-18599). Users register over HTTP; channel membership is
+One database for the directory (a copy of the migrated template) and the server
+processes on it (ports 18500-18599): a default node, plus the nodes a module needs with
+other settings. Users register over HTTP; channel membership is
 seeded in the `channel_members` decision table (fixture data) until the spaces context's
 commands are merged.
 """
@@ -132,8 +133,10 @@ class Cluster:
         return node
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(pg_admin_url: str, template_db: str) -> Iterator[Cluster]:
+    """One database and its nodes for the whole gateway directory (a node costs seconds to
+    start; modules that need other settings add their own nodes to it)."""
     url = with_database(pg_admin_url, f"chatalot_ws_{uuid.uuid4().hex[:10]}")
     ensure_database(url, template=template_db)
     with tempfile.TemporaryDirectory(prefix="chatalot-ws-") as tmp:
@@ -147,9 +150,15 @@ def cluster(pg_admin_url: str, template_db: str) -> Iterator[Cluster]:
                 drop_database(url)
 
 
+@pytest.fixture(scope="session")
+def default_node(cluster: Cluster) -> Node:
+    """No Redis; `authenticate` within 1 s (the handshake tests wait for the deadline)."""
+    return cluster.add(CHATALOT_WS_HANDSHAKE_TIMEOUT_SECS="1")
+
+
 @pytest.fixture(scope="module")
-def node(cluster: Cluster) -> Node:
-    return cluster.nodes[0] if cluster.nodes else cluster.add()
+def node(default_node: Node) -> Node:
+    return default_node
 
 
 @dataclass

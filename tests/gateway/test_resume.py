@@ -34,11 +34,7 @@ from tests.gateway.conftest import (
 @pytest.fixture(scope="module")
 def nodes(cluster: Cluster) -> list[Node]:
     """Two nodes sharing Redis when a test Redis is given, else one node."""
-    if not cluster.nodes:
-        cluster.add(redis=REDIS)
-        if REDIS:
-            cluster.add(redis=REDIS)
-    return cluster.nodes
+    return [cluster.add(redis=REDIS) for _ in range(2 if REDIS else 1)]
 
 
 async def update_profile(http: httpx.AsyncClient, user: User, n: int) -> str:
@@ -149,6 +145,7 @@ async def test_resume_across_a_server_restart(cluster: Cluster, nodes: list[Node
     node.stop()
     restarted = start_node(cluster.database_url, cluster.data_dir, redis=REDIS, port=node.port)
     cluster.nodes[cluster.nodes.index(node)] = restarted
+    nodes[nodes.index(node)] = restarted
     async with httpx.AsyncClient(base_url=restarted.http) as http:
         sent.append(await update_profile(http, alice, 3))
     async with socket_of(restarted, bob, resume_after=last) as c:
