@@ -165,4 +165,7 @@ async def test_a_slow_consumer_is_closed_and_the_others_are_not_stalled(
                 await a.expect("pong", timestamp=i, timeout=5)
         await a.send(type="typing", channel_id=str(channel))
         await p.expect("user_typing", timeout=5)
-    assert await asyncio.to_thread(raw.close_code, 10) == 1013
+    try:
+        assert await asyncio.to_thread(raw.close_code, 10) == 1013
+    finally:
+        raw.sock.close()
