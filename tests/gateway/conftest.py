@@ -33,6 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from chatalot.db import drop_database, ensure_database, with_database
 from tests.accounts.conftest import PASSWORD, TOTP_KEY, key_fields
+from tests.spaces.builders import Space, SpacesBuilder
 
 _ports = itertools.count(18500 + (os.getpid() % 10) * 8)
 _names = itertools.count(1)
@@ -209,6 +210,24 @@ async def leave(database_url: str, channel: uuid.UUID, user: User) -> None:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await conn.execute("DELETE FROM channel_members WHERE channel_id = %s AND user_id = %s",
                            (channel, user.uuid))
+
+
+class HttpApi:
+    """What tests.spaces.builders needs of an API: a client and a way to register."""
+
+    def __init__(self, node: Node, client: httpx.AsyncClient) -> None:
+        self.node, self.client = node, client
+
+    async def register(self) -> User:
+        return await register(self.node)
+
+
+async def space_on(node: Node, members: int, kind: str = "text") -> Space:
+    """A community with one channel (spaces commands over HTTP): its owner and `members`
+    more users are members of the channel."""
+    async with httpx.AsyncClient(base_url=node.http, timeout=30) as http:
+        return await SpacesBuilder(HttpApi(node, http)).community_with_channel(
+            members=members, kind=kind)
 
 
 class Client:

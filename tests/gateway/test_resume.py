@@ -27,6 +27,7 @@ from tests.gateway.conftest import (
     join,
     register,
     socket_of,
+    space_on,
     start_node,
 )
 
@@ -162,9 +163,9 @@ async def test_two_nodes_share_events_signals_presence_and_the_socket_limit(
     if len(nodes) < 2:
         pytest.skip("CHATALOT_TEST_REDIS_URL not set: one node only")
     a_node, b_node = nodes
-    alice, bob = await pair(cluster, a_node)
-    channel = uuid.uuid4()
-    await join(cluster.database_url, channel, alice, bob)
+    space = await space_on(a_node, 1)
+    alice, bob = space.everyone
+    channel = space.channel_id
     async with socket_of(b_node, bob) as b, socket_of(a_node, alice) as a:
         # presence crosses nodes
         assert (await b.expect("presence_update", user_id=alice.id))["status"] == "online"

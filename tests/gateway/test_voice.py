@@ -19,8 +19,7 @@ from websockets.client import ClientProtocol
 from websockets.frames import Close, Opcode
 from websockets.uri import parse_uri
 
-from tests.gateway.conftest import Cluster, Node, User, register, socket_of
-from tests.gateway.test_commands import HttpApi
+from tests.gateway.conftest import Cluster, HttpApi, Node, User, register, socket_of
 from tests.spaces.builders import SpacesBuilder
 
 
