@@ -145,6 +145,9 @@ def cluster(pg_admin_url: str, template_db: str) -> Iterator[Cluster]:
         try:
             yield cluster
         finally:
+            for node in cluster.nodes:  # all at once, then wait for each
+                if node.process.poll() is None:
+                    node.process.terminate()
             for node in cluster.nodes:
                 node.stop()
             with contextlib.suppress(Exception):
