@@ -8,13 +8,7 @@ Until the spaces context lands, channel membership is fixture data: rows in the
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,6 +18,7 @@ import pytest
 
 from chatalot.db import drop_database, ensure_database, with_database
 from chatalot_sdk import Client
+from tests.gateway.conftest import start_node
 
 PASSWORD = "correct horse battery staple"
 PASSPHRASE = "a passphrase for the key file"
@@ -75,45 +70,14 @@ class Server:
 
 @contextlib.contextmanager
 def running_server(pg_admin_url: str, template_db: str, tmp: Path) -> Iterator[Server]:
+    """A fresh database and one `chatalot serve` node on it (the gateway tests' launcher)."""
     url = with_database(pg_admin_url, f"chatalot_sdk_{uuid.uuid4().hex[:12]}")
     ensure_database(url, template=template_db)
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "PORT": str(port), "HOST": "127.0.0.1",
-           "CHATALOT_DATA_DIR": str(tmp / "data"), "REGISTRATION_MODE": "open",
-           "CHATALOT_ARGON2_MEMORY_KIB": "64", "CHATALOT_ARGON2_TIME_COST": "1",
-           "CHATALOT_ARGON2_PARALLELISM": "1",
-           "CHATALOT_RATE_LIMIT_GENERAL_PER_SEC": "10000",
-           "CHATALOT_RATE_LIMIT_GENERAL_BURST": "10000",
-           "CHATALOT_RATE_LIMIT_AUTH_PER_SEC": "10000",
-           "CHATALOT_RATE_LIMIT_AUTH_BURST": "10000"}
-    env.pop("REDIS_URL", None)
-    log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [sys.executable, "-m", "chatalot.cli.main", "serve", "--log-level", "warning"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
+    node = start_node(url, tmp, port=free_port())
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/health", timeout=2) as r:
-                    if json.loads(r.read())["db_healthy"]:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not come up:\n"
-                                   + (tmp / "server.log").read_text()[-3000:])
-            time.sleep(0.2)
-        yield Server(base, url, tmp)
+        yield Server(node.http, url, tmp)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+        node.stop()
         with contextlib.suppress(Exception):
             drop_database(url)
 
