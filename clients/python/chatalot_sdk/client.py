@@ -19,6 +19,8 @@ from chatalot_sdk import errors
 from chatalot_sdk.e2e import E2E, REGISTRATION_PREKEYS, new_bundle
 from chatalot_sdk.http import Rest
 from chatalot_sdk.keystore import SCRYPT_N, KeyStore, State, Tokens, b64, unb64
+from chatalot_sdk.live import Live, handle_frame
+from chatalot_sdk.messages import Messaging
 from chatalot_sdk.models import (
     AuthReply,
     CountReply,
@@ -39,6 +41,7 @@ class Client:
         self.rest = rest
         self.store = store
         self.e2e = e2e
+        self.messages = Messaging(self)
 
     @property
     def user_id(self) -> uuid.UUID:
@@ -149,6 +152,17 @@ class Client:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    # -- live events --------------------------------------------------------------------
+
+    def live(self, **options: float) -> Live:
+        """The /ws connection; `async for item in client.live()` yields typed items
+        (models.Message, SenderKeyReceived, KeyChanged, Event), reconnecting and resuming
+        by itself."""
+        return Live(self, **options)
+
+    async def handle(self, frame: dict[str, Any]) -> list[Any]:
+        return await handle_frame(self, frame)
 
     # -- account --------------------------------------------------------------------------
 

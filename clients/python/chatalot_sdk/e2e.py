@@ -183,6 +183,13 @@ class E2E:
     def holders(self, channel: uuid.UUID) -> set[uuid.UUID]:
         return {uuid.UUID(u) for u in self.store.state.distributed.get(str(channel), [])}
 
+    def forget_holder(self, peer: uuid.UUID) -> None:
+        """`peer` replaced their keys: my chains go to them again, in a new session."""
+        for holders in self.store.state.distributed.values():
+            if str(peer) in holders:
+                holders.remove(str(peer))
+        self.save()
+
     def mark_distributed(self, channel: uuid.UUID, members: list[uuid.UUID]) -> None:
         have = self.store.state.distributed.setdefault(str(channel), [])
         have.extend(str(m) for m in members if str(m) not in have)

@@ -82,7 +82,7 @@ class Rest:
             if (response.status_code == 401 and auth and not refreshed
                     and error.code == "unauthorized" and self.tokens is not None):
                 refreshed = True
-                await self._refresh(sent_with)
+                await self.refresh(sent_with)
                 continue
             delay = error.retry_after_secs
             if (response.status_code in RETRIED_STATUSES and attempt < self.max_attempts
@@ -95,9 +95,10 @@ class Rest:
             raise error
         raise errors.ApiError(0, "internal", "no attempt was made")  # pragma: no cover
 
-    async def _refresh(self, stale_access: str | None) -> None:
+    async def refresh(self, stale_access: str | None = None) -> None:
         """Trade the refresh token for a new pair, once for concurrent callers: one that
         waited finds the pair already renewed. A refused refresh is Unauthorized."""
+        stale_access = stale_access or (self.tokens.access if self.tokens else None)
         async with self._refreshing:
             tokens = self.tokens
             if tokens is None or tokens.access != stale_access:

@@ -88,3 +88,57 @@ class StoredSenderKey(Model):
 
 class Position(Model):
     position: str | None = None
+
+
+# -- what the SDK hands the user ---------------------------------------------------------
+
+
+class Message(Model):
+    """A message, decrypted: `text` when it could be read, else `error` says why (a
+    message that cannot be decrypted is shown as such, never dropped)."""
+
+    id: uuid.UUID
+    channel_id: uuid.UUID
+    sender_id: uuid.UUID | None
+    encryption: str
+    message_type: str = "text"
+    text: str | None = None
+    error: str | None = None
+    reply_to: uuid.UUID | None = None
+    thread_id: uuid.UUID | None = None
+    client_id: uuid.UUID | None = None
+    position: str | None = None
+
+
+class SenderKeyReceived(Model):
+    channel_id: uuid.UUID
+    sender_id: uuid.UUID
+    chain_id: int
+    new: bool
+    error: str | None = None
+
+
+class KeyChanged(Model):
+    """A peer replaced their identity key: verify the new safety number before trusting."""
+
+    user_id: uuid.UUID
+
+
+class Event(Model):
+    """Any other server frame, as received (`type` and its fields)."""
+
+    type: str
+    data: dict[str, object]
+
+
+class MessageSent(Model):
+    id: uuid.UUID
+    channel_id: uuid.UUID
+    created_at: str
+    position: str
+    client_id: uuid.UUID | None = None
+
+
+class Page(Model):
+    items: list[dict[str, object]]
+    next_cursor: str | None = None
