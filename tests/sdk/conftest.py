@@ -1,8 +1,8 @@
 """SDK tests: SDK clients against a real `chatalot serve` process (its own port in
 18700-18799, a fresh database copied from the migrated template), over HTTP.
 
-Until the spaces context lands, channel membership is fixture data: rows in the
-`channel_members` decision table (as tests/keys does).
+Channels are made through the SDK itself (a public community with one channel that the
+members join).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from chatalot.db import drop_database, ensure_database, with_database
@@ -58,14 +57,15 @@ class Server:
         return await Client.register(self.url, name, PASSWORD, self.key_file(name),
                                      PASSPHRASE, scrypt_n=SCRYPT_N, **options)
 
-    async def join(self, channel_id: uuid.UUID, *clients: Client) -> None:
-        """Fixture data: membership rows (the spaces context's decision table)."""
-        async with await psycopg.AsyncConnection.connect(self.database_url,
-                                                         autocommit=True) as conn:
-            for client in clients:
-                await conn.execute(
-                    "INSERT INTO channel_members (channel_id, user_id, role)"
-                    " VALUES (%s, %s, 'member')", (channel_id, client.user_id))
+    async def channel(self, owner: Client, *members: Client) -> uuid.UUID:
+        """A text channel in a new public community of `owner`, which `members` join
+        (and with it the channel), through the SDK."""
+        community = await owner.spaces.create_community(self.name("c"), public=True)
+        group = await owner.spaces.create_group(community, "general")
+        channel = await owner.spaces.create_channel(group, "chat")
+        for member in members:
+            await member.spaces.join_community(community)
+        return channel
 
 
 @contextlib.contextmanager

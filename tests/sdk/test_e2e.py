@@ -5,11 +5,12 @@ key file, and rotation after a removal."""
 
 from __future__ import annotations
 
-import uuid
+import base64
 
 import pytest
 
 from chatalot_sdk import Client, DecryptFailed, IdentityKeyChanged
+from chatalot_sdk.errors import Forbidden
 from tests.sdk.conftest import PASSPHRASE, PASSWORD, Server
 
 
@@ -83,8 +84,7 @@ async def test_a_group_channel_with_a_member_offline(server: Server,
                                                      clients: list[Client]) -> None:
     alice, bob, carol = [await server.register(n) for n in ("alice", "bob", "carol")]
     clients += [alice, bob]
-    channel = uuid.uuid4()
-    await server.join(channel, alice, bob, carol)
+    channel = await server.channel(alice, bob, carol)
     members = [alice.user_id, bob.user_id, carol.user_id]
     first = await alice.encrypt_for_channel(channel, members, b"hello all")
     assert await bob.decrypt_channel(channel, alice.user_id, first) == b"hello all"
@@ -111,15 +111,19 @@ async def test_rotation_after_a_removal_locks_the_removed_member_out(
         server: Server, clients: list[Client]) -> None:
     alice, bob, carol = [await server.register(n) for n in ("alice", "bob", "carol")]
     clients += [alice, bob, carol]
-    channel = uuid.uuid4()
-    await server.join(channel, alice, bob, carol)
+    channel = await server.channel(alice, bob, carol)
     members = [alice.user_id, bob.user_id, carol.user_id]
     before = await alice.encrypt_for_channel(channel, members, b"before")
     assert await carol.decrypt_channel(channel, alice.user_id, before) == b"before"
-    # carol is removed: sender_key_rotation_required; alice starts a new chain
-    members.remove(carol.user_id)
+    # carol is kicked (sender_key_rotation_required): alice starts a new chain, which
+    # goes to the members left
+    await alice.spaces.kick(channel, carol.user_id)
+    members = await alice.spaces.members(channel)
+    assert sorted(members) == sorted([alice.user_id, bob.user_id])
     alice.rotate_sender_key(channel)
     after = await alice.encrypt_for_channel(channel, members, b"after")
     assert await bob.decrypt_channel(channel, alice.user_id, after) == b"after"
-    with pytest.raises(DecryptFailed):
+    with pytest.raises(Forbidden):  # no longer a member: no sender keys to fetch
         await carol.decrypt_channel(channel, alice.user_id, after)
+    with pytest.raises(DecryptFailed):  # and none of her chains opens it
+        carol.e2e.decrypt_group(channel, alice.user_id, base64.b64decode(after))

@@ -56,9 +56,8 @@ async def test_sender_keys_arrive_live_and_resume_after_a_drop(
         server: Server, clients: list[Client]) -> None:
     alice, bob = await server.register("alice"), await server.register("bob")
     clients += [alice, bob]
-    first, second = uuid.uuid4(), uuid.uuid4()
-    await server.join(first, alice, bob)
-    await server.join(second, alice, bob)
+    first = await server.channel(alice, bob)
+    second = await server.channel(alice, bob)
     async with following(bob) as (live, items):
         await alice.share_sender_key(first, [bob.user_id])
         [got] = await until(items, key_from(alice, first))
@@ -83,8 +82,7 @@ async def test_a_client_restarted_from_its_key_file_catches_up(
         server: Server, clients: list[Client]) -> None:
     alice, bob = await server.register("alice"), await server.register("bob")
     clients.append(alice)
-    channel = uuid.uuid4()
-    await server.join(channel, alice, bob)
+    channel = await server.channel(alice, bob)
     async with following(bob):  # connected once: its position is in the key file
         pass
     name = bob.username
@@ -105,8 +103,7 @@ async def test_keys_low_and_key_changes(server: Server, clients: list[Client]) -
     alice = await server.register("alice", one_time_prekeys=20)
     bob = await server.register("bob")
     clients += [alice, bob]
-    channel = uuid.uuid4()
-    await server.join(channel, alice, bob)
+    await server.channel(alice, bob)  # they share a channel: bob hears of key changes
     async with following(alice) as (_, alice_items), following(bob) as (_, bob_items):
         await bob.ensure_session(alice.user_id)  # claims one: 19 left, keys_low
         await until(alice_items, lambda i: isinstance(i, Event) and i.type == "keys_low")

@@ -5,19 +5,9 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
-
-import msgspec
 
 from chatalot_sdk import Client
-from chatalot_sdk.models import MessageSent
-
-
-class Channel(msgspec.Struct, kw_only=True):
-    id: uuid.UUID
-    kind: str = "text"
-    name: str | None = None
-    community_id: uuid.UUID | None = None
+from chatalot_sdk.models import Channel, MessageSent
 
 
 async def open_client(key_file: Path, passphrase: str) -> Client:
@@ -30,17 +20,15 @@ class Session:
         self._channels: dict[uuid.UUID, Channel] = {}
 
     async def channels(self) -> list[Channel]:
-        """The channels I belong to (GET /channels), DMs included."""
-        items = await self.client.rest.call("GET", "/channels", list[dict[str, Any]])
-        found = [msgspec.convert(i, Channel, strict=False) for i in items]
+        """The channels I belong to, DMs included."""
+        found = await self.client.spaces.channels()
+        found += [dm.channel for dm in await self.client.spaces.dms()]
         self._channels.update({c.id: c for c in found})
         return found
 
     async def channel(self, channel_id: uuid.UUID) -> Channel:
         if channel_id not in self._channels:
-            item = await self.client.rest.call("GET", f"/channels/{channel_id}",
-                                               dict[str, Any])
-            self._channels[channel_id] = msgspec.convert(item, Channel, strict=False)
+            self._channels[channel_id] = await self.client.spaces.channel(channel_id)
         return self._channels[channel_id]
 
     async def send(self, channel_id: uuid.UUID, text: str, *, plain: bool = False,
@@ -52,7 +40,7 @@ class Session:
             return await messages.send_text(channel_id, text, encryption="none",
                                             reply_to=reply_to)
         channel = await self.channel(channel_id)
-        members = await messages.channel_members(channel_id)
+        members = await self.client.spaces.members(channel_id)
         if channel.kind == "dm":
             [peer] = [m for m in members if m != self.client.user_id] or [self.client.user_id]
             return await messages.send_text(channel_id, text, encryption="double_ratchet",

@@ -21,9 +21,9 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, Header, Input, ListItem, ListView, RichLog, Static
 
 from chatalot_chat.main import line
-from chatalot_chat.session import Channel, Session
+from chatalot_chat.session import Session
 from chatalot_sdk import ChatalotError, Client
-from chatalot_sdk.models import KeyChanged, Message
+from chatalot_sdk.models import Channel, KeyChanged, Message
 
 
 class ChatApp(App[None]):

@@ -30,6 +30,7 @@ from chatalot_sdk.models import (
     PrekeyCount,
     StoredSenderKey,
 )
+from chatalot_sdk.spaces import Spaces
 
 PREKEYS_LOW = 20  # the server's keys_low threshold (crypto.md)
 PREKEY_BATCH = 100
@@ -42,6 +43,7 @@ class Client:
         self.store = store
         self.e2e = e2e
         self.messages = Messaging(self)
+        self.spaces = Spaces(self)
 
     @property
     def user_id(self) -> uuid.UUID:

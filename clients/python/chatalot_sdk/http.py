@@ -39,6 +39,8 @@ class Rest:
         self._http = httpx.AsyncClient(base_url=self.base_url + "/api", timeout=30.0,
                                        transport=transport)
         self._refreshing = asyncio.Lock()
+        self.last_position: str | None = None
+        """The position of my newest command: my queries wait for it (read-your-writes)."""
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def close(self) -> None:
@@ -63,6 +65,8 @@ class Rest:
         headers: dict[str, str] = {}
         if method in COMMAND_METHODS:
             headers["Idempotency-Key"] = str(uuid.uuid4())  # the same on every retry
+        if method not in COMMAND_METHODS:
+            min_position = min_position or self.last_position
         if min_position is not None:
             headers["Chatalot-Min-Position"] = min_position
         content = None if json is None else msgspec.json.encode(json)
@@ -77,6 +81,8 @@ class Rest:
             response = await self._http.request(method, path, content=content,
                                                 params=params, headers=headers)
             if response.status_code < 400:
+                if method in COMMAND_METHODS:
+                    self._saw(response)
                 return response
             error = _error_of(response)
             if (response.status_code == 401 and auth and not refreshed
@@ -95,6 +101,14 @@ class Rest:
             raise error
         raise errors.ApiError(0, "internal", "no attempt was made")  # pragma: no cover
 
+    def _saw(self, response: httpx.Response) -> None:
+        try:
+            position = msgspec.json.decode(response.content, type=_Positioned).position
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return
+        if position:
+            self.last_position = position
+
     async def refresh(self, stale_access: str | None = None) -> None:
         """Trade the refresh token for a new pair, once for concurrent callers: one that
         waited finds the pair already renewed. A refused refresh is Unauthorized."""
@@ -111,6 +125,10 @@ class Rest:
             reply = msgspec.json.decode(response.content, type=TokenReply)
             await self.set_tokens(Tokens(access=reply.access_token,
                                          refresh=reply.refresh_token))
+
+
+class _Positioned(msgspec.Struct):
+    position: str | None = None
 
 
 class _ErrorBody(msgspec.Struct):

@@ -23,12 +23,6 @@ if TYPE_CHECKING:
 Encryption = Literal["none", "double_ratchet", "sender_key"]
 
 
-class ChannelInfo(msgspec.Struct, kw_only=True):
-    id: uuid.UUID
-    kind: str = "text"
-    name: str | None = None
-
-
 def _uuid(value: Any) -> uuid.UUID | None:
     return None if value is None else uuid.UUID(str(value))
 
@@ -38,21 +32,6 @@ class Messaging:
 
     def __init__(self, client: Client) -> None:
         self.client = client
-
-    async def channel_members(self, channel: uuid.UUID) -> list[uuid.UUID]:
-        """Every member of a channel (the recipients of my sender key)."""
-        members: list[uuid.UUID] = []
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": 100}
-            if cursor:
-                params["cursor"] = cursor
-            page = await self.client.rest.call("GET", f"/channels/{channel}/members", Page,
-                                        params=params)
-            members += [uuid.UUID(str(m.get("user_id", m.get("id")))) for m in page.items]
-            cursor = page.next_cursor
-            if not cursor:
-                return members
 
     async def send_text(self, channel: uuid.UUID, text: str, *,
                         encryption: Encryption, peer: uuid.UUID | None = None,
@@ -72,7 +51,7 @@ class Messaging:
             body["ciphertext"] = await self.client.encrypt_dm(peer, plaintext)
         elif encryption == "sender_key":
             if members is None:
-                members = await self.channel_members(channel)
+                members = await self.client.spaces.members(channel)
             body["ciphertext"] = await self.client.encrypt_for_channel(channel, members, plaintext)
             chain = self.client.e2e.senders.sending_chain(channel)
             body["sender_key_id"] = None if chain is None else chain.chain_id

@@ -7,6 +7,7 @@ fields stay base64 strings here and are decoded where they are used.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import msgspec
 
@@ -90,6 +91,39 @@ class Position(Model):
     position: str | None = None
 
 
+class Created(Model):
+    id: uuid.UUID
+    position: str
+
+
+class Channel(Model):
+    id: uuid.UUID
+    kind: str = "text"
+    name: str | None = None
+    topic: str | None = None
+    community_id: uuid.UUID | None = None
+    group_id: uuid.UUID | None = None
+    read_only: bool = False
+    archived: bool = False
+
+
+class DmUser(Model):
+    id: uuid.UUID
+    username: str
+    display_name: str | None = None
+
+
+class Dm(Model):
+    channel: Channel
+    other_user: DmUser | None = None
+
+
+class DmReply(Model):
+    channel_id: uuid.UUID
+    created: bool
+    position: str | None = None
+
+
 # -- what the SDK hands the user ---------------------------------------------------------
 
 
@@ -140,5 +174,5 @@ class MessageSent(Model):
 
 
 class Page(Model):
-    items: list[dict[str, object]]
+    items: list[dict[str, Any]]
     next_cursor: str | None = None
