@@ -30,6 +30,12 @@ NAMES_IN_THE_LOG = {
     "GroupDeleted", "GroupInviteCreated", "GroupInviteUsed", "GroupMemberJoined",
     "GroupMemberLeft", "GroupOwnershipTransferred", "GroupUpdated",
     "SenderKeyRotationRequired", "TimeoutRemoved", "UserTimedOut", "UserWarned",
+    # messaging (issue 13)
+    "BookmarkAdded", "BookmarkRemoved", "MessageDeleted", "MessageEdited", "MessagePinned",
+    "MessageScheduled", "MessageSent", "MessageUnpinned", "PollClosed", "PollCreated",
+    "PollVoteRemoved", "PollVoted", "ReactionAdded", "ReactionRemoved", "ReadCursorMoved",
+    "ScheduledMessageCancelled", "ScheduledMessageDelivered", "WebhookCreated",
+    "WebhookDeleted", "WebhookUpdated",
 }
 
 
