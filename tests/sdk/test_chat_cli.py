@@ -40,6 +40,12 @@ async def test_send_and_history_from_a_script(server: Server, clients: list[Clie
     assert (got.id, got.text, got.encryption) == (message_id, "hello from cron", "sender_key")
     listed = await asyncio.to_thread(chat, server, name, "history", "--channel", str(channel))
     assert listed.returncode == 0 and "hello from cron" in listed.stdout
+    dm_sent = await asyncio.to_thread(chat, server, name, "dm", "--user", str(bob.user_id),
+                                      "psst")
+    assert dm_sent.returncode == 0, dm_sent.stderr
+    [dm] = await bob.spaces.dms()
+    [got] = await bob.messages.history(dm.channel.id)
+    assert (got.text, got.encryption) == ("psst", "double_ratchet")
     who = await asyncio.to_thread(chat, server, name, "whoami")
     assert who.stdout.startswith(f"{name} ")
     wrong = await asyncio.to_thread(chat, server, name, "whoami", passphrase="nope nope")

@@ -4,9 +4,11 @@ commands are for scripts, bots and cron:
     chatalot-chat register --server URL --username NAME
     chatalot-chat login --server URL --username NAME
     chatalot-chat send --channel ID "text" [--reply-to MSG] [--plain]
+    chatalot-chat dm --user ID "text"           # E2E, the DM made on first use
+    chatalot-chat react --message ID EMOJI
     chatalot-chat history --channel ID [--limit N]
     chatalot-chat follow [--channel ID]       # one line per message, live
-    chatalot-chat channels | safety-number USER | trust USER | whoami
+    chatalot-chat communities | channels | safety-number USER | trust USER | whoami
 
 Secrets come from the environment when set (CHATALOT_PASSWORD, CHATALOT_PASSPHRASE), else
 from a prompt; the key file is --key-file, $CHATALOT_KEY_FILE or ~/.config/chatalot/keys.
@@ -78,6 +80,14 @@ async def _command(args: argparse.Namespace, session: Session) -> int:
         sent = await session.send(uuid.UUID(args.channel), args.text, plain=args.plain,
                                   reply_to=uuid.UUID(args.reply_to) if args.reply_to else None)
         print(sent.id)
+    elif args.command == "dm":
+        dm = await client.spaces.dm(uuid.UUID(args.user))
+        print((await session.send(dm, args.text)).id)
+    elif args.command == "react":
+        await client.messages.react(uuid.UUID(args.message), args.emoji)
+    elif args.command == "communities":
+        for community in await client.spaces.communities():
+            print(f"{community.get('id')} {community.get('name', '')}".rstrip())
     elif args.command == "history":
         for message in await client.messages.history(uuid.UUID(args.channel),
                                                      limit=args.limit):
@@ -111,11 +121,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--reply-to")
     s.add_argument("--plain", action="store_true", help="no E2E (if the channel allows)")
     s.add_argument("text")
+    s = sub.add_parser("dm", help="send one E2E direct message")
+    s.add_argument("--user", required=True)
+    s.add_argument("text")
+    s = sub.add_parser("react")
+    s.add_argument("--message", required=True)
+    s.add_argument("emoji")
     s = sub.add_parser("history")
     s.add_argument("--channel", required=True)
     s.add_argument("--limit", type=int, default=50)
     s = sub.add_parser("follow")
     s.add_argument("--channel")
+    sub.add_parser("communities")
     sub.add_parser("channels")
     sub.add_parser("whoami")
     for name in ("safety-number", "trust"):

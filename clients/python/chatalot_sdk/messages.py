@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chatalot_sdk.client import Client
 
 Encryption = Literal["none", "double_ratchet", "sender_key"]
+PLAINTEXTS_KEPT = 20_000  # newest first; an older E2E message shows as not decryptable
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -66,9 +67,15 @@ class Messaging:
         self.client.store.save()
         sent = await self.client.rest.call("POST", f"/channels/{channel}/messages", MessageSent,
                                     json=body)
-        state.plaintexts[str(sent.id)] = state.plaintexts.pop(str(client_id), text)
+        self._keep(str(sent.id), state.plaintexts.pop(str(client_id), text))
         self.client.store.save()
         return sent
+
+    def _keep(self, key: str, text: str) -> None:
+        kept = self.client.store.state.plaintexts
+        kept[key] = text
+        while len(kept) > PLAINTEXTS_KEPT:
+            del kept[next(iter(kept))]
 
     async def open_message(self, item: dict[str, Any]) -> Message:
         """A `new_message` frame or a history item, decrypted when possible."""
@@ -101,7 +108,7 @@ class Messaging:
         except (UnicodeDecodeError, ValueError):
             return msgspec.structs.replace(message, error="not text")
         if message.encryption != "none":
-            state.plaintexts[str(mid)] = text
+            self._keep(str(mid), text)
             self.client.store.save()
         return msgspec.structs.replace(message, text=text)
 
