@@ -82,9 +82,10 @@ def running_server(pg_admin_url: str, template_db: str, tmp: Path) -> Iterator[S
             drop_database(url)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(pg_admin_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Server]:
+    """One node for every SDK test (each test registers its own users)."""
     with running_server(pg_admin_url, template_db, tmp_path_factory.mktemp("sdk")) as s:
         yield s
 
