@@ -22,11 +22,14 @@ _SHARERS = (
     " JOIN channel_members b ON b.channel_id = a.channel_id"
     " WHERE a.user_id = ANY(%s) AND b.user_id = ANY(%s)"
 )
+_COMMUNITY_MEMBERS = (
+    "SELECT community_id, user_id FROM community_members"
+    " WHERE community_id = ANY(%s) AND user_id = ANY(%s)"
+)
 _IS_MEMBER = "SELECT 1 FROM channel_members WHERE channel_id = %s AND user_id = %s"
 _READABLE_AMONG = (
     "SELECT channel_id FROM channel_members WHERE user_id = %s AND channel_id = ANY(%s)"
 )
-_ROLE = "SELECT role FROM channel_members WHERE channel_id = %s AND user_id = %s"
 
 
 class Audience:
@@ -40,6 +43,15 @@ class Audience:
             return set()
         async with self._pool.connection() as conn:
             cur = await conn.execute(_CHANNEL_MEMBERS, (list(channels), list(users)))
+            return {(row[0], row[1]) for row in await cur.fetchall()}
+
+    async def community_members(self, communities: Collection[uuid.UUID],
+                                users: Collection[uuid.UUID]
+                                ) -> set[tuple[uuid.UUID, uuid.UUID]]:
+        if not communities or not users:
+            return set()
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_COMMUNITY_MEMBERS, (list(communities), list(users)))
             return {(row[0], row[1]) for row in await cur.fetchall()}
 
     async def sharers(self, subjects: Collection[uuid.UUID],
@@ -65,11 +77,6 @@ class Audience:
             cur = await conn.execute(_READABLE_AMONG, (user_id, list(channels)))
             return {row[0] for row in await cur.fetchall()}
 
-    async def role(self, channel_id: uuid.UUID, user_id: uuid.UUID) -> str | None:
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(_ROLE, (channel_id, user_id))
-            row = await cur.fetchone()
-        return None if row is None else str(row[0])
 
 
 _CO_MEMBERS = (

@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 CLOSE_NO_AUTH = 4001
 CLOSE_REFUSED = 4003
 CLOSE_TOO_MANY = 4008
+CLOSE_GRACE_SECS = 30.0
+"""How long a socket being closed may take to accept its close frame: a slow consumer's
+writer is blocked on a full TCP buffer; if the client reads within this time it gets
+the close code (1013) after what was already in flight, else the connection is dropped.
+Nothing is queued for it meanwhile, so this costs one idle task, not memory."""
 
 
 async def _receive(ws: WebSocket[Any, Any, Any]) -> str | bytes | None:
@@ -130,7 +135,11 @@ async def _live(gw: Gateway, ws: WebSocket[Any, Any, Any], sock: Socket,
         await gw.hub.attach(sock, start, caught_up)
         await gw.came_online(sock)
         reader = asyncio.create_task(_read(gw, ws, sock, principal), name="ws-reader")
-        await asyncio.wait([reader, writer], return_when=asyncio.FIRST_COMPLETED)
+        closing = asyncio.create_task(sock.closed.wait(), name="ws-closing")
+        await asyncio.wait([reader, writer, closing], return_when=asyncio.FIRST_COMPLETED)
+        closing.cancel()
+        if sock.closing is not None and not writer.done():
+            await asyncio.wait([writer], timeout=CLOSE_GRACE_SECS)
     finally:
         for task in (reader, writer):
             if task is not None and not task.done():

@@ -15,13 +15,14 @@ from typing import Any
 
 from chatalot.auth.principal import Principal
 from chatalot.domain.errors import DomainError
+from chatalot.domain.spaces import permissions
+from chatalot.domain.spaces.access import ChannelAccess
 from chatalot.request_info import RequestInfo
+from chatalot.spaces.access import load_channel_access
 from chatalot.ws import frames as f
 from chatalot.ws.commands import COMMANDS
 from chatalot.ws.runtime import Gateway
 from chatalot.ws.socket import Socket
-
-MODERATOR_ROLES = frozenset({"moderator", "admin", "owner"})
 
 
 @dataclass
@@ -43,6 +44,11 @@ class Ctx:
     async def require_member(self, channel: uuid.UUID) -> None:
         if not await self.gw.audience.is_member(channel, self.user):
             raise DomainError("forbidden", "not a member of this channel")
+
+    async def access(self, channel: uuid.UUID) -> ChannelAccess:
+        """The spaces context's decision (404 for an unknown channel)."""
+        async with self.gw.services.pool.connection() as conn:
+            return await load_channel_access(conn, channel, self.user)
 
 
 Handler = Callable[[Ctx, Any], Awaitable[bytes | None]]
@@ -91,7 +97,10 @@ async def _announce_room(gw: Gateway, channel: uuid.UUID, participants: list[uui
 
 
 async def join_voice(ctx: Ctx, body: f.ChannelRef) -> bytes | None:
-    await ctx.require_member(body.channel_id)
+    access = await ctx.access(body.channel_id)
+    permissions.require_read(access)
+    if access.kind != "voice":
+        raise DomainError("bad_request", "not a voice channel")
     gw = ctx.gw
     current = (await gw.shared.voice_channels([ctx.user]))[0]
     if current is not None and current != body.channel_id:
@@ -122,9 +131,7 @@ async def leave_voice(ctx: Ctx, body: f.ChannelRef) -> bytes | None:
 
 
 async def kick_from_voice(ctx: Ctx, body: f.KickFromVoice) -> bytes | None:
-    role = await ctx.gw.audience.role(body.channel_id, ctx.user)
-    if not ctx.principal.is_staff and role not in MODERATOR_ROLES:
-        raise DomainError("forbidden", "only moderators may remove someone from a call")
+    permissions.require_moderate(await ctx.access(body.channel_id))
     if (await ctx.gw.shared.voice_channels([body.user_id]))[0] != body.channel_id:
         raise DomainError("not_found", "that user is not in this voice channel")
     await ctx.gw.bus.send(f.frame("kicked_from_voice", channel_id=str(body.channel_id),

@@ -41,6 +41,7 @@ class Audiences:
 
     members: set[tuple[uuid.UUID, uuid.UUID]]
     sharers: set[tuple[uuid.UUID, uuid.UUID]]
+    community: set[tuple[uuid.UUID, uuid.UUID]]
 
     def recipients(self, r: Route, users: Iterable[uuid.UUID]) -> set[uuid.UUID]:
         out = {u for u in users if u in r.users}
@@ -48,6 +49,8 @@ class Audiences:
             out.update(u for u in users if (r.channel_id, u) in self.members)
         if r.sharers_of is not None:
             out.update(u for u in users if (r.sharers_of, u) in self.sharers)
+        if r.community_id is not None:
+            out.update(u for u in users if (r.community_id, u) in self.community)
         if r.gate is not None:
             out = {u for u in out if (r.gate, u) in self.members}
         return out
@@ -59,7 +62,10 @@ async def audiences_for(audience: Audience, routes: list[Route],
     subjects = {r.sharers_of for r in routes if r.sharers_of is not None}
     members = await audience.channel_members(channels, users) if channels else set()
     sharers = await audience.sharers(subjects, users) if subjects else set()
-    return Audiences(members, sharers)
+    communities = {r.community_id for r in routes if r.community_id is not None}
+    community = (await audience.community_members(communities, users) if communities
+                 else set())
+    return Audiences(members, sharers, community)
 
 
 class Hub:

@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from chatalot.contracts import iso
 from chatalot.ws.frames import encode
 from event_store import RecordedEvent
 
@@ -38,6 +39,7 @@ class Route:
     close_sessions: frozenset[uuid.UUID] = frozenset()
     close_users: frozenset[uuid.UUID] = frozenset()
     close_reason: str = ""
+    community_id: uuid.UUID | None = None
     gate: uuid.UUID | None = None
     """Recipients must (still) be members of this channel: a sender key addressed to a
     member who has since left is not delivered."""
@@ -87,17 +89,17 @@ ABOUT_A_USER: dict[str, tuple[str, Shape]] = {
     "IdentityKeyChanged": ("identity_key_changed", lambda d: {"user_id": d["user_id"]}),
 }
 
-# To the members of data["channel_id"] at delivery time (plus, for the events that remove
-# a member, that member: they learn why the channel went quiet). Names follow the spaces
-# and messaging contexts (PORTS.md); an absent type is simply never seen.
+# To the members of data["channel_id"] at delivery time (plus, for the events about one
+# member, that member: a kicked or banned user learns why the channel went quiet, though
+# no longer a member). Names are the spaces and messaging contexts' (PORTS.md).
 CHANNEL: dict[str, tuple[str, Shape]] = {
-    "MessageSent": ("new_message", _same),
+    # the client_id is the sender's own retry key: only its message_sent echoes it
+    "MessageSent": ("new_message", _without("client_id", "scheduled_id")),
     "MessageEdited": ("message_edited", _same),
     "MessageDeleted": ("message_deleted", _same),
     "ReactionAdded": ("reaction_added", _same),
     "ReactionRemoved": ("reaction_removed", _same),
-    "ReadCursorMoved": ("read_receipt", _same),
-    "MessageRead": ("read_receipt", _same),
+    "ReadCursorMoved": ("read_receipt", _without("receipt")),
     "MessagePinned": ("message_pinned", _same),
     "MessageUnpinned": ("message_unpinned", _same),
     "PollCreated": ("poll_created", _same),
@@ -105,26 +107,34 @@ CHANNEL: dict[str, tuple[str, Shape]] = {
     "PollVoteRemoved": ("poll_vote_removed", _same),
     "PollClosed": ("poll_closed", _same),
     "ChannelUpdated": ("channel_updated", _same),
-    "ChannelDeleted": ("channel_deleted", _same),
-    "MemberKicked": ("member_kicked", _same),
-    "MemberBanned": ("member_banned", _same),
-    "MemberRoleUpdated": ("member_role_updated", _same),
-    "MemberRoleChanged": ("member_role_updated", _same),
-    "MemberTimedOut": ("user_timed_out", _same),
+    "ChannelMemberKicked": ("member_kicked", _same),
+    "ChannelMemberBanned": ("member_banned", _same),
+    "ChannelRoleChanged": ("member_role_updated", _same),
     "UserTimedOut": ("user_timed_out", _same),
-    "MemberWarned": ("user_warned", _same),
     "UserWarned": ("user_warned", _same),
     "SenderKeyRotationRequired": ("sender_key_rotation_required", _same),
 }
 
 # Channel events that also reach the user they name (who may no longer be a member).
 ALSO_TO_SUBJECT = frozenset({
-    "MemberKicked", "MemberBanned", "MemberTimedOut", "UserTimedOut", "MemberWarned",
-    "UserWarned", "MemberRoleUpdated", "MemberRoleChanged", "DmChannelCreated",
+    "ChannelMemberKicked", "ChannelMemberBanned", "ChannelRoleChanged", "UserTimedOut",
+    "UserWarned",
 })
 
-# New DM: to the users it names.
-DM_CREATED = {"DmChannelCreated": "new_dm_channel", "DmCreated": "new_dm_channel"}
+# A read receipt is sent only when the reader's preference allows it.
+SKIP_WHEN_FALSE = {"ReadCursorMoved": "receipt"}
+
+# To the members of data["community_id"] (a deleted channel has no members left to ask:
+# its community's members are told).
+COMMUNITY: dict[str, tuple[str, Shape]] = {
+    "CommunityUpdated": ("community_updated", _same),
+    "GroupUpdated": ("group_updated", _same),
+    "GroupDeleted": ("group_deleted", _same),
+    "ChannelDeleted": ("channel_deleted", _same),
+}
+
+# New DM: to both sides.
+DM_CREATED = {"DmChannelCreated": "new_dm_channel"}
 
 CLOSE_USER = {"UserSuspended": "the account was suspended",
               "UserDeleted": "the account was deleted"}
@@ -165,14 +175,25 @@ def route(event: RecordedEvent) -> Route | None:
         data = _plain(event.data)
         users = {u for u in (_uuid(x) for x in data.get("member_ids", data.get("user_ids", [])))
                  if u is not None}
-        for key in ("user_id", "created_by", "peer_id", "other_user_id"):
+        for key in ("user_id", "initiator_id"):
             if (u := _uuid(data.get(key))) is not None:
                 users.add(u)
         return Route(_frame(DM_CREATED[name], data, position), position,
                      users=frozenset(users), channel_id=_uuid(data.get("channel_id")))
+    if name in COMMUNITY:
+        kind, shape = COMMUNITY[name]
+        data = _plain(event.data)
+        community = _uuid(data.get("community_id"))
+        if community is None:  # a DM's channel: its two members were told by the DM
+            return None
+        return Route(_frame(kind, shape(data), position), position, community_id=community)
     if name in CHANNEL:
         kind, shape = CHANNEL[name]
         data = _plain(event.data)
+        if name in SKIP_WHEN_FALSE and not data.get(SKIP_WHEN_FALSE[name], True):
+            return None
+        if name == "MessageSent":
+            data["created_at"] = iso(event.recorded_at)
         channel = _uuid(data.get("channel_id"))
         if channel is None:
             return None
@@ -184,5 +205,5 @@ def route(event: RecordedEvent) -> Route | None:
 
 def delivered_types() -> frozenset[str]:
     """Every event type some socket may receive (for tests and docs)."""
-    return frozenset({*ADDRESSED, *ABOUT_A_USER, *CHANNEL, *DM_CREATED, *CLOSE_USER,
-                      "SessionRevoked"})
+    return frozenset({*ADDRESSED, *ABOUT_A_USER, *CHANNEL, *COMMUNITY, *DM_CREATED,
+                      *CLOSE_USER, "SessionRevoked"})

@@ -63,6 +63,7 @@ class Socket:
     voice: uuid.UUID | None = None
     """The voice channel this socket joined (left when it closes)."""
     drained: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def drained_enough(self) -> None:
         """Wait until the writer has taken the queue below half its bound (or closing)."""
@@ -109,3 +110,4 @@ class Socket:
             self.closing = Close(code, reason)
             self.queue.put_nowait(self.closing)
             self.drained.set()
+            self.closed.set()

@@ -209,7 +209,6 @@ class Client:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.frames: list[dict[str, Any]] = []
-        self._seen = 0
 
     async def send(self, **frame: Any) -> None:
         await self.ws.send(json.dumps(frame))
@@ -222,17 +221,19 @@ class Client:
     async def expect(self, kind: str, timeout: float = 10, **match: Any) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            for frame in self.frames[self._seen:]:
+            for frame in self.frames:
                 if frame.get("type") == kind and all(frame.get(k) == v
                                                      for k, v in match.items()):
                     self.frames.remove(frame)
                     return frame
-            self._seen = len(self.frames)
             left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                await self.recv(left)
+            except TimeoutError:
                 raise AssertionError(f"no {kind} {match} within {timeout} s; got"
-                                     f" {[f.get('type') for f in self.frames]}")
-            await self.recv(left)
+                                     f" {self.frames}") from None
 
     async def silent(self, kind: str, wait: float = 0.5) -> None:
         """No frame of this type arrives within `wait` seconds."""

@@ -41,6 +41,10 @@ class Space:
     def everyone(self) -> list[Any]:
         return [self.owner, *self.members]
 
+    @staticmethod
+    def uuid(value: str) -> uuid.UUID:
+        return uuid.UUID(value)
+
 
 class SpacesBuilder:
     def __init__(self, api: Any) -> None:
@@ -55,16 +59,28 @@ class SpacesBuilder:
         extra = {"Chatalot-Min-Position": self.last_position} if self.last_position else {}
         return {**user.auth, **extra}
 
-    async def _ok(self, method: str, path: str, user: Caller, body: Any = None,
-                  status: int = 200) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"headers": user.auth}
+    async def request(self, method: str, path: str, user: Caller | None, body: Any = None,
+                      *, fresh: bool = True) -> Any:
+        """Any request as `user` (None: anonymous); a reply's `position` becomes
+        `last_position`. `fresh` adds Chatalot-Min-Position to queries (see headers)."""
+        headers = {} if user is None else (
+            self.headers(user) if fresh and method == "GET" else dict(user.auth))
+        kwargs: dict[str, Any] = {"headers": headers}
         if body is not None:
             kwargs["json"] = body
         r = await self.client.request(method, path, **kwargs)
+        if r.status_code < 300 and r.headers.get("content-type", "").startswith(
+                "application/json"):
+            data = r.json()
+            if isinstance(data, dict) and data.get("position"):
+                self.last_position = data["position"]
+        return r
+
+    async def _ok(self, method: str, path: str, user: Caller, body: Any = None,
+                  status: int = 200) -> dict[str, Any]:
+        r = await self.request(method, path, user, body)
         assert r.status_code == status, f"{method} {path}: {r.status_code} {r.text}"
         result: dict[str, Any] = r.json()
-        if result.get("position"):
-            self.last_position = result["position"]
         return result
 
     async def create_community(self, owner: Caller, name: str = "Community", *,
@@ -123,6 +139,3 @@ class SpacesBuilder:
                      for u in users]
         return Space(owner, users, cid, gid, chid, positions)
 
-
-def as_uuid(value: str) -> uuid.UUID:
-    return uuid.UUID(value)

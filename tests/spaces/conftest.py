@@ -7,6 +7,7 @@ import pytest
 
 from tests.accounts.conftest import (  # noqa: F401 - fixtures
     Api,
+    User,
     api,
     clock,
     fast_database_url,
@@ -18,3 +19,18 @@ from tests.spaces.builders import SpacesBuilder
 @pytest.fixture
 def spaces(api: Api) -> SpacesBuilder:  # noqa: F811 - the accounts fixture
     return SpacesBuilder(api)
+
+
+@pytest.fixture
+async def root(api: Api) -> User:  # noqa: F811 - the accounts fixture
+    """The first registered user: the instance owner. Registered first so that the users a
+    test creates afterwards are plain members."""
+    return await api.register("root")
+
+
+async def make_admin(api: Api, root: User, user: User) -> User:  # noqa: F811
+    """Grant instance admin and sign in again (the token's claim must say so too)."""
+    r = await api.client.put(f"/api/admin/users/{user.id}/admin", json={"is_admin": True},
+                             headers=root.auth)
+    assert r.status_code == 200, r.text
+    return await api.relogin(user)

@@ -82,11 +82,11 @@ def require_assigns(actor: Role | None, target: Role | None, new_role: Role) -> 
 
 
 def require_community_view(access: CommunityAccess) -> None:
-    """A community's details and member list: members, or anyone for a discoverable one;
-    never a banned user (staff excepted)."""
+    """A community's details and member list: members, or anyone for a public or
+    discoverable one (they may join it); never a banned user (staff excepted)."""
     if _at_least(access.role, Role.INSTANCE_ADMIN):
         return
-    if access.banned or not (access.member or access.discoverable):
+    if access.banned or not (access.member or access.public or access.discoverable):
         raise forbidden("you are not a member of this community")
 
 
