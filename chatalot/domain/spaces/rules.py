@@ -62,6 +62,13 @@ def check_leave(is_owner: bool, member: bool, what: str) -> None:
         raise forbidden(f"the owner cannot leave; transfer the {what}'s ownership first")
 
 
+def check_not_owner(target_is_owner: bool) -> None:
+    """The owner cannot be kicked, banned or given another role, not even by instance
+    staff: a community always has an owner (staff may delete the community instead)."""
+    if target_is_owner:
+        raise forbidden("the owner cannot be removed or demoted; ownership is transferred")
+
+
 def check_transfer(actor_is_owner: bool, target_member: bool, target_banned: bool,
                    actor_id: uuid.UUID, target_id: uuid.UUID) -> None:
     if not actor_is_owner:

@@ -10,6 +10,7 @@ from chatalot.command_tx import CommandTx as Tx
 from chatalot.domain.errors import bad_request, conflict, forbidden
 from chatalot.domain.spaces import events as ev
 from chatalot.domain.spaces import permissions as perm
+from chatalot.domain.spaces import rules
 from chatalot.domain.spaces.roles import Role
 from chatalot.domain.streams import community_stream
 from chatalot.request_info import RequestInfo
@@ -27,6 +28,7 @@ async def kick(rt: SpacesRuntime, actor: uuid.UUID, community_id: uuid.UUID,
         target_access = await load_community_access(tx.conn, community_id, target)
         perm.require_community_moderate(access)
         perm.require_moderates(access.role, target_access.role)
+        rules.check_not_owner(access.owner_id == target)
         if not target_access.member:
             raise bad_request("the user is not a member of this community")
         await leave_community(tx, community_id, target, ev.CommunityMemberKicked(
@@ -46,6 +48,7 @@ async def ban(rt: SpacesRuntime, actor: uuid.UUID, community_id: uuid.UUID,
         target_access = await load_community_access(tx.conn, community_id, target)
         perm.require_community_moderate(access)
         perm.require_moderates(access.role, target_access.role)
+        rules.check_not_owner(access.owner_id == target)
         if target_access.banned:
             raise conflict("the user is already banned")
         exists = await tx.fetchone("SELECT 1 AS x FROM account_users WHERE user_id = %s",
@@ -90,6 +93,7 @@ async def set_role(rt: SpacesRuntime, actor: uuid.UUID, community_id: uuid.UUID,
         target_access = await load_community_access(tx.conn, community_id, target)
         perm.require_community_member(access)
         perm.require_assigns(access.role, target_access.role, new_role)
+        rules.check_not_owner(access.owner_id == target)
         changed = await tx.execute(
             "UPDATE community_members SET role = %s WHERE community_id = %s AND user_id = %s",
             (new_role.label, community_id, target))
