@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from chatalot_sdk import Client
+from chatalot_sdk.keystore import Tokens
 from chatalot_sdk.live import Live
 from chatalot_sdk.models import Event, KeyChanged, SenderKeyReceived
 from tests.sdk.conftest import PASSPHRASE, PASSWORD, Server
@@ -115,3 +116,18 @@ async def test_keys_low_and_key_changes(server: Server, clients: list[Client]) -
         await alice.replace_identity(PASSWORD)
         [changed] = await until(bob_items, lambda i: isinstance(i, KeyChanged))
         assert changed.user_id == alice.user_id
+
+
+async def test_an_expired_token_at_the_handshake_is_refreshed(
+        server: Server, clients: list[Client]) -> None:
+    alice, bob = await server.register("alice"), await server.register("bob")
+    clients += [alice, bob]
+    channel = await server.channel(alice, bob)
+    stale = alice.rest.tokens
+    assert stale is not None
+    alice.rest.tokens = Tokens(access="expired.or.revoked", refresh=stale.refresh)
+    async with following(alice) as (_, items):
+        await bob.share_sender_key(channel, [alice.user_id])
+        await until(items, key_from(bob, channel))
+    assert alice.rest.tokens.access != "expired.or.revoked"
+    assert alice.store.state.tokens == alice.rest.tokens
