@@ -62,11 +62,13 @@ class Messaging:
             body["reply_to"] = str(reply_to)
         if thread_id is not None:
             body["thread_id"] = str(thread_id)
+        path = f"/channels/{channel}/messages"
+        if encryption == "none":  # the server keeps it readable: nothing to keep here
+            return await self.client.rest.call("POST", path, MessageSent, json=body)
         state = self.client.store.state
         state.plaintexts[str(client_id)] = text
         self.client.store.save()
-        sent = await self.client.rest.call("POST", f"/channels/{channel}/messages", MessageSent,
-                                    json=body)
+        sent = await self.client.rest.call("POST", path, MessageSent, json=body)
         self._keep(str(sent.id), state.plaintexts.pop(str(client_id), text))
         self.client.store.save()
         return sent
