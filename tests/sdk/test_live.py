@@ -10,13 +10,14 @@ import base64
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from chatalot_sdk import Client
 from chatalot_sdk.keystore import Tokens
 from chatalot_sdk.live import Live
 from chatalot_sdk.models import Event, KeyChanged, SenderKeyReceived
-from tests.sdk.conftest import PASSPHRASE, PASSWORD, Server
+from tests.sdk.conftest import PASSPHRASE, PASSWORD, Server, running_server
 
 
 @contextlib.asynccontextmanager
@@ -131,3 +132,25 @@ async def test_an_expired_token_at_the_handshake_is_refreshed(
         await until(items, key_from(bob, channel))
     assert alice.rest.tokens.access != "expired.or.revoked"
     assert alice.store.state.tokens == alice.rest.tokens
+
+
+async def test_the_connection_survives_a_server_restart(
+        pg_admin_url: str, template_db: str, tmp_path: Path) -> None:
+    """Its own node, stopped and started again on the same port: the SDK reconnects by
+    itself and resumes; what came before the restart is not delivered again."""
+    with running_server(pg_admin_url, template_db, tmp_path) as node:
+        alice, bob = await node.register("alice"), await node.register("bob")
+        try:
+            first = await node.channel(alice, bob)
+            second = await node.channel(alice, bob)
+            async with following(bob) as (live, items):
+                await alice.share_sender_key(first, [bob.user_id])
+                await until(items, key_from(alice, first))
+                await asyncio.to_thread(node.restart)
+                await alice.share_sender_key(second, [bob.user_id])
+                await until(items, key_from(alice, second))
+                assert live.ws is not None
+            assert len([i for i in items if key_from(alice, first)(i)]) == 1
+        finally:
+            await alice.close()
+            await bob.close()
