@@ -266,11 +266,13 @@ class Client:
             sent += len(part)
         return sent
 
-    async def fetch_sender_keys(self, channel: uuid.UUID) -> list[errors.ChatalotError]:
-        """Take in every sender-key copy addressed to me in `channel`, oldest first. The
-        ones that fail are returned (to be shown), the others stored."""
+    async def fetch_sender_keys(self, channel: uuid.UUID, *, min_position: str | None = None
+                                ) -> list[errors.ChatalotError]:
+        """Take in every sender-key copy addressed to me in `channel`, oldest first, as the
+        server knows them at `min_position` at least. The ones that fail are returned (to
+        be shown), the others stored."""
         stored = await self.rest.call("GET", f"/channels/{channel}/sender-keys",
-                                      list[StoredSenderKey])
+                                      list[StoredSenderKey], min_position=min_position)
         failures: list[errors.ChatalotError] = []
         for item in reversed(stored):
             try:
@@ -303,9 +305,10 @@ class Client:
         await self.share_sender_key(channel, members)
         return b64(self.e2e.encrypt_group(channel, plaintext))
 
-    async def decrypt_channel(self, channel: uuid.UUID, sender: uuid.UUID, ciphertext: str
-                              ) -> bytes:
-        """A group envelope; when its chain is unknown the sender keys are fetched once."""
+    async def decrypt_channel(self, channel: uuid.UUID, sender: uuid.UUID, ciphertext: str,
+                              *, position: str | None = None) -> bytes:
+        """A group envelope; when its chain is unknown the sender keys are fetched once, as
+        of the message's `position` (its chain was distributed before it was sent)."""
         try:
             envelope = unb64(ciphertext)
         except ValueError:
@@ -315,7 +318,7 @@ class Client:
         except errors.DecryptFailed as exc:
             if not exc.reason.startswith("UnknownSenderChain"):
                 raise
-        await self.fetch_sender_keys(channel)
+        await self.fetch_sender_keys(channel, min_position=position)
         return self.e2e.decrypt_group(channel, sender, envelope)
 
 

@@ -124,8 +124,8 @@ class Messaging:
         if message.encryption == "double_ratchet":
             return self.client.decrypt_dm(message.sender_id, ciphertext)
         if message.encryption == "sender_key":
-            return await self.client.decrypt_channel(message.channel_id, message.sender_id,
-                                              ciphertext)
+            return await self.client.decrypt_channel(
+                message.channel_id, message.sender_id, ciphertext, position=message.position)
         raise errors.DecryptFailed(f"unknown encryption {message.encryption!r}")
 
     async def history(self, channel: uuid.UUID, *, limit: int = 50,
