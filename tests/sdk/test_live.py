@@ -41,7 +41,7 @@ async def following(client: Client) -> AsyncIterator[tuple[Live, list[Any]]]:
 
 
 async def until(items: list[Any], pred: Callable[[Any], bool], count: int = 1) -> list[Any]:
-    for _ in range(200):
+    for _ in range(400):
         hits = [i for i in items if pred(i)]
         if len(hits) >= count:
             return hits
