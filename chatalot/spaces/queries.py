@@ -27,7 +27,7 @@ Conn = psycopg.AsyncConnection[Any]
 T = read_model
 
 
-async def _rows(source: Pool | Conn, query: sql.Composable, params: Any
+async def _rows(source: Pool | Conn, query: sql.Composed, params: Any
                 ) -> list[dict[str, Any]]:
     """Rows of a read model, on the given connection or a pooled one."""
     try:
@@ -39,7 +39,7 @@ async def _rows(source: Pool | Conn, query: sql.Composable, params: Any
         raise DomainError("projection_lag", "the read models are still being built") from None
 
 
-async def _fetch(conn: Conn, query: sql.Composable, params: Any) -> list[dict[str, Any]]:
+async def _fetch(conn: Conn, query: sql.Composed, params: Any) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, params)
         rows: list[dict[str, Any]] = await cur.fetchall()
