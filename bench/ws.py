@@ -49,10 +49,11 @@ TARGET_FANOUT_P99_MS = 100.0
 TARGET_SPREAD_P99_MS = 50.0
 TARGET_IDLE_KIB_PER_SOCKET = 64.0
 TARGET_WS_OVER_REST = 1.0
+SENDERS = 4
 
 
 def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -71,7 +72,7 @@ async def receive(spec: dict[str, Any]) -> dict[str, Any]:
     sockets: list[Any] = []
 
     async def one(token: str, keep: str | None) -> None:
-        ws = await connect(spec["url"], max_size=None, open_timeout=60, ping_interval=None)
+        ws = await connect(spec["url"], max_size=None, open_timeout=120, ping_interval=None)
         sockets.append(ws)
         await ws.send(json.dumps({"type": "authenticate", "token": token}))
         while json.loads(await ws.recv())["type"] != "authenticated":
@@ -112,7 +113,8 @@ class LoadClients:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.proc = subprocess.Popen([sys.executable, __file__, "--client"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdin and self.proc.stdout
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(spec) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -121,7 +123,8 @@ class LoadClients:
         self.ready = json.loads(line)["ready"]
 
     def stop(self) -> list[float]:
-        assert self.proc.stdin and self.proc.stdout
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.write("stop\n")
         self.proc.stdin.flush()
         result = json.loads(self.proc.stdout.readline())
@@ -166,17 +169,21 @@ async def setup(base: str, users: int, channels: int) -> tuple[list[dict[str, An
 
 
 async def paced_sends(ws_url: str, token: str, channels: list[str], rate: float,
-                      seconds: float) -> int:
+                      seconds: float, acks: list[float]) -> int:
+    """Send at `rate`; the send-to-`message_sent` time of each goes to `acks` (the
+    command alone: the same-run baseline of the delivery latency)."""
+    sent_at: dict[str, float] = {}
     async with connect(ws_url, max_size=None) as ws:
         await ws.send(json.dumps({"type": "authenticate", "token": token}))
         await ws.recv()
-        drain = asyncio.create_task(_drain(ws))
+        drain = asyncio.create_task(_acks(ws, sent_at, acks))
         start, n = time.perf_counter(), 0
         while (elapsed := time.perf_counter() - start) < seconds:
             due = n / rate
             if due > elapsed:
                 await asyncio.sleep(due - elapsed)
-            await ws.send(json.dumps({"type": "send_message",
+            sent_at[str(n)] = time.perf_counter()
+            await ws.send(json.dumps({"type": "send_message", "ref": str(n),
                                       "channel_id": channels[n % len(channels)],
                                       **stamped()}))
             n += 1
@@ -185,27 +192,38 @@ async def paced_sends(ws_url: str, token: str, channels: list[str], rate: float,
     return n
 
 
-async def _drain(ws: Any) -> None:
-    async for _ in ws:
-        pass
+async def _acks(ws: Any, sent_at: dict[str, float], acks: list[float]) -> None:
+    async for raw in ws:
+        if '"message_sent"' in raw[:40]:
+            ref = json.loads(raw).get("ref")
+            if ref in sent_at:
+                acks.append((time.perf_counter() - sent_at.pop(ref)) * 1000)
 
 
 async def delivery(ws_url: str, users: list[dict[str, Any]], channels: list[str],
-                   sockets: int, rate: float, seconds: float, spread: bool) -> list[float]:
+                   sockets: int, rate: float, seconds: float, spread: bool
+                   ) -> tuple[list[float], list[float]]:
+    """(receive latencies, send-to-message_sent latencies), in ms."""
     tokens = [u["access_token"] for u in users[1:]]
     plan = [[tokens[i % len(tokens)], channels[i % len(channels)] if spread else None]
             for i in range(sockets)]
     clients = LoadClients({"url": ws_url, "plan": plan, "channels": channels})
     progress(f"  {clients.ready} receiving sockets; sending {rate:g} msg/s for {seconds:g} s")
     await asyncio.sleep(1.0)
-    await paced_sends(ws_url, users[0]["access_token"], channels, rate, seconds)
-    return await asyncio.to_thread(clients.stop)
+    # several senders share the rate: one socket's frames run one after another (a
+    # client's own sends stay in order), as they would from several people
+    senders = [u["access_token"] for u in users[:SENDERS]]
+    acks: list[float] = []
+    await asyncio.gather(*(paced_sends(ws_url, token, channels, rate / len(senders), seconds,
+                                       acks) for token in senders))
+    return await asyncio.to_thread(clients.stop), acks
 
 
 def rss_kib(pid: int) -> int:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
     return 0
 
 
@@ -269,17 +287,25 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
         progress("registering users, a community and its channels")
         users, channels = await setup(base, 11, spread_channels)
         progress("latency: 20 msg/s, 4 receivers")
-        lat = await delivery(ws_url, users, channels[:1], 4, 20.0, seconds, False)
+        lat, acks = await delivery(ws_url, users, channels[:1], 4, 20.0, seconds, False)
         results += [target_result("latency_p50", percentile(lat, 50), "ms",
                                   TARGET_LATENCY_P99_MS),
                     target_result("latency_p99", percentile(lat, 99), "ms",
-                                  TARGET_LATENCY_P99_MS)]
+                                  TARGET_LATENCY_P99_MS),
+                    ratio("latency_p99_vs_command", percentile(lat, 99), "ms",
+                          "send -> message_sent p99 (the command alone), same run",
+                          percentile(acks, 99), None, lower_is_better=True)]
         progress(f"fan-out: {fanout_sockets} sockets, 50 msg/s")
-        fan = await delivery(ws_url, users, channels[:1], fanout_sockets, 50.0, seconds, False)
-        results.append(target_result(f"fanout_{fanout_sockets}_sockets_p99",
-                                     percentile(fan, 99), "ms", TARGET_FANOUT_P99_MS))
+        fan, acks = await delivery(ws_url, users, channels[:1], fanout_sockets, 50.0, seconds,
+                                   False)
+        results += [target_result(f"fanout_{fanout_sockets}_sockets_p99",
+                                  percentile(fan, 99), "ms", TARGET_FANOUT_P99_MS),
+                    ratio(f"fanout_{fanout_sockets}_sockets_p99_vs_command",
+                          percentile(fan, 99), "ms", "send -> message_sent p99, same run",
+                          percentile(acks, 99), None, lower_is_better=True)]
         progress(f"spread: {spread_sockets} sockets over {spread_channels} channels, 200 msg/s")
-        spread = await delivery(ws_url, users, channels, spread_sockets, 200.0, seconds, True)
+        spread, _ = await delivery(ws_url, users, channels, spread_sockets, 200.0, seconds,
+                                   True)
         results.append(target_result(f"spread_{spread_sockets}_sockets_p99",
                                      percentile(spread, 99), "ms", TARGET_SPREAD_P99_MS))
         progress("send throughput: WebSocket beside REST")
