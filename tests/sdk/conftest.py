@@ -88,10 +88,11 @@ def running_server(pg_admin_url: str, template_db: str, tmp: Path) -> Iterator[S
             drop_database(url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(pg_admin_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Server]:
-    """One node for every SDK test (each test registers its own users)."""
+    """One node for the SDK tests (each registers its own users), stopped after the last
+    of them: a node holds database connections the rest of the suite needs."""
     with running_server(pg_admin_url, template_db, tmp_path_factory.mktemp("sdk")) as s:
         yield s
 

@@ -154,3 +154,22 @@ async def test_the_connection_survives_a_server_restart(
         finally:
             await alice.close()
             await bob.close()
+
+
+async def test_a_removal_rotates_the_remaining_members_chains(
+        server: Server, clients: list[Client]) -> None:
+    alice, bob, carol = [await server.register(n) for n in ("alice", "bob", "carol")]
+    clients += [alice, bob, carol]
+    channel = await server.channel(alice, bob, carol)
+    members = [alice.user_id, bob.user_id, carol.user_id]
+    await bob.share_sender_key(channel, members)
+    chain = bob.e2e.senders.sending_chain(channel)
+    assert chain is not None and bob.e2e.holders(channel) == {alice.user_id, carol.user_id}
+    async with following(bob) as (_, items):
+        await alice.spaces.kick(channel, carol.user_id)
+        await until(items, lambda i: getattr(i, "type", None) == "sender_key_rotation_required")
+    rotated = bob.e2e.senders.sending_chain(channel)
+    assert rotated is not None and rotated.chain_id != chain.chain_id
+    assert bob.e2e.holders(channel) == set()  # the new chain goes to the members left
+    left = await bob.spaces.members(channel, min_position=alice.rest.last_position)
+    assert await bob.share_sender_key(channel, left) == 1  # alice only
