@@ -15,6 +15,7 @@ from litestar import Litestar
 from chatalot.accounts.context import ACCOUNTS
 from chatalot.api.admin_projections import AdminProjectionsController
 from chatalot.api.health import HealthController
+from chatalot.api.metrics import MetricsController
 from chatalot.app import ServicesFactory, build_app
 from chatalot.bounded_context import BoundedContext
 from chatalot.config import Settings
@@ -60,7 +61,7 @@ def create_app(settings: Settings, database_url: str,
                services_factory: ServicesFactory | None = None) -> Litestar:
     return build_app(
         settings,
-        [HealthController, AdminProjectionsController,
+        [HealthController, MetricsController, AdminProjectionsController,
          *(context.router() for context in CONTEXTS)],
         services_factory or (lambda: services(settings, database_url)),
     )
