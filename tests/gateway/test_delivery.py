@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.gateway.conftest import Cluster, Node, join, register, socket_of
-from tests.gateway.test_commands import HttpApi
+from tests.gateway.conftest import Cluster, HttpApi, Node, join, register, socket_of, space_on
 from tests.keys.test_sender_keys import message_envelope
 from tests.spaces.builders import SpacesBuilder
 
@@ -86,11 +85,11 @@ async def test_profile_changes_reach_those_who_share_a_channel(cluster: Cluster,
         await s.silent("user_profile_updated", 0.3)
 
 
-async def test_typing_goes_to_other_members_once_per_window(cluster: Cluster, node: Node
-                                                           ) -> None:
-    alice, bob, stranger = [await register(node) for _ in range(3)]
-    channel = uuid.uuid4()
-    await join(cluster.database_url, channel, alice, bob)
+async def test_typing_goes_to_other_members_once_per_window(node: Node) -> None:
+    space = await space_on(node, 1)
+    alice, bob = space.everyone
+    channel = space.channel_id
+    stranger = await register(node)
     async with socket_of(node, alice) as a, socket_of(node, bob) as b, \
             socket_of(node, stranger) as s:
         await a.send(type="typing", channel_id=str(channel), ref="t1")
@@ -108,10 +107,10 @@ async def test_typing_goes_to_other_members_once_per_window(cluster: Cluster, no
         assert (error["code"], error["ref"]) == ("forbidden", "no")
 
 
-async def test_typing_expires_after_five_seconds(cluster: Cluster, node: Node) -> None:
-    alice, bob = await register(node), await register(node)
-    channel = uuid.uuid4()
-    await join(cluster.database_url, channel, alice, bob)
+async def test_typing_expires_after_five_seconds(node: Node) -> None:
+    space = await space_on(node, 1)
+    alice, bob = space.everyone
+    channel = space.channel_id
     async with socket_of(node, alice) as a, socket_of(node, bob) as b:
         await a.send(type="typing", channel_id=str(channel))
         await b.expect("user_typing")
@@ -120,11 +119,10 @@ async def test_typing_expires_after_five_seconds(cluster: Cluster, node: Node) -
         assert 4.0 <= asyncio.get_running_loop().time() - started <= 7.0
 
 
-async def test_unsubscribe_narrows_and_subscribe_needs_membership(cluster: Cluster, node: Node
-                                                                 ) -> None:
-    alice, bob = await register(node), await register(node)
-    channel, other = uuid.uuid4(), uuid.uuid4()
-    await join(cluster.database_url, channel, alice, bob)
+async def test_unsubscribe_narrows_and_subscribe_needs_membership(node: Node) -> None:
+    space, elsewhere = await space_on(node, 1), await space_on(node, 0)
+    alice, bob = space.everyone
+    channel, other = space.channel_id, elsewhere.channel_id
     async with socket_of(node, alice) as a, socket_of(node, bob) as b:
         await b.send(type="unsubscribe", channel_ids=[str(channel)], ref="u")
         await b.expect("ack", ref="u")

@@ -15,8 +15,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from tests.gateway.conftest import REDIS, Cluster, Node, free_port, socket_of
-from tests.gateway.test_commands import HttpApi
+from tests.gateway.conftest import REDIS, Cluster, HttpApi, Node, free_port, socket_of
 from tests.spaces.builders import SpacesBuilder
 
 pytestmark = pytest.mark.redis

@@ -27,6 +27,7 @@ from tests.gateway.conftest import (
     join,
     register,
     socket_of,
+    space_on,
     start_node,
 )
 
@@ -34,11 +35,7 @@ from tests.gateway.conftest import (
 @pytest.fixture(scope="module")
 def nodes(cluster: Cluster) -> list[Node]:
     """Two nodes sharing Redis when a test Redis is given, else one node."""
-    if not cluster.nodes:
-        cluster.add(redis=REDIS)
-        if REDIS:
-            cluster.add(redis=REDIS)
-    return cluster.nodes
+    return [cluster.add(redis=REDIS) for _ in range(2 if REDIS else 1)]
 
 
 async def update_profile(http: httpx.AsyncClient, user: User, n: int) -> str:
@@ -149,6 +146,7 @@ async def test_resume_across_a_server_restart(cluster: Cluster, nodes: list[Node
     node.stop()
     restarted = start_node(cluster.database_url, cluster.data_dir, redis=REDIS, port=node.port)
     cluster.nodes[cluster.nodes.index(node)] = restarted
+    nodes[nodes.index(node)] = restarted
     async with httpx.AsyncClient(base_url=restarted.http) as http:
         sent.append(await update_profile(http, alice, 3))
     async with socket_of(restarted, bob, resume_after=last) as c:
@@ -165,9 +163,9 @@ async def test_two_nodes_share_events_signals_presence_and_the_socket_limit(
     if len(nodes) < 2:
         pytest.skip("CHATALOT_TEST_REDIS_URL not set: one node only")
     a_node, b_node = nodes
-    alice, bob = await pair(cluster, a_node)
-    channel = uuid.uuid4()
-    await join(cluster.database_url, channel, alice, bob)
+    space = await space_on(a_node, 1)
+    alice, bob = space.everyone
+    channel = space.channel_id
     async with socket_of(b_node, bob) as b, socket_of(a_node, alice) as a:
         # presence crosses nodes
         assert (await b.expect("presence_update", user_id=alice.id))["status"] == "online"

@@ -19,8 +19,7 @@ from websockets.client import ClientProtocol
 from websockets.frames import Close, Opcode
 from websockets.uri import parse_uri
 
-from tests.gateway.conftest import Cluster, Node, User, register, socket_of
-from tests.gateway.test_commands import HttpApi
+from tests.gateway.conftest import Cluster, HttpApi, Node, User, register, socket_of
 from tests.spaces.builders import SpacesBuilder
 
 
@@ -165,4 +164,7 @@ async def test_a_slow_consumer_is_closed_and_the_others_are_not_stalled(
                 await a.expect("pong", timestamp=i, timeout=5)
         await a.send(type="typing", channel_id=str(channel))
         await p.expect("user_typing", timeout=5)
-    assert await asyncio.to_thread(raw.close_code, 10) == 1013
+    try:
+        assert await asyncio.to_thread(raw.close_code, 10) == 1013
+    finally:
+        raw.sock.close()
