@@ -1,0 +1,106 @@
+"""The Python library (chatalot.crypto) as a peer for the TypeScript interop tests.
+
+Reads one JSON request on stdin: the peer's state blobs and a list of operations; runs
+them in order and writes the results and the new state blobs as JSON on stdout. The
+process keeps nothing between calls, so every call also proves that state written by one
+implementation (or an earlier call) is read back by the other.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from chatalot.crypto import errors
+from chatalot.crypto.fingerprints import safety_number
+from chatalot.crypto.keys import IdentityKeyPair, LocalKeys, PrekeyBundle
+from chatalot.crypto.sender_keys import SenderKeyStore
+from chatalot.crypto.sessions import SessionStore
+
+H = bytes.fromhex
+
+
+def _bundle(b: dict[str, Any]) -> PrekeyBundle:
+    return PrekeyBundle(
+        identity_key=H(b["identity_key"]),
+        signed_prekey_id=b["signed_prekey_id"],
+        signed_prekey=H(b["signed_prekey"]),
+        signed_prekey_signature=H(b["signed_prekey_signature"]),
+        one_time_prekey_id=b["one_time_prekey_id"],
+        one_time_prekey=None if b["one_time_prekey"] is None else H(b["one_time_prekey"]),
+    )
+
+
+def _bundle_json(bundle: PrekeyBundle) -> dict[str, Any]:
+    return {
+        "identity_key": bundle.identity_key.hex(),
+        "signed_prekey_id": bundle.signed_prekey_id,
+        "signed_prekey": bundle.signed_prekey.hex(),
+        "signed_prekey_signature": bundle.signed_prekey_signature.hex(),
+        "one_time_prekey_id": bundle.one_time_prekey_id,
+        "one_time_prekey": None if bundle.one_time_prekey is None else bundle.one_time_prekey.hex(),
+    }
+
+
+def main() -> None:
+    req = json.load(sys.stdin)
+    dm: SessionStore | None = None
+    if req.get("dm_store"):
+        dm = SessionStore.from_bytes(req["dm_store"].encode())
+    elif req.get("keys"):
+        dm = SessionStore(LocalKeys.from_bytes(req["keys"].encode()))
+    group: SenderKeyStore | None = None
+    if req.get("sender_store"):
+        group = SenderKeyStore.from_bytes(req["sender_store"].encode())
+    elif req.get("user_id"):
+        group = SenderKeyStore(H(req["user_id"]))
+    results: list[Any] = []
+    for op in req["ops"]:
+        try:
+            results.append(_run(op, dm, group))
+        except errors.CryptoError as exc:
+            results.append({"error": type(exc).__name__})
+        if op["op"] == "generate_keys":
+            dm = SessionStore(LocalKeys.from_bytes(results[-1]["keys"].encode()))
+    json.dump(
+        {
+            "results": results,
+            "dm_store": None if dm is None else dm.to_bytes().decode(),
+            "sender_store": None if group is None else group.to_bytes().decode(),
+        },
+        sys.stdout,
+    )
+
+
+def _run(op: dict[str, Any], dm: SessionStore | None, group: SenderKeyStore | None) -> Any:
+    kind = op["op"]
+    if kind == "generate_keys":
+        keys = LocalKeys(IdentityKeyPair.generate())
+        keys.add_signed_prekey(1)
+        keys.add_one_time_prekeys(100, 3)
+        return {"keys": keys.to_bytes().decode(), "bundle": _bundle_json(keys.bundle(1, 100))}
+    if kind == "safety_number":
+        return safety_number(H(op["a_key"]), H(op["a_user"]), H(op["b_key"]), H(op["b_user"]))
+    if kind in ("initiate", "encrypt", "decrypt"):
+        assert dm is not None, "no session store"
+        if kind == "initiate":
+            dm.initiate(H(op["peer"]), _bundle(op["bundle"]))
+            return None
+        if kind == "encrypt":
+            return dm.encrypt(H(op["peer"]), H(op["plaintext"])).hex()
+        return dm.decrypt(H(op["peer"]), H(op["envelope"])).hex()
+    assert group is not None, "no sender-key store"
+    if kind == "start_chain":
+        return group.start_chain(H(op["channel"])).hex()
+    if kind == "group_encrypt":
+        return group.encrypt(H(op["channel"]), H(op["plaintext"])).hex()
+    if kind == "process_distribution":
+        return group.process_distribution(H(op["channel"]), H(op["sender"]), H(op["distribution"]))
+    if kind == "group_decrypt":
+        return group.decrypt(H(op["channel"]), H(op["sender"]), H(op["envelope"])).hex()
+    raise ValueError(f"unknown op {kind}")
+
+
+if __name__ == "__main__":
+    main()
