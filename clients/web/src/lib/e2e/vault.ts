@@ -1,0 +1,211 @@
+/**
+ * The browser's E2E state (crypto.md "Sessions" and "State and storage"): this account's
+ * keys and pairwise sessions, its sender keys, and the identity keys it has pinned, kept
+ * in a BlobStore (IndexedDB) and used only under an exclusive lock (Web Locks), so two tabs
+ * never advance the same state from the same starting point.
+ *
+ * Every operation is: take the lock, load the state, run one step of the library, persist
+ * the state if it changed, release. An encrypt resolves with its envelope only after the
+ * advanced state is stored: a crash after sending can never reuse a message key and
+ * nonce. A decrypt (or a stored distribution) is persisted before it is acknowledged.
+ * The unit of locking is the whole store (one lock for DMs, one for sender keys): simple
+ * and correct; finer locks would need a per-peer storage format.
+ */
+
+import { fromHex, toHex, equal, b64encode, b64decode } from '../crypto/bytes';
+import { uuidBytes } from '../crypto/envelopes';
+import { NoSession, StateError } from '../crypto/errors';
+import { IdentityKeyPair, LocalKeys, type PrekeyBundle } from '../crypto/keys';
+import { randomBytes, type Random } from '../crypto/primitives';
+import { SenderKeyStore } from '../crypto/senderKeys';
+import { SessionStore, type DecryptOptions } from '../crypto/sessions';
+import { defaultLocks, type Locks } from './locks';
+import type { BlobStore } from './storage';
+
+export type Id = string | Uint8Array;
+/** The outcome of comparing a peer's identity key with the pinned one. */
+export type IdentityStatus = 'new' | 'same' | 'changed';
+
+/** What registration (or a key reset) uploads: public keys only. */
+export interface UploadKeys {
+  identityKey: Uint8Array;
+  signedPrekey: { keyId: number; publicKey: Uint8Array; signature: Uint8Array };
+  oneTimePrekeys: { keyId: number; publicKey: Uint8Array }[];
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class E2EVault {
+  private readonly user: string;
+
+  constructor(
+    private readonly store: BlobStore,
+    userId: Id,
+    private readonly locks: Locks = defaultLocks(),
+  ) {
+    this.user = toHex(uuidBytes(userId));
+  }
+
+  private key(kind: 'dm' | 'group' | 'pins'): string {
+    return `${kind}:${this.user}`;
+  }
+
+  private lock(kind: 'dm' | 'group' | 'pins'): string {
+    return `chatalot-e2e:${kind}:${this.user}`;
+  }
+
+  // --- keys -------------------------------------------------------------------------------
+
+  async hasKeys(): Promise<boolean> {
+    return (await this.store.get(this.key('dm'))) !== undefined;
+  }
+
+  /**
+   * New keys for this browser: identity, signed prekey, one-time prekeys. Refuses to replace
+   * existing keys unless `replace` (a browser that lost its keys registers new ones; one
+   * that has them must not silently drop its sessions).
+   */
+  async createKeys(
+    opts: { signedPrekeyId?: number; firstOneTimeId?: number; oneTimePrekeys?: number; replace?: boolean } = {},
+    rng: Random = randomBytes,
+  ): Promise<UploadKeys> {
+    return this.locks.run(this.lock('dm'), async () => {
+      if (!opts.replace && (await this.store.get(this.key('dm'))) !== undefined) {
+        throw new StateError('keys already exist');
+      }
+      const keys = new LocalKeys(IdentityKeyPair.generate(rng));
+      const spk = keys.addSignedPrekey(opts.signedPrekeyId ?? 1, rng);
+      const opks = keys.addOneTimePrekeys(opts.firstOneTimeId ?? 1, opts.oneTimePrekeys ?? 100, rng);
+      await this.store.put(this.key('dm'), new SessionStore(keys).toBytes());
+      return {
+        identityKey: keys.identity.publicKey,
+        signedPrekey: { keyId: spk.keyId, publicKey: spk.publicKey, signature: spk.signature },
+        oneTimePrekeys: opks.map((k) => ({ keyId: k.keyId, publicKey: k.publicKey })),
+      };
+    });
+  }
+
+  /** More one-time prekeys (after keys_low); returns the public halves to upload. */
+  async addOneTimePrekeys(firstId: number, count: number, rng: Random = randomBytes) {
+    return this.withSessions((s) =>
+      s.keys.addOneTimePrekeys(firstId, count, rng).map((k) => ({ keyId: k.keyId, publicKey: k.publicKey })),
+    );
+  }
+
+  async identityKey(): Promise<Uint8Array> {
+    return this.withSessions((s) => s.keys.identity.publicKey);
+  }
+
+  // --- pairwise sessions ------------------------------------------------------------------
+
+  /**
+   * Run fn on the session store under the DM lock; the store is persisted (and the put
+   * committed) before the returned promise resolves, and not at all when fn throws.
+   */
+  async withSessions<T>(fn: (sessions: SessionStore) => T): Promise<T> {
+    return this.locks.run(this.lock('dm'), async () => {
+      const blob = await this.store.get(this.key('dm'));
+      if (blob === undefined) throw new NoSession('no E2E keys in this browser');
+      const sessions = SessionStore.fromBytes(blob);
+      const result = fn(sessions);
+      const after = sessions.toBytes();
+      if (!equal(after, blob)) await this.store.put(this.key('dm'), after);
+      return result;
+    });
+  }
+
+  async initiate(peer: Id, bundle: PrekeyBundle, rng: Random = randomBytes): Promise<void> {
+    await this.withSessions((s) => void s.initiate(peer, bundle, rng));
+  }
+
+  /** The envelope for a DM; resolves only after the advanced state is stored. */
+  async encryptDm(peer: Id, plaintext: Uint8Array): Promise<Uint8Array> {
+    return this.withSessions((s) => s.encrypt(peer, plaintext));
+  }
+
+  async decryptDm(peer: Id, envelope: Uint8Array, options: DecryptOptions = {}): Promise<Uint8Array> {
+    return this.withSessions((s) => s.decrypt(peer, envelope, options));
+  }
+
+  async hasSession(peer: Id): Promise<boolean> {
+    return this.withSessions((s) => s.hasSession(peer));
+  }
+
+  // --- pinned identity keys ---------------------------------------------------------------
+
+  private async loadPins(): Promise<Record<string, string>> {
+    const blob = await this.store.get(this.key('pins'));
+    if (blob === undefined) return {};
+    try {
+      const pins = JSON.parse(dec.decode(blob)) as unknown;
+      if (typeof pins !== 'object' || pins === null || Array.isArray(pins)) throw new Error();
+      return pins as Record<string, string>;
+    } catch {
+      throw new StateError('pinned identity keys are corrupted');
+    }
+  }
+
+  /**
+   * Compare a peer's identity key (from its bundle or a prekey envelope) with the pinned
+   * one: the first key seen is pinned ('new'); a different one is reported ('changed') and
+   * NOT pinned: the app shows the key change and calls acceptIdentity once the user agrees.
+   */
+  async checkIdentity(peer: Id, identityKey: Uint8Array): Promise<IdentityStatus> {
+    return this.locks.run(this.lock('pins'), async () => {
+      const pins = await this.loadPins();
+      const name = toHex(uuidBytes(peer));
+      const pinned = pins[name];
+      if (pinned === undefined) {
+        pins[name] = b64encode(identityKey);
+        await this.store.put(this.key('pins'), enc.encode(JSON.stringify(pins)));
+        return 'new';
+      }
+      return equal(b64decode(pinned), identityKey) ? 'same' : 'changed';
+    });
+  }
+
+  async pinnedIdentity(peer: Id): Promise<Uint8Array | null> {
+    const pinned = (await this.loadPins())[toHex(uuidBytes(peer))];
+    return pinned === undefined ? null : b64decode(pinned);
+  }
+
+  async acceptIdentity(peer: Id, identityKey: Uint8Array): Promise<void> {
+    await this.locks.run(this.lock('pins'), async () => {
+      const pins = await this.loadPins();
+      pins[toHex(uuidBytes(peer))] = b64encode(identityKey);
+      await this.store.put(this.key('pins'), enc.encode(JSON.stringify(pins)));
+    });
+  }
+
+  // --- sender keys ------------------------------------------------------------------------
+
+  async withSenderKeys<T>(fn: (store: SenderKeyStore) => T): Promise<T> {
+    return this.locks.run(this.lock('group'), async () => {
+      const blob = await this.store.get(this.key('group'));
+      const store = blob === undefined ? new SenderKeyStore(fromHex(this.user)) : SenderKeyStore.fromBytes(blob);
+      const result = fn(store);
+      const after = store.toBytes();
+      if (blob === undefined || !equal(after, blob)) await this.store.put(this.key('group'), after);
+      return result;
+    });
+  }
+
+  /** A new sending chain in the channel; returns the distribution for each member. */
+  async startChain(channel: Id, rng: Random = randomBytes): Promise<Uint8Array> {
+    return this.withSenderKeys((s) => s.startChain(channel, rng));
+  }
+
+  async encryptGroup(channel: Id, plaintext: Uint8Array): Promise<Uint8Array> {
+    return this.withSenderKeys((s) => s.encrypt(channel, plaintext));
+  }
+
+  /** Store a distribution fetched for `channel`; resolves after it is stored (then ack). */
+  async processDistribution(channel: Id, sender: Id, distribution: Uint8Array): Promise<boolean> {
+    return this.withSenderKeys((s) => s.processDistribution(channel, sender, distribution));
+  }
+
+  async decryptGroup(channel: Id, sender: Id, envelope: Uint8Array): Promise<Uint8Array> {
+    return this.withSenderKeys((s) => s.decrypt(channel, sender, envelope));
+  }
+}
