@@ -91,3 +91,20 @@ export function flipBit(data: Uint8Array, bit: number): Uint8Array {
   out[bit >> 3] ^= 1 << (bit & 7);
   return out;
 }
+
+/**
+ * Flip single bits across the whole envelope (every `step`-th bit, so every byte is hit):
+ * each changed envelope must be refused with a CryptoError, the state left unchanged.
+ */
+export function expectFlipsRefused(
+  envelope: Uint8Array,
+  step: number,
+  decrypt: (changed: Uint8Array) => unknown,
+  state: () => Uint8Array,
+): void {
+  const before = toHex(state());
+  for (let bit = 0; bit < envelope.length * 8; bit += step) {
+    expect(errorName(() => decrypt(flipBit(envelope, bit))), `bit ${bit}`).not.toBeNull();
+    expect(toHex(state()), `bit ${bit}`).toBe(before);
+  }
+}

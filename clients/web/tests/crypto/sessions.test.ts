@@ -10,7 +10,7 @@ import { parseDmEnvelope } from '../../src/lib/crypto/envelopes';
 import { IdentityKeyPair, LocalKeys } from '../../src/lib/crypto/keys';
 import { MAX_SKIPPED_KEYS } from '../../src/lib/crypto/ratchet';
 import { SessionStore } from '../../src/lib/crypto/sessions';
-import { errorName, flipBit, seededRandom } from '../helpers';
+import { errorName, expectFlipsRefused, flipBit, seededRandom } from '../helpers';
 
 const ALICE = '00000000-0000-4000-8000-00000000a11c';
 const BOB = '00000000-0000-4000-8000-000000000b0b';
@@ -123,27 +123,17 @@ describe('delivery order', () => {
 });
 
 describe('refusals', () => {
-  it('refuses every single-bit change of a ratchet envelope and stays unchanged', () => {
+  it('refuses single-bit changes anywhere in a ratchet envelope and stays unchanged', () => {
     const { alice, bob, rng } = established();
     const env = alice.encrypt(BOB, enc('tamper with me'));
-    const before = toHex(bob.toBytes());
-    for (let bit = 0; bit < env.length * 8; bit += 3) {
-      const got = errorName(() => bob.decrypt(ALICE, flipBit(env, bit), rng));
-      expect(got, `bit ${bit}`).not.toBeNull();
-      expect(toHex(bob.toBytes()), `bit ${bit}`).toBe(before);
-    }
+    expectFlipsRefused(env, 3, (e) => bob.decrypt(ALICE, e, rng), () => bob.toBytes());
     expect(dec(bob.decrypt(ALICE, env, rng))).toBe('tamper with me');
   });
 
-  it('refuses every single-bit change of a prekey envelope, then accepts the original', () => {
+  it('refuses single-bit changes anywhere in a prekey envelope, then accepts the original', () => {
     const { alice, bob, rng, bobKeys } = pair();
     const env = alice.encrypt(BOB, enc('first'));
-    const before = toHex(bob.toBytes());
-    for (let bit = 0; bit < env.length * 8; bit += 5) {
-      const got = errorName(() => bob.decrypt(ALICE, flipBit(env, bit), rng));
-      expect(got, `bit ${bit}`).not.toBeNull();
-      expect(toHex(bob.toBytes()), `bit ${bit}`).toBe(before);
-    }
+    expectFlipsRefused(env, 5, (e) => bob.decrypt(ALICE, e, rng), () => bob.toBytes());
     expect(bobKeys.oneTimePrekeys.has(100)).toBe(true); // not consumed by a failure
     expect(dec(bob.decrypt(ALICE, env, rng))).toBe('first');
     expect(bobKeys.oneTimePrekeys.has(100)).toBe(false);

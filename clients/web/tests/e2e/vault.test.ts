@@ -11,7 +11,7 @@ import { parseDmEnvelope } from '../../src/lib/crypto/envelopes';
 import type { PrekeyBundle } from '../../src/lib/crypto/keys';
 import { LocalLocks, type Locks } from '../../src/lib/e2e/locks';
 import { IndexedDbBlobStore, MemoryBlobStore, type BlobStore } from '../../src/lib/e2e/storage';
-import { E2EVault } from '../../src/lib/e2e/vault';
+import { E2EVault, type UploadKeys } from '../../src/lib/e2e/vault';
 
 const ALICE = '00000000-0000-4000-8000-00000000a11c';
 const BOB = '00000000-0000-4000-8000-000000000b0b';
@@ -19,8 +19,8 @@ const CHANNEL = '11111111-1111-4111-8111-111111111111';
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
-async function bundleOf(vault: E2EVault, keys: Awaited<ReturnType<E2EVault['createKeys']>>): Promise<PrekeyBundle> {
-  void vault;
+/** The bundle the server would hand out for freshly uploaded keys. */
+function bundleOf(keys: UploadKeys): PrekeyBundle {
   const opk = keys.oneTimePrekeys[0];
   return {
     identityKey: keys.identityKey,
@@ -41,7 +41,7 @@ async function twoParties() {
   const bob = new E2EVault(bobDb, BOB, new LocalLocks());
   await alice.createKeys({ oneTimePrekeys: 3 });
   const bobKeys = await bob.createKeys({ oneTimePrekeys: 3 });
-  await alice.initiate(BOB, await bundleOf(bob, bobKeys));
+  await alice.initiate(BOB, bundleOf(bobKeys));
   return { factory, aliceDb, bobDb, alice, bob };
 }
 

@@ -54,22 +54,11 @@ export interface SkippedKey {
 
 const skipKey = (dh: Uint8Array, n: number) => `${toHex(dh)}:${n}`;
 
-export interface RatchetFields {
-  dhsPrivate: Uint8Array;
-  dhsPublic: Uint8Array;
-  dhr: Uint8Array | null;
-  rk: Uint8Array;
-  cks: Uint8Array | null;
-  ckr: Uint8Array | null;
-  ns: number;
-  nr: number;
-  pn: number;
-  /** Insertion order is age order: the first entry is evicted first. */
-  skipped: Map<string, SkippedKey>;
-}
+const FIELDS = ['dhsPrivate', 'dhsPublic', 'dhr', 'rk', 'cks', 'ckr', 'ns', 'nr', 'pn', 'skipped'] as const;
+export type RatchetFields = Pick<RatchetState, (typeof FIELDS)[number]>;
 
 /** One side's Double Ratchet state (DHs, DHr, RK, CKs, CKr, Ns, Nr, PN, MKSKIPPED). */
-export class RatchetState implements RatchetFields {
+export class RatchetState {
   dhsPrivate!: Uint8Array;
   dhsPublic!: Uint8Array;
   dhr!: Uint8Array | null;
@@ -79,6 +68,7 @@ export class RatchetState implements RatchetFields {
   ns!: number;
   nr!: number;
   pn!: number;
+  /** Skipped message keys; insertion order is age order: the first is evicted first. */
   skipped!: Map<string, SkippedKey>;
 
   constructor(fields: RatchetFields) {
@@ -108,21 +98,11 @@ export class RatchetState implements RatchetFields {
   }
 
   private fields(): RatchetFields {
-    const { dhsPrivate, dhsPublic, dhr, rk, cks, ckr, ns, nr, pn, skipped } = this;
-    return { dhsPrivate, dhsPublic, dhr, rk, cks, ckr, ns, nr, pn, skipped };
+    return Object.fromEntries(FIELDS.map((name) => [name, this[name]])) as unknown as RatchetFields;
   }
 
-  private assign(f: RatchetFields): void {
-    this.dhsPrivate = f.dhsPrivate;
-    this.dhsPublic = f.dhsPublic;
-    this.dhr = f.dhr;
-    this.rk = f.rk;
-    this.cks = f.cks;
-    this.ckr = f.ckr;
-    this.ns = f.ns;
-    this.nr = f.nr;
-    this.pn = f.pn;
-    this.skipped = f.skipped;
+  private assign(fields: RatchetFields): void {
+    for (const name of FIELDS) (this as Record<string, unknown>)[name] = fields[name];
   }
 
   // --- sending ---------------------------------------------------------------------------

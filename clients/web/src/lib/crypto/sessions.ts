@@ -40,36 +40,25 @@ export const REPLAY_MEMORY = 1000;
 
 export type Id = string | Uint8Array;
 
-export interface SessionFields {
-  associatedData: Uint8Array;
-  /** EK_A: with IK_A it identifies the session. */
-  baseKey: Uint8Array;
-  initiator: boolean;
-  signedPrekeyId: number;
-  oneTimePrekeyId: number | null;
-  /** The initiator still sends prekey envelopes (no reply received yet). */
-  pendingPrekey: boolean;
-  ratchet: RatchetState;
-}
+export type SessionFields = Pick<
+  Session,
+  'associatedData' | 'baseKey' | 'initiator' | 'signedPrekeyId' | 'oneTimePrekeyId' | 'pendingPrekey' | 'ratchet'
+>;
 
 /** One pairwise session: the X3DH parameters that name it plus its ratchet state. */
-export class Session implements SessionFields {
-  associatedData: Uint8Array;
-  baseKey: Uint8Array;
-  initiator: boolean;
-  signedPrekeyId: number;
-  oneTimePrekeyId: number | null;
-  pendingPrekey: boolean;
-  ratchet: RatchetState;
+export class Session {
+  associatedData!: Uint8Array;
+  /** EK_A: with IK_A it identifies the session. */
+  baseKey!: Uint8Array;
+  initiator!: boolean;
+  signedPrekeyId!: number;
+  oneTimePrekeyId!: number | null;
+  /** The initiator still sends prekey envelopes (no reply received yet). */
+  pendingPrekey!: boolean;
+  ratchet!: RatchetState;
 
-  constructor(f: SessionFields) {
-    this.associatedData = f.associatedData;
-    this.baseKey = f.baseKey;
-    this.initiator = f.initiator;
-    this.signedPrekeyId = f.signedPrekeyId;
-    this.oneTimePrekeyId = f.oneTimePrekeyId;
-    this.pendingPrekey = f.pendingPrekey;
-    this.ratchet = f.ratchet;
+  constructor(fields: SessionFields) {
+    Object.assign(this, fields);
   }
 
   get initiatorIdentity(): Uint8Array {
