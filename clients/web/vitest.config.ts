@@ -7,5 +7,6 @@ export default defineConfig({
     include: ['tests/**/*.test.ts'],
     environment: 'node',
     testTimeout: 60_000,
+    benchmark: { include: ['bench/**/*.bench.ts'] },
   },
 });
