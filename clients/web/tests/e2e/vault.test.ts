@@ -161,6 +161,48 @@ describe('E2EVault', () => {
     expect(dec(await bob.decryptDm(ALICE, env, { expectedIdentity: await alice.identityKey() }))).toBe('hi');
   });
 
+  it('pins the peer identity on first use and refuses a changed one until accepted', async () => {
+    const { factory, alice, bob } = await twoParties();
+    expect(dec(await bob.decryptDm(ALICE, await alice.encryptDm(BOB, enc('hi'))))).toBe('hi');
+    const aliceKey = await alice.identityKey();
+    expect(toHex((await bob.pinnedIdentity(ALICE))!)).toBe(toHex(aliceKey));
+    // Alice's browser lost its keys and registered new ones: a new identity.
+    const newAlice = new E2EVault(await IndexedDbBlobStore.open('alice2', factory), ALICE, new LocalLocks());
+    const newKeys = await newAlice.createKeys({ oneTimePrekeys: 1 });
+    const bobSide = await bob.withSessions((s) => s.keys.bundle(1, null)); // what the server hands out
+    await newAlice.initiate(BOB, bobSide);
+    const fromNew = await newAlice.encryptDm(BOB, enc('new device'));
+    await expect(bob.decryptDm(ALICE, fromNew)).rejects.toMatchObject({ name: 'IdentityMismatch' });
+    await bob.acceptIdentity(ALICE, newKeys.identityKey); // after the key-change warning
+    expect(dec(await bob.decryptDm(ALICE, fromNew))).toBe('new device');
+    // And as initiator: a bundle with a changed key is refused until accepted.
+    await alice.checkIdentity(BOB, bobSide.identityKey);
+    const forged = { ...bobSide, identityKey: newKeys.identityKey };
+    await expect(alice.initiate(BOB, forged)).rejects.toMatchObject({ name: 'IdentityMismatch' });
+  });
+
+  it('wraps distributions in pairwise sessions and stores received chains', async () => {
+    const { alice, bob } = await twoParties();
+    expect(dec(await bob.decryptDm(ALICE, await alice.encryptDm(BOB, enc('hi'))))).toBe('hi');
+    const copies = await bob.wrapDistribution(CHANNEL, [ALICE]);
+    expect([...copies.keys()]).toEqual(['0000000000004000800000000000a11c']);
+    const wrapped = copies.get('0000000000004000800000000000a11c')!;
+    await expect(alice.receiveDistribution('22222222-2222-4222-8222-222222222222', BOB, wrapped)).rejects.toMatchObject({
+      name: 'WrongChannel',
+    });
+    const again = (await bob.wrapDistribution(CHANNEL, [ALICE])).get('0000000000004000800000000000a11c')!;
+    expect(await alice.receiveDistribution(CHANNEL, BOB, again)).toBe(true);
+    const m = await bob.encryptGroup(CHANNEL, enc('to the group'));
+    expect(dec(await alice.decryptGroup(CHANNEL, BOB, m))).toBe('to the group');
+    // Rotation: a new chain; Alice holds both.
+    const rotated = (await bob.wrapDistribution(CHANNEL, [ALICE], { rotate: true })).get('0000000000004000800000000000a11c')!;
+    expect(await alice.receiveDistribution(CHANNEL, BOB, rotated)).toBe(true);
+    expect(await alice.withSenderKeys((s) => s.receivingChains(CHANNEL, BOB).length)).toBe(2);
+    await expect(bob.wrapDistribution(CHANNEL, ['33333333-3333-4333-8333-333333333333'])).rejects.toMatchObject({
+      name: 'NoSession',
+    });
+  });
+
   it('keeps sender keys: chain, distribution, messages, across reloads', async () => {
     const factory = new IDBFactory();
     const alice = new E2EVault(await IndexedDbBlobStore.open('a', factory), ALICE, new LocalLocks());

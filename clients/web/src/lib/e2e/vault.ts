@@ -14,7 +14,7 @@
 
 import { fromHex, toHex, equal, b64encode, b64decode } from '../crypto/bytes';
 import { uuidBytes } from '../crypto/envelopes';
-import { NoSession, StateError } from '../crypto/errors';
+import { IdentityMismatch, NoSession, StateError } from '../crypto/errors';
 import { IdentityKeyPair, LocalKeys, type PrekeyBundle } from '../crypto/keys';
 import { randomBytes, type Random } from '../crypto/primitives';
 import { SenderKeyStore } from '../crypto/senderKeys';
@@ -115,8 +115,16 @@ export class E2EVault {
     });
   }
 
-  async initiate(peer: Id, bundle: PrekeyBundle, rng: Random = randomBytes): Promise<void> {
+  /**
+   * Start a session from a fetched bundle. The bundle's identity key is checked against
+   * the pinned one first: a first key is pinned, a changed key is refused
+   * (IdentityMismatch) until the user has seen the change and acceptIdentity was called.
+   */
+  async initiate(peer: Id, bundle: PrekeyBundle, rng: Random = randomBytes): Promise<IdentityStatus> {
+    const status = await this.checkIdentity(peer, bundle.identityKey);
+    if (status === 'changed') throw new IdentityMismatch('the peer identity key changed');
     await this.withSessions((s) => void s.initiate(peer, bundle, rng));
+    return status;
   }
 
   /** The envelope for a DM; resolves only after the advanced state is stored. */
@@ -124,8 +132,20 @@ export class E2EVault {
     return this.withSessions((s) => s.encrypt(peer, plaintext));
   }
 
+  /**
+   * Decrypt a DM envelope. A prekey envelope must carry the identity key pinned for the
+   * sender (or options.expectedIdentity, e.g. from the sender's bundle when nothing is
+   * pinned yet); with neither, the key of the new session is pinned on first use.
+   */
   async decryptDm(peer: Id, envelope: Uint8Array, options: DecryptOptions = {}): Promise<Uint8Array> {
-    return this.withSessions((s) => s.decrypt(peer, envelope, options));
+    const pinned = await this.pinnedIdentity(peer);
+    const expectedIdentity = options.expectedIdentity ?? pinned;
+    const [plaintext, remote] = await this.withSessions((s) => {
+      const out = s.decrypt(peer, envelope, { ...options, expectedIdentity });
+      return [out, s.identityKey(peer)] as const;
+    });
+    if (pinned === null && remote !== null) await this.checkIdentity(peer, remote);
+    return plaintext;
   }
 
   async hasSession(peer: Id): Promise<boolean> {
@@ -207,5 +227,35 @@ export class E2EVault {
 
   async decryptGroup(channel: Id, sender: Id, envelope: Uint8Array): Promise<Uint8Array> {
     return this.withSenderKeys((s) => s.decrypt(channel, sender, envelope));
+  }
+
+  /**
+   * The copies of this member's distribution for `channel`, one DM envelope per recipient
+   * (the pairwise sessions must exist), for POST /channels/{id}/sender-keys. Starts a chain
+   * when there is none (or when `rotate`, after sender_key_rotation_required). Every
+   * session's advanced state is stored before the envelopes are returned.
+   */
+  async wrapDistribution(
+    channel: Id,
+    recipients: Id[],
+    opts: { rotate?: boolean; rng?: Random } = {},
+  ): Promise<Map<string, Uint8Array>> {
+    const distribution = await this.withSenderKeys((s) =>
+      opts.rotate || s.sendingChain(channel) === null ? s.startChain(channel, opts.rng) : s.distribution(channel),
+    );
+    return this.withSessions((sessions) => {
+      const out = new Map<string, Uint8Array>();
+      for (const r of recipients) out.set(toHex(uuidBytes(r)), sessions.encrypt(r, distribution));
+      return out;
+    });
+  }
+
+  /**
+   * A distribution fetched for `channel` from `sender`: the DM envelope is decrypted, the
+   * 89 bytes checked and the chain stored, all before this resolves (then acknowledge).
+   */
+  async receiveDistribution(channel: Id, sender: Id, envelope: Uint8Array, options: DecryptOptions = {}): Promise<boolean> {
+    const distribution = await this.decryptDm(sender, envelope, options);
+    return this.processDistribution(channel, sender, distribution);
   }
 }
