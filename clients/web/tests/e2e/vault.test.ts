@@ -53,8 +53,11 @@ class FlakyStore implements BlobStore {
     return this.inner.get(key);
   }
   async put(key: string, value: Uint8Array) {
+    return this.putMany([[key, value]]);
+  }
+  async putMany(entries: [string, Uint8Array][]) {
     if (this.failPuts) throw new Error('QuotaExceededError');
-    return this.inner.put(key, value);
+    return this.inner.putMany(entries);
   }
   delete(key: string) {
     return this.inner.delete(key);
@@ -215,6 +218,39 @@ describe('E2EVault', () => {
     const bobAgain = new E2EVault(await IndexedDbBlobStore.open('b', factory), BOB, new LocalLocks());
     expect(dec(await bobAgain.decryptGroup(CHANNEL, ALICE, m1))).toBe('g1');
     expect(dec(await bob.decryptGroup(CHANNEL, ALICE, m0))).toBe('g0');
-    await expect(bob.decryptGroup(CHANNEL, ALICE, m0)).rejects.toMatchObject({ name: 'DuplicateMessage' });
+    // The key is used up, but the plaintext was kept with the state: history shows it again.
+    expect(dec(await bob.decryptGroup(CHANNEL, ALICE, m0))).toBe('g0');
+    expect(dec((await alice.groupPlaintext(CHANNEL, ALICE, m1))!)).toBe('g1'); // own message
+    expect(await bob.groupPlaintext(CHANNEL, BOB, m0)).toBeUndefined(); // not another sender's
+  });
+
+  it('keeps plaintexts with the state that used their keys, per conversation', async () => {
+    const { aliceDb, alice, bob } = await twoParties();
+    const env = await alice.encryptDm(BOB, enc('kept'));
+    expect(dec((await alice.dmPlaintext(BOB, env))!)).toBe('kept'); // own messages too
+    expect(dec(await bob.decryptDm(ALICE, env))).toBe('kept');
+    expect(dec(await bob.decryptDm(ALICE, env))).toBe('kept'); // history fetched again
+    // The same envelope presented as another peer's finds nothing kept, and its EK_A may
+    // not start a second session.
+    await expect(bob.decryptDm('33333333-3333-4333-8333-333333333333', env)).rejects.toMatchObject({
+      name: 'PrekeyReplay',
+    });
+    // Two tabs decrypting one envelope at once: one uses the key, both show the message.
+    const tabs = [new E2EVault(aliceDb, ALICE, new LocalLocks()), alice];
+    const reply = await bob.encryptDm(ALICE, enc('to both tabs'));
+    const got = await Promise.all(tabs.map((t) => t.decryptDm(BOB, reply)));
+    expect(got.map(dec)).toEqual(['to both tabs', 'to both tabs']);
+  });
+
+  it('writes the state and the plaintext together or not at all', async () => {
+    const { bobDb, alice } = await twoParties();
+    const flaky = new FlakyStore(bobDb);
+    const bob = new E2EVault(flaky, BOB, new LocalLocks());
+    const env = await alice.encryptDm(BOB, enc('atomic'));
+    flaky.failPuts = true;
+    await expect(bob.decryptDm(ALICE, env)).rejects.toThrow(/Quota/);
+    expect(await bob.dmPlaintext(ALICE, env)).toBeUndefined();
+    flaky.failPuts = false;
+    expect(dec(await bob.decryptDm(ALICE, env))).toBe('atomic'); // the key was not used up
   });
 });

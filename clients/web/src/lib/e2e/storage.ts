@@ -8,6 +8,8 @@
 export interface BlobStore {
   get(key: string): Promise<Uint8Array | undefined>;
   put(key: string, value: Uint8Array): Promise<void>;
+  /** Several writes, all or none (one IndexedDB transaction). */
+  putMany(entries: [string, Uint8Array][]): Promise<void>;
   delete(key: string): Promise<void>;
 }
 
@@ -48,11 +50,16 @@ export class IndexedDbBlobStore implements BlobStore {
     return value;
   }
 
-  async put(key: string, value: Uint8Array): Promise<void> {
+  put(key: string, value: Uint8Array): Promise<void> {
+    return this.putMany([[key, value]]);
+  }
+
+  async putMany(entries: [string, Uint8Array][]): Promise<void> {
     // 'strict' durability: the write is flushed before the transaction completes, so a
     // state persisted before a message leaves survives a crash right after.
     const tx = this.db.transaction(OBJECT_STORE, 'readwrite', { durability: 'strict' });
-    tx.objectStore(OBJECT_STORE).put(value.slice(), key);
+    const store = tx.objectStore(OBJECT_STORE);
+    for (const [key, value] of entries) store.put(value.slice(), key);
     await done(tx);
   }
 
@@ -77,6 +84,10 @@ export class MemoryBlobStore implements BlobStore {
 
   async put(key: string, value: Uint8Array): Promise<void> {
     this.data.set(key, value.slice());
+  }
+
+  async putMany(entries: [string, Uint8Array][]): Promise<void> {
+    for (const [key, value] of entries) this.data.set(key, value.slice());
   }
 
   async delete(key: string): Promise<void> {

@@ -12,9 +12,10 @@
  * and correct; finer locks would need a per-peer storage format.
  */
 
-import { fromHex, toHex, equal, b64encode, b64decode } from '../crypto/bytes';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { b64decode, b64encode, concat, equal, fromHex, toHex } from '../crypto/bytes';
 import { uuidBytes } from '../crypto/envelopes';
-import { IdentityMismatch, NoSession, StateError } from '../crypto/errors';
+import { DuplicateMessage, IdentityMismatch, NoSession, StateError } from '../crypto/errors';
 import { IdentityKeyPair, LocalKeys, type PrekeyBundle } from '../crypto/keys';
 import { randomBytes, type Random } from '../crypto/primitives';
 import { SenderKeyStore } from '../crypto/senderKeys';
@@ -33,8 +34,13 @@ export interface UploadKeys {
   oneTimePrekeys: { keyId: number; publicKey: Uint8Array }[];
 }
 
+/** Writes to make in the same transaction as the state's. */
+type Writes = [string, Uint8Array][];
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+const dmContext = (peer: Id) => concat(Uint8Array.of(1), uuidBytes(peer));
+const groupContext = (channel: Id, sender: Id) => concat(Uint8Array.of(3), uuidBytes(channel), uuidBytes(sender));
 
 export class E2EVault {
   private readonly user: string;
@@ -103,14 +109,16 @@ export class E2EVault {
    * Run fn on the session store under the DM lock; the store is persisted (and the put
    * committed) before the returned promise resolves, and not at all when fn throws.
    */
-  async withSessions<T>(fn: (sessions: SessionStore) => T): Promise<T> {
+  async withSessions<T>(fn: (sessions: SessionStore, alsoWrite: Writes) => T): Promise<T> {
     return this.locks.run(this.lock('dm'), async () => {
       const blob = await this.store.get(this.key('dm'));
       if (blob === undefined) throw new NoSession('no E2E keys in this browser');
       const sessions = SessionStore.fromBytes(blob);
-      const result = fn(sessions);
+      const writes: Writes = [];
+      const result = fn(sessions, writes);
       const after = sessions.toBytes();
-      if (!equal(after, blob)) await this.store.put(this.key('dm'), after);
+      if (!equal(after, blob)) writes.unshift([this.key('dm'), after]);
+      if (writes.length) await this.store.putMany(writes);
       return result;
     });
   }
@@ -127,9 +135,16 @@ export class E2EVault {
     return status;
   }
 
-  /** The envelope for a DM; resolves only after the advanced state is stored. */
+  /**
+   * The envelope for a DM; resolves only after the advanced state is stored, together with
+   * the plaintext (one cannot decrypt one's own messages: history shows it from here).
+   */
   async encryptDm(peer: Id, plaintext: Uint8Array): Promise<Uint8Array> {
-    return this.withSessions((s) => s.encrypt(peer, plaintext));
+    return this.withSessions((s, alsoWrite) => {
+      const envelope = s.encrypt(peer, plaintext);
+      alsoWrite.push([this.plaintextKey(dmContext(peer), envelope), plaintext]);
+      return envelope;
+    });
   }
 
   /**
@@ -138,14 +153,62 @@ export class E2EVault {
    * pinned yet); with neither, the key of the new session is pinned on first use.
    */
   async decryptDm(peer: Id, envelope: Uint8Array, options: DecryptOptions = {}): Promise<Uint8Array> {
+    const context = dmContext(peer);
+    const known = await this.knownPlaintext(context, envelope);
+    if (known !== undefined) return known;
     const pinned = await this.pinnedIdentity(peer);
     const expectedIdentity = options.expectedIdentity ?? pinned;
-    const [plaintext, remote] = await this.withSessions((s) => {
-      const out = s.decrypt(peer, envelope, { ...options, expectedIdentity });
-      return [out, s.identityKey(peer)] as const;
-    });
+    const [plaintext, remote] = await this.rememberingDecrypt(context, envelope, () =>
+      this.withSessions((s, alsoWrite) => {
+        const out = s.decrypt(peer, envelope, { ...options, expectedIdentity });
+        alsoWrite.push([this.plaintextKey(context, envelope), out]);
+        return [out, s.identityKey(peer)] as const;
+      }),
+    );
     if (pinned === null && remote !== null) await this.checkIdentity(peer, remote);
     return plaintext;
+  }
+
+  // --- plaintexts kept locally ------------------------------------------------------------
+
+  /**
+   * Message keys are single-use, so the plaintext of every message sent or decrypted is
+   * kept, in the same transaction as the state that consumed its key, under a hash of its
+   * conversation and envelope: history fetched again is shown from here, and a server
+   * that moves an envelope to another conversation finds nothing.
+   */
+  private plaintextKey(context: Uint8Array, envelope: Uint8Array): string {
+    return `plaintext:${this.user}:${toHex(sha256(concat(context, sha256(envelope))))}`;
+  }
+
+  /** The kept plaintext of this envelope in this conversation, if any. */
+  private knownPlaintext(context: Uint8Array, envelope: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.store.get(this.plaintextKey(context, envelope));
+  }
+
+  /**
+   * Run a decrypt; when it fails as a duplicate, another tab may have just decrypted the
+   * same envelope: its plaintext is then kept, and returned.
+   */
+  private async rememberingDecrypt<T>(context: Uint8Array, envelope: Uint8Array, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (e) {
+      if (!(e instanceof DuplicateMessage)) throw e;
+      const known = await this.knownPlaintext(context, envelope);
+      if (known === undefined) throw e;
+      return [known, null] as T;
+    }
+  }
+
+  /** The kept plaintext of a DM envelope (sent or received), or undefined. */
+  async dmPlaintext(peer: Id, envelope: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.knownPlaintext(dmContext(peer), envelope);
+  }
+
+  /** The kept plaintext of a group envelope (sent or received), or undefined. */
+  async groupPlaintext(channel: Id, sender: Id, envelope: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.knownPlaintext(groupContext(channel, sender), envelope);
   }
 
   async hasSession(peer: Id): Promise<boolean> {
@@ -200,13 +263,15 @@ export class E2EVault {
 
   // --- sender keys ------------------------------------------------------------------------
 
-  async withSenderKeys<T>(fn: (store: SenderKeyStore) => T): Promise<T> {
+  async withSenderKeys<T>(fn: (store: SenderKeyStore, alsoWrite: Writes) => T): Promise<T> {
     return this.locks.run(this.lock('group'), async () => {
       const blob = await this.store.get(this.key('group'));
       const store = blob === undefined ? new SenderKeyStore(fromHex(this.user)) : SenderKeyStore.fromBytes(blob);
-      const result = fn(store);
+      const writes: Writes = [];
+      const result = fn(store, writes);
       const after = store.toBytes();
-      if (blob === undefined || !equal(after, blob)) await this.store.put(this.key('group'), after);
+      if (blob === undefined || !equal(after, blob)) writes.unshift([this.key('group'), after]);
+      if (writes.length) await this.store.putMany(writes);
       return result;
     });
   }
@@ -216,8 +281,13 @@ export class E2EVault {
     return this.withSenderKeys((s) => s.startChain(channel, rng));
   }
 
+  /** The group envelope; resolves after the chain and the plaintext are stored. */
   async encryptGroup(channel: Id, plaintext: Uint8Array): Promise<Uint8Array> {
-    return this.withSenderKeys((s) => s.encrypt(channel, plaintext));
+    return this.withSenderKeys((s, alsoWrite) => {
+      const envelope = s.encrypt(channel, plaintext);
+      alsoWrite.push([this.plaintextKey(groupContext(channel, this.user), envelope), plaintext]);
+      return envelope;
+    });
   }
 
   /** Store a distribution fetched for `channel`; resolves after it is stored (then ack). */
@@ -226,7 +296,17 @@ export class E2EVault {
   }
 
   async decryptGroup(channel: Id, sender: Id, envelope: Uint8Array): Promise<Uint8Array> {
-    return this.withSenderKeys((s) => s.decrypt(channel, sender, envelope));
+    const context = groupContext(channel, sender);
+    const known = await this.knownPlaintext(context, envelope);
+    if (known !== undefined) return known;
+    const [plaintext] = await this.rememberingDecrypt(context, envelope, () =>
+      this.withSenderKeys((s, alsoWrite) => {
+        const out = s.decrypt(channel, sender, envelope);
+        alsoWrite.push([this.plaintextKey(context, envelope), out]);
+        return [out] as const;
+      }),
+    );
+    return plaintext;
   }
 
   /**
