@@ -187,18 +187,18 @@ describe('E2EVault', () => {
   it('wraps distributions in pairwise sessions and stores received chains', async () => {
     const { alice, bob } = await twoParties();
     expect(dec(await bob.decryptDm(ALICE, await alice.encryptDm(BOB, enc('hi'))))).toBe('hi');
-    const copies = await bob.wrapDistribution(CHANNEL, [ALICE]);
+    const { copies } = await bob.wrapDistribution(CHANNEL, [ALICE]);
     expect([...copies.keys()]).toEqual(['0000000000004000800000000000a11c']);
     const wrapped = copies.get('0000000000004000800000000000a11c')!;
     await expect(alice.receiveDistribution('22222222-2222-4222-8222-222222222222', BOB, wrapped)).rejects.toMatchObject({
       name: 'WrongChannel',
     });
-    const again = (await bob.wrapDistribution(CHANNEL, [ALICE])).get('0000000000004000800000000000a11c')!;
+    const again = (await bob.wrapDistribution(CHANNEL, [ALICE])).copies.get('0000000000004000800000000000a11c')!;
     expect(await alice.receiveDistribution(CHANNEL, BOB, again)).toBe(true);
     const m = await bob.encryptGroup(CHANNEL, enc('to the group'));
     expect(dec(await alice.decryptGroup(CHANNEL, BOB, m))).toBe('to the group');
     // Rotation: a new chain; Alice holds both.
-    const rotated = (await bob.wrapDistribution(CHANNEL, [ALICE], { rotate: true })).get('0000000000004000800000000000a11c')!;
+    const rotated = (await bob.wrapDistribution(CHANNEL, [ALICE], { rotate: true })).copies.get('0000000000004000800000000000a11c')!;
     expect(await alice.receiveDistribution(CHANNEL, BOB, rotated)).toBe(true);
     expect(await alice.withSenderKeys((s) => s.receivingChains(CHANNEL, BOB).length)).toBe(2);
     await expect(bob.wrapDistribution(CHANNEL, ['33333333-3333-4333-8333-333333333333'])).rejects.toMatchObject({

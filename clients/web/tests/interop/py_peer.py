@@ -43,6 +43,65 @@ def _bundle_json(bundle: PrekeyBundle) -> dict[str, Any]:
     }
 
 
+# -- the server's contracts and upload checks (need the project's dependencies: .venv) ----
+
+
+def _check_register(op: dict[str, Any]) -> str:
+    """A registration body as the server decodes and checks it: the fingerprint it stores."""
+    import msgspec
+
+    from chatalot.accounts.contracts import RegisterRequest
+    from chatalot.domain.keys.rules import check_initial_bundle
+
+    body = msgspec.json.decode(op["json"].encode(), type=RegisterRequest)
+    bundle = check_initial_bundle(body.identity_key, body.signed_prekey, body.one_time_prekeys)
+    return bundle.fingerprint
+
+
+def _check_sender_keys(op: dict[str, Any]) -> int:
+    """A sender-key upload as the server decodes and checks it: the copies it would store."""
+    import uuid
+
+    import msgspec
+
+    from chatalot.domain.keys.rules import check_distributions
+    from chatalot.keys.contracts import SenderKeyDistribution
+
+    body = msgspec.json.decode(op["json"].encode(), type=SenderKeyDistribution)
+    return len(check_distributions(uuid.UUID(op["sender"]), body.distributions,
+                                   H(op["sender_identity"])))
+
+
+def _bundle_reply(op: dict[str, Any]) -> dict[str, Any]:
+    """New keys and the GET /keys/{id}/bundle reply the server would encode for them."""
+    import uuid
+
+    import msgspec
+
+    from chatalot.domain.keys.rules import b64encode
+    from chatalot.keys.contracts import KeyBundle, OneTimePrekey, SignedPrekey
+
+    keys = LocalKeys(IdentityKeyPair.generate())
+    spk = keys.add_signed_prekey(7)
+    (opk,) = keys.add_one_time_prekeys(500, 1)
+    reply = KeyBundle(
+        user_id=uuid.UUID(op["user_id"]),
+        identity_key=b64encode(keys.identity.public),
+        signed_prekey=SignedPrekey(key_id=spk.key_id, public_key=b64encode(spk.public),
+                                   signature=b64encode(spk.signature)),
+        one_time_prekey=OneTimePrekey(key_id=opk.key_id, public_key=b64encode(opk.public)),
+        position=None,
+    )
+    return {"keys": keys.to_bytes().decode(), "reply": msgspec.json.encode(reply).decode()}
+
+
+_CONTRACT_OPS = {
+    "check_register": _check_register,
+    "check_sender_keys": _check_sender_keys,
+    "bundle_reply": _bundle_reply,
+}
+
+
 def main() -> None:
     req = json.load(sys.stdin)
     dm: SessionStore | None = None
@@ -61,7 +120,9 @@ def main() -> None:
             results.append(_run(op, dm, group))
         except errors.CryptoError as exc:
             results.append({"error": type(exc).__name__})
-        if op["op"] == "generate_keys":
+        except Exception as exc:  # the server's refusals (DomainError, msgspec errors)
+            results.append({"error": type(exc).__name__, "detail": str(exc)})
+        if op["op"] in ("generate_keys", "bundle_reply"):
             dm = SessionStore(LocalKeys.from_bytes(results[-1]["keys"].encode()))
     json.dump(
         {
@@ -80,6 +141,8 @@ def _run(op: dict[str, Any], dm: SessionStore | None, group: SenderKeyStore | No
         keys.add_signed_prekey(1)
         keys.add_one_time_prekeys(100, 3)
         return {"keys": keys.to_bytes().decode(), "bundle": _bundle_json(keys.bundle(1, 100))}
+    if kind in _CONTRACT_OPS:
+        return _CONTRACT_OPS[kind](op)
     if kind == "safety_number":
         return safety_number(H(op["a_key"]), H(op["a_user"]), H(op["b_key"]), H(op["b_user"]))
     if kind in ("initiate", "encrypt", "decrypt"):

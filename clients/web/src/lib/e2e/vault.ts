@@ -14,7 +14,7 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { b64decode, b64encode, concat, equal, fromHex, toHex } from '../crypto/bytes';
-import { uuidBytes } from '../crypto/envelopes';
+import { parseDistribution, uuidBytes } from '../crypto/envelopes';
 import { DuplicateMessage, IdentityMismatch, NoSession, StateError } from '../crypto/errors';
 import { IdentityKeyPair, LocalKeys, type PrekeyBundle } from '../crypto/keys';
 import { randomBytes, type Random } from '../crypto/primitives';
@@ -26,6 +26,12 @@ import type { BlobStore } from './storage';
 export type Id = string | Uint8Array;
 /** The outcome of comparing a peer's identity key with the pinned one. */
 export type IdentityStatus = 'new' | 'same' | 'changed';
+
+/** A member's distribution for a channel, one DM envelope per recipient (hex user id). */
+export interface WrappedDistribution {
+  chainId: number;
+  copies: Map<string, Uint8Array>;
+}
 
 /** What registration (or a key reset) uploads: public keys only. */
 export interface UploadKeys {
@@ -319,15 +325,16 @@ export class E2EVault {
     channel: Id,
     recipients: Id[],
     opts: { rotate?: boolean; rng?: Random } = {},
-  ): Promise<Map<string, Uint8Array>> {
+  ): Promise<WrappedDistribution> {
     const distribution = await this.withSenderKeys((s) =>
       opts.rotate || s.sendingChain(channel) === null ? s.startChain(channel, opts.rng) : s.distribution(channel),
     );
-    return this.withSessions((sessions) => {
+    const copies = await this.withSessions((sessions) => {
       const out = new Map<string, Uint8Array>();
       for (const r of recipients) out.set(toHex(uuidBytes(r)), sessions.encrypt(r, distribution));
       return out;
     });
+    return { chainId: parseDistribution(distribution).chainId, copies };
   }
 
   /**
