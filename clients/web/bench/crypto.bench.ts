@@ -6,6 +6,9 @@ import { IdentityKeyPair, LocalKeys } from '../src/lib/crypto/keys';
 import { SenderKeyStore } from '../src/lib/crypto/senderKeys';
 import { SessionStore } from '../src/lib/crypto/sessions';
 import { safetyNumber } from '../src/lib/crypto/fingerprints';
+import { LocalLocks } from '../src/lib/e2e/locks';
+import { MemoryBlobStore } from '../src/lib/e2e/storage';
+import { E2EVault } from '../src/lib/e2e/vault';
 
 const ALICE = '00000000-0000-4000-8000-00000000a11c';
 const BOB = '00000000-0000-4000-8000-000000000b0b';
@@ -53,5 +56,24 @@ describe('crypto', () => {
   });
   bench('safety number', () => {
     safetyNumber(signer.publicKey, ALICE, bobKeys.identity.publicKey, BOB);
+  });
+});
+
+// The vault over an in-memory BlobStore, keys with 100 one-time prekeys (as registered).
+const vaultStore = new MemoryBlobStore();
+const vault = new E2EVault(vaultStore, ALICE, new LocalLocks());
+const vaultReady = (async () => {
+  await vault.createKeys({ oneTimePrekeys: 100 });
+  await vault.initiate(BOB, bobKeys.bundle(1));
+})();
+
+describe('vault', () => {
+  bench('encryptDm (lock, load, encrypt, store state and plaintext)', async () => {
+    await vaultReady;
+    await vault.encryptDm(BOB, text);
+  });
+  bench('encryptDm when another tab wrote last (full parse)', async () => {
+    await vaultReady;
+    await new E2EVault(vaultStore, ALICE, new LocalLocks()).encryptDm(BOB, text);
   });
 });

@@ -80,8 +80,17 @@ export class OneTimePrekey {
   private constructor(
     readonly keyId: number,
     readonly privateKey: Uint8Array,
-    readonly publicKey: Uint8Array,
+    private pub: Uint8Array | null,
   ) {}
+
+  /**
+   * Derived on first use: state holds only private keys, and loading a store with 100
+   * one-time prekeys should not cost 100 scalar multiplications when none is needed.
+   */
+  get publicKey(): Uint8Array {
+    this.pub ??= x25519Public(this.privateKey);
+    return this.pub;
+  }
 
   static generate(keyId: number, rng: Random = randomBytes): OneTimePrekey {
     validateKeyId(keyId);
@@ -91,7 +100,8 @@ export class OneTimePrekey {
 
   static fromPrivate(keyId: number, priv: Uint8Array): OneTimePrekey {
     validateKeyId(keyId);
-    return new OneTimePrekey(keyId, priv.slice(), x25519Public(priv));
+    if (!isBytes(priv) || priv.length !== 32) throw new InvalidKey('X25519 private key must be 32 bytes');
+    return new OneTimePrekey(keyId, priv.slice(), null);
   }
 }
 

@@ -48,8 +48,16 @@ const dec = new TextDecoder();
 const dmContext = (peer: Id) => concat(Uint8Array.of(1), uuidBytes(peer));
 const groupContext = (channel: Id, sender: Id) => concat(Uint8Array.of(3), uuidBytes(channel), uuidBytes(sender));
 
+/** A store as parsed (or last written) by this vault, with the bytes it corresponds to. */
+interface Parsed<S> {
+  blob?: Uint8Array;
+  store?: S;
+}
+
 export class E2EVault {
   private readonly user: string;
+  private readonly parsedSessions: Parsed<SessionStore> = {};
+  private readonly parsedSenderKeys: Parsed<SenderKeyStore> = {};
 
   constructor(
     private readonly store: BlobStore,
@@ -106,7 +114,7 @@ export class E2EVault {
   }
 
   async identityKey(): Promise<Uint8Array> {
-    return this.withSessions((s) => s.keys.identity.publicKey);
+    return this.withSessions((s) => s.keys.identity.publicKey.slice());
   }
 
   // --- pairwise sessions ------------------------------------------------------------------
@@ -119,14 +127,36 @@ export class E2EVault {
     return this.locks.run(this.lock('dm'), async () => {
       const blob = await this.store.get(this.key('dm'));
       if (blob === undefined) throw new NoSession('no E2E keys in this browser');
-      const sessions = SessionStore.fromBytes(blob);
-      const writes: Writes = [];
-      const result = fn(sessions, writes);
-      const after = sessions.toBytes();
-      if (!equal(after, blob)) writes.unshift([this.key('dm'), after]);
-      if (writes.length) await this.store.putMany(writes);
-      return result;
+      return this.step(this.parsedSessions, blob, SessionStore.fromBytes, 'dm', fn);
     });
+  }
+
+  /**
+   * One step on a store: parse it (or reuse the object parsed last time when the stored
+   * bytes are still the ones it was parsed from or written as: another tab changes them),
+   * run fn, write the new bytes with fn's extra writes in one transaction. The parsed
+   * object is kept only once the write succeeded; on any failure it is dropped.
+   */
+  private async step<S extends { toBytes(): Uint8Array }, T>(
+    cache: Parsed<S>,
+    blob: Uint8Array | undefined,
+    parse: (blob: Uint8Array) => S,
+    kind: 'dm' | 'group',
+    fn: (store: S, alsoWrite: Writes) => T,
+    fresh?: () => S,
+  ): Promise<T> {
+    const hit = cache.blob !== undefined && blob !== undefined && equal(cache.blob, blob) ? cache.store : undefined;
+    cache.blob = undefined;
+    cache.store = undefined;
+    const store = hit ?? (blob === undefined ? fresh!() : parse(blob));
+    const writes: Writes = [];
+    const result = fn(store, writes);
+    const after = store.toBytes();
+    if (blob === undefined || !equal(after, blob)) writes.unshift([this.key(kind), after]);
+    if (writes.length) await this.store.putMany(writes);
+    cache.blob = after;
+    cache.store = store;
+    return result;
   }
 
   /**
@@ -272,13 +302,7 @@ export class E2EVault {
   async withSenderKeys<T>(fn: (store: SenderKeyStore, alsoWrite: Writes) => T): Promise<T> {
     return this.locks.run(this.lock('group'), async () => {
       const blob = await this.store.get(this.key('group'));
-      const store = blob === undefined ? new SenderKeyStore(fromHex(this.user)) : SenderKeyStore.fromBytes(blob);
-      const writes: Writes = [];
-      const result = fn(store, writes);
-      const after = store.toBytes();
-      if (blob === undefined || !equal(after, blob)) writes.unshift([this.key('group'), after]);
-      if (writes.length) await this.store.putMany(writes);
-      return result;
+      return this.step(this.parsedSenderKeys, blob, SenderKeyStore.fromBytes, 'group', fn, () => new SenderKeyStore(fromHex(this.user)));
     });
   }
 
