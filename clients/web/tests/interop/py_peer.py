@@ -95,7 +95,73 @@ def _bundle_reply(op: dict[str, Any]) -> dict[str, Any]:
     return {"keys": keys.to_bytes().decode(), "reply": msgspec.json.encode(reply).decode()}
 
 
-_CONTRACT_OPS = {
+# -- differential replay: the same operations and random bytes as the TypeScript run ------
+
+
+class _Recorded:
+    """Returns the random values the TypeScript run drew, in order."""
+
+    def __init__(self, values: list[str]) -> None:
+        self.values = [H(v) for v in values]
+
+    def __call__(self, n: int) -> bytes:
+        value = self.values.pop(0)
+        assert len(value) == n, "random length differs"
+        return value
+
+
+def _replay_dm(op: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run a two-party DM schedule; after each step, the output and the actor's store."""
+    bob_public = LocalKeys.from_bytes(op["bob_keys"].encode())
+    stores = {"alice": SessionStore(LocalKeys.from_bytes(op["alice_keys"].encode())),
+              "bob": SessionStore(LocalKeys.from_bytes(op["bob_keys"].encode()))}
+    peers = {"alice": H(op["bob_user"]), "bob": H(op["alice_user"])}
+    out: list[dict[str, Any]] = []
+    for step in op["steps"]:
+        store, peer = stores[step["actor"]], peers[step["actor"]]
+        rng = _Recorded(step.get("random", []))
+        result: Any = None
+        try:
+            if step["op"] == "initiate":
+                store.initiate(peer, bob_public.bundle(step["spk"], step["opk"]), rng)
+            elif step["op"] == "encrypt":
+                result = store.encrypt(peer, H(step["plaintext"])).hex()
+            else:
+                result = store.decrypt(peer, H(step["envelope"]), rng).hex()
+        except errors.CryptoError as exc:
+            result = {"error": type(exc).__name__}
+        assert not rng.values, "random values left unused"
+        out.append({"out": result, "store": store.to_bytes().decode()})
+    return out
+
+
+def _replay_group(op: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run a sender-key schedule over several members; output and actor's store per step."""
+    stores = {uid: SenderKeyStore(H(uid)) for uid in op["members"]}
+    channel = H(op["channel"])
+    out: list[dict[str, Any]] = []
+    for step in op["steps"]:
+        store = stores[step["actor"]]
+        result: Any = None
+        try:
+            if step["op"] == "start_chain":
+                result = store.start_chain(channel, _Recorded(step["random"])).hex()
+            elif step["op"] == "encrypt":
+                result = store.encrypt(channel, H(step["plaintext"])).hex()
+            elif step["op"] == "process":
+                result = store.process_distribution(channel, H(step["sender"]),
+                                                    H(step["distribution"]))
+            else:
+                result = store.decrypt(channel, H(step["sender"]), H(step["envelope"])).hex()
+        except errors.CryptoError as exc:
+            result = {"error": type(exc).__name__}
+        out.append({"out": result, "store": store.to_bytes().decode()})
+    return out
+
+
+_EXTRA_OPS = {
+    "replay_dm": _replay_dm,
+    "replay_group": _replay_group,
     "check_register": _check_register,
     "check_sender_keys": _check_sender_keys,
     "bundle_reply": _bundle_reply,
@@ -141,8 +207,8 @@ def _run(op: dict[str, Any], dm: SessionStore | None, group: SenderKeyStore | No
         keys.add_signed_prekey(1)
         keys.add_one_time_prekeys(100, 3)
         return {"keys": keys.to_bytes().decode(), "bundle": _bundle_json(keys.bundle(1, 100))}
-    if kind in _CONTRACT_OPS:
-        return _CONTRACT_OPS[kind](op)
+    if kind in _EXTRA_OPS:
+        return _EXTRA_OPS[kind](op)
     if kind == "safety_number":
         return safety_number(H(op["a_key"]), H(op["a_user"]), H(op["b_key"]), H(op["b_user"]))
     if kind in ("initiate", "encrypt", "decrypt"):
