@@ -104,6 +104,15 @@ describe('sender keys', () => {
     for (let i = 0; i < 5; i++) expect(dec(bob.decrypt(CHANNEL, ALICE, lastOfEach[i]))).toBe(`chain ${i}`);
   });
 
+  it('refuses to send past u32 (ChainExhausted)', () => {
+    const { alice } = setup();
+    const chain = alice.sendingChain(CHANNEL)!;
+    chain.iteration = 0xffffffff;
+    alice.encrypt(CHANNEL, enc('last'));
+    expect(errorName(() => alice.encrypt(CHANNEL, enc('one too many')))).toBe('ChainExhausted');
+    expect(errorName(() => alice.distribution(CHANNEL))).toBe('ChainExhausted');
+  });
+
   it('round-trips its state through bytes', () => {
     const { alice, bob } = setup();
     const m = alice.encrypt(CHANNEL, enc('after restore'));

@@ -219,6 +219,21 @@ describe('refusals', () => {
   });
 });
 
+describe('counters', () => {
+  it('refuses to send past u32 (ChainExhausted) and leaves the state as it was', () => {
+    const { alice, bob, rng } = established();
+    const ratchet = alice.sessions(BOB)[0].ratchet;
+    ratchet.ns = 0xffffffff;
+    const last = alice.encrypt(BOB, enc('last of the chain'));
+    expect(ratchet.ns).toBe(2 ** 32);
+    const before = toHex(alice.toBytes());
+    expect(errorName(() => alice.encrypt(BOB, enc('one too many')))).toBe('ChainExhausted');
+    expect(toHex(alice.toBytes())).toBe(before);
+    // n = 0xFFFFFFFF is far beyond MAX_SKIP for Bob: refused, not wrapped around.
+    expect(errorName(() => bob.decrypt(ALICE, last, rng))).toBe('TooManySkipped');
+  });
+});
+
 describe('state', () => {
   it('round-trips through bytes mid-conversation and continues identically', () => {
     const { alice, bob, rng } = established();
