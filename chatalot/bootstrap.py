@@ -20,11 +20,12 @@ from chatalot.bounded_context import BoundedContext
 from chatalot.config import Settings
 from chatalot.keys.context import KEYS
 from chatalot.services import Services, open_services
+from chatalot.spaces.context import SPACES
 from event_store import EventRegistry
 from projections.projector import Projector
 from projections.read_models.event_stats import EventStats
 
-CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS)
+CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES)
 
 
 def event_types() -> list[type[msgspec.Struct]]:

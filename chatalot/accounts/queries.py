@@ -96,17 +96,20 @@ def _public(row: dict[str, Any]) -> c.UserPublic:
 # -- visibility hook ---------------------------------------------------------------------
 
 
+SHARES_A_COMMUNITY = sql.SQL(
+    "EXISTS (SELECT 1 FROM community_members mine JOIN community_members theirs"
+    " ON theirs.community_id = mine.community_id AND theirs.user_id = u.user_id"
+    " WHERE mine.user_id = %s)")
+
+
 def visible_to(viewer_id: uuid.UUID, is_staff: bool) -> tuple[sql.Composable, list[Any]]:
     """Which users a viewer may find: instance staff see everyone; others see themselves
-    and the users they share a community with.
-
-    HOOK (communities issue): communities do not exist yet, so members share nothing and
-    find only themselves. Extend the OR below with an EXISTS over the community
-    memberships read model once it exists.
-    """
+    and the users they share a community with. Who shares a community is authorization,
+    so it is read from the spaces decision table (`community_members`, current: a kick or
+    ban hides the users at once), never from a read model that may lag."""
     if is_staff:
         return sql.SQL("true"), []
-    return sql.SQL("u.user_id = %s"), [viewer_id]
+    return sql.SQL("(u.user_id = %s OR {})").format(SHARES_A_COMMUNITY), [viewer_id, viewer_id]
 
 
 # -- users -------------------------------------------------------------------------------

@@ -111,7 +111,7 @@ class SenderKeysController(Controller):
     request_max_body_size = BODY_LIMIT
 
     @post("/", status_code=200, summary="Distribute my sender key to channel members",
-          responses=errors(401, 403, 409, 413, 422))
+          responses=errors(401, 403, 404, 409, 413, 422))
     async def distribute(self, channel_id: FromPath[uuid.UUID],
                          data: JSONBody[c.SenderKeyDistribution],
                          keys: NamedDependency[KeyServerRuntime],
@@ -119,19 +119,21 @@ class SenderKeysController(Controller):
                          info: NamedDependency[RequestInfo]) -> c.SenderKeysReply:
         """One DM envelope (base64, crypto.md) per recipient, whose plaintext is the
         89-byte distribution; the server checks its shape, never its content. The caller
-        must be a member (403); every recipient must be a member, at most once, never the
-        caller (400). Each copy is delivered to its recipient alone (`sender_key_updated`)."""
+        must be a member (403; 404 for an unknown channel); every recipient must be a
+        member, at most once, never the caller (400). Each copy is delivered to its
+        recipient alone (`sender_key_updated`)."""
         count, position = await commands.distribute_sender_key(
             keys, principal.user_id, channel_id, data.chain_id,
             data.distributions, info)
         return c.SenderKeysReply(count=count, position=position)
 
     @get("/", summary="The sender keys addressed to me in this channel", cache=False,
-         responses=errors(401, 403, 503),
+         responses=errors(401, 403, 404, 503),
          dependencies={"consistent": read_your_writes("sender_keys")})
     async def mine(self, channel_id: FromPath[uuid.UUID], keys: NamedDependency[KeyServerRuntime],
                    principal: NamedDependency[Principal],
                    consistent: NamedDependency[Position | None]) -> list[c.StoredSenderKey]:
         """Only the caller's own copies: the latest per (sender, chain), newest first, at
-        most 1000 (5 chains per sender are kept). Members only (403)."""
+        most 1000 (5 chains per sender are kept). Members only (403; 404 for an unknown
+        channel)."""
         return await queries.sender_keys(keys.pool, channel_id, principal.user_id)

@@ -10,9 +10,13 @@ STATUS: Final[dict[str, int]] = {
     "totp_required": 401,
     "totp_invalid": 401,
     "forbidden": 403,
+    "timed_out": 403,
+    "read_only": 403,
     "not_found": 404,
     "conflict": 409,
     "limit_reached": 422,
+    "slow_mode": 422,
+    "e2e_required": 422,
     "rate_limited": 429,
     "projection_lag": 503,
 }

@@ -34,3 +34,24 @@ def report_stream(report_id: uuid.UUID) -> str:
 def auth_day_stream(day: date) -> str:
     """Audit of sign-in attempts that name no known account, one stream a day."""
     return f"auth-{day.isoformat()}"
+
+
+def community_stream(community_id: uuid.UUID) -> str:
+    return f"community-{community_id}"
+
+
+def group_stream(group_id: uuid.UUID) -> str:
+    return f"group-{group_id}"
+
+
+def channel_stream(channel_id: uuid.UUID) -> str:
+    """A channel's lifecycle and membership (DMs are channels of kind "dm")."""
+    return f"channel-{channel_id}"
+
+
+def message_stream(message_id: uuid.UUID) -> str:
+    return f"message-{message_id}"
+
+
+def file_stream(file_id: uuid.UUID) -> str:
+    return f"file-{file_id}"

@@ -5,11 +5,12 @@ Decision state: the key tables (account_identity_keys, account_signed_prekeys,
 account_one_time_prekeys; migrations/0003), which a registration fills through
 `record_initial_bundle` and a deletion empties through `discard_keys`, both inside the
 account command's own transaction; key_prekey_alerts (migrations/0005) and, for sender
-keys, channel_members (migrations/0004). Every other command on a user's keys first locks
-that user's account_identity_keys row, so they run one after another per user: a one-time
-prekey is handed out once, the 500 cap and the KeysLow crossing are decided on exact
-counts, and the appends to the user's `keys-` stream never race. The claim itself is also
-safe without that lock (DELETE ... FOR UPDATE SKIP LOCKED).
+keys, the spaces decision tables (read through chatalot/spaces/access.py). Every other
+command on a user's keys first locks that user's account_identity_keys row, so they run
+one after another per user: a one-time prekey is handed out once, the 500 cap and the
+KeysLow crossing are decided on exact counts, and the appends to the user's `keys-`
+stream never race. The claim itself is also safe without that lock (DELETE ... FOR UPDATE
+SKIP LOCKED).
 
 A command that loses a race on a stream (KeysLow shares `user-<id>` with the account
 commands) is retried whole by `run_command`; one that still loses after its attempts is a
@@ -32,15 +33,15 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 import psycopg
 
-from chatalot.channels import membership
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
-from chatalot.domain.channels import access
 from chatalot.domain.errors import DomainError, not_found
 from chatalot.domain.keys import events as ev
 from chatalot.domain.keys import rules
+from chatalot.domain.spaces import permissions
 from chatalot.domain.streams import keys_stream, sender_keys_stream, user_stream
 from chatalot.request_info import RequestInfo
+from chatalot.spaces.access import load_channel_access, members_among
 from event_store import NO_STREAM, ConcurrencyError, EventStore, Metadata
 
 Conn = psycopg.AsyncConnection[Any]
@@ -300,19 +301,19 @@ async def distribute_sender_key(rt: KeysRuntime, sender: uuid.UUID, channel_id: 
     """Store one encrypted copy of the sender's distribution per recipient: one
     `SenderKeyUpdated` each, addressed to its recipient, in one append.
 
-    The sender and every recipient must be members of the channel (403 for the sender,
-    400 naming a recipient); their membership rows stay locked until commit, so a removal
-    lands after this in the log (and then requires a rotation).
+    The channel must exist (404); the sender and every recipient must be members of it
+    (403 for the sender, 400 naming a recipient); their membership rows stay locked until
+    commit, so a removal lands after this in the log (and then requires a rotation).
     """
     identity = await _identity_key(rt, sender)
     copies = rules.check_distributions(sender, items, identity)
 
     async def work(tx: Tx) -> int:
         recipients = [recipient for recipient, _ in copies]
-        members = await membership.members_among(
-            tx.conn, channel_id, [sender, *recipients], lock=True)
-        access.require_member(sender in members)
-        access.require_members(recipients, members)
+        permissions.require_read(
+            await load_channel_access(tx.conn, channel_id, sender, lock=True))
+        members = await members_among(tx.conn, channel_id, recipients, lock=True)
+        permissions.require_recipients(recipients, members)
         tx.append(sender_keys_stream(channel_id, sender), *(
             ev.SenderKeyUpdated(channel_id=channel_id, sender_id=sender,
                                 recipient_id=recipient, chain_id=chain_id,

@@ -6,7 +6,7 @@
   add lag to it.
 - Stored sender keys are read from the `sender_keys` read model
   (projections/read_models/keys.py), after the caller's membership was checked on the
-  `channel_members` decision table (authorization is always the current truth).
+  decision tables (chatalot/spaces/access.py) (authorization is always the current truth).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from chatalot.channels import membership
 from chatalot.contracts import iso
-from chatalot.domain.channels import access
 from chatalot.domain.errors import DomainError
 from chatalot.domain.keys import rules
+from chatalot.domain.spaces.permissions import require_read
 from chatalot.keys import contracts as c
+from chatalot.spaces.access import load_channel_access
 from event_store import Position
 from projections.projector import read_model
 
@@ -40,9 +40,10 @@ async def prekey_count(pool: AsyncConnectionPool[Any], user_id: uuid.UUID) -> c.
 async def sender_keys(pool: AsyncConnectionPool[Any], channel_id: uuid.UUID,
                       user_id: uuid.UUID) -> list[c.StoredSenderKey]:
     """The caller's own copies in the channel: the latest envelope per (sender, chain),
-    newest first, at most SENDER_KEYS_LIST_MAX. 403 for a non-member."""
+    newest first, at most SENDER_KEYS_LIST_MAX. 404 for an unknown channel, 403 for a
+    non-member."""
     async with pool.connection() as conn:
-        access.require_member(await membership.is_member(conn, channel_id, user_id))
+        require_read(await load_channel_access(conn, channel_id, user_id))
         try:
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(sql.SQL(

@@ -18,6 +18,17 @@ NAMES_IN_THE_LOG = {
     "SessionStarted", "SignedPrekeyUploaded", "TotpDisabled", "TotpEnabled",
     "TotpSetupStarted", "UserBlocked", "UserDeleted", "UserRegistered", "UserSuspended",
     "UserUnblocked", "UserUnsuspended",
+    # spaces (issue 10)
+    "ChannelCreated", "ChannelDeleted", "ChannelMemberBanned", "ChannelMemberJoined",
+    "ChannelMemberKicked", "ChannelMemberLeft", "ChannelMemberUnbanned", "ChannelRoleChanged",
+    "ChannelUpdated", "CommunityCreated", "CommunityDeleted", "CommunityInviteCreated",
+    "CommunityInviteDeleted", "CommunityInviteUsed", "CommunityMemberBanned",
+    "CommunityMemberJoined", "CommunityMemberKicked", "CommunityMemberLeft",
+    "CommunityMemberUnbanned", "CommunityNicknameChanged", "CommunityOwnershipTransferred",
+    "CommunityRoleChanged", "CommunityUpdated", "DmChannelCreated", "GroupCreated",
+    "GroupDeleted", "GroupInviteCreated", "GroupInviteUsed", "GroupMemberJoined",
+    "GroupMemberLeft", "GroupOwnershipTransferred", "GroupUpdated",
+    "SenderKeyRotationRequired", "TimeoutRemoved", "UserTimedOut", "UserWarned",
 }
 
 

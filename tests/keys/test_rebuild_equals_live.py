@@ -140,8 +140,8 @@ async def test_every_read_model_rebuilt_from_the_log_answers_the_same(kapi: Keys
 
     await _settled(kapi, owner.auth, at=head, after={})
     live = await _views(api.db.database_url)
-    assert set(live) == READ_MODELS
-    empty = [name for name, rows in live.items() if not rows]
+    assert set(live) >= READ_MODELS  # other contexts' read models are theirs to test
+    empty = [name for name in READ_MODELS if not live[name]]
     assert not empty, f"read models the flow left empty: {empty}"
     # the deleted user's name is gone from the read model
     assert not [row for row in live["users"] if "carol" in row]

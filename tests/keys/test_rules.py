@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from chatalot.crypto.keys import IdentityKeyPair, LocalKeys, SignedPrekey
 from chatalot.crypto.primitives import generate_x25519
 from chatalot.crypto.sessions import SessionStore
-from chatalot.domain.channels.access import require_member, require_members
 from chatalot.domain.errors import DomainError
 from chatalot.domain.keys import rules
+from chatalot.domain.spaces.permissions import require_recipients
 from tests.hypothesis_budget import pure
 from tests.keys.test_sender_keys import message_envelope
 
@@ -215,17 +215,14 @@ def test_distributions_one_per_recipient_never_to_oneself() -> None:
         sender, [Copy(uuid.uuid4(), ok) for _ in range(100)], ALICE.identity.public)) == 100
 
 
-def test_channel_membership_rules() -> None:
-    require_member(True)
-    refusal = _refusal(require_member, False)
-    assert (refusal.code, refusal.message) == ("forbidden", "you are not a member of this channel")
+def test_recipients_must_be_channel_members() -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
-    require_members([a, b], {a, b, uuid.uuid4()})
-    require_members([], set())
-    refusal = _refusal(require_members, [a, b], {a}, "copy for")
+    require_recipients([a, b], {a, b, uuid.uuid4()})
+    require_recipients([], set())
+    refusal = _refusal(require_recipients, [a, b], {a}, "copy for")
     assert (refusal.code, refusal.message) == (
         "bad_request", f"copy for {b} is not a member of this channel")
-    assert _refusal(require_members, [b], {a}).message == (
+    assert _refusal(require_recipients, [b], {a}).message == (
         f"recipient {b} is not a member of this channel")
 
 

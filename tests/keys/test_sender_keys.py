@@ -7,9 +7,9 @@ way the channels work will write them.
 Covered: a real distribution (pairwise sessions from fetched bundles, one DM envelope per
 recipient, a group message decrypted by each recipient from what it fetched), that a
 member fetches only the copies addressed to them (latest per sender and chain, 5 chains
-kept), the refusals (non-member 403, non-member, duplicate or self recipient 400,
-malformed envelopes 400, nothing appended) and the `SenderKeyUpdated` events addressed to
-each recipient with the actor's metadata.
+kept), the refusals (unknown channel 404, non-member 403, non-member, duplicate or self
+recipient 400, malformed envelopes 400, nothing appended) and the `SenderKeyUpdated`
+events addressed to each recipient with the actor's metadata.
 """
 
 from __future__ import annotations
@@ -140,12 +140,12 @@ async def test_refusals(kapi: KeysApi) -> None:
     def body(*copies: Any, chain_id: int = 1) -> dict[str, Any]:
         return {"chain_id": chain_id, "distributions": list(copies)}
 
-    # dave is not a member: 403 both ways, also in a channel that does not exist
-    for target in (channel, uuid7()):
+    # dave is not a member: 403 both ways; a channel that does not exist is 404
+    for target, status, code in ((channel, 403, "forbidden"), (uuid7(), 404, "not_found")):
         r = await post(kapi, dave.user, target, body({**ok, "recipient_id": alice.user.id}))
-        assert r.status_code == 403 and r.json()["code"] == "forbidden", r.text
+        assert r.status_code == status and r.json()["code"] == code, r.text
         r = await get(kapi, dave.user, target)
-        assert r.status_code == 403 and r.json()["code"] == "forbidden"
+        assert r.status_code == status and r.json()["code"] == code
 
     prekey_env = alice.sessions.encrypt(bob.user.uuid, bytes(89))
     assert len(prekey_env) == 219

@@ -1,1 +1,0 @@
-"""Channels: rules (pure; no I/O). The channels work adds its events and decisions here."""

@@ -1,0 +1,1 @@
+"""The spaces bounded context: communities, groups, channels, DMs, roles and moderation."""

@@ -1,0 +1,1 @@
+"""The spaces bounded context (docs/spaces.md)."""
