@@ -5,9 +5,9 @@ adding it to CONTEXTS (docs/architecture.md, "Adding a context")."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
 
 import msgspec
 from litestar import Litestar
@@ -19,13 +19,14 @@ from chatalot.app import ServicesFactory, build_app
 from chatalot.bounded_context import BoundedContext
 from chatalot.config import Settings
 from chatalot.keys.context import KEYS
+from chatalot.messaging.context import MESSAGING
 from chatalot.services import Services, open_services
 from chatalot.spaces.context import SPACES
 from event_store import EventRegistry
 from projections.projector import Projector
 from projections.read_models.event_stats import EventStats
 
-CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES)
+CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, MESSAGING)
 
 
 def event_types() -> list[type[msgspec.Struct]]:
@@ -41,10 +42,17 @@ def default_projectors() -> list[Projector]:
     return [EventStats(), *(make() for context in CONTEXTS for make in context.projectors)]
 
 
-def services(settings: Settings, database_url: str, *,
-             clock: Callable[[], float] = time.time) -> AbstractAsyncContextManager[Services]:
-    return open_services(settings, database_url, registry=build_registry(),
-                         projectors=default_projectors(), clock=clock)
+@contextlib.asynccontextmanager
+async def services(settings: Settings, database_url: str, *,
+                   clock: Callable[[], float] = time.time) -> AsyncIterator[Services]:
+    """The process's services, with every context's background processes running."""
+    async with open_services(settings, database_url, registry=build_registry(),
+                             projectors=default_projectors(), clock=clock) as opened, \
+            contextlib.AsyncExitStack() as stack:
+        for context in CONTEXTS:
+            for process in context.processes:
+                await stack.enter_async_context(process(opened))
+        yield opened
 
 
 def create_app(settings: Settings, database_url: str,

@@ -27,6 +27,8 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     lowered (or raised) per instance."""
 
     max_message_bytes: Positive = 64 * 1024
+    # how long after sending a message may be edited; 0 = no limit (docs/messaging.md)
+    edit_window_secs: Annotated[int, msgspec.Meta(ge=0, le=10 * 365 * 86400)] = 15 * 60
     max_ws_frame_bytes: Positive = 1024 * 1024
     max_ws_connections_per_user: Positive = 8
     max_file_size_mb: Positive = 100

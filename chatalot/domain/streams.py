@@ -53,5 +53,26 @@ def message_stream(message_id: uuid.UUID) -> str:
     return f"message-{message_id}"
 
 
+def read_cursor_stream(user_id: uuid.UUID) -> str:
+    """One user's read cursors in every channel."""
+    return f"reads-{user_id}"
+
+
+def bookmarks_stream(user_id: uuid.UUID) -> str:
+    return f"bookmarks-{user_id}"
+
+
+def poll_stream(poll_id: uuid.UUID) -> str:
+    return f"poll-{poll_id}"
+
+
+def scheduled_stream(scheduled_id: uuid.UUID) -> str:
+    return f"scheduled-{scheduled_id}"
+
+
+def webhook_stream(webhook_id: uuid.UUID) -> str:
+    return f"webhook-{webhook_id}"
+
+
 def file_stream(file_id: uuid.UUID) -> str:
     return f"file-{file_id}"
