@@ -18,6 +18,7 @@ from chatalot.api.health import HealthController
 from chatalot.app import ServicesFactory, build_app
 from chatalot.bounded_context import BoundedContext
 from chatalot.config import Settings
+from chatalot.files.context import FILES
 from chatalot.keys.context import KEYS
 from chatalot.messaging.context import MESSAGING
 from chatalot.services import Services, open_services
@@ -26,7 +27,7 @@ from event_store import EventRegistry
 from projections.projector import Projector
 from projections.read_models.event_stats import EventStats
 
-CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, MESSAGING)
+CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, MESSAGING, FILES)
 
 
 def event_types() -> list[type[msgspec.Struct]]:
@@ -50,7 +51,7 @@ async def services(settings: Settings, database_url: str, *,
                              projectors=default_projectors(), clock=clock) as opened, \
             contextlib.AsyncExitStack() as stack:
         for context in CONTEXTS:
-            for process in context.processes:
+            for process in (*context.processes, *context.background):
                 await stack.enter_async_context(process(opened))
         yield opened
 

@@ -31,7 +31,10 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     edit_window_secs: Annotated[int, msgspec.Meta(ge=0, le=10 * 365 * 86400)] = 15 * 60
     max_ws_frame_bytes: Positive = 1024 * 1024
     max_ws_connections_per_user: Positive = 8
-    max_file_size_mb: Positive = 100
+    # upstream's MAX_FILE_SIZE_MB (1-10000), UPLOAD_QUOTA_MB and its 10 uploads a minute
+    max_file_size_mb: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
+    upload_quota_mb: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 500
+    uploads_per_minute: Positive = 10
     max_request_body_bytes: Positive = 2 * 1024 * 1024
     rate_limit_general_per_sec: Positive = 20
     rate_limit_general_burst: Positive = 40

@@ -35,6 +35,9 @@ NAMES_IN_THE_LOG = {
     "GroupDeleted", "GroupInviteCreated", "GroupInviteUsed", "GroupMemberJoined",
     "GroupMemberLeft", "GroupOwnershipTransferred", "GroupUpdated",
     "SenderKeyRotationRequired", "TimeoutRemoved", "UserTimedOut", "UserWarned",
+    # files (issue 16)
+    "FileUploaded", "FileDeleted", "FileQuarantined", "FileUnquarantined", "FileHashBlocked",
+    "FileHashUnblocked", "BlockedUploadRefused", "MediaAssetUploaded", "BlobCollected",
 }
 
 
