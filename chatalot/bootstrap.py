@@ -23,11 +23,12 @@ from chatalot.keys.context import KEYS
 from chatalot.messaging.context import MESSAGING
 from chatalot.services import Services, open_services
 from chatalot.spaces.context import SPACES
+from chatalot.ws.context import GATEWAY
 from event_store import EventRegistry
 from projections.projector import Projector
 from projections.read_models.event_stats import EventStats
 
-CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, MESSAGING, FILES)
+CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, MESSAGING, FILES, GATEWAY)
 
 
 def event_types() -> list[type[msgspec.Struct]]:
