@@ -11,6 +11,7 @@ from chatalot.domain.keys.events import KEY_EVENTS
 NAMES_IN_THE_LOG = {
     "AccountRecovered", "AdminGranted", "AdminRevoked", "BackupCodeUsed",
     "BackupCodesRegenerated", "IdentityKeyRegistered", "KeysLow", "LoginFailed",
+    "IdentityKeyReplaced",  # issue 15: new
     "LoginSucceeded", "OneTimePrekeyClaimed", "OneTimePrekeysUploaded", "PasswordChanged",
     "PreferencesUpdated", "ProfileUpdated", "RecoveryCodeRegenerated", "RefreshTokenReused",
     "RegistrationInviteCreated", "RegistrationInviteDeleted", "RegistrationInviteUsed",

@@ -13,10 +13,10 @@ from typing import Any
 import psycopg
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.spaces.builders import Space
 
 from event_store import Position
 from tests.messaging.conftest import Msg, b64, body
+from tests.spaces.builders import Space
 
 OPS = ("send", "send", "send", "edit", "delete", "react", "unreact", "pin", "mark", "vote")
 Op = tuple[str, int, int, frozenset[int]]

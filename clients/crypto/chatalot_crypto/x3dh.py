@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatalot.crypto import ed25519
-from chatalot.crypto.keys import (
+from chatalot_crypto import ed25519
+from chatalot_crypto.keys import (
     IdentityKeyPair,
     OneTimePrekey,
     PrekeyBundle,
     SignedPrekey,
     validate_identity_key,
 )
-from chatalot.crypto.primitives import (
+from chatalot_crypto.primitives import (
     INFO_X3DH,
     ZERO_SALT,
     Random,

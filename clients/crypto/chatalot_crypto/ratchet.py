@@ -14,7 +14,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from chatalot.crypto.errors import (
+from chatalot_crypto.errors import (
     ChainExhausted,
     DecryptError,
     DuplicateMessage,
@@ -23,7 +23,7 @@ from chatalot.crypto.errors import (
     StateError,
     TooManySkipped,
 )
-from chatalot.crypto.primitives import (
+from chatalot_crypto.primitives import (
     AEAD_TAG_SIZE,
     INFO_MESSAGE_KEYS,
     INFO_RATCHET,
@@ -39,7 +39,7 @@ from chatalot.crypto.primitives import (
     x25519,
     x25519_public,
 )
-from chatalot.crypto.serialization import Reader, b64
+from chatalot_crypto.serialization import Reader, b64
 
 __all__ = [
     "HEADER_SIZE",

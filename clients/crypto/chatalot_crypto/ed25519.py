@@ -23,8 +23,8 @@ from functools import lru_cache
 from cryptography.exceptions import InvalidSignature as _CryptographyInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from chatalot.crypto import edwards25519 as ed
-from chatalot.crypto.errors import InvalidKey, InvalidSignature
+from chatalot_crypto import edwards25519 as ed
+from chatalot_crypto.errors import InvalidKey, InvalidSignature
 
 __all__ = [
     "SIGNATURE_SIZE",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from chatalot.crypto.envelopes import uuid_bytes
-from chatalot.crypto.keys import validate_identity_key
+from chatalot_crypto.envelopes import uuid_bytes
+from chatalot_crypto.keys import validate_identity_key
 
 __all__ = [
     "SAFETY_NUMBER_ITERATIONS",

@@ -14,15 +14,15 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from chatalot.crypto import ed25519
-from chatalot.crypto.envelopes import (
+from chatalot_crypto import ed25519
+from chatalot_crypto.envelopes import (
     VERSION,
     SenderKeyDistribution,
     parse_distribution,
     parse_group_envelope,
     uuid_bytes,
 )
-from chatalot.crypto.errors import (
+from chatalot_crypto.errors import (
     ChainExhausted,
     DecryptError,
     DuplicateMessage,
@@ -33,7 +33,7 @@ from chatalot.crypto.errors import (
     UnknownSenderChain,
     WrongChannel,
 )
-from chatalot.crypto.primitives import (
+from chatalot_crypto.primitives import (
     INFO_SENDER_KEY,
     U32_MAX,
     Random,
@@ -44,7 +44,7 @@ from chatalot.crypto.primitives import (
     sender_chain_step,
     unpack_u32,
 )
-from chatalot.crypto.serialization import Reader, b64, dump, load
+from chatalot_crypto.serialization import Reader, b64, dump, load
 
 __all__ = [
     "CHAINS_PER_SENDER",

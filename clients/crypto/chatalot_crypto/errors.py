@@ -26,7 +26,7 @@ __all__ = [
 
 
 class CryptoError(Exception):
-    """Base of every error raised by chatalot.crypto."""
+    """Base of every error raised by chatalot_crypto."""
 
 
 class InvalidKey(CryptoError):

@@ -9,8 +9,8 @@ import uuid
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from chatalot.crypto.errors import InvalidEnvelope
-from chatalot.crypto.primitives import AEAD_TAG_SIZE, U32_MAX, pack_u32, unpack_u32
+from chatalot_crypto.errors import InvalidEnvelope
+from chatalot_crypto.primitives import AEAD_TAG_SIZE, U32_MAX, pack_u32, unpack_u32
 
 __all__ = [
     "DISTRIBUTION_SIZE",

@@ -4,8 +4,8 @@ Pure Python over `cryptography`, no I/O. Randomness is injectable (`rng`) so the
 vectors are deterministic; by default it is os.urandom.
 """
 
-from chatalot.crypto.ed25519 import verify as verify_signature
-from chatalot.crypto.envelopes import (
+from chatalot_crypto.ed25519 import verify as verify_signature
+from chatalot_crypto.envelopes import (
     GroupMessage,
     PrekeyMessage,
     RatchetMessage,
@@ -14,7 +14,7 @@ from chatalot.crypto.envelopes import (
     parse_dm_envelope,
     parse_group_envelope,
 )
-from chatalot.crypto.errors import (
+from chatalot_crypto.errors import (
     ChainExhausted,
     CryptoError,
     DecryptError,
@@ -31,8 +31,8 @@ from chatalot.crypto.errors import (
     UnknownSenderChain,
     WrongChannel,
 )
-from chatalot.crypto.fingerprints import fingerprint, safety_number
-from chatalot.crypto.keys import (
+from chatalot_crypto.fingerprints import fingerprint, safety_number
+from chatalot_crypto.keys import (
     NO_ONE_TIME_PREKEY,
     IdentityKeyPair,
     LocalKeys,
@@ -44,9 +44,9 @@ from chatalot.crypto.keys import (
     validate_x25519_public,
     verify_signed_prekey,
 )
-from chatalot.crypto.ratchet import RatchetState
-from chatalot.crypto.sender_keys import SenderChain, SenderKeyStore
-from chatalot.crypto.sessions import Session, SessionStore
+from chatalot_crypto.ratchet import RatchetState
+from chatalot_crypto.sender_keys import SenderChain, SenderKeyStore
+from chatalot_crypto.sessions import Session, SessionStore
 
 __all__ = [
     "NO_ONE_TIME_PREKEY",

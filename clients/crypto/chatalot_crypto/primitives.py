@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from chatalot.crypto.errors import DecryptError, InvalidKey
+from chatalot_crypto.errors import DecryptError, InvalidKey
 
 __all__ = [
     "AEAD_TAG_SIZE",

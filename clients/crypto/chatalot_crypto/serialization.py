@@ -15,7 +15,7 @@ import hashlib
 import json
 from typing import Any
 
-from chatalot.crypto.errors import StateError
+from chatalot_crypto.errors import StateError
 
 __all__ = ["FORMAT_VERSION", "Reader", "b64", "dump", "load"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chatalot.crypto import ed25519
-from chatalot.crypto.errors import InvalidKey, InvalidKeyId, StateError
-from chatalot.crypto.primitives import (
+from chatalot_crypto import ed25519
+from chatalot_crypto.errors import InvalidKey, InvalidKeyId, StateError
+from chatalot_crypto.primitives import (
     U32_MAX,
     Random,
     generate_x25519,
@@ -15,7 +15,7 @@ from chatalot.crypto.primitives import (
     validate_x25519_public,
     x25519_public,
 )
-from chatalot.crypto.serialization import Reader, b64, dump, load
+from chatalot_crypto.serialization import Reader, b64, dump, load
 
 __all__ = [
     "NO_ONE_TIME_PREKEY",

@@ -11,8 +11,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from chatalot.crypto import x3dh
-from chatalot.crypto.envelopes import (
+from chatalot_crypto import x3dh
+from chatalot_crypto.envelopes import (
     HEADER_SIZE,
     TYPE_MESSAGE,
     VERSION,
@@ -21,7 +21,7 @@ from chatalot.crypto.envelopes import (
     parse_dm_envelope,
     uuid_bytes,
 )
-from chatalot.crypto.errors import (
+from chatalot_crypto.errors import (
     CryptoError,
     DecryptError,
     DuplicateMessage,
@@ -30,10 +30,10 @@ from chatalot.crypto.errors import (
     StateError,
     UnknownPrekey,
 )
-from chatalot.crypto.keys import IdentityKeyPair, LocalKeys, PrekeyBundle
-from chatalot.crypto.primitives import AEAD_TAG_SIZE, U32_MAX, Random, random_bytes
-from chatalot.crypto.ratchet import RatchetState
-from chatalot.crypto.serialization import Reader, b64, dump, load
+from chatalot_crypto.keys import IdentityKeyPair, LocalKeys, PrekeyBundle
+from chatalot_crypto.primitives import AEAD_TAG_SIZE, U32_MAX, Random, random_bytes
+from chatalot_crypto.ratchet import RatchetState
+from chatalot_crypto.serialization import Reader, b64, dump, load
 
 __all__ = ["MAX_PREVIOUS_SESSIONS", "REPLAY_MEMORY", "Session", "SessionStore"]
 
