@@ -6,6 +6,8 @@ const config = {
   preprocess: vitePreprocess(),
   kit: {
     adapter: adapter({ pages: 'build', assets: 'build', fallback: 'index.html', strict: true }),
+    // absolute asset paths: the fallback page is served for any path
+    paths: { relative: false },
   },
 };
 
