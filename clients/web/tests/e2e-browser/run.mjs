@@ -38,6 +38,9 @@ async function person(name) {
   const context = await browser.newContext({ viewport: DESKTOP });
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));
+  page.on('console', (m) => {
+    if ((m.type() === 'error' || m.type() === 'warning') && !/ERR_CONNECTION_REFUSED|404/.test(m.text())) console.error(`[${name}] console:`, m.text());
+  });
   page.on('dialog', (d) => d.dismiss());
   await page.goto(server.url);
   const p = { context, page, name };
@@ -142,11 +145,13 @@ async function scenario() {
   await b.getByRole('button', { name: 'New direct message' }).click();
   await b.getByRole('dialog').getByRole('textbox').fill('alice');
   await b.getByRole('dialog').getByRole('button', { name: /Alice/ }).click();
+  await b.getByRole('heading', { name: 'Alice' }).waitFor();
   await send(b, 'this one is secret');
   await messages(b, 'this one is secret').getByLabel('encrypted').waitFor();
   const dmButton = a.getByRole('button', { name: /^Bob/ });
   await dmButton.getByLabel('1 unread').waitFor();
   await dmButton.click();
+  await a.getByRole('heading', { name: 'Bob' }).waitFor();
   await messages(a, 'this one is secret').getByLabel('encrypted').waitFor();
   await send(a, 'and so is this');
   await messages(b, 'and so is this').waitFor();
@@ -164,6 +169,7 @@ async function scenario() {
 
   // The server restarts; a message sent while it is down arrives once on both sides.
   await a.getByRole('button', { name: /^chat/ }).click();
+  await b.getByRole('button', { name: /^chat/ }).click();
   await server.stop();
   await a.getByRole('status').filter({ hasText: 'Offline' }).or(a.getByRole('status').filter({ hasText: 'Connecting' })).first().waitFor();
   await send(a, 'sent while the server was down');
