@@ -12,6 +12,7 @@ function msg(over: Partial<Msg> = {}): Msg {
     senderId: 'other',
     ciphertext: `ct${n}`,
     encryption: 'none',
+    type: 'text',
     text: `t${n}`,
     createdAt: new Date(2026, 0, 1, 12, n).toISOString(),
     edited: false,

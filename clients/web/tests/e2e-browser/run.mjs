@@ -14,6 +14,11 @@ import { Server } from './server.mjs';
 const CHROMIUM = process.env.CHATALOT_CHROMIUM ?? '/usr/bin/chromium';
 const PORT = Number(process.env.CHATALOT_WEB_E2E_PORT ?? 18810);
 const SHOTS = new URL('../../test-results/', import.meta.url).pathname;
+// a small PNG (the server re-encodes plaintext images; an encrypted one is an opaque blob)
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAFklEQVR4nGPIjf1DEmIY1TCqYfhqAADMusYQ7xpkMQAAAABJRU5ErkJggg==',
+  'base64',
+);
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 
@@ -139,6 +144,10 @@ async function scenario() {
   await messages(b, 'welcome').getByText('(edited)').waitFor();
   await send(b, 'thanks alice');
   await messages(a, 'thanks alice').waitFor();
+  // A plaintext image: uploaded, shown inline on both sides.
+  await a.locator('#attach').setInputFiles({ name: 'dot.png', mimeType: 'image/png', buffer: PNG });
+  await b.getByTestId('attachment-image').first().waitFor();
+  await a.getByTestId('attachment-image').first().waitFor();
   await shot(a, 'channel');
 
   // An E2E DM: Bob starts it, both see the lock and the same safety number.
@@ -155,6 +164,10 @@ async function scenario() {
   await messages(a, 'this one is secret').getByLabel('encrypted').waitFor();
   await send(a, 'and so is this');
   await messages(b, 'and so is this').waitFor();
+  // An image in the E2E DM: encrypted in Bob's browser, decrypted in Alice's.
+  await b.locator('#attach').setInputFiles({ name: 'secret.png', mimeType: 'image/png', buffer: PNG });
+  await a.getByTestId('attachment-image').first().waitFor();
+  assert.match(await a.getByTestId('attachment-image').first().getAttribute('src'), /^blob:/);
   await a.getByText('End-to-end encrypted').first().waitFor();
   await shot(a, 'dm');
   await a.getByRole('button', { name: 'Safety number' }).click();

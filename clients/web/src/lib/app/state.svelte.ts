@@ -7,6 +7,7 @@
 import { Api, ApiError, jwtExpiry } from './api';
 import { Gateway, type Frame } from './gateway';
 import { KeyChanged, Secure, adoptKeys, base64ToUtf8, blobStore, prepareKeys, utf8ToBase64 } from './secure';
+import { uploadFile } from './files';
 import { confirm, prepend, react, receive, update } from './timeline';
 import type { Channel, Community, Dm, Group, Msg, ServerMessage, Unread, User } from './types';
 
@@ -274,6 +275,7 @@ export class ChatState {
       senderId: s.sender_id,
       ciphertext: s.ciphertext,
       encryption: s.encryption,
+      type: s.message_type,
       text: null,
       replyTo: s.reply_to ?? null,
       createdAt: s.created_at ?? new Date().toISOString(),
@@ -321,7 +323,7 @@ export class ChatState {
   }
 
   /** Send: shown at once (pending), sent with a client_id, answered by message_sent. */
-  async send(channelId: string, text: string, replyTo: string | null = null): Promise<void> {
+  async send(channelId: string, text: string, replyTo: string | null = null, type = 'text'): Promise<void> {
     const channel = this.channel(channelId);
     if (!channel || !this.me || !this.gateway) return;
     const clientId = crypto.randomUUID();
@@ -351,6 +353,7 @@ export class ChatState {
       senderId: this.me.id,
       ciphertext,
       encryption,
+      type,
       text,
       replyTo,
       createdAt: new Date().toISOString(),
@@ -367,7 +370,7 @@ export class ChatState {
         ciphertext,
         nonce: '',
         encryption,
-        message_type: 'text',
+        message_type: type,
         client_id: clientId,
         reply_to: replyTo,
       });
@@ -376,6 +379,14 @@ export class ChatState {
     } catch (e) {
       this.messages[channelId] = update(this.messages[channelId] ?? [], msg.id, (m) => ({ ...m, pending: false, failed: (e as Error).message }));
     }
+  }
+
+  /** An attachment: uploaded (encrypted first in E2E conversations), then sent as a file message. */
+  async sendFile(channelId: string, file: File): Promise<void> {
+    const channel = this.channel(channelId);
+    if (!channel) return;
+    const body = await uploadFile(this.api, channelId, file, channel.kind === 'dm' || channel.e2e_required);
+    await this.send(channelId, JSON.stringify(body), null, 'file');
   }
 
   /** The user saw the key change: trust the new key (the next send uses it). */

@@ -70,6 +70,8 @@ export interface Msg {
   senderId: string | null;
   ciphertext: string | null;
   encryption: string;
+  /** text | file | system | webhook */
+  type: string;
   text: string | null;
   /** Why the text is missing: 'cannot decrypt', 'key changed', ... */
   problem?: string;
