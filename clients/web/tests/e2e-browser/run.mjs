@@ -211,6 +211,32 @@ async function scenario() {
   assert.equal(await a.evaluate(() => document.documentElement.dataset.theme), 'light');
   await shot(a, 'channel-light');
 
+  // A reload keeps the session; the E2E history shows from the texts the vault kept.
+  await a.reload();
+  await a.getByRole('button', { name: /^Bob/ }).click();
+  await messages(a, 'this one is secret').waitFor();
+  await messages(a, 'and so is this').waitFor();
+  // Log out, log back in (same browser, same keys): still readable.
+  await a.getByRole('button', { name: 'Settings' }).click();
+  await a.getByRole('button', { name: 'Log out', exact: true }).click();
+  await a.getByRole('button', { name: 'Sign in' }).waitFor();
+  await a.getByLabel('Username').fill('alice');
+  await a.getByLabel('Password').fill('correct horse battery staple 42');
+  await a.getByRole('button', { name: 'Sign in' }).click();
+  await a.getByRole('button', { name: /^Bob/ }).click();
+  await messages(a, 'this one is secret').waitFor();
+  assert.equal(await a.getByTestId('undecryptable').count(), 0);
+  // A browser without Alice's keys (another device) shows the DM as not decryptable.
+  const elsewhere = await person('alice-elsewhere');
+  const e = elsewhere.page;
+  await e.getByLabel('Username').fill('alice');
+  await e.getByLabel('Password').fill('correct horse battery staple 42');
+  await e.getByRole('button', { name: 'Sign in' }).click();
+  await e.getByRole('button', { name: /^Bob/ }).click();
+  await e.getByTestId('undecryptable').first().waitFor();
+  await shot(e, 'cannot-decrypt');
+  await elsewhere.context.close();
+
   await alice.context.close();
   await bob.context.close();
 }
