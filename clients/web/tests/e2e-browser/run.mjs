@@ -235,6 +235,20 @@ async function scenario() {
   await e.getByRole('button', { name: /^Bob/ }).click();
   await e.getByTestId('undecryptable').first().waitFor();
   await shot(e, 'cannot-decrypt');
+  // That browser registers new keys (password-confirmed): Bob is warned before he uses them.
+  await e.getByRole('button', { name: 'Set up keys' }).click();
+  await e.getByRole('dialog').getByLabel('Password').fill('correct horse battery staple 42');
+  await e.getByRole('button', { name: 'Register new keys for this browser' }).click();
+  await e.getByText('New keys registered for this browser.').waitFor();
+  await e.getByRole('button', { name: 'Close' }).click();
+  await b.getByRole('button', { name: /^Alice/ }).click();
+  await b.getByRole('alert').filter({ hasText: 'security key changed' }).waitFor();
+  await shot(b, 'key-changed');
+  await b.getByRole('button', { name: 'Accept new key' }).click();
+  await b.getByRole('alert').filter({ hasText: 'security key changed' }).waitFor({ state: 'detached' });
+  await send(b, 'to your new keys');
+  await messages(e, 'to your new keys').waitFor();
+  assert.equal(await messages(e, 'to your new keys').getByTestId('undecryptable').count(), 0);
   await elsewhere.context.close();
 
   await alice.context.close();

@@ -88,9 +88,14 @@ export class Secure {
     return b64encode(await this.vault.encryptDm(peer, enc.encode(text)));
   }
 
-  /** Accept a changed key (after the user saw the warning) and start over with it. */
-  async acceptKey(peer: string, key: Uint8Array): Promise<void> {
-    await this.vault.acceptIdentity(peer, key);
+  /**
+   * Accept the peer's current key (after the user saw the warning): pin it and start a new
+   * session from their current bundle, so the next message goes to the new key.
+   */
+  async acceptKey(peer: string): Promise<void> {
+    const bundle = bundleFromJson(await this.bundle(peer));
+    await this.vault.acceptIdentity(peer, bundle.identityKey);
+    await this.vault.initiate(peer, bundle);
   }
 
   /** Refresh the session from the peer's current bundle (after identity_key_changed). */

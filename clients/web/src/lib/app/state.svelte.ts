@@ -332,6 +332,7 @@ export class ChatState {
     if (channel.kind === 'dm') {
       const peer = this.dmPeer(channelId);
       if (!peer || !this.secure) throw new Error('no peer for this DM');
+      if (this.keyWarnings[peer.id]) throw new KeyChanged(peer.id, new Uint8Array());
       try {
         ciphertext = await this.secure.encryptDm(peer.id, text);
       } catch (e) {
@@ -391,9 +392,7 @@ export class ChatState {
 
   /** The user saw the key change: trust the new key (the next send uses it). */
   async acceptKeyChange(peer: string): Promise<void> {
-    const bundle = await this.api.get<{ identity_key: string }>(`/keys/${peer}/bundle`);
-    const { b64decode } = await import('../crypto');
-    await this.secure!.acceptKey(peer, b64decode(bundle.identity_key));
+    await this.secure!.acceptKey(peer);
     delete this.keyWarnings[peer];
   }
 
