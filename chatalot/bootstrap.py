@@ -15,6 +15,7 @@ from litestar import Litestar
 from chatalot.accounts.context import ACCOUNTS
 from chatalot.api.admin_projections import AdminProjectionsController
 from chatalot.api.health import HealthController
+from chatalot.api.metrics import MetricsController
 from chatalot.api.webapp import web_build_dir, webapp_router
 from chatalot.app import ServicesFactory, build_app
 from chatalot.bounded_context import BoundedContext
@@ -63,7 +64,7 @@ def create_app(settings: Settings, database_url: str,
     web = web_build_dir()
     return build_app(
         settings,
-        [HealthController, AdminProjectionsController,
+        [HealthController, MetricsController, AdminProjectionsController,
          *(context.router() for context in CONTEXTS),
          *([webapp_router(web)] if web is not None else [])],
         services_factory or (lambda: services(settings, database_url)),

@@ -11,11 +11,11 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from chatalot.domain.accounts.registration_mode import RegistrationMode
 
@@ -119,6 +119,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # paced to this share of a core (issue 21).
     rebuild_hand_off_secs: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 10.0
     rebuild_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.25
+    # `json`: one JSON object per log line (chatalot/logs.py); `text`: human lines
+    log_format: Literal["text", "json"] = "text"
+    # bearer token that GET /metrics requires; unset: /metrics answers 404
+    metrics_token: str | None = None
     limits: Limits = Limits()
     security: Security = Security()
     voice: Voice = Voice()
@@ -162,6 +166,8 @@ ENV: dict[str, tuple[str | None, str]] = {
     "CHATALOT_RUN_PROJECTIONS": (None, "run_projections"),
     "CHATALOT_REBUILD_HAND_OFF_SECS": (None, "rebuild_hand_off_secs"),
     "CHATALOT_REBUILD_SHARE": (None, "rebuild_share"),
+    "CHATALOT_LOG_FORMAT": (None, "log_format"),
+    "CHATALOT_METRICS_TOKEN": (None, "metrics_token"),
     **{f"CHATALOT_{name.upper()}": ("limits", name) for name in Limits.__struct_fields__},
     **{f"CHATALOT_{name.upper()}": ("security", name) for name in Security.__struct_fields__
        if name not in ("totp_encryption_key", "cors_origins")},
@@ -178,8 +184,40 @@ _BOOLS = {"1": True, "true": True, "yes": True, "on": True,
           "0": False, "false": False, "no": False, "off": False}
 
 
+# Secrets that may come from a file (`<VAR>_FILE`, as Docker secrets are mounted) instead of
+# the environment, where every process of the container could read them.
+FILE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "TOTP_ENCRYPTION_KEY", "CHATALOT_METRICS_TOKEN")
+
+
+def _read_secret(var: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{var}: cannot read {path}: {type(exc).__name__}") from None
+
+
+def _with_files(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment with every `<VAR>_FILE` read in (the variable itself wins), and
+    DATABASE_PASSWORD_FILE's password put into DATABASE_URL."""
+    merged = dict(environ)
+    for var in FILE_VARIABLES:
+        path = environ.get(f"{var}_FILE")
+        if path and not environ.get(var):
+            merged[var] = _read_secret(f"{var}_FILE", path)
+    password_file = environ.get("DATABASE_PASSWORD_FILE")
+    if password_file and merged.get("DATABASE_URL"):
+        password = _read_secret("DATABASE_PASSWORD_FILE", password_file)
+        try:
+            merged["DATABASE_URL"] = make_conninfo(merged["DATABASE_URL"], password=password)
+        except psycopg.ProgrammingError:
+            raise ConfigError(
+                "DATABASE_URL: expected a postgresql:// URL or a libpq connection string"
+            ) from None
+    return merged
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    environ = os.environ if environ is None else environ
+    environ = _with_files(os.environ if environ is None else environ)
     raw: dict[str, object] = {}
     sections: dict[str, dict[str, object]] = {name: {} for name in _SECTIONS}
     for var, (section, field) in ENV.items():

@@ -15,6 +15,7 @@ from chatalot.accounts.runtime import AccountsRuntime
 from chatalot.auth.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from chatalot.config import Settings
 from chatalot.db import MIGRATIONS_DIR, make_pool
+from chatalot.metrics import observe_append
 from chatalot.session_positions import (
     InProcessSessionPositions,
     RedisSessionPositions,
@@ -90,6 +91,7 @@ async def open_services(settings: Settings, database_url: str, *, registry: Even
         else PostgresNotifyBus(database_url)
     )
     store = EventStore(pool, registry, bus)
+    store.on_append = observe_append
     redis = None
     projections = ProjectionHost(
         store, projectors, run=settings.run_projections,

@@ -69,6 +69,10 @@ def server_config(settings: Settings, app: Any, *, log_level: str = "info") -> u
         # under uvicorn: a frame over the limit is closed 1009; a ping every interval, and
         # a socket whose pong has not come by the next one (two missed) is dropped.
         ws="websockets-sansio",
+        # our handlers (chatalot/logs.py: text or JSON, scrubbed) and our own request line
+        # (api/correlation.py, with the correlation id); uvicorn's would log query strings
+        log_config=None,
+        access_log=False,
         ws_max_size=settings.limits.max_ws_frame_bytes,
         ws_ping_interval=float(settings.limits.ws_ping_interval_secs),
         ws_ping_timeout=float(settings.limits.ws_ping_interval_secs),

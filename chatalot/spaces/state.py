@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import msgspec
 
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
+from chatalot.domain.errors import bad_request
 from chatalot.domain.spaces import events as ev
+from chatalot.domain.spaces import rules
 from chatalot.domain.streams import channel_stream, community_stream, group_stream
 from chatalot.spaces.runtime import SpacesRuntime
 from event_store import Metadata
@@ -21,6 +25,17 @@ T = TypeVar("T")
 async def run(rt: SpacesRuntime, meta: Metadata, work: Callable[[Tx], Awaitable[T]]
               ) -> tuple[T, str]:
     return await run_command(rt.store, meta, rt.now, work)
+
+
+def changes_of(body: msgspec.Struct) -> dict[str, Any]:
+    """The fields an update sets (a name checked and trimmed); 400 when it sets none."""
+    changes = {f: getattr(body, f) for f in body.__struct_fields__
+               if getattr(body, f) is not None}
+    if not changes:
+        raise bad_request("nothing to change")
+    if "name" in changes:
+        changes["name"] = rules.check_name(changes["name"])
+    return changes
 
 
 async def group_channels(tx: Tx, group_id: uuid.UUID) -> list[uuid.UUID]:

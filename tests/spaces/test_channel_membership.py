@@ -8,8 +8,10 @@ import base64
 import uuid
 
 import psycopg
+import pytest
 
-from chatalot.spaces.access import members_among, readable_channels
+from chatalot.domain.errors import DomainError
+from chatalot.spaces.access import load_channel_access, members_among, readable_channels
 from tests.accounts.conftest import Api, User
 from tests.keys.test_sender_keys import message_envelope
 from tests.spaces.builders import SpacesBuilder
@@ -70,3 +72,31 @@ async def test_deleting_a_channel_or_community(api: Api, spaces: SpacesBuilder, 
                  f"/api/channels/{space.channel_id}/sender-keys"):
         assert (await spaces.request("GET", path, a)).status_code == 404, path
     assert (await spaces.request("GET", "/api/communities", a)).json() == []
+
+
+async def test_a_locked_membership_holds_off_a_removal(api: Api, spaces: SpacesBuilder,
+                                                      root: User) -> None:
+    """load_channel_access(lock=True) holds the caller's row FOR KEY SHARE: a kick's
+    DELETE waits for the command's transaction (messaging relies on it)."""
+    space = await spaces.community_with_channel(members=1)
+    ch, member = uuid.UUID(space.channel_id), uuid.UUID(space.members[0].id)
+    async with await psycopg.AsyncConnection.connect(api.db.database_url) as holder, \
+            await psycopg.AsyncConnection.connect(api.db.database_url) as remover:
+        access = await load_channel_access(holder, ch, member, lock=True)
+        assert access.member
+        await remover.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            await remover.execute("DELETE FROM channel_members WHERE channel_id = %s"
+                                  " AND user_id = %s", (ch, member))
+        await remover.rollback()
+        await holder.commit()
+        await remover.execute("DELETE FROM channel_members WHERE channel_id = %s"
+                              " AND user_id = %s", (ch, member))
+        await remover.rollback()
+    async with await psycopg.AsyncConnection.connect(api.db.database_url) as conn:
+        without = await load_channel_access(conn, ch, member)  # no lock: nothing held
+        assert without.member and without.role is not None
+        missing = uuid.uuid4()
+        with pytest.raises(DomainError) as refused:
+            await load_channel_access(conn, missing, member)
+        assert refused.value.code == "not_found"
