@@ -298,15 +298,17 @@ async def reads(http: httpx.AsyncClient, reader: Any, channel: str, ids: list[st
     history = await latencies(samples, lambda i: http.get(
         f"/api/channels/{channel}/messages", headers=headers,
         params={"limit": 50, "before": rng.choice(ids)}))
-    progress(f"  p99 {percentile(history, 99):.1f} ms; search ...")
+    progress(f"  p50 {percentile(history, 50):.1f} ms, p99 {percentile(history, 99):.1f} ms;"
+             " search ...")
     search = await latencies(samples, lambda i: http.get(
         "/api/messages/search", headers=headers,
         params={"q": f"{rng.choice(WORDS)} {rng.choice(WORDS)}" if i % 2 else
                 rng.choice(WORDS)}))
-    progress(f"  p99 {percentile(search, 99):.1f} ms; unread counts in 201 channels ...")
+    progress(f"  p50 {percentile(search, 50):.1f} ms, p99 {percentile(search, 99):.1f} ms;"
+             " unread counts in 201 channels ...")
     unread = await latencies(samples, lambda i: http.get("/api/channels/unread",
                                                          headers=headers))
-    progress(f"  p99 {percentile(unread, 99):.1f} ms")
+    progress(f"  p50 {percentile(unread, 50):.1f} ms, p99 {percentile(unread, 99):.1f} ms")
     return [
         target_result("history_page_50_p99", percentile(history, 99), "ms",
                       TARGET_HISTORY_P99_MS),

@@ -11,7 +11,8 @@ CREATE TABLE messaging_messages (
     encryption text NOT NULL,
     sent_at timestamptz NOT NULL,
     deleted boolean NOT NULL DEFAULT false,
-    pinned boolean NOT NULL DEFAULT false
+    pinned boolean NOT NULL DEFAULT false,
+    quarantined boolean NOT NULL DEFAULT false
 );
 CREATE INDEX messaging_messages_pinned ON messaging_messages (channel_id) WHERE pinned;
 

@@ -38,7 +38,7 @@ class ChannelExtrasController(Controller):
                                   limit=page_limit(limit), cursor=cursor)
 
     @post("/polls", status_code=201, summary="Create a poll",
-          responses=errors(401, 403, 404, 409, 422))
+          responses=errors(413, 401, 403, 404, 409, 422))
     async def create_poll(self, channel_id: FromPath[uuid.UUID], data: JSONBody[c.CreatePoll],
                           messaging: NamedDependency[MessagingRuntime],
                           principal: NamedDependency[Principal],
@@ -58,7 +58,7 @@ class ChannelExtrasController(Controller):
         return await extras.webhooks(messaging.pool, principal.user_id, channel_id)
 
     @post("/webhooks", status_code=201, summary="Create an incoming webhook",
-          responses=errors(401, 403, 404, 409, 422))
+          responses=errors(413, 401, 403, 404, 409, 422))
     async def create_webhook(self, channel_id: FromPath[uuid.UUID],
                              data: JSONBody[c.CreateWebhook],
                              messaging: NamedDependency[MessagingRuntime],
@@ -76,7 +76,7 @@ class PollsController(Controller):
     guards = [require_authenticated]
 
     @post("/{poll_id:str}/vote", status_code=200, summary="Vote (replaces my earlier vote)",
-          responses=errors(401, 403, 404, 409, 422))
+          responses=errors(413, 401, 403, 404, 409, 422))
     async def vote(self, poll_id: FromPath[uuid.UUID], data: JSONBody[c.Vote],
                    messaging: NamedDependency[MessagingRuntime],
                    principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
@@ -148,7 +148,7 @@ class WebhooksController(Controller):
     tags = ["messages"]
 
     @patch("/{webhook_id:str}", summary="Change a webhook", guards=[require_authenticated],
-           responses=errors(401, 403, 404, 409, 422))
+           responses=errors(413, 401, 403, 404, 409, 422))
     async def update(self, webhook_id: FromPath[uuid.UUID], data: JSONBody[c.UpdateWebhook],
                      messaging: NamedDependency[MessagingRuntime],
                      principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]

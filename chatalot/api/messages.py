@@ -15,7 +15,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from chatalot.api.context import errors
-from chatalot.api.guards import require_authenticated
+from chatalot.api.guards import require_authenticated, require_instance_admin
 from chatalot.api.read_your_writes import read_your_writes
 from chatalot.auth.principal import Principal
 from chatalot.domain.errors import bad_request
@@ -23,6 +23,7 @@ from chatalot.domain.messaging.rules import HISTORY_MAX_LIMIT
 from chatalot.messaging import commands, queries
 from chatalot.messaging import contracts as c
 from chatalot.messaging import search as s
+from chatalot.messaging.commands import moderation
 from chatalot.messaging.runtime import MessagingRuntime
 from chatalot.request_info import RequestInfo
 from event_store import Position
@@ -87,7 +88,7 @@ class ChannelMessagesController(Controller):
         direction; a page never skips or repeats a message sent meanwhile."""
         return await queries.page(messaging.pool, principal.user_id, channel_id,
                                   limit=page_limit(limit), cursor=cursor, before=before,
-                                  after=after)
+                                  after=after, staff=principal.is_staff)
 
     @get("/threads/{message_id:str}", summary="A thread: its first message and replies",
          cache=False, responses=errors(401, 403, 404),
@@ -102,7 +103,8 @@ class ChannelMessagesController(Controller):
                      limit: FromQuery[int | None] = None) -> c.MessagePage:
         return await queries.page(messaging.pool, principal.user_id, channel_id,
                                   limit=page_limit(limit), cursor=cursor, before=before,
-                                  after=after, thread_id=message_id)
+                                  after=after, thread_id=message_id,
+                                  staff=principal.is_staff)
 
     @get("/messages/{message_id:str}/history", summary="A message's edit history",
          cache=False, responses=errors(401, 403, 404),
@@ -113,7 +115,7 @@ class ChannelMessagesController(Controller):
                     consistent: NamedDependency[Position | None]) -> c.EditHistory:
         """Every version, the original first."""
         return await queries.edit_history(messaging.pool, principal.user_id, channel_id,
-                                          message_id)
+                                          message_id, principal.is_staff)
 
     @get("/messages/search", summary="Search this channel", cache=False,
          responses=errors(401, 403, 404),
@@ -138,7 +140,8 @@ class ChannelMessagesController(Controller):
                    messaging: NamedDependency[MessagingRuntime],
                    principal: NamedDependency[Principal],
                    consistent: NamedDependency[Position | None]) -> list[c.Pin]:
-        return await queries.pins(messaging.pool, principal.user_id, channel_id)
+        return await queries.pins(messaging.pool, principal.user_id, channel_id,
+                                  principal.is_staff)
 
     @post("/pins/{message_id:str}", status_code=200, summary="Pin a message",
           responses=errors(401, 403, 404, 409, 422))
@@ -192,8 +195,8 @@ class MessagesController(Controller):
         return reply
 
     @post("/{message_id:str}/reactions", status_code=200, summary="React to a message",
-          responses=errors(401, 403, 404, 409, 422))
-    async def react(self, message_id: FromPath[uuid.UUID], data: JSONBody[c.Reaction],
+          responses=errors(413, 401, 403, 404, 409, 422))
+    async def react(self, message_id: FromPath[uuid.UUID], data: JSONBody[c.AddReaction],
                     messaging: NamedDependency[MessagingRuntime],
                     principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                     ) -> c.Position:
@@ -239,3 +242,31 @@ class MessagesController(Controller):
         ranked (ts_rank_cd), with a snippet; `limit` 1-100 (default 25)."""
         return await search_page(messaging, principal.user_id, q, channel_id, sender,
                                  sender_name, before, after, has_file, limit, cursor)
+
+
+class AdminMessagesController(Controller):
+    path = "/api/admin/messages"
+    tags = ["admin"]
+    guards = [require_instance_admin]
+
+    @post("/{message_id:str}/quarantine", status_code=200, summary="Quarantine a message",
+          responses=errors(401, 403, 404, 409, 413, 422))
+    async def quarantine(self, message_id: FromPath[uuid.UUID],
+                         messaging: NamedDependency[MessagingRuntime],
+                         principal: NamedDependency[Principal],
+                         info: NamedDependency[RequestInfo],
+                         data: JSONBody[c.Quarantine | None] = None) -> c.Position:
+        """Instance staff. Members then see it as `quarantined`, without its body."""
+        reply, _ = await moderation.set_quarantine(
+            messaging, principal.user_id, message_id, True, data.reason if data else None, info)
+        return reply
+
+    @post("/{message_id:str}/unquarantine", status_code=200, summary="Release a message",
+          responses=errors(401, 403, 404, 409, 422))
+    async def unquarantine(self, message_id: FromPath[uuid.UUID],
+                           messaging: NamedDependency[MessagingRuntime],
+                           principal: NamedDependency[Principal],
+                           info: NamedDependency[RequestInfo]) -> c.Position:
+        reply, _ = await moderation.set_quarantine(
+            messaging, principal.user_id, message_id, False, None, info)
+        return reply

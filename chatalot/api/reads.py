@@ -45,7 +45,7 @@ class ReadsController(Controller):
         return reply
 
     @post("/{channel_id:str}/read", status_code=200, summary="Mark read up to a message",
-          responses=errors(401, 403, 404, 409, 422))
+          responses=errors(413, 401, 403, 404, 409, 422))
     async def read(self, channel_id: FromPath[uuid.UUID], data: JSONBody[c.MarkRead],
                    messaging: NamedDependency[MessagingRuntime],
                    principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
@@ -84,7 +84,7 @@ class BookmarksController(Controller):
         return await queries.bookmarks(messaging.pool, principal.user_id)
 
     @post("/", status_code=201, summary="Bookmark a message",
-          responses=errors(401, 403, 404, 409, 422))
+          responses=errors(413, 401, 403, 404, 409, 422))
     async def add(self, data: JSONBody[c.Bookmark], messaging: NamedDependency[MessagingRuntime],
                   principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                   ) -> c.BookmarkOut:

@@ -10,7 +10,11 @@ from chatalot.api.message_extras import (
     ScheduledController,
     WebhooksController,
 )
-from chatalot.api.messages import ChannelMessagesController, MessagesController
+from chatalot.api.messages import (
+    AdminMessagesController,
+    ChannelMessagesController,
+    MessagesController,
+)
 from chatalot.api.reads import BookmarksController, ReadsController
 from chatalot.bounded_context import BoundedContext
 from chatalot.domain.messaging.events import MESSAGING_EVENTS
@@ -34,7 +38,7 @@ MESSAGING = BoundedContext(
                 *messaging_extras.PROJECTORS],
     controllers=[ChannelMessagesController, MessagesController, ReadsController,
                  BookmarksController, ChannelExtrasController, PollsController,
-                 ScheduledController, WebhooksController],
+                 ScheduledController, WebhooksController, AdminMessagesController],
     runtimes={"messaging": runtime},
     processes=[lambda services: scheduler.running(runtime(services))],
 )

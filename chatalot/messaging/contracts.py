@@ -23,9 +23,11 @@ MessageType = Literal["text", "file", "system", "webhook"]
 U32 = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
 
 
-class SendMessage(Body, kw_only=True):
-    """`send_message`. `channel_id` is the frame's; over REST the path names the channel
-    (a different one in the body is 400)."""
+class SendMessage(Body, kw_only=True, tag_field="type", tag="send_message"):
+    """`send_message` (the `type` tag is optional: a WebSocket frame carries it, a REST
+    body need not; the gateway decodes a frame as FRAMES, the union of these tagged
+    Structs). `channel_id` is the frame's; over REST the path names the channel (a
+    different one in the body is 400)."""
 
     ciphertext: Ciphertext
     nonce: Nonce = ""
@@ -40,7 +42,7 @@ class SendMessage(Body, kw_only=True):
     ref: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
-class EditMessage(Body, kw_only=True):
+class EditMessage(Body, kw_only=True, tag_field="type", tag="edit_message"):
     """`edit_message` (over REST the path names the message)."""
 
     ciphertext: Ciphertext
@@ -58,7 +60,24 @@ class Reaction(Body, kw_only=True):
     ref: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
-class MarkRead(Body, kw_only=True):
+class AddReaction(Reaction, kw_only=True, tag_field="type", tag="add_reaction"):
+    pass
+
+
+class RemoveReaction(Reaction, kw_only=True, tag_field="type", tag="remove_reaction"):
+    pass
+
+
+class DeleteMessage(Body, kw_only=True, tag_field="type", tag="delete_message"):
+    message_id: uuid.UUID
+    ref: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class MarkAllRead(Body, kw_only=True, tag_field="type", tag="mark_all_read"):
+    ref: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class MarkRead(Body, kw_only=True, tag_field="type", tag="mark_read"):
     """`mark_read` (over REST the path names the channel)."""
 
     message_id: uuid.UUID
@@ -69,6 +88,11 @@ class MarkRead(Body, kw_only=True):
 class Bookmark(Body, kw_only=True):
     message_id: uuid.UUID
     note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+FRAMES = SendMessage | EditMessage | DeleteMessage | AddReaction | RemoveReaction | MarkRead \
+    | MarkAllRead
+"""The messaging command frames of the WebSocket, as one tagged union (`type`)."""
 
 
 # -- replies ----------------------------------------------------------------------------------
@@ -101,7 +125,8 @@ class ReactionCount(msgspec.Struct, kw_only=True):
 
 class Message(msgspec.Struct, kw_only=True):
     """A message as history shows it. A deleted message keeps its place with
-    `deleted: true` and no body."""
+    `deleted: true` and no body; a quarantined one with `quarantined: true`, its body
+    shown to instance staff only."""
 
     id: uuid.UUID
     channel_id: uuid.UUID
@@ -119,6 +144,7 @@ class Message(msgspec.Struct, kw_only=True):
     created_at: str
     edited_at: str | None
     deleted: bool
+    quarantined: bool
     pinned: bool
     reply_count: int
     reactions: list[ReactionCount]
@@ -310,3 +336,7 @@ class Webhook(msgspec.Struct, kw_only=True):
     created_at: str
     token: str | None = None  # only in the reply that created it
     position: str | None = None
+
+
+class Quarantine(Body, kw_only=True):
+    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None

@@ -32,10 +32,10 @@ Pool = AsyncConnectionPool[Any]
 _COLUMNS = (
     "message_id, channel_id, sender_id, ciphertext, nonce, encryption, message_type, reply_to,"
     " thread_id, sender_key_id, mentions, webhook_name, webhook_avatar, created_at, edited_at,"
-    " deleted_at, pinned, reply_count, epoch, transaction_id, sequence")
+    " deleted_at, quarantined, pinned, reply_count, epoch, transaction_id, sequence")
 
 
-async def rows(conn: Conn, query: sql.Composable, params: Any) -> list[dict[str, Any]]:
+async def rows(conn: Conn, query: sql.SQL | sql.Composed, params: Any) -> list[dict[str, Any]]:
     """Read-model rows; 503 projection_lag while the read models are first built."""
     try:
         async with conn.cursor(row_factory=dict_row) as cur:
@@ -53,7 +53,13 @@ def _position(row: dict[str, Any]) -> str:
     return Position(row["epoch"], row["transaction_id"], row["sequence"]).encode()
 
 
-async def render(conn: Conn, found: Sequence[dict[str, Any]]) -> list[c.Message]:
+def _hidden(row: dict[str, Any], staff: bool) -> bool:
+    """A quarantined message's body is for instance staff only."""
+    return bool(row["quarantined"]) and not staff
+
+
+async def render(conn: Conn, found: Sequence[dict[str, Any]], staff: bool = False
+                 ) -> list[c.Message]:
     """Rows as messages, with their reactions (one query for the page)."""
     ids = [r["message_id"] for r in found]
     reactions: dict[uuid.UUID, list[c.ReactionCount]] = {}
@@ -67,12 +73,13 @@ async def render(conn: Conn, found: Sequence[dict[str, Any]]) -> list[c.Message]
                 emoji=r["emoji"], count=len(r["users"]), user_ids=r["users"]))
     return [c.Message(
         id=r["message_id"], channel_id=r["channel_id"], sender_id=r["sender_id"],
-        ciphertext=r["ciphertext"], nonce=r["nonce"], encryption=r["encryption"],
+        ciphertext=None if _hidden(r, staff) else r["ciphertext"],
+        nonce=None if _hidden(r, staff) else r["nonce"], encryption=r["encryption"],
         message_type=r["message_type"], reply_to=r["reply_to"], thread_id=r["thread_id"],
         sender_key_id=r["sender_key_id"], mentions=list(r["mentions"]),
         webhook_name=r["webhook_name"], webhook_avatar=r["webhook_avatar"],
         created_at=iso(r["created_at"]), edited_at=iso(r["edited_at"]),
-        deleted=r["deleted_at"] is not None, pinned=r["pinned"],
+        deleted=r["deleted_at"] is not None, quarantined=r["quarantined"], pinned=r["pinned"],
         reply_count=r["reply_count"], reactions=reactions.get(r["message_id"], []),
         position=_position(r)) for r in found]
 
@@ -110,8 +117,8 @@ def parse_cursor(cursor: str | None, before: uuid.UUID | None, after: uuid.UUID 
 
 async def page(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID, *, limit: int,
                cursor: str | None = None, before: uuid.UUID | None = None,
-               after: uuid.UUID | None = None, thread_id: uuid.UUID | None = None
-               ) -> c.MessagePage:
+               after: uuid.UUID | None = None, thread_id: uuid.UUID | None = None,
+               staff: bool = False) -> c.MessagePage:
     """A page of a channel's history (or of one thread: its root first, then its
     replies). Without a cursor, the newest `limit` messages."""
     direction, anchor = parse_cursor(cursor, before, after)
@@ -136,7 +143,7 @@ async def page(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID, *, limit: 
         found = found[:limit]
         if direction == "before":
             found.reverse()
-        items = await render(conn, found)
+        items = await render(conn, found, staff)
     next_cursor = None
     if more and items:
         edge = items[-1] if direction == "after" else items[0]
@@ -145,7 +152,7 @@ async def page(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID, *, limit: 
 
 
 async def edit_history(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID,
-                       message_id: uuid.UUID) -> c.EditHistory:
+                       message_id: uuid.UUID, staff: bool = False) -> c.EditHistory:
     """Every version of a message, the original first; a never-edited message has one.
     A deleted message has none (its bodies left the read models)."""
     async with pool.connection() as conn:
@@ -161,7 +168,9 @@ async def edit_history(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID,
     if not message:
         raise not_found("no such message in this channel")
     m = message[0]
-    if not found and m["ciphertext"] is not None:
+    if _hidden(m, staff):
+        found = []
+    elif not found and m["ciphertext"] is not None:
         found = [{"ciphertext": m["ciphertext"], "nonce": m["nonce"], "mentions": m["mentions"],
                   "editor_id": m["sender_id"], "at": m["created_at"], "epoch": m["epoch"],
                   "transaction_id": m["transaction_id"], "sequence": m["sequence"]}]
@@ -170,7 +179,8 @@ async def edit_history(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID,
         editor_id=r["editor_id"], at=iso(r["at"]), position=_position(r)) for r in found])
 
 
-async def pins(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID) -> list[c.Pin]:
+async def pins(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID, staff: bool = False
+               ) -> list[c.Pin]:
     """The channel's pins, newest first (at most 50), each with its message."""
     async with pool.connection() as conn:
         await readable(conn, channel_id, user_id)
@@ -180,7 +190,7 @@ async def pins(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID) -> list[c.
             (channel_id,))
         messages = await render(conn, await rows(conn, sql.SQL(
             f"SELECT {_COLUMNS} FROM {{}} WHERE message_id = ANY(%s)").format(
-                read_model("messages")), ([r["message_id"] for r in found],)))
+                read_model("messages")), ([r["message_id"] for r in found],)), staff)
     by_id = {m.id: m for m in messages}
     return [c.Pin(message_id=r["message_id"], pinned_by=r["pinned_by"],
                   pinned_at=iso(r["pinned_at"]), message=by_id.get(r["message_id"]))

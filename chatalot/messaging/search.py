@@ -59,7 +59,8 @@ async def search(pool: Pool, user_id: uuid.UUID, f: Filters, *, limit: int,
             channels = [f.channel_id]
         else:
             channels = await readable_channels(conn, user_id)
-        where = [sql.SQL("s.tsv @@ q.query"), sql.SQL("s.channel_id = ANY(%(channels)s)")]
+        where: list[sql.Composable] = [sql.SQL("s.tsv @@ q.query AND NOT s.quarantined"),
+                                       sql.SQL("s.channel_id = ANY(%(channels)s)")]
         params: dict[str, Any] = {"q": f.q, "channels": channels, "limit": limit + 1,
                                   "config": TS_CONFIG, "headline": HEADLINE}
         for column, op, key, value in (

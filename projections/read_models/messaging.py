@@ -12,6 +12,7 @@ Events are chatalot's, handled by name: this module imports nothing from chatalo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from psycopg import sql
@@ -20,6 +21,24 @@ from event_store import RecordedEvent
 from projections.projector import ProjectionContext, Projector, on
 
 _POS = "epoch integer NOT NULL, transaction_id bigint NOT NULL, sequence bigint NOT NULL"
+
+
+_INSERT_SENT = """
+INSERT INTO {t} (message_id, channel_id, sender_id, ciphertext, nonce, encryption, message_type,
+                 reply_to, thread_id, sender_key_id, mentions, webhook_name, webhook_avatar,
+                 created_at, epoch, transaction_id, sequence)
+SELECT m, c, s, ct, n, enc, mt, rt, th, sk, me::uuid[], wn, wa, at, ep, tx, sq
+  FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[],
+              %s::text[], %s::uuid[], %s::uuid[], %s::bigint[], %s::text[], %s::text[],
+              %s::text[], %s::timestamptz[], %s::int[], %s::bigint[], %s::bigint[])
+       AS u(m, c, s, ct, n, enc, mt, rt, th, sk, me, wn, wa, at, ep, tx, sq)
+ON CONFLICT DO NOTHING
+"""
+
+
+def _uuid_array(values: Sequence[Any]) -> str:
+    """A uuid[] literal (unnest would flatten a two-dimensional array)."""
+    return "{" + ",".join(str(v) for v in values) + "}"
 
 
 def _pos(event: RecordedEvent) -> tuple[int, int, int]:
@@ -33,7 +52,7 @@ async def _run(ctx: ProjectionContext, table: str, query: str, params: Any) -> N
 
 class Messages(Projector):
     name = "messages"
-    version = 1
+    version = 2
     tables: ClassVar = {
         "messages": (
             "message_id uuid PRIMARY KEY, channel_id uuid NOT NULL, sender_id uuid,"
@@ -42,6 +61,7 @@ class Messages(Projector):
             " mentions uuid[] NOT NULL, webhook_name text, webhook_avatar text,"
             " created_at timestamptz NOT NULL, edited_at timestamptz, deleted_at timestamptz,"
             " deleted_by uuid, pinned boolean NOT NULL DEFAULT false,"
+            " quarantined boolean NOT NULL DEFAULT false,"
             " reply_count integer NOT NULL DEFAULT 0, " + _POS),
         "message_edits": (
             "message_id uuid NOT NULL, ciphertext text NOT NULL, nonce text NOT NULL,"
@@ -61,27 +81,53 @@ class Messages(Projector):
     }
     indexes: ClassVar = [
         "CREATE INDEX ON {messages} (channel_id, epoch, transaction_id, sequence)",
+        # unread counts: an index-only range count of the live messages after a cursor
+        "CREATE INDEX ON {messages} (channel_id, epoch, transaction_id, sequence)"
+        " INCLUDE (sender_id, mentions) WHERE deleted_at IS NULL",
         "CREATE INDEX ON {messages} (thread_id, epoch, transaction_id, sequence)"
         " WHERE thread_id IS NOT NULL",
         "CREATE INDEX ON {read_cursors} (user_id)",
     ]
 
+    async def apply(self, events: Sequence[RecordedEvent], ctx: ProjectionContext) -> None:
+        """In commit order; a run of MessageSent (most of the log) is one INSERT."""
+        sent: list[RecordedEvent] = []
+        async with ctx.conn.pipeline():
+            for event in events:
+                if event.type == "MessageSent":
+                    sent.append(event)
+                    continue
+                if sent:
+                    await self._sent(sent, ctx)
+                    sent = []
+                attr = self._handlers.get(event.type)
+                if attr is not None:
+                    await getattr(self, attr)(event, ctx)
+            if sent:
+                await self._sent(sent, ctx)
+
+    @staticmethod
+    async def _sent(events: list[RecordedEvent], ctx: ProjectionContext) -> None:
+        data = [e.data for e in events]
+        await ctx.conn.execute(sql.SQL(_INSERT_SENT).format(t=ctx.table("messages")), (
+            [d.message_id for d in data], [d.channel_id for d in data],
+            [d.sender_id for d in data], [d.ciphertext for d in data],
+            [d.nonce for d in data], [d.encryption for d in data],
+            [d.message_type for d in data], [d.reply_to for d in data],
+            [d.thread_id for d in data], [d.sender_key_id for d in data],
+            [_uuid_array(d.mentions) for d in data], [d.webhook_name for d in data],
+            [d.webhook_avatar for d in data], [e.recorded_at for e in events],
+            [e.position.epoch for e in events], [e.position.transaction_id for e in events],
+            [e.position.sequence for e in events]))
+        threads = [d.thread_id for d in data if d.thread_id is not None]
+        if threads:
+            await _run(ctx, "messages", "UPDATE {t} m SET reply_count = m.reply_count + r.n"
+                       " FROM (SELECT t, count(*) AS n FROM unnest(%s::uuid[]) AS t GROUP BY t)"
+                       " r WHERE m.message_id = r.t", (threads,))
+
     @on("MessageSent")
     async def sent(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
-        d = event.data
-        await _run(ctx, "messages",
-                   "INSERT INTO {t} (message_id, channel_id, sender_id, ciphertext, nonce,"
-                   " encryption, message_type, reply_to, thread_id, sender_key_id, mentions,"
-                   " webhook_name, webhook_avatar, created_at, epoch, transaction_id, sequence)"
-                   " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                   " ON CONFLICT DO NOTHING",
-                   (d.message_id, d.channel_id, d.sender_id, d.ciphertext, d.nonce,
-                    d.encryption, d.message_type, d.reply_to, d.thread_id, d.sender_key_id,
-                    list(d.mentions), d.webhook_name, d.webhook_avatar, event.recorded_at,
-                    *_pos(event)))
-        if d.thread_id is not None:
-            await _run(ctx, "messages", "UPDATE {t} SET reply_count = reply_count + 1"
-                       " WHERE message_id = %s", (d.thread_id,))
+        await self._sent([event], ctx)
 
     @on("MessageEdited")
     async def edited(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
@@ -146,6 +192,11 @@ class Messages(Projector):
                    (d.channel_id, d.message_id))
         await _run(ctx, "messages", "UPDATE {t} SET pinned = false WHERE message_id = %s",
                    (d.message_id,))
+
+    @on("MessageQuarantined", "MessageUnquarantined")
+    async def quarantined(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        await _run(ctx, "messages", "UPDATE {t} SET quarantined = %s WHERE message_id = %s",
+                   (event.type == "MessageQuarantined", event.data.message_id))
 
     @on("ReadCursorMoved")
     async def read(self, event: RecordedEvent, ctx: ProjectionContext) -> None:

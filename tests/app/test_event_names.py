@@ -19,6 +19,13 @@ NAMES_IN_THE_LOG = {
     "SessionStarted", "SignedPrekeyUploaded", "TotpDisabled", "TotpEnabled",
     "TotpSetupStarted", "UserBlocked", "UserDeleted", "UserRegistered", "UserSuspended",
     "UserUnblocked", "UserUnsuspended",
+    # messaging (issue 13)
+    "BookmarkAdded", "BookmarkRemoved", "MessageDeleted", "MessageEdited", "MessagePinned",
+    "MessageQuarantined", "MessageUnquarantined",
+    "MessageScheduled", "MessageSent", "MessageUnpinned", "PollClosed", "PollCreated",
+    "PollVoteRemoved", "PollVoted", "ReactionAdded", "ReactionRemoved", "ReadCursorMoved",
+    "ScheduledMessageCancelled", "ScheduledMessageDelivered", "WebhookCreated",
+    "WebhookDeleted", "WebhookUpdated",
     # spaces (issue 10)
     "ChannelCreated", "ChannelDeleted", "ChannelMemberBanned", "ChannelMemberJoined",
     "ChannelMemberKicked", "ChannelMemberLeft", "ChannelMemberUnbanned", "ChannelRoleChanged",
@@ -33,12 +40,6 @@ NAMES_IN_THE_LOG = {
     # files (issue 16)
     "FileUploaded", "FileDeleted", "FileQuarantined", "FileUnquarantined", "FileHashBlocked",
     "FileHashUnblocked", "BlockedUploadRefused", "MediaAssetUploaded", "BlobCollected",
-    # messaging (issue 13)
-    "BookmarkAdded", "BookmarkRemoved", "MessageDeleted", "MessageEdited", "MessagePinned",
-    "MessageScheduled", "MessageSent", "MessageUnpinned", "PollClosed", "PollCreated",
-    "PollVoteRemoved", "PollVoted", "ReactionAdded", "ReactionRemoved", "ReadCursorMoved",
-    "ScheduledMessageCancelled", "ScheduledMessageDelivered", "WebhookCreated",
-    "WebhookDeleted", "WebhookUpdated",
 }
 
 

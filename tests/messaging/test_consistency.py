@@ -207,6 +207,8 @@ async def test_messaging_read_models_rebuilt_from_the_log_equal_the_live_ones(ms
                   **body("later")}),
               await msg.post(owner, f"/api/channels/{ch}/webhooks", {"name": "CI"})):
         assert r.status_code == 201, r.text
+    r = await msg.post(owner, f"/api/admin/messages/{sent['id']}/quarantine", {"reason": "r"})
+    assert r.status_code == 200, r.text
     head = await msg.api.head()
     await _settled(msg, owner, head, {})
     live = await _views(msg.api.db.database_url)

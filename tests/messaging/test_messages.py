@@ -203,3 +203,33 @@ async def test_concurrent_sends_by_one_user_under_slow_mode(msg: Msg) -> None:
     for _ in range(3):
         await msg.send(space.owner, ch, "owner")
     await asyncio.sleep(0)
+
+
+async def test_quarantine_hides_the_body_from_members(msg: Msg) -> None:
+    space = await msg.space(members=2)
+    alice, bob = space.members
+    staff, ch = space.owner, space.channel_id  # the instance's first user owns it
+    sent = await msg.send(alice, ch, "dubious link")
+    path = f"/api/admin/messages/{sent['id']}"
+    assert (await msg.post(bob, f"{path}/quarantine", {"reason": "x"})).status_code == 403
+    r = await msg.post(staff, f"{path}/quarantine", {"reason": "phishing"})
+    assert r.status_code == 200, r.text
+    assert (await msg.post(staff, f"{path}/quarantine")).status_code == 409
+    [m] = (await msg.history(bob, ch, r.json()["position"]))["items"]
+    assert m["quarantined"] and m["ciphertext"] is None and not m["deleted"]
+    [m] = (await msg.history(staff, ch, r.json()["position"]))["items"]
+    assert m["quarantined"] and text_of(m) == "dubious link"
+    versions = (await msg.get(bob, f"/api/channels/{ch}/messages/{sent['id']}/history",
+                              r.json()["position"])).json()["versions"]
+    assert versions == []
+    got = (await msg.get(bob, "/api/messages/search", r.json()["position"], q="dubious")).json()
+    assert got["items"] == []
+    r = await msg.post(staff, f"{path}/unquarantine")
+    assert r.status_code == 200
+    [m] = (await msg.history(bob, ch, r.json()["position"]))["items"]
+    assert not m["quarantined"] and text_of(m) == "dubious link"
+    got = (await msg.get(bob, "/api/messages/search", r.json()["position"], q="dubious")).json()
+    assert len(got["items"]) == 1
+    assert (await msg.post(staff, f"{path}/unquarantine")).status_code == 409
+    assert (await msg.post(staff, f"/api/admin/messages/{uuid.uuid4()}/quarantine")
+            ).status_code == 404

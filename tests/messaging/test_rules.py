@@ -7,11 +7,14 @@ import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from chatalot.domain.errors import DomainError
 from chatalot.domain.messaging import polls, rules, scheduling
+from chatalot.messaging import contracts as c
 from tests.hypothesis_budget import pure
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -147,3 +150,26 @@ def test_scheduling_bounds() -> None:
     assert code(scheduling.check_due, datetime(2027, 1, 1), NOW) == "bad_request"  # naive
     assert code(scheduling.check_room, 49) is None
     assert code(scheduling.check_room, 50) == "limit_reached"
+
+
+def test_websocket_frames_decode_into_the_rest_bodies() -> None:
+    """The gateway decodes frames as contracts.FRAMES, the same Structs the routes take."""
+    mid, ch = uuid.uuid4(), uuid.uuid4()
+    frames = {
+        "send_message": ({"channel_id": str(ch), "ciphertext": b64(b"x"), "encryption": "none",
+                          "client_id": str(mid), "ref": "r"}, c.SendMessage),
+        "edit_message": ({"message_id": str(mid), "ciphertext": b64(b"y")}, c.EditMessage),
+        "delete_message": ({"message_id": str(mid)}, c.DeleteMessage),
+        "add_reaction": ({"message_id": str(mid), "emoji": "x"}, c.AddReaction),
+        "remove_reaction": ({"message_id": str(mid), "emoji": "x"}, c.RemoveReaction),
+        "mark_read": ({"channel_id": str(ch), "message_id": str(mid)}, c.MarkRead),
+        "mark_all_read": ({}, c.MarkAllRead),
+    }
+    for kind, (fields, struct) in frames.items():
+        frame = msgspec.json.encode({"type": kind, **fields})
+        assert type(msgspec.json.decode(frame, type=c.FRAMES)) is struct
+        # a REST body is the same without the tag
+        assert type(msgspec.json.decode(msgspec.json.encode(fields), type=struct)) is struct
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode(b'{"type": "send_message", "ciphertext": "", "encryption": "none",'
+                            b' "color": 1}', type=c.FRAMES)

@@ -2,7 +2,8 @@
 
 Streams (chatalot/domain/streams.py):
 - `message-<id>`: MessageSent, MessageEdited, MessageDeleted, ReactionAdded,
-  ReactionRemoved, MessagePinned, MessageUnpinned. Each message is its own small stream,
+  ReactionRemoved, MessagePinned, MessageUnpinned, MessageQuarantined,
+  MessageUnquarantined. Each message is its own small stream,
   so concurrent sends never contend and deciding on a message reads one short stream.
 - `reads-<user id>`: ReadCursorMoved (one user's read cursors, all channels).
 - `bookmarks-<user id>`: BookmarkAdded, BookmarkRemoved.
@@ -90,6 +91,22 @@ class MessageUnpinned(msgspec.Struct, frozen=True, kw_only=True):
     message_id: uuid.UUID
     channel_id: uuid.UUID
     unpinned_by: uuid.UUID
+
+
+class MessageQuarantined(msgspec.Struct, frozen=True, kw_only=True):
+    """Instance staff hid a message pending review: members see it as quarantined, without
+    its body; staff still see it; search leaves it out."""
+
+    message_id: uuid.UUID
+    channel_id: uuid.UUID
+    moderator_id: uuid.UUID
+    reason: str | None = None
+
+
+class MessageUnquarantined(msgspec.Struct, frozen=True, kw_only=True):
+    message_id: uuid.UUID
+    channel_id: uuid.UUID
+    moderator_id: uuid.UUID
 
 
 # -- read cursors (stream reads-<user id>) ----------------------------------------------------
@@ -226,7 +243,8 @@ ADDRESSEE: Final[dict[str, str]] = {
 
 MESSAGING_EVENTS: list[type[msgspec.Struct]] = [
     MessageSent, MessageEdited, MessageDeleted, ReactionAdded, ReactionRemoved,
-    MessagePinned, MessageUnpinned, ReadCursorMoved, BookmarkAdded, BookmarkRemoved,
+    MessagePinned, MessageUnpinned, MessageQuarantined, MessageUnquarantined,
+    ReadCursorMoved, BookmarkAdded, BookmarkRemoved,
     PollCreated, PollVoted, PollVoteRemoved, PollClosed, MessageScheduled,
     ScheduledMessageCancelled, ScheduledMessageDelivered, WebhookCreated, WebhookUpdated,
     WebhookDeleted,

@@ -168,3 +168,10 @@ def check_new_reaction_emoji(present: Set[str], emoji: str) -> None:
 def check_pin_room(pinned_count: int) -> None:
     if pinned_count >= MAX_PINS:
         raise DomainError("limit_reached", f"at most {MAX_PINS} pinned messages per channel")
+
+
+def check_quarantine(quarantined: bool, wanted: bool) -> None:
+    """Quarantining a quarantined message, or releasing one that is not: 409."""
+    if quarantined == wanted:
+        raise DomainError("conflict", "the message is already quarantined" if wanted
+                          else "the message is not quarantined")

@@ -18,6 +18,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
+
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
 from chatalot.contracts import iso
@@ -67,8 +69,8 @@ async def _claim_client_id(tx: Tx, sender: uuid.UUID, client_id: uuid.UUID,
         "SELECT c.message_id, c.channel_id, m.sent_at FROM messaging_client_ids c"
         " JOIN messaging_messages m USING (message_id)"
         " WHERE c.sender_id = %s AND c.client_id = %s", (sender, client_id))
-    if row is None:  # claimed by a transaction that has not committed its message: retry
-        raise ConcurrencyError("client_id claimed concurrently")
+    if row is None:  # the claim and its message commit together: this cannot be seen
+        raise psycopg.errors.SerializationFailure("client_id claimed concurrently")
     if row["channel_id"] != channel_id:
         raise conflict("this client_id was used for a message in another channel")
     return Sent(row["message_id"], row["channel_id"], row["sent_at"], replayed=True)

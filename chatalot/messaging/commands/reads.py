@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
 from psycopg import sql
 
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
 from chatalot.contracts import iso
-from chatalot.domain.errors import conflict, not_found
+from chatalot.domain.errors import DomainError, conflict, not_found
 from chatalot.domain.messaging import events as ev
 from chatalot.domain.messaging import rules
 from chatalot.domain.spaces import permissions
@@ -76,11 +77,15 @@ async def mark_all_read(rt: MessagingRuntime, actor: uuid.UUID, info: RequestInf
         channels = await readable_channels(tx.conn, actor)
         if not channels:
             return
-        latest = await tx.fetchall(sql.SQL(_LATEST).format(
-            messages=read_model("messages")).as_string(tx.conn), (channels,))
-        cursors = {r["channel_id"]: r["message_id"] for r in await tx.fetchall(
-            sql.SQL("SELECT channel_id, message_id FROM {} WHERE user_id = %s").format(
-                read_model("read_cursors")).as_string(tx.conn), (actor,))}
+        try:
+            latest = await tx.fetchall(sql.SQL(_LATEST).format(
+                messages=read_model("messages")).as_string(tx.conn), (channels,))
+            cursors = {r["channel_id"]: r["message_id"] for r in await tx.fetchall(
+                sql.SQL("SELECT channel_id, message_id FROM {} WHERE user_id = %s").format(
+                    read_model("read_cursors")).as_string(tx.conn), (actor,))}
+        except psycopg.errors.UndefinedTable:
+            raise DomainError("projection_lag", "the read models are still being built"
+                              ) from None
         receipt = await _receipts_on(tx, actor)
         moved = [ev.ReadCursorMoved(channel_id=r["channel_id"], user_id=actor,
                                     message_id=r["message_id"], receipt=receipt)
