@@ -18,6 +18,7 @@ from litestar.response import Response, Stream
 from chatalot.api.context import errors
 from chatalot.api.errors import error_response
 from chatalot.api.guards import require_authenticated
+from chatalot.api.multipart import FileUploadOperation
 from chatalot.api.read_your_writes import read_your_writes
 from chatalot.auth.principal import Principal
 from chatalot.contracts import iso
@@ -77,7 +78,8 @@ class FilesController(Controller):
     request_max_body_size = BODY_LIMIT
 
     @post("/upload", status_code=201, summary="Upload a file into a channel",
-          request_max_body_size=None, responses=errors(401, 403, 404, 409, 413, 422))
+          request_max_body_size=None,
+          operation_class=FileUploadOperation, responses=errors(401, 403, 404, 409, 413, 422))
     async def upload(self, request: Request[Any, Any, Any],
                      files: NamedDependency[FilesRuntime], principal: NamedDependency[Principal],
                      info: NamedDependency[RequestInfo]) -> c.FileMeta:
@@ -93,9 +95,11 @@ class FilesController(Controller):
         blocked SHA-256 403 (and audited). The reply's `sha256` is that of the stored
         bytes."""
         user = principal.user_id
+        length = request.headers.get("content-length", "")
+        announced = int(length) if length.isdigit() else None
 
         async def before_bytes(fields: dict[str, str]) -> None:
-            await uploads.check_before_bytes(files, user, fields)
+            await uploads.check_before_bytes(files, user, fields, announced)
 
         received = await receive_upload(request, files.storage,
                                         limit=files.limits.max_file_bytes,

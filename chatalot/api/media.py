@@ -6,6 +6,7 @@ chatalot/api/space_media.py. The rules are in docs/files.md ("Media")."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -17,6 +18,7 @@ from chatalot.accounts.state import lock_account
 from chatalot.api.context import errors
 from chatalot.api.files import content_disposition, serve_blob
 from chatalot.api.guards import require_authenticated
+from chatalot.api.multipart import ImageUploadOperation
 from chatalot.auth.principal import Principal
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.domain.accounts.events import ProfileUpdated
@@ -33,8 +35,18 @@ from chatalot.request_info import RequestInfo
 async def receive_and_store(request: Request[Any, Any, Any], rt: FilesRuntime,
                             actor: uuid.UUID, owner_kind: str, owner_id: uuid.UUID,
                             purpose: str, info: RequestInfo, *, authorize: media.Authorize,
-                            after: media.AfterStore | None = None) -> c.MediaReply:
-    received = await receive_upload(request, rt.storage, limit=rt.limits.media_max_bytes)
+                            after: media.AfterStore | None = None,
+                            before_bytes: Callable[[], Awaitable[None]] | None = None
+                            ) -> c.MediaReply:
+    """The image upload of every media route: `before_bytes` refuses early (rights), then
+    the command checks again in its transaction (`authorize`)."""
+
+    async def early(_: dict[str, str]) -> None:
+        if before_bytes is not None:
+            await before_bytes()
+
+    received = await receive_upload(request, rt.storage, limit=rt.limits.media_max_bytes,
+                                    on_file_start=early)
     if received.fields:
         received.discard()
         raise bad_request(f"unknown form field `{sorted(received.fields)[0]}`")
@@ -63,7 +75,8 @@ class AccountMediaController(Controller):
     guards = [require_authenticated]
 
     @post("/avatar", status_code=200, summary="Upload my avatar",
-          request_max_body_size=None, responses=errors(401, 404, 409, 413, 422))
+          request_max_body_size=None,
+          operation_class=ImageUploadOperation, responses=errors(401, 404, 409, 413, 422))
     async def avatar(self, request: Request[Any, Any, Any], files: NamedDependency[FilesRuntime],
                      principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                      ) -> c.MediaReply:
@@ -73,7 +86,8 @@ class AccountMediaController(Controller):
         return await _own_profile(request, files, principal.user_id, "avatar", info)
 
     @post("/banner", status_code=200, summary="Upload my profile banner",
-          request_max_body_size=None, responses=errors(401, 404, 409, 413, 422))
+          request_max_body_size=None,
+          operation_class=ImageUploadOperation, responses=errors(401, 404, 409, 413, 422))
     async def banner(self, request: Request[Any, Any, Any], files: NamedDependency[FilesRuntime],
                      principal: NamedDependency[Principal], info: NamedDependency[RequestInfo]
                      ) -> c.MediaReply:
@@ -86,7 +100,7 @@ def _asset_id(filename: str) -> uuid.UUID:
     try:
         return uuid.UUID(stem)
     except ValueError:
-        raise not_found("no such image") from None
+        raise bad_request("an image's name is <uuid>.<extension>") from None
 
 
 async def _serve(request: Request[Any, Any, Any], rt: FilesRuntime, owner_kind: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chatalot.api.admin_files import AdminFilesController
 from chatalot.api.files import FilesController
 from chatalot.api.media import AccountMediaController, MediaController
+from chatalot.api.space_media import CommunityMediaController, GroupMediaController
 from chatalot.bounded_context import BoundedContext
 from chatalot.domain.files.events import FILE_EVENTS
 from chatalot.files.collector import running_collector
@@ -16,7 +17,7 @@ FILES = BoundedContext(
     events=FILE_EVENTS,
     projectors=PROJECTORS,
     controllers=[FilesController, AdminFilesController, AccountMediaController,
-                 MediaController],
+                 MediaController, CommunityMediaController, GroupMediaController],
     runtimes={"files": files_runtime},
     background=[running_collector],
 )

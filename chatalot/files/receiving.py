@@ -47,8 +47,13 @@ class ReceivedUpload:
 
 
 def boundary_of(request: Request[Any, Any, Any]) -> bytes:
+    """The multipart boundary. Any other body is refused before it is read: 413 when it
+    announces more than a form's small parts could need, else 400."""
     content_type, options = request.content_type
     if content_type != "multipart/form-data" or not options.get("boundary"):
+        announced = request.headers.get("content-length", "")
+        if announced.isdigit() and int(announced) > FORM_OVERHEAD:
+            raise too_large(FORM_OVERHEAD)
         raise bad_request("expected a multipart/form-data body with a boundary")
     return options["boundary"].encode("latin-1")
 
@@ -69,7 +74,8 @@ async def receive_upload(
     try:
         await _parse(request, storage, boundary, limit, file_field, on_file_start, received)
     except BaseException:
-        received.discard()
+        if received.staged is not None:
+            await received.staged.abort()
         raise
     if received.staged is None:
         raise bad_request(f"the form has no `{file_field}` part")

@@ -29,8 +29,9 @@ CHUNK = 1024 * 1024
 
 class StagedBlob:
     """A file being written to staging: append bytes (hashed on the way), then place it or
-    discard it. Writes go to a worker thread in chunks of about 1 MiB, so an upload never
-    holds more than that in memory."""
+    discard it. Bytes are handed to a worker thread in batches of about 1 MiB, one batch
+    at a time, while the next one is gathered (hashing and writing overlap with
+    receiving): an upload holds at most about two batches in memory."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -39,6 +40,7 @@ class StagedBlob:
         self._file: BinaryIO | None = open(path, "wb")  # noqa: SIM115 - closed in finish/discard
         self._pending: list[bytes] = []
         self._pending_size = 0
+        self._writing: asyncio.Future[None] | None = None
 
     async def write(self, data: bytes) -> None:
         if not data:
@@ -50,11 +52,15 @@ class StagedBlob:
             await self._flush()
 
     async def _flush(self) -> None:
+        """Wait for the batch being written, then start writing the gathered one."""
+        if self._writing is not None:
+            await self._writing
+            self._writing = None
         if not self._pending:
             return
         data = b"".join(self._pending)
         self._pending, self._pending_size = [], 0
-        await asyncio.to_thread(self._write_sync, data)
+        self._writing = asyncio.ensure_future(asyncio.to_thread(self._write_sync, data))
 
     def _write_sync(self, data: bytes) -> None:
         assert self._file is not None
@@ -62,14 +68,33 @@ class StagedBlob:
         self._file.write(data)
 
     async def finish(self) -> str:
-        """Flush and close; returns the hex SHA-256 of everything written."""
+        """Write what is left and close; returns the hex SHA-256 of everything written."""
         await self._flush()
+        if self._writing is not None:
+            await self._writing
+            self._writing = None
         if self._file is not None:
             await asyncio.to_thread(self._file.close)
             self._file = None
         return self._hash.hexdigest()
 
+    async def abort(self) -> None:
+        """Discard, once the batch in its thread (if any) is done with the file."""
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            with contextlib.suppress(Exception):
+                await writing
+        self._close_and_unlink()
+
     def discard(self) -> None:
+        if self._writing is not None:
+            # a batch still in its thread: close the file once it is done with it
+            writing, self._writing = self._writing, None
+            writing.add_done_callback(lambda _: self._close_and_unlink())
+            return
+        self._close_and_unlink()
+
+    def _close_and_unlink(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None

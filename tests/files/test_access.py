@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
+import pytest
+
+from chatalot.domain.errors import DomainError
+from chatalot.files.attachments import attachable_file
 from tests.files.conftest import FilesApi, pdf
 
 
@@ -98,3 +103,22 @@ async def test_quarantine_hides_a_file_until_lifted(files: FilesApi) -> None:
     r = await files.client.post(f"{path}/unquarantine", headers=admin.auth)
     assert r.status_code == 200, r.text
     assert (await files.download(member, stored.id)).status_code == 200
+
+
+async def test_the_port_messaging_asks_before_a_file_message(files: FilesApi) -> None:
+    space = await files.space(members=2)
+    alice, bob = space.members
+    stored = await files.stored(alice, space.channel_id, pdf(100))
+    other = await files.spaces.dm(alice, bob)
+    file_id, channel = uuid.UUID(stored.id), uuid.UUID(space.channel_id)
+    async with await psycopg.AsyncConnection.connect(files.api.db.database_url) as conn:
+        attached = await attachable_file(conn, file_id, channel, uuid.UUID(alice.id))
+        assert (attached.filename, attached.size_bytes, attached.encrypted) == (
+            "doc.pdf", 100, False)
+        refusals = [(file_id, uuid.UUID(other), alice.id, "bad_request"),
+                    (file_id, channel, bob.id, "bad_request"),
+                    (uuid.uuid4(), channel, alice.id, "not_found")]
+        for fid, cid, sender, code in refusals:
+            with pytest.raises(DomainError) as refused:
+                await attachable_file(conn, fid, cid, uuid.UUID(sender))
+            assert refused.value.code == code

@@ -57,5 +57,31 @@ async def test_avatar_refusals(files: FilesApi) -> None:
     assert (r.status_code, r.json()["code"]) == (413, "too_large")
     r = await post("/api/account/avatar", files={"file": ("a.jpg", jpeg_with_exif())})
     assert r.status_code == 401
-    assert (await files.client.get("/api/avatars/nothing.webp")).status_code == 404
+    assert (await files.client.get("/api/avatars/nothing.webp")).status_code == 400
+    missing = "/api/avatars/00000000-0000-4000-8000-000000000000.webp"
+    assert (await files.client.get(missing)).status_code == 404
     assert files.blob_count() == 0
+
+
+async def test_community_and_group_images_need_their_admins(files: FilesApi) -> None:
+    space = await files.space(members=1)
+    owner, member = space.owner, space.members[0]
+    image = {"file": ("icon.png", jpeg_with_exif((800, 800)))}
+    routes = [f"/api/communities/{space.community_id}/icon",
+              f"/api/communities/{space.community_id}/banner",
+              f"/api/groups/{space.group_id}/icon", f"/api/groups/{space.group_id}/banner",
+              f"/api/groups/{space.group_id}/voice-background"]
+    for route in routes:
+        r = await files.client.post(route, headers=member.auth, files=image)
+        assert (r.status_code, r.json()["code"]) == (403, "forbidden"), (route, r.text)
+        r = await files.client.post(route, headers=owner.auth, files=image)
+        assert r.status_code == 200, (route, r.text)
+        url = r.json()["url"]
+        prefix = "/api/community-assets/" if "communities" in route else "/api/group-assets/"
+        assert url.startswith(prefix)
+        served = await files.client.get(url)
+        assert served.status_code == 200
+        assert has_metadata(served.content) == []
+    r = await files.client.post("/api/communities/00000000-0000-4000-8000-000000000000/icon",
+                                headers=owner.auth, files=image)
+    assert r.status_code == 404

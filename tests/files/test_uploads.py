@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import pytest
-
 from tests.files.conftest import MIB, FilesApi, pdf
 from tests.files.images import SVG_WITH_SCRIPT, has_metadata, jpeg_with_exif
 
@@ -81,7 +79,7 @@ async def test_the_same_content_is_stored_once(files: FilesApi) -> None:
     assert files.blob_count() == 1
 
 
-@pytest.mark.parametrize(("data", "name"), [
+REFUSED = [
     (b"\x00\x01\x02\x03binary of no known type" * 10, "data.bin"),
     (b"MZ\x90\x00\x03\x00\x00\x00" + bytes(300), "setup.exe"),
     (b"\x7fELF\x02\x01\x01\x00" + bytes(300), "tool"),
@@ -89,13 +87,21 @@ async def test_the_same_content_is_stored_once(files: FilesApi) -> None:
     (SVG_WITH_SCRIPT, "cat.svg"),
     (SVG_WITH_SCRIPT, "cat.png"),
     (b"<html><script>alert(1)</script></html>", "page.txt"),
-])
-async def test_refused_types(files: FilesApi, data: bytes, name: str) -> None:
+    (b"%PDF-1.7 but named as a script", "run.ps1"),
+]
+
+
+async def test_refused_types(files: FilesApi) -> None:
+    """Magic bytes off the allowlist, executables, scripts (by name and by `#!`), SVG
+    with script (by name and by content), HTML: 400, and nothing stored."""
     space = await files.space(members=1)
-    r = await files.upload(space.members[0], space.channel_id, data, name)
-    assert r.status_code == 400, r.text
-    assert r.json()["code"] == "bad_request"
+    for data, name in REFUSED:
+        r = await files.upload(space.members[0], space.channel_id, data, name)
+        assert r.status_code == 400, (name, r.text)
+        assert r.json()["code"] == "bad_request"
     assert files.blob_count() == 0
+    staging = Path(files.api.settings.data_dir) / "files" / "staging"
+    assert list(staging.iterdir()) == []
 
 
 async def test_exif_is_really_gone_and_a_thumbnail_is_served(files: FilesApi) -> None:
@@ -176,3 +182,23 @@ async def test_rate_is_exact_under_concurrent_uploads(files: FilesApi) -> None:
     files.api.clock.advance(61)
     r = await files.upload(user, space.channel_id, pdf(100, seed=999))
     assert r.status_code == 201, r.text
+
+
+async def test_over_the_quota_is_refused_before_the_bytes(files: FilesApi) -> None:
+    """Fields first and a Content-Length the quota cannot hold: 422 as the file part
+    starts. The body here never ends its file part: read to its end it would be a 400."""
+    space = await files.space(members=1)
+    user = space.members[0]
+    for seed in range(3):  # 6 of the 8 MiB
+        await files.stored(user, space.channel_id, pdf(2 * MIB, seed=seed))
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"channel_id\"\r\n\r\n"
+            + space.channel_id.encode() + b"\r\n--b\r\nContent-Disposition: form-data;"
+            b" name=\"file\"; filename=\"big.pdf\"\r\n\r\n" + pdf(3 * MIB, seed=9))
+    headers = {**user.auth, "content-type": "multipart/form-data; boundary=b"}
+    r = await files.client.post("/api/files/upload", content=body, headers=headers)
+    assert (r.status_code, r.json()["code"]) == (422, "limit_reached")
+    small = body[: len(body) - 2 * MIB]  # room in the quota: read to its broken end
+    r = await files.client.post("/api/files/upload", content=small, headers=headers)
+    assert r.status_code == 400
+    staging = Path(files.api.settings.data_dir) / "files" / "staging"
+    assert list(staging.iterdir()) == []

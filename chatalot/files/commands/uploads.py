@@ -30,7 +30,7 @@ from chatalot.domain.streams import blocked_hash_stream, file_stream
 from chatalot.files import state
 from chatalot.files.channels import posting_access
 from chatalot.files.collector import BlobCollector
-from chatalot.files.receiving import ReceivedUpload
+from chatalot.files.receiving import FORM_OVERHEAD, ReceivedUpload
 from chatalot.files.runtime import FilesRuntime
 from chatalot.files.scanning import Produced, Scanned, scan_plaintext
 from chatalot.request_info import RequestInfo
@@ -79,10 +79,12 @@ def parse_fields(fields: dict[str, str]) -> UploadFields:
     return UploadFields(channel_id, _TRUE[flag])
 
 
-async def check_before_bytes(rt: FilesRuntime, user_id: uuid.UUID, fields: dict[str, str]
-                             ) -> None:
+async def check_before_bytes(rt: FilesRuntime, user_id: uuid.UUID, fields: dict[str, str],
+                             announced: int | None = None) -> None:
     """The refusals an upload can get before its bytes are read, when the fields came
-    before the file part (clients should send them first). The command decides again."""
+    before the file part (clients should send them first). The command decides again.
+    `announced`: the request's Content-Length; the file is at least that less the room a
+    form's other parts may take, which must fit the quota."""
     if "channel_id" not in fields:
         return
     wanted = parse_fields(fields)
@@ -93,7 +95,8 @@ async def check_before_bytes(rt: FilesRuntime, user_id: uuid.UUID, fields: dict[
                           e2e_required=access.e2e_required)
     usage = await state.read_usage(rt.pool, user_id)
     rules.check_rate(usage.recent, now, rt.limits.uploads_per_minute)
-    rules.check_quota(usage.bytes_used, 0, rt.limits.quota_bytes)
+    least = max(0, (announced or 0) - FORM_OVERHEAD)
+    rules.check_quota(usage.bytes_used, least, rt.limits.quota_bytes)
 
 
 async def upload(rt: FilesRuntime, user_id: uuid.UUID, received: ReceivedUpload,
