@@ -7,6 +7,7 @@ land in proxy logs.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from litestar import Controller, WebSocket, get, websocket
@@ -20,11 +21,17 @@ from chatalot.ws.connection import serve
 from chatalot.ws.runtime import gateway_of
 from chatalot.ws.turn import IceServer, ice_servers
 
+log = logging.getLogger(__name__)
+
 
 @websocket("/ws", opt={"exclude_from_auth": True})
 async def gateway_socket(socket: WebSocket[Any, Any, Any]) -> None:
     services: Services = socket.app.state.services
-    await serve(gateway_of(services), socket)
+    try:
+        await serve(gateway_of(services), socket)
+    except Exception:  # Litestar would close 4500 without a word in the log
+        log.exception("the gateway failed on a socket")
+        raise
 
 
 class VoiceController(Controller):

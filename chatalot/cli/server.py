@@ -76,6 +76,10 @@ def server_config(settings: Settings, app: Any, *, log_level: str = "info") -> u
         ws_max_size=settings.limits.max_ws_frame_bytes,
         ws_ping_interval=float(settings.limits.ws_ping_interval_secs),
         ws_ping_timeout=float(settings.limits.ws_ping_interval_secs),
+        # No permessage-deflate: it compresses every frame once per socket, which undoes
+        # the gateway's encode-once fan-out (CPU per socket per event); chat frames are
+        # small and E2E ciphertext does not compress anyway.
+        ws_per_message_deflate=False,
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted,
         server_header=False,

@@ -2,9 +2,12 @@
 (chatalot/messaging/contracts.py) and calls the same command function (PORTS.md,
 "Commands callable from REST and WebSocket alike"); no rule has a second copy here.
 
-An entry is `frame type -> (body Struct, call)`, where `call(services, principal, body,
-info, ref)` runs the command and returns the reply frame: `message_sent` for
-send_message, else `ack {ref, position}`. Refusals are the command's own DomainError.
+Messaging's contracts also offer FRAMES, the tagged union of these Structs; the gateway
+decodes through one table of its own frames and these, so a frame of either kind gets
+the same `bad_request` and `ref` handling. An entry is `frame type -> (body Struct,
+call)`, where `call(services, principal, body, info, ref)` runs the command and returns
+the reply frame: `message_sent` for send_message, else `ack {ref, position}`. Refusals
+are the command's own DomainError.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from typing import Any
 import msgspec
 
 from chatalot.auth.principal import Principal
-from chatalot.contracts import Body
 from chatalot.domain.errors import DomainError
 from chatalot.messaging import commands as messaging
 from chatalot.messaging import contracts as mc
@@ -25,14 +27,6 @@ from chatalot.request_info import RequestInfo
 from chatalot.ws.frames import ack_frame, encode
 
 Call = Callable[[Any, Principal, Any, RequestInfo, "str | None"], Awaitable["bytes | None"]]
-
-
-class MessageRef(Body):
-    message_id: uuid.UUID
-
-
-class NoBody(Body):
-    pass
 
 
 def _required(value: uuid.UUID | None, name: str) -> uuid.UUID:
@@ -57,7 +51,7 @@ async def edit_message(services: Any, who: Principal, body: mc.EditMessage,
     return ack_frame(ref, position)
 
 
-async def delete_message(services: Any, who: Principal, body: MessageRef,
+async def delete_message(services: Any, who: Principal, body: mc.DeleteMessage,
                          info: RequestInfo, ref: str | None) -> bytes:
     _, position = await messaging.delete_message(messaging_runtime(services), who.user_id,
                                                  body.message_id, info)
@@ -82,7 +76,7 @@ async def mark_read(services: Any, who: Principal, body: mc.MarkRead, info: Requ
     return ack_frame(ref, position)
 
 
-async def mark_all_read(services: Any, who: Principal, body: NoBody, info: RequestInfo,
+async def mark_all_read(services: Any, who: Principal, body: mc.MarkAllRead, info: RequestInfo,
                         ref: str | None) -> bytes:
     _, position = await messaging.mark_all_read(messaging_runtime(services), who.user_id,
                                                 info)
@@ -92,9 +86,9 @@ async def mark_all_read(services: Any, who: Principal, body: NoBody, info: Reque
 COMMANDS: dict[str, tuple[type[Any], Call]] = {
     "send_message": (mc.SendMessage, send_message),
     "edit_message": (mc.EditMessage, edit_message),
-    "delete_message": (MessageRef, delete_message),
-    "add_reaction": (mc.Reaction, _reaction(messaging.add_reaction)),
-    "remove_reaction": (mc.Reaction, _reaction(messaging.remove_reaction)),
+    "delete_message": (mc.DeleteMessage, delete_message),
+    "add_reaction": (mc.AddReaction, _reaction(messaging.add_reaction)),
+    "remove_reaction": (mc.RemoveReaction, _reaction(messaging.remove_reaction)),
     "mark_read": (mc.MarkRead, mark_read),
-    "mark_all_read": (NoBody, mark_all_read),
+    "mark_all_read": (mc.MarkAllRead, mark_all_read),
 }

@@ -42,15 +42,19 @@ Nothing is queued for it meanwhile, so this costs one idle task, not memory."""
 
 async def _receive(ws: WebSocket[Any, Any, Any]) -> str | bytes | None:
     """The next data frame, or None when the client is gone."""
-    message = await ws.receive()
+    message: Any = await ws.receive()
     if message["type"] == "websocket.disconnect":
         return None
-    text = message.get("text")
-    return text if text is not None else (message.get("bytes") or b"")
+    text: str | None = message.get("text")
+    if text is not None:
+        return text
+    data: bytes | None = message.get("bytes")
+    return data or b""
 
 
 async def _send_raw(ws: WebSocket[Any, Any, Any], data: bytes) -> None:
-    await ws.send({"type": "websocket.send", "text": data.decode()})
+    """One text frame, already encoded (the same bytes for every recipient)."""
+    await ws.send({"type": "websocket.send", "text": data.decode(), "bytes": None})
 
 
 async def _refuse(ws: WebSocket[Any, Any, Any], code: int, error: str, message: str) -> None:

@@ -73,10 +73,6 @@ class RtcIceCandidate(Body):
     candidate: Annotated[str, msgspec.Meta(max_length=4096)] | dict[str, Any]
 
 
-class Empty(Body):
-    pass
-
-
 @dataclass(frozen=True)
 class Frame:
     type: str

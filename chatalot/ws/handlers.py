@@ -41,10 +41,6 @@ class Ctx:
         """`ack` answers frames that carry a ref (the client asked to be told)."""
         return f.ack_frame(self.ref, position) if self.ref is not None else None
 
-    async def require_member(self, channel: uuid.UUID) -> None:
-        if not await self.gw.audience.is_member(channel, self.user):
-            raise DomainError("forbidden", "not a member of this channel")
-
     async def access(self, channel: uuid.UUID) -> ChannelAccess:
         """The spaces context's decision (404 for an unknown channel)."""
         async with self.gw.services.pool.connection() as conn:
@@ -73,13 +69,13 @@ async def unsubscribe(ctx: Ctx, body: f.ChannelSet) -> bytes | None:
 
 
 async def typing(ctx: Ctx, body: f.ChannelRef) -> bytes | None:
-    await ctx.require_member(body.channel_id)
+    permissions.require_read(await ctx.access(body.channel_id))
     await ctx.gw.typing(ctx.user, body.channel_id)
     return ctx.ack()
 
 
 async def stop_typing(ctx: Ctx, body: f.ChannelRef) -> bytes | None:
-    await ctx.require_member(body.channel_id)
+    permissions.require_read(await ctx.access(body.channel_id))
     await ctx.gw.stop_typing(ctx.user, body.channel_id)
     return ctx.ack()
 

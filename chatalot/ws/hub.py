@@ -83,7 +83,7 @@ class Hub:
             if self._task is not None:
                 return
             self.position = await self.store.head()
-            self._task = asyncio.create_task(self._read(self.position), name="ws-hub")
+            self._task = asyncio.create_task(self._follow(), name="ws-hub")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -110,6 +110,19 @@ class Hub:
         return self.by_user.get(user_id, set())
 
     # -- the log reader ---------------------------------------------------------------
+
+    async def _follow(self) -> None:
+        """Read the log for as long as the process lives: a reader that fails starts
+        again from the last batch it delivered (sockets miss nothing)."""
+        while True:
+            try:
+                assert self.position is not None
+                await self._read(self.position)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the gateway's log reader failed; restarting it")
+                await asyncio.sleep(1.0)
 
     async def _read(self, after: Position) -> None:
         subscription = self.store.subscribe(after, batch_size=REPLAY_PAGE, poll_interval=1.0,

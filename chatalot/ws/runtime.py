@@ -45,14 +45,17 @@ class Gateway:
         self._offline: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
+        self._starting = asyncio.Lock()
 
     async def start(self) -> None:
-        if self._started:
-            return
-        self._started = True
-        await self.hub.start()
-        await self.bus.start()
-        self._tasks.append(asyncio.create_task(self._refresh(), name="ws-refresh"))
+        """Idempotent; sockets that arrive together all wait for the hub's first position."""
+        async with self._starting:
+            if self._started:
+                return
+            await self.hub.start()
+            await self.bus.start()
+            self._tasks.append(asyncio.create_task(self._refresh(), name="ws-refresh"))
+            self._started = True
 
     async def close(self) -> None:
         for sock in list(self.hub.sockets.values()):

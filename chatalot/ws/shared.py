@@ -100,6 +100,7 @@ class SharedState:
                 if sids:
                     pipe.zadd(f"{_P}conns:{user}", dict.fromkeys(sids, until))
                     pipe.expire(f"{_P}conns:{user}", int(SOCKET_TTL))
+                    pipe.expire(f"{_P}presence:{user}", int(SOCKET_TTL))
             await pipe.execute()
         except Exception as exc:
             self._failed("socket refresh", exc)
@@ -107,23 +108,26 @@ class SharedState:
     # -- presence ---------------------------------------------------------------------
 
     async def set_presence(self, user: uuid.UUID, status: str) -> None:
-        self._presence[user] = status
+        """One key per user that expires unless a node with the user's sockets refreshes
+        it (refresh_sockets): a crashed node's users fall offline on their own."""
+        if status == "offline":
+            self._presence.pop(user, None)
+        else:
+            self._presence[user] = status
         if self.redis is not None:
             try:
                 if status == "offline":
-                    await self.redis.hdel(f"{_P}presence", str(user))
+                    await self.redis.delete(f"{_P}presence:{user}")
                 else:
-                    await self.redis.hset(f"{_P}presence", str(user), status)
+                    await self.redis.set(f"{_P}presence:{user}", status, ex=int(SOCKET_TTL))
             except Exception as exc:
                 self._failed("presence", exc)
-        if status == "offline":
-            self._presence.pop(user, None)
 
     async def presence_of(self, users: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         """Each user's stored status ("offline" when none)."""
         if self.redis is not None and users:
             try:
-                values = await self.redis.hmget(f"{_P}presence", [str(u) for u in users])
+                values = await self.redis.mget([f"{_P}presence:{u}" for u in users])
                 return {u: (v.decode() if v else "offline") for u, v in zip(users, values,
                                                                           strict=True)}
             except Exception as exc:

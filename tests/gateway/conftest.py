@@ -1,7 +1,8 @@
 """Gateway tests: real sockets against real `chatalot serve` processes.
 
-One database per test module (a copy of the migrated template) and one or two server
-processes on it (ports 18500-18599). Users register over HTTP; channel membership is
+One database for the directory (a copy of the migrated template) and the server
+processes on it (ports 18500-18599): a default node, plus the nodes a module needs with
+other settings. Users register over HTTP; channel membership is
 seeded in the `channel_members` decision table (fixture data) until the spaces context's
 commands are merged.
 """
@@ -32,6 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from chatalot.db import drop_database, ensure_database, with_database
 from tests.accounts.conftest import PASSWORD, TOTP_KEY, key_fields
+from tests.spaces.builders import Space, SpacesBuilder
 
 _ports = itertools.count(18500 + (os.getpid() % 10) * 8)
 _names = itertools.count(1)
@@ -132,8 +134,10 @@ class Cluster:
         return node
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(pg_admin_url: str, template_db: str) -> Iterator[Cluster]:
+    """One database and its nodes for the whole gateway directory (a node costs seconds to
+    start; modules that need other settings add their own nodes to it)."""
     url = with_database(pg_admin_url, f"chatalot_ws_{uuid.uuid4().hex[:10]}")
     ensure_database(url, template=template_db)
     with tempfile.TemporaryDirectory(prefix="chatalot-ws-") as tmp:
@@ -147,9 +151,15 @@ def cluster(pg_admin_url: str, template_db: str) -> Iterator[Cluster]:
                 drop_database(url)
 
 
+@pytest.fixture(scope="session")
+def default_node(cluster: Cluster) -> Node:
+    """No Redis; `authenticate` within 1 s (the handshake tests wait for the deadline)."""
+    return cluster.add(CHATALOT_WS_HANDSHAKE_TIMEOUT_SECS="1")
+
+
 @pytest.fixture(scope="module")
-def node(cluster: Cluster) -> Node:
-    return cluster.nodes[0] if cluster.nodes else cluster.add()
+def node(default_node: Node) -> Node:
+    return default_node
 
 
 @dataclass
@@ -200,6 +210,24 @@ async def leave(database_url: str, channel: uuid.UUID, user: User) -> None:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await conn.execute("DELETE FROM channel_members WHERE channel_id = %s AND user_id = %s",
                            (channel, user.uuid))
+
+
+class HttpApi:
+    """What tests.spaces.builders needs of an API: a client and a way to register."""
+
+    def __init__(self, node: Node, client: httpx.AsyncClient) -> None:
+        self.node, self.client = node, client
+
+    async def register(self) -> User:
+        return await register(self.node)
+
+
+async def space_on(node: Node, members: int, kind: str = "text") -> Space:
+    """A community with one channel (spaces commands over HTTP): its owner and `members`
+    more users are members of the channel."""
+    async with httpx.AsyncClient(base_url=node.http, timeout=30) as http:
+        return await SpacesBuilder(HttpApi(node, http)).community_with_channel(
+            members=members, kind=kind)
 
 
 class Client:

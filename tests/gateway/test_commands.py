@@ -12,23 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import Node, User, register, socket_of
+from tests.gateway.conftest import HttpApi, Node, register, socket_of
 from tests.spaces.builders import Space, SpacesBuilder
 
 
 def body(text: str, **extra: Any) -> dict[str, Any]:
     return {"ciphertext": base64.b64encode(text.encode()).decode(), "encryption": "none",
             **extra}
-
-
-class HttpApi:
-    """What tests.spaces.builders needs of an API: a client and a way to register."""
-
-    def __init__(self, node: Node, client: httpx.AsyncClient) -> None:
-        self.node, self.client = node, client
-
-    async def register(self) -> User:
-        return await register(self.node)
 
 
 @pytest.fixture

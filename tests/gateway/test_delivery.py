@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
-from tests.gateway.conftest import Cluster, Node, join, leave, register, socket_of
+from tests.gateway.conftest import Cluster, HttpApi, Node, join, register, socket_of, space_on
 from tests.keys.test_sender_keys import message_envelope
+from tests.spaces.builders import SpacesBuilder
 
 
 async def distribute(node: Node, sender, channel: uuid.UUID, recipient) -> str:  # type: ignore[no-untyped-def]
@@ -23,10 +26,17 @@ async def distribute(node: Node, sender, channel: uuid.UUID, recipient) -> str: 
         return str(r.json()["position"])
 
 
-async def test_a_sender_key_reaches_its_recipient_only(cluster: Cluster, node: Node) -> None:
-    alice, bob, carol = [await register(node) for _ in range(3)]
-    channel = uuid.uuid4()
-    await join(cluster.database_url, channel, alice, bob, carol)
+@pytest.fixture
+async def spaces(node: Node) -> AsyncIterator[SpacesBuilder]:
+    async with httpx.AsyncClient(base_url=node.http, timeout=30) as http:
+        yield SpacesBuilder(HttpApi(node, http))
+
+
+async def test_a_sender_key_reaches_its_recipient_only(spaces: SpacesBuilder, node: Node
+                                                      ) -> None:
+    space = await spaces.community_with_channel(members=2)
+    alice, bob, carol = space.everyone
+    channel = uuid.UUID(space.channel_id)
     async with socket_of(node, alice) as a, socket_of(node, bob) as b, \
             socket_of(node, carol) as c:
         position = await distribute(node, alice, channel, bob)
@@ -38,18 +48,21 @@ async def test_a_sender_key_reaches_its_recipient_only(cluster: Cluster, node: N
         await c.silent("sender_key_updated", 0.1)
 
 
-async def test_a_member_who_left_stops_receiving_at_once(cluster: Cluster, node: Node) -> None:
+async def test_a_member_who_left_stops_receiving_at_once(spaces: SpacesBuilder, node: Node
+                                                        ) -> None:
     """Authorization at delivery time: the row is gone when the event is delivered, so a
     copy addressed before the removal is not handed out after it."""
-    alice, bob = await register(node), await register(node)
-    channel = uuid.uuid4()
-    await join(cluster.database_url, channel, alice, bob)
+    space = await spaces.community_with_channel(members=1)
+    alice, bob = space.everyone
+    channel = uuid.UUID(space.channel_id)
     async with socket_of(node, bob) as b:
         await distribute(node, alice, channel, bob)
         await b.expect("sender_key_updated")
         position = b.position  # type: ignore[attr-defined]
         await distribute(node, alice, channel, bob)
-        await leave(cluster.database_url, channel, bob)
+        r = await spaces.client.post(f"/api/channels/{channel}/members/{bob.id}/kick",
+                                     headers=alice.auth, json={})
+        assert r.status_code == 200, r.text
     # the copy addressed while bob was a member is not replayed now that he is not
     async with socket_of(node, bob, resume_after=position) as b:
         await b.expect("resumed")
@@ -72,11 +85,11 @@ async def test_profile_changes_reach_those_who_share_a_channel(cluster: Cluster,
         await s.silent("user_profile_updated", 0.3)
 
 
-async def test_typing_goes_to_other_members_once_per_window(cluster: Cluster, node: Node
-                                                           ) -> None:
-    alice, bob, stranger = [await register(node) for _ in range(3)]
-    channel = uuid.uuid4()
-    await join(cluster.database_url, channel, alice, bob)
+async def test_typing_goes_to_other_members_once_per_window(node: Node) -> None:
+    space = await space_on(node, 1)
+    alice, bob = space.everyone
+    channel = space.channel_id
+    stranger = await register(node)
     async with socket_of(node, alice) as a, socket_of(node, bob) as b, \
             socket_of(node, stranger) as s:
         await a.send(type="typing", channel_id=str(channel), ref="t1")
@@ -94,10 +107,10 @@ async def test_typing_goes_to_other_members_once_per_window(cluster: Cluster, no
         assert (error["code"], error["ref"]) == ("forbidden", "no")
 
 
-async def test_typing_expires_after_five_seconds(cluster: Cluster, node: Node) -> None:
-    alice, bob = await register(node), await register(node)
-    channel = uuid.uuid4()
-    await join(cluster.database_url, channel, alice, bob)
+async def test_typing_expires_after_five_seconds(node: Node) -> None:
+    space = await space_on(node, 1)
+    alice, bob = space.everyone
+    channel = space.channel_id
     async with socket_of(node, alice) as a, socket_of(node, bob) as b:
         await a.send(type="typing", channel_id=str(channel))
         await b.expect("user_typing")
@@ -106,11 +119,10 @@ async def test_typing_expires_after_five_seconds(cluster: Cluster, node: Node) -
         assert 4.0 <= asyncio.get_running_loop().time() - started <= 7.0
 
 
-async def test_unsubscribe_narrows_and_subscribe_needs_membership(cluster: Cluster, node: Node
-                                                                 ) -> None:
-    alice, bob = await register(node), await register(node)
-    channel, other = uuid.uuid4(), uuid.uuid4()
-    await join(cluster.database_url, channel, alice, bob)
+async def test_unsubscribe_narrows_and_subscribe_needs_membership(node: Node) -> None:
+    space, elsewhere = await space_on(node, 1), await space_on(node, 0)
+    alice, bob = space.everyone
+    channel, other = space.channel_id, elsewhere.channel_id
     async with socket_of(node, alice) as a, socket_of(node, bob) as b:
         await b.send(type="unsubscribe", channel_ids=[str(channel)], ref="u")
         await b.expect("ack", ref="u")

@@ -7,15 +7,9 @@ import contextlib
 import json
 
 import httpx
-import pytest
 from websockets.asyncio.client import connect
 
 from tests.gateway.conftest import Client, Cluster, Node, register, socket_of
-
-
-@pytest.fixture(scope="module")
-def node(cluster: Cluster) -> Node:
-    return cluster.add(CHATALOT_WS_HANDSHAKE_TIMEOUT_SECS="1")
 
 
 async def test_authenticate_then_ping(node: Node) -> None:

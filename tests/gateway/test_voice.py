@@ -11,6 +11,7 @@ import json
 import socket
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -18,7 +19,8 @@ from websockets.client import ClientProtocol
 from websockets.frames import Close, Opcode
 from websockets.uri import parse_uri
 
-from tests.gateway.conftest import Cluster, Node, join, register, socket_of
+from tests.gateway.conftest import Cluster, HttpApi, Node, User, register, socket_of
+from tests.spaces.builders import SpacesBuilder
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +29,19 @@ def node(cluster: Cluster) -> Node:
                        CHATALOT_WS_FRAMES_BURST="1000", CHATALOT_WS_FRAMES_PER_SEC="1000")
 
 
-async def test_join_leave_relay_and_kick(cluster: Cluster, node: Node) -> None:
-    alice, bob, carol, mod = [await register(node) for _ in range(4)]
-    channel = uuid.uuid4()
-    await join(cluster.database_url, channel, alice, bob, carol)
-    await join(cluster.database_url, channel, mod, role="moderator")
+@pytest.fixture
+async def spaces(node: Node) -> AsyncIterator[SpacesBuilder]:
+    async with httpx.AsyncClient(base_url=node.http, timeout=30) as http:
+        yield SpacesBuilder(HttpApi(node, http))
+
+
+async def voice_room(spaces: SpacesBuilder, members: int) -> tuple[uuid.UUID, list[User]]:
+    space = await spaces.community_with_channel(members=members, kind="voice")
+    return uuid.UUID(space.channel_id), [space.owner, *space.members]
+
+
+async def test_join_leave_relay_and_kick(spaces: SpacesBuilder, node: Node) -> None:
+    channel, (mod, alice, bob, carol) = await voice_room(spaces, 3)
     async with socket_of(node, alice) as a, socket_of(node, bob) as b, \
             socket_of(node, carol) as c, socket_of(node, mod) as m:
         await a.send(type="join_voice", channel_id=str(channel), ref="j")
@@ -70,11 +80,18 @@ async def test_join_leave_relay_and_kick(cluster: Cluster, node: Node) -> None:
         await c.expect("voice_state_update", participants=[carol.id])
 
 
-async def test_voice_needs_membership(cluster: Cluster, node: Node) -> None:
+async def test_voice_needs_membership_and_a_voice_channel(spaces: SpacesBuilder, node: Node
+                                                         ) -> None:
+    channel, _ = await voice_room(spaces, 0)
+    text = await spaces.community_with_channel(members=0)
     stranger = await register(node)
-    async with socket_of(node, stranger) as s:
-        await s.send(type="join_voice", channel_id=str(uuid.uuid4()), ref="j")
+    async with socket_of(node, stranger) as s, socket_of(node, text.owner) as t:
+        await s.send(type="join_voice", channel_id=str(channel), ref="j")
         assert (await s.expect("error", ref="j"))["code"] == "forbidden"
+        await s.send(type="join_voice", channel_id=str(uuid.uuid4()), ref="k")
+        assert (await s.expect("error", ref="k"))["code"] == "not_found"
+        await t.send(type="join_voice", channel_id=text.channel_id, ref="l")
+        assert (await t.expect("error", ref="l"))["code"] == "bad_request"
 
 
 async def test_ice_servers_with_turn_rest_credentials(node: Node) -> None:
@@ -129,12 +146,10 @@ class RawClient:
 
 
 async def test_a_slow_consumer_is_closed_and_the_others_are_not_stalled(
-        cluster: Cluster, node: Node) -> None:
+        spaces: SpacesBuilder, node: Node) -> None:
     """A socket that stops reading: once the TCP buffers are full its queue passes the
     bound (16 here) and it is closed 1013; the sender and a reading peer keep working."""
-    alice, slow, peer = [await register(node) for _ in range(3)]
-    channel = uuid.uuid4()
-    await join(cluster.database_url, channel, alice, slow, peer)
+    channel, (alice, slow, peer) = await voice_room(spaces, 2)
     raw = RawClient(node)
     raw.send(type="authenticate", token=slow.access)
     raw.send(type="join_voice", channel_id=str(channel))
@@ -149,4 +164,7 @@ async def test_a_slow_consumer_is_closed_and_the_others_are_not_stalled(
                 await a.expect("pong", timestamp=i, timeout=5)
         await a.send(type="typing", channel_id=str(channel))
         await p.expect("user_typing", timeout=5)
-    assert await asyncio.to_thread(raw.close_code, 10) == 1013
+    try:
+        assert await asyncio.to_thread(raw.close_code, 10) == 1013
+    finally:
+        raw.sock.close()
