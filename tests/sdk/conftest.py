@@ -17,7 +17,7 @@ import pytest
 
 from chatalot.db import drop_database, ensure_database, with_database
 from chatalot_sdk import Client
-from tests.gateway.conftest import start_node
+from tests.gateway.conftest import Node, start_node
 
 PASSWORD = "correct horse battery staple"
 PASSPHRASE = "a passphrase for the key file"
@@ -39,11 +39,17 @@ def free_port() -> int:
 class Server:
     """A running `chatalot serve` and its database."""
 
-    def __init__(self, url: str, database_url: str, tmp: Path) -> None:
-        self.url = url
+    def __init__(self, node: Node, database_url: str, tmp: Path) -> None:
+        self.node = node
+        self.url = node.http
         self.database_url = database_url
         self.tmp = tmp
         self._names = 0
+
+    def restart(self) -> None:
+        """Stop the process and start a new one on the same port and database."""
+        self.node.stop()
+        self.node = start_node(self.database_url, self.tmp, port=self.node.port)
 
     def key_file(self, name: str) -> Path:
         return self.tmp / f"{name}.keys"
@@ -73,18 +79,20 @@ def running_server(pg_admin_url: str, template_db: str, tmp: Path) -> Iterator[S
     """A fresh database and one `chatalot serve` node on it (the gateway tests' launcher)."""
     url = with_database(pg_admin_url, f"chatalot_sdk_{uuid.uuid4().hex[:12]}")
     ensure_database(url, template=template_db)
-    node = start_node(url, tmp, port=free_port())
+    server = Server(start_node(url, tmp, port=free_port()), url, tmp)
     try:
-        yield Server(node.http, url, tmp)
+        yield server
     finally:
-        node.stop()
+        server.node.stop()
         with contextlib.suppress(Exception):
             drop_database(url)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def server(pg_admin_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Server]:
+    """One node for the SDK tests (each registers its own users), stopped after the last
+    of them: a node holds database connections the rest of the suite needs."""
     with running_server(pg_admin_url, template_db, tmp_path_factory.mktemp("sdk")) as s:
         yield s
 

@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from chatalot_sdk import Client
+from chatalot_sdk.models import Message
 from tests.sdk.conftest import PASSPHRASE, Server
 
 
@@ -36,21 +37,33 @@ async def test_send_and_history_from_a_script(server: Server, clients: list[Clie
                                    "hello from cron")
     assert sent.returncode == 0, sent.stderr
     message_id = uuid.UUID(sent.stdout.strip())
-    [got] = await bob.messages.history(channel)
+    [got] = await eventually(bob, channel, 1)
     assert (got.id, got.text, got.encryption) == (message_id, "hello from cron", "sender_key")
     listed = await asyncio.to_thread(chat, server, name, "history", "--channel", str(channel))
     assert listed.returncode == 0 and "hello from cron" in listed.stdout
     dm_sent = await asyncio.to_thread(chat, server, name, "dm", "--user", str(bob.user_id),
                                       "psst")
     assert dm_sent.returncode == 0, dm_sent.stderr
-    [dm] = await bob.spaces.dms()
-    [got] = await bob.messages.history(dm.channel.id)
+    dm = await bob.spaces.dm(alice.user_id)  # create-or-get: the one the script made
+    [got] = await eventually(bob, dm, 1)
     assert (got.text, got.encryption) == ("psst", "double_ratchet")
     who = await asyncio.to_thread(chat, server, name, "whoami")
     assert who.stdout.startswith(f"{name} ")
     wrong = await asyncio.to_thread(chat, server, name, "whoami", passphrase="nope nope")
     assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1
     assert "passphrase" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+async def eventually(reader: Client, channel: uuid.UUID, count: int) -> list[Message]:
+    """The history once it shows `count` messages (another process sent them: there is
+    no position of theirs to wait for)."""
+    history: list[Message] = []
+    for _ in range(200):
+        history = await reader.messages.history(channel)
+        if len(history) >= count:
+            return history
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"history stayed at {history}")
 
 
 def tmux(*args: str, check: bool = True) -> str:
@@ -87,11 +100,7 @@ async def test_the_tui_through_tmux(server: Server, clients: list[Client]) -> No
         await screen_shows(session, "welcome alice")  # history, decrypted
         tmux("send-keys", "-t", session, "/reply 0 thanks bob", "Enter")
         await screen_shows(session, "thanks bob")
-        for _ in range(100):
-            history = await bob.messages.history(channel)
-            if len(history) == 2:
-                break
-            await asyncio.sleep(0.1)
+        history = await eventually(bob, channel, 2)
         assert [m.text for m in history] == ["welcome alice", "thanks bob"]
         assert history[1].reply_to == history[0].id
         await bob.messages.send_text(channel, "live from bob", encryption="sender_key")

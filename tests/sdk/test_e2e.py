@@ -87,7 +87,8 @@ async def test_a_group_channel_with_a_member_offline(server: Server,
     channel = await server.channel(alice, bob, carol)
     members = [alice.user_id, bob.user_id, carol.user_id]
     first = await alice.encrypt_for_channel(channel, members, b"hello all")
-    assert await bob.decrypt_channel(channel, alice.user_id, first) == b"hello all"
+    assert await bob.decrypt_channel(channel, alice.user_id, first,
+                                 position=alice.rest.last_position) == b"hello all"
     # carol goes offline; alice and bob talk on
     carol_id = carol.user_id
     await carol.close()
@@ -95,16 +96,21 @@ async def test_a_group_channel_with_a_member_offline(server: Server,
     for i in range(3):
         sent.append(await alice.encrypt_for_channel(channel, members, f"a{i}".encode()))
     from_bob = await bob.encrypt_for_channel(channel, members, b"bob here")
-    assert await alice.decrypt_channel(channel, bob.user_id, from_bob) == b"bob here"
+    assert await alice.decrypt_channel(channel, bob.user_id, from_bob,
+                                   position=bob.rest.last_position) == b"bob here"
     for envelope, text in zip(sent[1:], [b"a0", b"a1", b"a2"], strict=True):
         assert await bob.decrypt_channel(channel, alice.user_id, envelope) == text
-    # carol comes back with her key file and catches up, in order
+    # carol comes back with her key file and catches up, in order (the copies she fetches
+    # are the server's as of alice's last distribution, as a message's position gives)
+    alice_at = alice.rest.last_position
     carol = await Client.open(server.key_file(carol.username), PASSPHRASE)
     clients.append(carol)
     assert carol.user_id == carol_id
-    got = [await carol.decrypt_channel(channel, alice.user_id, e) for e in sent]
+    got = [await carol.decrypt_channel(channel, alice.user_id, e, position=alice_at)
+           for e in sent]
     assert got == [b"hello all", b"a0", b"a1", b"a2"]
-    assert await carol.decrypt_channel(channel, bob.user_id, from_bob) == b"bob here"
+    assert await carol.decrypt_channel(channel, bob.user_id, from_bob,
+                                   position=bob.rest.last_position) == b"bob here"
 
 
 async def test_rotation_after_a_removal_locks_the_removed_member_out(
@@ -114,7 +120,8 @@ async def test_rotation_after_a_removal_locks_the_removed_member_out(
     channel = await server.channel(alice, bob, carol)
     members = [alice.user_id, bob.user_id, carol.user_id]
     before = await alice.encrypt_for_channel(channel, members, b"before")
-    assert await carol.decrypt_channel(channel, alice.user_id, before) == b"before"
+    assert await carol.decrypt_channel(channel, alice.user_id, before,
+                                   position=alice.rest.last_position) == b"before"
     # carol is kicked (sender_key_rotation_required): alice starts a new chain, which
     # goes to the members left
     await alice.spaces.kick(channel, carol.user_id)
@@ -122,7 +129,8 @@ async def test_rotation_after_a_removal_locks_the_removed_member_out(
     assert sorted(members) == sorted([alice.user_id, bob.user_id])
     alice.rotate_sender_key(channel)
     after = await alice.encrypt_for_channel(channel, members, b"after")
-    assert await bob.decrypt_channel(channel, alice.user_id, after) == b"after"
+    assert await bob.decrypt_channel(channel, alice.user_id, after,
+                                 position=alice.rest.last_position) == b"after"
     with pytest.raises(Forbidden):  # no longer a member: no sender keys to fetch
         await carol.decrypt_channel(channel, alice.user_id, after)
     with pytest.raises(DecryptFailed):  # and none of her chains opens it

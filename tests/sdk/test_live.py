@@ -10,12 +10,14 @@ import base64
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from chatalot_sdk import Client
+from chatalot_sdk.keystore import Tokens
 from chatalot_sdk.live import Live
 from chatalot_sdk.models import Event, KeyChanged, SenderKeyReceived
-from tests.sdk.conftest import PASSPHRASE, PASSWORD, Server
+from tests.sdk.conftest import PASSPHRASE, PASSWORD, Server, running_server
 
 
 @contextlib.asynccontextmanager
@@ -39,7 +41,7 @@ async def following(client: Client) -> AsyncIterator[tuple[Live, list[Any]]]:
 
 
 async def until(items: list[Any], pred: Callable[[Any], bool], count: int = 1) -> list[Any]:
-    for _ in range(200):
+    for _ in range(400):
         hits = [i for i in items if pred(i)]
         if len(hits) >= count:
             return hits
@@ -115,3 +117,59 @@ async def test_keys_low_and_key_changes(server: Server, clients: list[Client]) -
         await alice.replace_identity(PASSWORD)
         [changed] = await until(bob_items, lambda i: isinstance(i, KeyChanged))
         assert changed.user_id == alice.user_id
+
+
+async def test_an_expired_token_at_the_handshake_is_refreshed(
+        server: Server, clients: list[Client]) -> None:
+    alice, bob = await server.register("alice"), await server.register("bob")
+    clients += [alice, bob]
+    channel = await server.channel(alice, bob)
+    stale = alice.rest.tokens
+    assert stale is not None
+    alice.rest.tokens = Tokens(access="expired.or.revoked", refresh=stale.refresh)
+    async with following(alice) as (_, items):
+        await bob.share_sender_key(channel, [alice.user_id])
+        await until(items, key_from(bob, channel))
+    assert alice.rest.tokens.access != "expired.or.revoked"
+    assert alice.store.state.tokens == alice.rest.tokens
+
+
+async def test_the_connection_survives_a_server_restart(
+        pg_admin_url: str, template_db: str, tmp_path: Path) -> None:
+    """Its own node, stopped and started again on the same port: the SDK reconnects by
+    itself and resumes; what came before the restart is not delivered again."""
+    with running_server(pg_admin_url, template_db, tmp_path) as node:
+        alice, bob = await node.register("alice"), await node.register("bob")
+        try:
+            first = await node.channel(alice, bob)
+            second = await node.channel(alice, bob)
+            async with following(bob) as (live, items):
+                await alice.share_sender_key(first, [bob.user_id])
+                await until(items, key_from(alice, first))
+                await asyncio.to_thread(node.restart)
+                await alice.share_sender_key(second, [bob.user_id])
+                await until(items, key_from(alice, second))
+                assert live.ws is not None
+            assert len([i for i in items if key_from(alice, first)(i)]) == 1
+        finally:
+            await alice.close()
+            await bob.close()
+
+
+async def test_a_removal_rotates_the_remaining_members_chains(
+        server: Server, clients: list[Client]) -> None:
+    alice, bob, carol = [await server.register(n) for n in ("alice", "bob", "carol")]
+    clients += [alice, bob, carol]
+    channel = await server.channel(alice, bob, carol)
+    members = [alice.user_id, bob.user_id, carol.user_id]
+    await bob.share_sender_key(channel, members)
+    chain = bob.e2e.senders.sending_chain(channel)
+    assert chain is not None and bob.e2e.holders(channel) == {alice.user_id, carol.user_id}
+    async with following(bob) as (_, items):
+        await alice.spaces.kick(channel, carol.user_id)
+        await until(items, lambda i: getattr(i, "type", None) == "sender_key_rotation_required")
+    rotated = bob.e2e.senders.sending_chain(channel)
+    assert rotated is not None and rotated.chain_id != chain.chain_id
+    assert bob.e2e.holders(channel) == set()  # the new chain goes to the members left
+    left = await bob.spaces.members(channel, min_position=alice.rest.last_position)
+    assert await bob.share_sender_key(channel, left) == 1  # alice only

@@ -18,9 +18,9 @@ including the bundle a registration stores.
 Addressing, for live delivery: `KeysLow` and `SenderKeyUpdated` are private to one user,
 named by the field in `ADDRESSEE`; the WebSocket gateway sends them (as `keys_low` and
 `sender_key_updated`, the type names in snake case) to that user only, never to a channel.
-`IdentityKeyReplaced` is delivered as `identity_key_changed {user_id, position}` to every
-user in its `shared_with` (who shared a channel with the owner when it was appended: fixed
-in the event, so a replay delivers it to the same people).
+`IdentityKeyReplaced` is delivered as `identity_key_changed {user_id, position}` to the
+owner and everyone who shares a channel with them (chatalot/ws/routing.py); its
+`shared_with` records who shared one when it was appended.
 Their streams are chosen for write concurrency, not for delivery: the copies of one
 distribution are one append, and two senders never contend for a stream.
 """

@@ -10,6 +10,7 @@ with the stored session (refreshed transparently) without the password.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ class Client:
         self.store = store
         self.e2e = e2e
         self.messages = Messaging(self)
+        self._locks: dict[tuple[str, uuid.UUID], asyncio.Lock] = {}
         self.spaces = Spaces(self)
 
     @property
@@ -214,10 +216,14 @@ class Client:
         """A DM session with `peer`, by X3DH over their bundle when there is none (or only
         one with a key no longer trusted). Raises IdentityKeyChanged when the bundle's key
         is not the pinned one."""
-        if self.e2e.has_session(peer):
-            return
-        bundle = await self.rest.call("GET", f"/keys/{peer}/bundle", KeyBundle)
-        self.e2e.start_session(peer, bundle)
+        async with self._lock("session", peer):  # concurrent sends share one X3DH
+            if self.e2e.has_session(peer):
+                return
+            bundle = await self.rest.call("GET", f"/keys/{peer}/bundle", KeyBundle)
+            self.e2e.start_session(peer, bundle)
+
+    def _lock(self, kind: str, key: uuid.UUID) -> asyncio.Lock:
+        return self._locks.setdefault((kind, key), asyncio.Lock())
 
     async def encrypt_dm(self, peer: uuid.UUID, plaintext: bytes) -> str:
         """The base64 DM envelope for `peer` (the message's `ciphertext`; nonce empty)."""
@@ -237,6 +243,10 @@ class Client:
         """Send my current chain of `channel` (started if none) to every member who does
         not hold it yet, each as a DM envelope of our pairwise session. Returns how many
         copies were sent. A member whose key changed is skipped until trusted."""
+        async with self._lock("chain", channel):  # concurrent sends distribute once
+            return await self._share_sender_key(channel, members)
+
+    async def _share_sender_key(self, channel: uuid.UUID, members: list[uuid.UUID]) -> int:
         chain_id, distribution, _ = self.e2e.sending_chain(channel)
         have = self.e2e.holders(channel)
         todo = [m for m in members if m != self.user_id and m not in have]
@@ -256,11 +266,13 @@ class Client:
             sent += len(part)
         return sent
 
-    async def fetch_sender_keys(self, channel: uuid.UUID) -> list[errors.ChatalotError]:
-        """Take in every sender-key copy addressed to me in `channel`, oldest first. The
-        ones that fail are returned (to be shown), the others stored."""
+    async def fetch_sender_keys(self, channel: uuid.UUID, *, min_position: str | None = None
+                                ) -> list[errors.ChatalotError]:
+        """Take in every sender-key copy addressed to me in `channel`, oldest first, as the
+        server knows them at `min_position` at least. The ones that fail are returned (to
+        be shown), the others stored."""
         stored = await self.rest.call("GET", f"/channels/{channel}/sender-keys",
-                                      list[StoredSenderKey])
+                                      list[StoredSenderKey], min_position=min_position)
         failures: list[errors.ChatalotError] = []
         for item in reversed(stored):
             try:
@@ -293,9 +305,10 @@ class Client:
         await self.share_sender_key(channel, members)
         return b64(self.e2e.encrypt_group(channel, plaintext))
 
-    async def decrypt_channel(self, channel: uuid.UUID, sender: uuid.UUID, ciphertext: str
-                              ) -> bytes:
-        """A group envelope; when its chain is unknown the sender keys are fetched once."""
+    async def decrypt_channel(self, channel: uuid.UUID, sender: uuid.UUID, ciphertext: str,
+                              *, position: str | None = None) -> bytes:
+        """A group envelope; when its chain is unknown the sender keys are fetched once, as
+        of the message's `position` (its chain was distributed before it was sent)."""
         try:
             envelope = unb64(ciphertext)
         except ValueError:
@@ -305,7 +318,7 @@ class Client:
         except errors.DecryptFailed as exc:
             if not exc.reason.startswith("UnknownSenderChain"):
                 raise
-        await self.fetch_sender_keys(channel)
+        await self.fetch_sender_keys(channel, min_position=position)
         return self.e2e.decrypt_group(channel, sender, envelope)
 
 

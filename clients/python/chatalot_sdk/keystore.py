@@ -74,8 +74,9 @@ class _File(msgspec.Struct, kw_only=True):
 
 
 def _derive(passphrase: str, kdf: _Kdf) -> bytes:
-    if kdf.name != "scrypt" or not (2 <= kdf.n <= 2**20 and 1 <= kdf.r <= 32
-                                    and 1 <= kdf.p <= 16 and len(kdf.salt) >= 16):
+    if kdf.name != "scrypt" or not (2 <= kdf.n <= 2**20 and kdf.n & (kdf.n - 1) == 0
+                                    and 1 <= kdf.r <= 32 and 1 <= kdf.p <= 16
+                                    and len(kdf.salt) >= 16):
         raise KeyStoreError("unsupported key file parameters")
     return Scrypt(salt=kdf.salt, length=32, n=kdf.n, r=kdf.r, p=kdf.p).derive(
         passphrase.encode())
@@ -124,6 +125,8 @@ class KeyStore:
                 raise KeyStoreError(f"{path} is not a key file") from None
             if file.header.format != FORMAT or file.header.version != VERSION:
                 raise KeyStoreError(f"{path}: unknown key file format")
+            if len(file.header.nonce) != 12:
+                raise KeyStoreError(f"{path}: damaged header")
             key = _derive(passphrase, file.header.kdf)
             try:
                 plain = ChaCha20Poly1305(key).decrypt(

@@ -62,11 +62,13 @@ class Messaging:
             body["reply_to"] = str(reply_to)
         if thread_id is not None:
             body["thread_id"] = str(thread_id)
+        path = f"/channels/{channel}/messages"
+        if encryption == "none":  # the server keeps it readable: nothing to keep here
+            return await self.client.rest.call("POST", path, MessageSent, json=body)
         state = self.client.store.state
         state.plaintexts[str(client_id)] = text
         self.client.store.save()
-        sent = await self.client.rest.call("POST", f"/channels/{channel}/messages", MessageSent,
-                                    json=body)
+        sent = await self.client.rest.call("POST", path, MessageSent, json=body)
         self._keep(str(sent.id), state.plaintexts.pop(str(client_id), text))
         self.client.store.save()
         return sent
@@ -122,8 +124,8 @@ class Messaging:
         if message.encryption == "double_ratchet":
             return self.client.decrypt_dm(message.sender_id, ciphertext)
         if message.encryption == "sender_key":
-            return await self.client.decrypt_channel(message.channel_id, message.sender_id,
-                                              ciphertext)
+            return await self.client.decrypt_channel(
+                message.channel_id, message.sender_id, ciphertext, position=message.position)
         raise errors.DecryptFailed(f"unknown encryption {message.encryption!r}")
 
     async def history(self, channel: uuid.UUID, *, limit: int = 50,
