@@ -180,6 +180,24 @@ async function scenario() {
   assert.match(numberA ?? '', /^(\d{5} ){11}\d{5}$/);
   assert.equal(numberA, numberB);
 
+  // An E2E group channel (sender keys): Alice makes it, both chat in it.
+  await a.getByRole('button', { name: 'New channel in General' }).click();
+  await a.getByRole('dialog').getByRole('textbox').fill('secret');
+  await a.getByRole('dialog').getByLabel('End-to-end encrypted').check();
+  await a.getByRole('dialog').getByRole('button', { name: 'OK' }).click();
+  await a.getByRole('button', { name: /^secret/ }).click();
+  await a.getByText('End-to-end encrypted').first().waitFor();
+  await send(a, 'group secret from alice');
+  await messages(a, 'group secret from alice').getByLabel('encrypted').waitFor();
+  const bobSecret = b.getByRole('button', { name: /^secret/ });
+  await bobSecret.waitFor();
+  await bobSecret.click();
+  await messages(b, 'group secret from alice').getByLabel('encrypted').waitFor();
+  await send(b, 'group secret from bob');
+  await messages(a, 'group secret from bob').waitFor();
+  assert.equal(await b.getByTestId('undecryptable').count(), 0);
+  await shot(b, 'group-e2e');
+
   // The server restarts; a message sent while it is down arrives once on both sides.
   await a.getByRole('button', { name: /^chat/ }).click();
   await b.getByRole('button', { name: /^chat/ }).click();

@@ -8,7 +8,15 @@ import { b64decode, b64encode, formatSafetyNumber, safetyNumber, toHex, uuidByte
 import { IdentityMismatch } from '../crypto/errors';
 import { E2EVault } from '../e2e/vault';
 import { IndexedDbBlobStore, MemoryBlobStore, type BlobStore } from '../e2e/storage';
-import { bundleFromJson, envelopeFromBase64, keyUploadJson, type KeyBundleJson, type KeyUploadJson } from '../e2e/wire';
+import {
+  bundleFromJson,
+  envelopeFromBase64,
+  keyUploadJson,
+  senderKeyUploadJson,
+  type KeyBundleJson,
+  type KeyUploadJson,
+  type StoredSenderKeyJson,
+} from '../e2e/wire';
 import type { Api } from './api';
 
 const enc = new TextEncoder();
@@ -50,6 +58,9 @@ export class KeyChanged extends Error {
 
 export class Secure {
   readonly vault: E2EVault;
+  /** Per group channel: the members my chain was distributed to in this page's life. */
+  private readonly distributed = new Map<string, { chainId: number; members: Set<string> }>();
+  private readonly rotateNext = new Set<string>();
 
   constructor(
     store: BlobStore,
@@ -74,18 +85,77 @@ export class Secure {
     return this.api.get<KeyBundleJson>(`/keys/${peer}/bundle`);
   }
 
+  /** A pairwise session with peer, from their bundle when there is none yet. */
+  private async ensureSession(peer: string): Promise<void> {
+    if (await this.vault.hasSession(peer)) return;
+    const bundle = bundleFromJson(await this.bundle(peer));
+    try {
+      await this.vault.initiate(peer, bundle);
+    } catch (e) {
+      if (e instanceof IdentityMismatch) throw new KeyChanged(peer, bundle.identityKey);
+      throw e;
+    }
+  }
+
   /** The DM ciphertext (base64 envelope) of text for peer; starts a session when needed. */
   async encryptDm(peer: string, text: string): Promise<string> {
-    if (!(await this.vault.hasSession(peer))) {
-      const bundle = bundleFromJson(await this.bundle(peer));
-      try {
-        await this.vault.initiate(peer, bundle);
-      } catch (e) {
-        if (e instanceof IdentityMismatch) throw new KeyChanged(peer, bundle.identityKey);
-        throw e;
-      }
-    }
+    await this.ensureSession(peer);
     return b64encode(await this.vault.encryptDm(peer, enc.encode(text)));
+  }
+
+  /**
+   * A group channel's ciphertext (sender keys): my chain is distributed first, wrapped in
+   * the pairwise session of every other member, to whoever has not had it from this page
+   * (all of them after a rotation). Returns the envelope and the chain id.
+   */
+  async encryptGroup(channel: string, members: string[], text: string): Promise<{ ciphertext: string; chainId: number }> {
+    const others = members.filter((m) => m !== this.userId);
+    let state = this.distributed.get(channel);
+    if (!state || others.some((m) => !state!.members.has(m))) {
+      for (const m of others) await this.ensureSession(m);
+      const rotate = this.rotateNext.delete(channel);
+      const wrapped = await this.vault.wrapDistribution(channel, others, { rotate });
+      if (others.length) await this.api.post(`/channels/${channel}/sender-keys`, senderKeyUploadJson(wrapped));
+      state = { chainId: wrapped.chainId, members: new Set(others) };
+      this.distributed.set(channel, state);
+    }
+    const envelope = await this.vault.encryptGroup(channel, enc.encode(text));
+    return { ciphertext: b64encode(envelope), chainId: state.chainId };
+  }
+
+  /**
+   * A member left or was removed (sender_key_rotation_required): my next message in the
+   * channel starts a new chain, distributed to those who remain only.
+   */
+  rotate(channel: string): void {
+    this.distributed.delete(channel);
+    this.rotateNext.add(channel);
+  }
+
+  /** A distribution addressed to me (sender_key_updated, or fetched): stored before use. */
+  async receiveDistribution(channel: string, sender: string, envelope: string): Promise<void> {
+    try {
+      await this.vault.receiveDistribution(channel, sender, envelopeFromBase64(envelope));
+    } catch {
+      /* already held (a replay), or not for this browser's keys: the message will say so */
+    }
+  }
+
+  /** A group message's text: mine from the kept plaintexts; others' with their chain, fetched when missing. */
+  async openGroup(channel: string, sender: string, ciphertext: string): Promise<string> {
+    const envelope = envelopeFromBase64(ciphertext);
+    if (sender === this.userId) {
+      const kept = await this.vault.groupPlaintext(channel, sender, envelope);
+      if (kept === undefined) throw new Error('sent from another device');
+      return dec.decode(kept);
+    }
+    try {
+      return dec.decode(await this.vault.decryptGroup(channel, sender, envelope));
+    } catch {
+      const copies = await this.api.get<StoredSenderKeyJson[]>(`/channels/${channel}/sender-keys`);
+      for (const c of copies) if (c.sender_id === sender) await this.receiveDistribution(channel, sender, c.envelope);
+      return dec.decode(await this.vault.decryptGroup(channel, sender, envelope));
+    }
   }
 
   /**

@@ -295,6 +295,9 @@ export class ChatState {
         const peer = this.dmPeer(channelId)?.id ?? sender;
         return { text: await this.secure.openDm(peer, sender, ciphertext) };
       }
+      if (encryption === 'sender_key' && sender && this.secure) {
+        return { text: await this.secure.openGroup(channelId, sender, ciphertext) };
+      }
       return { text: null, problem: 'cannot decrypt' };
     } catch (e) {
       if (e instanceof KeyChanged) {
@@ -329,6 +332,7 @@ export class ChatState {
     const clientId = crypto.randomUUID();
     let ciphertext: string;
     let encryption = 'none';
+    let senderKeyId: number | null = null;
     if (channel.kind === 'dm') {
       const peer = this.dmPeer(channelId);
       if (!peer || !this.secure) throw new Error('no peer for this DM');
@@ -343,7 +347,11 @@ export class ChatState {
       }
       encryption = 'double_ratchet';
     } else if (channel.e2e_required) {
-      throw new Error('end-to-end encrypted group channels are not supported by this client yet');
+      if (!this.secure) throw new Error('no encryption keys in this browser');
+      const sealed = await this.secure.encryptGroup(channelId, await this.members(channelId), text);
+      ciphertext = sealed.ciphertext;
+      senderKeyId = sealed.chainId;
+      encryption = 'sender_key';
     } else {
       ciphertext = utf8ToBase64(text);
     }
@@ -372,6 +380,7 @@ export class ChatState {
         nonce: '',
         encryption,
         message_type: type,
+        sender_key_id: senderKeyId,
         client_id: clientId,
         reply_to: replyTo,
       });
@@ -380,6 +389,23 @@ export class ChatState {
     } catch (e) {
       this.messages[channelId] = update(this.messages[channelId] ?? [], msg.id, (m) => ({ ...m, pending: false, failed: (e as Error).message }));
     }
+  }
+
+  /** Every member of a channel (paged). */
+  async members(channelId: string): Promise<string[]> {
+    const out: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Page<{ user_id: string }> = await this.api.get(`/channels/${channelId}/members?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      out.push(...page.items.map((m) => m.user_id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    return out;
+  }
+
+  async setE2e(channelId: string): Promise<void> {
+    await this.api.patch(`/channels/${channelId}`, { e2e_required: true });
+    await this.loadSidebar();
   }
 
   /** An attachment: uploaded (encrypted first in E2E conversations), then sent as a file message. */
@@ -484,6 +510,14 @@ export class ChatState {
       case 'presence_bulk': {
         const list = (f.users ?? f.presences ?? []) as { user_id: string; status: string }[];
         for (const p of list) this.presence[p.user_id] = p.status;
+        return;
+      }
+      case 'sender_key_updated':
+        await this.secure?.receiveDistribution(String(f.channel_id), String(f.sender_id), String(f.envelope));
+        return;
+      case 'sender_key_rotation_required': {
+        const ch = String(f.channel_id);
+        if (f.user_id !== this.me?.id) this.secure?.rotate(ch);
         return;
       }
       case 'identity_key_changed':
