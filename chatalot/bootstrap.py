@@ -16,6 +16,7 @@ from chatalot.accounts.context import ACCOUNTS
 from chatalot.api.admin_projections import AdminProjectionsController
 from chatalot.api.health import HealthController
 from chatalot.api.metrics import MetricsController
+from chatalot.api.webapp import web_build_dir, webapp_router
 from chatalot.app import ServicesFactory, build_app
 from chatalot.bounded_context import BoundedContext
 from chatalot.config import Settings
@@ -63,9 +64,11 @@ async def services(settings: Settings, database_url: str, *,
 
 def create_app(settings: Settings, database_url: str,
                services_factory: ServicesFactory | None = None) -> Litestar:
+    web = web_build_dir()
     return build_app(
         settings,
         [HealthController, MetricsController, AdminProjectionsController,
-         *(context.router() for context in CONTEXTS)],
+         *(context.router() for context in CONTEXTS),
+         *([webapp_router(web)] if web is not None else [])],
         services_factory or (lambda: services(settings, database_url)),
     )

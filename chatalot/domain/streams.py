@@ -53,10 +53,6 @@ def message_stream(message_id: uuid.UUID) -> str:
     return f"message-{message_id}"
 
 
-def file_stream(file_id: uuid.UUID) -> str:
-    return f"file-{file_id}"
-
-
 def read_cursor_stream(user_id: uuid.UUID) -> str:
     """One user's read cursors in every channel."""
     return f"reads-{user_id}"
