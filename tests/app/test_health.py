@@ -46,15 +46,19 @@ async def test_health_names_what_holds_the_log_back(database_url, monkeypatch):
     monkeypatch.setattr(event_store.records, "HELD_BACK_NEWS_AFTER", 0.2)
     settings = load_settings({})
     async with AsyncTestClient(app=create_app(settings, database_url)) as client:
-        # the read models' first builds write in transactions of their own: let them
-        # finish, so the only writer left holding the log back is the test's
-        for _ in range(600):
-            body = (await client.get("/api/health")).json()
-            if all(p["state"] == "live" for p in body["projections"].values()) \
-                    and body["log_held_back"] is None:
-                break
-            await asyncio.sleep(0.05)
-        assert (await client.get("/api/health")).json()["log_held_back"] is None
+
+        async def settled() -> dict:
+            """Until every read model's first build is done and nothing holds the log
+            back (those builds write in transactions of their own)."""
+            for _ in range(600):
+                body = (await client.get("/api/health")).json()
+                if all(p["state"] == "live" for p in body["projections"].values()) \
+                        and body["log_held_back"] is None:
+                    return body
+                await asyncio.sleep(0.05)
+            return body
+
+        assert (await settled())["log_held_back"] is None
         async with await psycopg.AsyncConnection.connect(
             database_url, application_name="long-report"
         ) as holder:
