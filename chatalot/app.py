@@ -14,6 +14,7 @@ from litestar.types import ControllerRouterHandler
 
 from chatalot import __version__
 from chatalot.api.context import DEPENDENCIES as REQUEST_DEPENDENCIES
+from chatalot.api.correlation import correlation_middleware
 from chatalot.api.errors import exception_handlers
 from chatalot.api.idempotency import idempotency_middleware
 from chatalot.api.perimeter import (
@@ -25,6 +26,7 @@ from chatalot.api.perimeter import (
 from chatalot.api.read_your_writes import remember_writes_middleware
 from chatalot.api.request import ChatalotRequest
 from chatalot.config import Settings
+from chatalot.metrics import http_config
 from chatalot.services import Services
 
 ServicesFactory = Callable[[], AbstractAsyncContextManager[Services]]
@@ -55,12 +57,17 @@ def build_app(settings: Settings, route_handlers: Sequence[ControllerRouterHandl
         },
         exception_handlers=exception_handlers,
         request_class=ChatalotRequest,
-        middleware=[head_limit_middleware, rate_limit_middleware, idempotency_middleware,
-                    remember_writes_middleware],
+        # outermost first: the correlation id and the request metrics see every answer,
+        # the perimeter's 400s and 429s included
+        middleware=[correlation_middleware, http_config().middleware, head_limit_middleware,
+                    rate_limit_middleware, idempotency_middleware, remember_writes_middleware],
         before_send=[security_headers(settings)],
         cors_config=cors_config(settings),
         lifespan=[lifespan],
         request_max_body_size=settings.limits.max_request_body_bytes,
         openapi_config=OpenAPIConfig(title="Chatalot", version=__version__, path="/schema"),
         debug=False,
+        # logging is the process's (chatalot/logs.py): Litestar's own config would replace
+        # the root handler with its plain-text one
+        logging_config=None,
     )

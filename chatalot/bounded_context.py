@@ -5,6 +5,7 @@ process's services. Nothing else in the application lists them."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,9 @@ class BoundedContext:
     runtimes: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
     """Dependency name -> a function of the process's services giving this context's
     runtime; its handlers declare `<name>: NamedDependency[<Runtime>]`."""
+    processes: Sequence[Callable[[Any], AbstractAsyncContextManager[Any]]] = ()
+    """Background work every node runs while its services are open (a process manager):
+    each is a function of the services giving a context that runs it until exit."""
 
     def router(self) -> Router:
         def provider(pick: Callable[[Any], Any]) -> Provide:

@@ -17,7 +17,9 @@ queue instead of deadlocking.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,13 +29,16 @@ import msgspec
 import psycopg
 from psycopg.rows import dict_row
 
+from chatalot.domain.errors import DomainError
 from chatalot.idempotency import claim_in, current_claim
 from chatalot.ids import uuid7
+from chatalot.metrics import COMMAND_SECONDS, COMMANDS
 from chatalot.session_positions import current_writes
 from event_store import ANY, ConcurrencyError, EventStore, ExpectedVersion, Metadata, NewEvent
 from event_store.records import AppendResult
 
 Conn = psycopg.AsyncConnection[Any]
+log = logging.getLogger("chatalot.commands")
 T = TypeVar("T")
 
 ATTEMPTS = 8
@@ -133,15 +138,39 @@ async def run_command(store: EventStore, meta: Metadata, clock: Callable[[], dat
     event it appended (what the command's reply carries). A command appends at least one
     event, what happened is in the log, unless `may_record_nothing` says that doing nothing
     is one of its answers (revoking no other session); the position is then None."""
-    for attempt in range(attempts):
-        try:
-            return await _attempt(store, meta, clock(), work, may_record_nothing)
-        except RETRYABLE:
-            if attempt == attempts - 1:
-                raise
-            # a short random pause, growing: the winners of the race commit meanwhile
-            await asyncio.sleep(random.uniform(0, 0.004 * (attempt + 1)))  # noqa: S311
-    raise AssertionError("unreachable")
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        for attempt in range(attempts):
+            try:
+                result = await _attempt(store, meta, clock(), work, may_record_nothing)
+            except RETRYABLE:
+                if attempt == attempts - 1:
+                    raise
+                # a short random pause, growing: the winners of the race commit meanwhile
+                await asyncio.sleep(random.uniform(0, 0.004 * (attempt + 1)))  # noqa: S311
+                continue
+            outcome = "ok"
+            _log_command(meta, outcome, started, attempt + 1, result[1])
+            return result
+        raise AssertionError("unreachable")
+    except DomainError:
+        outcome = "refused"
+        _log_command(meta, outcome, started, None, None)
+        raise
+    finally:
+        COMMANDS.labels(meta.command or "unknown", outcome).inc()
+        COMMAND_SECONDS.labels(meta.command or "unknown").observe(time.perf_counter() - started)
+
+
+def _log_command(meta: Metadata, outcome: str, started: float, attempts: int | None,
+                 position: str | None) -> None:
+    """One line per command: its name, outcome, position and correlation id (the one its
+    events carry in their metadata), never its arguments."""
+    log.info("command", extra={"correlation_id": meta.correlation_id, "fields": {
+        "command": meta.command, "outcome": outcome, "position": position,
+        "attempts": attempts, "actor_id": meta.actor_id,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2)}})
 
 
 async def _attempt(store: EventStore, meta: Metadata, now: datetime,

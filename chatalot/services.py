@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from chatalot.accounts.runtime import AccountsRuntime
 from chatalot.auth.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from chatalot.config import Settings
 from chatalot.db import MIGRATIONS_DIR, make_pool
+from chatalot.metrics import observe_append
 from chatalot.session_positions import (
     InProcessSessionPositions,
     RedisSessionPositions,
@@ -44,6 +46,10 @@ class Services:
     accounts_runtime: AccountsRuntime | None = None
     rate_limiter: RateLimiter | None = None
     session_positions: SessionPositions = field(default_factory=InProcessSessionPositions)
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Runtimes a context makes on first use (the WebSocket gateway), by name."""
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Closed, newest first, before the pool and the store."""
 
     @property
     def uptime_secs(self) -> int:
@@ -87,6 +93,7 @@ async def open_services(settings: Settings, database_url: str, *, registry: Even
         else PostgresNotifyBus(database_url)
     )
     store = EventStore(pool, registry, bus)
+    store.on_append = observe_append
     redis = None
     projections = ProjectionHost(
         store, projectors, run=settings.run_projections,
@@ -107,11 +114,19 @@ async def open_services(settings: Settings, database_url: str, *, registry: Even
         positions: SessionPositions = (RedisSessionPositions(redis) if redis is not None
                                        else InProcessSessionPositions())
         private_key, _ = ensure_jwt_keys(settings.private_key_path, settings.public_key_path)
-        async with periodic_checkpoints(store, sealer(private_key),
-                                        settings.checkpoint_interval_secs):
-            yield Services(settings, database_url, pool, store, redis=redis,
-                           projections=projections, accounts_runtime=accounts,
-                           rate_limiter=limiter, session_positions=positions)
+        services = Services(settings, database_url, pool, store, redis=redis,
+                            projections=projections, accounts_runtime=accounts,
+                            rate_limiter=limiter, session_positions=positions)
+        try:
+            async with periodic_checkpoints(store, sealer(private_key),
+                                            settings.checkpoint_interval_secs):
+                yield services
+        finally:
+            for close in reversed(services.closers):
+                try:
+                    await close()
+                except Exception:  # one context's failure must not leak the pool
+                    logging.getLogger(__name__).exception("closing a runtime failed")
     finally:
         if accounts is not None:
             accounts.hasher.close()

@@ -44,9 +44,11 @@ def load(directory: Path) -> list[Migration]:
     return [found[n] for n in sorted(found)]
 
 
-async def migrate(conninfo: str, directory: Path, **connect_kwargs: Any) -> list[str]:
-    """Apply what is missing; return the names applied. Safe to run from many nodes."""
-    migrations = load(directory)
+async def migrate(conninfo: str, directory: Path, *, upto: int | None = None,
+                  **connect_kwargs: Any) -> list[str]:
+    """Apply what is missing (up to number `upto`, when given: a restore first rebuilds the
+    schema its backup was taken on); return the names applied. Safe to run from many nodes."""
+    migrations = [m for m in load(directory) if upto is None or m.number <= upto]
     async with await psycopg.AsyncConnection.connect(
         conninfo, autocommit=True, **connect_kwargs
     ) as conn:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -92,6 +93,7 @@ class EventStore:
         self._metadata_cache: dict[str, Metadata] = {}  # bulk reads repeat metadata
         self._meta_encoder = msgspec.json.Encoder()
         self.epoch = 1
+        self.on_append: Callable[[int, float], None] | None = None  # (events, secs): metrics
         if EventRedacted.__name__ not in registry:
             registry.register(EventRedacted)
 
@@ -201,11 +203,15 @@ class EventStore:
         else:
             mode, expected = "exact", expected_version
             params["expected"] = expected_version
+        started = time.perf_counter()
         if conn is not None:
-            return await self._append_shared(conn, mode, params, expected)
-        async with self._pool.connection() as own:
-            result = await self._append_own(own, mode, params, expected)
-        self.committed()
+            result = await self._append_shared(conn, mode, params, expected)
+        else:
+            async with self._pool.connection() as own:
+                result = await self._append_own(own, mode, params, expected)
+            self.committed()
+        if self.on_append is not None:  # after each append statement
+            self.on_append(len(events), time.perf_counter() - started)
         return result
 
     async def _append_own(

@@ -16,7 +16,6 @@ from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
 from chatalot.api.read_your_writes import read_your_writes
 from chatalot.auth.principal import Principal
-from chatalot.contracts import iso
 from chatalot.request_info import RequestInfo
 from chatalot.spaces import contracts as c
 from chatalot.spaces import queries
@@ -172,10 +171,7 @@ class CommunitiesController(Controller):
                             spaces: Rt, principal: Who, info: Info) -> c.InviteReply:
         invite, position = await invites.create_invite(
             spaces, principal.user_id, data, info, community_id=community_id)
-        return c.InviteReply(id=invite.invite_id, code=invite.code, community_id=community_id,
-                             group_id=None, max_uses=data.max_uses, uses=0,
-                             expires_at=iso(invite.expires_at), created_by=principal.user_id,
-                             position=position)
+        return invites.reply(invite, data, principal.user_id, None, position)
 
     @delete("/{community_id:str}/invites/{invite_id:str}", status_code=200,
             summary="Delete an invite", responses=COMMAND)

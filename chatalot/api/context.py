@@ -3,7 +3,6 @@ came from (for event metadata), and the documented error responses."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from litestar import Request
@@ -11,6 +10,7 @@ from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 
+from chatalot.api.correlation import correlation_of
 from chatalot.api.errors import ErrorBody
 from chatalot.auth.principal import Principal, authenticate_access_token
 from chatalot.domain.errors import DomainError
@@ -58,13 +58,12 @@ async def _provide_principal(request: Request[Any, Any, Any]) -> Principal:
 
 
 def _provide_info(request: Request[Any, Any, Any]) -> RequestInfo:
-    correlation = request.headers.get("x-request-id")
-    if not correlation or len(correlation) > 100 or not correlation.isprintable():
-        correlation = str(uuid.uuid4())
     return RequestInfo(
         ip=client_ip(request.scope),
         user_agent=(request.headers.get("user-agent") or None),
-        correlation_id=correlation,
+        # the request's id (api/correlation.py): returned as X-Request-Id, in every log
+        # line of the request, and in the metadata of the events it appends
+        correlation_id=correlation_of(request.scope),
     )
 
 

@@ -20,7 +20,6 @@ from chatalot.api.communities import (
 )
 from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
-from chatalot.contracts import iso
 from chatalot.spaces import contracts as c
 from chatalot.spaces import queries
 from chatalot.spaces.commands import channels, groups, invites
@@ -136,11 +135,7 @@ class GroupsController(Controller):
                             principal: Who, info: Info) -> c.InviteReply:
         invite, position = await invites.create_invite(spaces, principal.user_id, data, info,
                                                        group_id=group_id)
-        return c.InviteReply(id=invite.invite_id, code=invite.code,
-                             community_id=invite.community_id, group_id=group_id,
-                             max_uses=data.max_uses, uses=0,
-                             expires_at=iso(invite.expires_at), created_by=principal.user_id,
-                             position=position)
+        return invites.reply(invite, data, principal.user_id, group_id, position)
 
 
 class GroupInvitesController(Controller):

@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from chatalot.api.context import client_ip
 from chatalot.api.errors import send_error
 from chatalot.config import Settings
+from chatalot.metrics import RATE_LIMITED
 
 EXEMPT = frozenset({"/api/health", "/api/health/"})
 AUTH_PREFIX = "/api/auth/"
@@ -76,6 +77,7 @@ def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
         if decision.allowed:
             await app(scope, receive, send)
             return
+        RATE_LIMITED.labels(name).inc()
         await send_error(send, 429, "rate_limited", "too many requests; slow down",
                          retry_after_secs=decision.retry_after_secs)
 
@@ -146,5 +148,5 @@ def cors_config(settings: Settings) -> CORSConfig | None:
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
                        "Chatalot-Min-Position", "X-Request-Id"],
-        expose_headers=["Retry-After"], max_age=600,
+        expose_headers=["Retry-After", "X-Request-Id"], max_age=600,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 class JwtKeyError(Exception):
     """The configured key files are unusable."""
+
+
+log = logging.getLogger(__name__)
 
 
 def ensure_jwt_keys(private_path: Path, public_path: Path) -> tuple[
@@ -44,7 +48,10 @@ def ensure_jwt_keys(private_path: Path, public_path: Path) -> tuple[
     if not isinstance(private, Ed25519PrivateKey):
         raise JwtKeyError("JWT_PRIVATE_KEY_PATH: the key is not Ed25519")
     if private_path.stat().st_mode & 0o077:
-        os.chmod(private_path, 0o600)
+        try:
+            os.chmod(private_path, 0o600)
+        except OSError:  # a read-only mount (a Docker secret): its owner sets the mode
+            log.warning("JWT_PRIVATE_KEY_PATH is readable by others and cannot be made 0600")
     public = private.public_key()
     if public_path.exists():
         try:

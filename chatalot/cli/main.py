@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from chatalot.config import ConfigError, Settings, load_settings
+from chatalot.logs import configure_logging
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -104,33 +105,34 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
     _add_events(sub)
+    from chatalot.cli.backup import add_parser as add_backup
     from chatalot.cli.projections import add_parser as add_projections
 
     add_projections(sub)
+    add_backup(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"chatalot: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    configure_logging(settings.log_format, logging.INFO)
     try:
         args.func(settings, args)
     except Exception as exc:
         from chatalot.auth.jwt_keys import JwtKeyError
         from chatalot.auth.totp import TotpKeyError
+        from chatalot.backup import BackupError
         from chatalot.cli.database import DatabaseUnreachable
         from event_store import EventStoreError
         from projections.errors import InvalidProjector
 
         if isinstance(exc, JwtKeyError | TotpKeyError | EventStoreError | DatabaseUnreachable
-                      | InvalidProjector):
+                      | InvalidProjector | BackupError):
             print(f"chatalot: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
         raise

@@ -14,9 +14,10 @@ STATUS: Final[dict[str, int]] = {
     "read_only": 403,
     "not_found": 404,
     "conflict": 409,
-    "limit_reached": 422,
+    "too_large": 413,
     "slow_mode": 422,
     "e2e_required": 422,
+    "limit_reached": 422,
     "rate_limited": 429,
     "projection_lag": 503,
 }

@@ -19,21 +19,37 @@ from chatalot.domain.errors import DomainError, not_found
 from chatalot.domain.spaces import permissions as perm
 from chatalot.domain.spaces.roles import Role
 from chatalot.spaces import contracts as c
-from chatalot.spaces.access import load_channel_access, load_community_access, load_group_access
+from chatalot.spaces.access import (
+    community_access_from_row,
+    community_access_query,
+    load_channel_access,
+    load_community_access,
+    load_group_access,
+)
 from projections.projector import read_model
 
 Pool = AsyncConnectionPool[Any]
+Conn = psycopg.AsyncConnection[Any]
 T = read_model
 
 
-async def _rows(pool: Pool, query: sql.Composable, params: Any) -> list[dict[str, Any]]:
+async def _rows(source: Pool | Conn, query: sql.Composed, params: Any
+                ) -> list[dict[str, Any]]:
+    """Rows of a read model, on the given connection or a pooled one."""
     try:
-        async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query, params)
-            rows: list[dict[str, Any]] = await cur.fetchall()
-            return rows
+        if isinstance(source, AsyncConnectionPool):
+            async with source.connection() as conn:
+                return await _fetch(conn, query, params)
+        return await _fetch(source, query, params)
     except psycopg.errors.UndefinedTable:
         raise DomainError("projection_lag", "the read models are still being built") from None
+
+
+async def _fetch(conn: Conn, query: sql.Composed, params: Any) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        rows: list[dict[str, Any]] = await cur.fetchall()
+        return rows
 
 
 def _community(r: dict[str, Any]) -> c.Community:
@@ -104,20 +120,34 @@ async def community(pool: Pool, user: uuid.UUID, community_id: uuid.UUID) -> c.C
     return _community(rows[0])
 
 
+# The page is cut first, then joined to the user directory: a join over the whole
+# membership lets the planner merge-join the directory from its start.
 _MEMBERS = """
-SELECT m.user_id, m.role, m.joined_at, {nickname} AS nickname, u.username, u.display_name
-  FROM {members} m LEFT JOIN {users} u ON u.user_id = m.user_id
- WHERE m.{key} = %s AND m.user_id > %s ORDER BY m.user_id LIMIT %s
+SELECT p.user_id, p.role, p.joined_at, p.nickname, u.username, u.display_name
+  FROM (SELECT m.user_id, m.role, m.joined_at, {nickname} AS nickname FROM {members} m
+         WHERE m.{key} = %s AND m.user_id > %s ORDER BY m.user_id LIMIT %s) p
+  LEFT JOIN {users} u ON u.user_id = p.user_id
+ ORDER BY p.user_id
 """
 
 
-async def _members(pool: Pool, table: str, key: str, value: uuid.UUID, nickname: bool,
-                   cursor: str | None, limit: int | None) -> c.MemberPage:
+def _members_query(table: str, key: str, value: uuid.UUID, nickname: bool,
+                   cursor: str | None, limit: int | None
+                   ) -> tuple[sql.Composed, tuple[Any, ...], int]:
     size, after = page_limit(limit), decode_cursor(cursor)
-    rows = await _rows(pool, sql.SQL(_MEMBERS).format(
+    return sql.SQL(_MEMBERS).format(
         nickname=sql.SQL("m.nickname" if nickname else "NULL::text"), members=T(table),
-        users=T("users"), key=sql.Identifier(key)),
-        (value, after or uuid.UUID(int=0), size + 1))
+        users=T("users"), key=sql.Identifier(key)), (
+        value, after or uuid.UUID(int=0), size + 1), size
+
+
+async def _members(conn: Conn, table: str, key: str, value: uuid.UUID, nickname: bool,
+                   cursor: str | None, limit: int | None) -> c.MemberPage:
+    query, params, size = _members_query(table, key, value, nickname, cursor, limit)
+    return _member_page(await _rows(conn, query, params), size)
+
+
+def _member_page(rows: list[dict[str, Any]], size: int) -> c.MemberPage:
     items = [c.Member(user_id=r["user_id"], username=r["username"],
                       display_name=r["display_name"], nickname=r["nickname"], role=r["role"],
                       joined_at=iso(r["joined_at"])) for r in rows]
@@ -127,9 +157,24 @@ async def _members(pool: Pool, table: str, key: str, value: uuid.UUID, nickname:
 
 async def community_members(pool: Pool, user: uuid.UUID, community_id: uuid.UUID,
                             cursor: str | None, limit: int | None) -> c.MemberPage:
-    perm.require_community_view(await _access(pool, load_community_access, community_id, user))
-    return await _members(pool, "space_community_members", "community_id", community_id,
-                          True, cursor, limit)
+    """The access check and the page go out together in one pipeline (one round trip);
+    the page is returned only if the permissions module allows it."""
+    query, params, size = _members_query("space_community_members", "community_id",
+                                         community_id, True, cursor, limit)
+    check, check_params = community_access_query(community_id, user)
+    try:
+        async with pool.connection() as conn, conn.pipeline() as pipeline, \
+                conn.cursor(row_factory=dict_row) as first, \
+                conn.cursor(row_factory=dict_row) as second:
+            await first.execute(check.encode(), check_params)
+            await second.execute(query, params)
+            await pipeline.sync()
+            access_row = await first.fetchone()
+            rows = await second.fetchall()
+    except psycopg.errors.UndefinedTable:
+        raise DomainError("projection_lag", "the read models are still being built") from None
+    perm.require_community_view(community_access_from_row(community_id, access_row))
+    return _member_page(rows, size)
 
 
 async def community_bans(pool: Pool, user: uuid.UUID, community_id: uuid.UUID,
@@ -269,9 +314,10 @@ async def group(pool: Pool, user: uuid.UUID, group_id: uuid.UUID) -> c.Group:
 
 async def group_members(pool: Pool, user: uuid.UUID, group_id: uuid.UUID,
                         cursor: str | None, limit: int | None) -> c.MemberPage:
-    perm.require_group_view(await _access(pool, load_group_access, group_id, user))
-    return await _members(pool, "space_group_members", "group_id", group_id, False,
-                          cursor, limit)
+    async with pool.connection() as conn:
+        perm.require_group_view(await load_group_access(conn, group_id, user))
+        return await _members(conn, "space_group_members", "group_id", group_id, False,
+                              cursor, limit)
 
 
 async def group_channels(pool: Pool, user: uuid.UUID, group_id: uuid.UUID
@@ -305,9 +351,10 @@ async def channel(pool: Pool, user: uuid.UUID, channel_id: uuid.UUID) -> c.Chann
 
 async def channel_members(pool: Pool, user: uuid.UUID, channel_id: uuid.UUID,
                           cursor: str | None, limit: int | None) -> c.MemberPage:
-    perm.require_read(await _access(pool, load_channel_access, channel_id, user))
-    return await _members(pool, "space_channel_members", "channel_id", channel_id, False,
-                          cursor, limit)
+    async with pool.connection() as conn:
+        perm.require_read(await load_channel_access(conn, channel_id, user))
+        return await _members(conn, "space_channel_members", "channel_id", channel_id,
+                              False, cursor, limit)
 
 
 async def dms(pool: Pool, user: uuid.UUID, cursor: str | None, limit: int | None

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import msgspec
 
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
+from chatalot.domain.errors import bad_request
 from chatalot.domain.spaces import events as ev
+from chatalot.domain.spaces import rules
 from chatalot.domain.streams import channel_stream, community_stream, group_stream
 from chatalot.spaces.runtime import SpacesRuntime
 from event_store import Metadata
@@ -21,6 +25,17 @@ T = TypeVar("T")
 async def run(rt: SpacesRuntime, meta: Metadata, work: Callable[[Tx], Awaitable[T]]
               ) -> tuple[T, str]:
     return await run_command(rt.store, meta, rt.now, work)
+
+
+def changes_of(body: msgspec.Struct) -> dict[str, Any]:
+    """The fields an update sets (a name checked and trimmed); 400 when it sets none."""
+    changes = {f: getattr(body, f) for f in body.__struct_fields__
+               if getattr(body, f) is not None}
+    if not changes:
+        raise bad_request("nothing to change")
+    if "name" in changes:
+        changes["name"] = rules.check_name(changes["name"])
+    return changes
 
 
 async def group_channels(tx: Tx, group_id: uuid.UUID) -> list[uuid.UUID]:
@@ -83,6 +98,19 @@ async def leave_group(tx: Tx, community_id: uuid.UUID, group_id: uuid.UUID,
             group_id=group_id, community_id=community_id, user_id=user_id,
             channel_ids=channel_ids))
     await rotate(tx, channel_ids, user_id)
+
+
+async def forget_member(tx: Tx, user_id: uuid.UUID) -> None:
+    """A deleted account leaves every community it does not own (with their groups and
+    channels, rotations included), inside the deletion's transaction. Communities it owns
+    keep it as owner (instance staff may delete them); its DMs stay, for the other side."""
+    rows = await tx.fetchall(
+        "SELECT c.community_id FROM spaces_communities c JOIN community_members m"
+        " USING (community_id) WHERE m.user_id = %s AND c.owner_id <> %s"
+        " ORDER BY c.community_id FOR UPDATE OF c", (user_id, user_id))
+    for row in rows:
+        await leave_community(tx, row["community_id"], user_id, ev.CommunityMemberLeft(
+            community_id=row["community_id"], user_id=user_id))
 
 
 async def leave_community(tx: Tx, community_id: uuid.UUID, user_id: uuid.UUID,

@@ -10,8 +10,10 @@ Events are chatalot's, handled by name: this module imports nothing from chatalo
 batch is folded in memory and written with set-based statements, so a distribution to a
 hundred members, or a rebuild, costs a few statements.
 
-HOOK (channels work): when a member leaves or is removed, delete their rows as recipient
-and as sender in that channel (handle the membership-ended event here).
+When a member leaves or is removed from a channel (spaces' `SenderKeyRotationRequired`),
+their copies in it go, as recipient and as sender: they are of no use to anyone now (every
+remaining member starts a new chain). A deleted channel (`ChannelDeleted`, or the channels
+of a deleted group or community) takes all its copies.
 """
 
 from __future__ import annotations
@@ -53,11 +55,15 @@ WHERE s.channel_id = old.channel_id AND s.recipient_id = old.recipient_id
 """
 
 _FORGET_USER = "DELETE FROM {t} WHERE recipient_id = %s OR sender_id = %s"
+_FORGET_MEMBER = ("DELETE FROM {t} WHERE channel_id = %s AND (recipient_id = %s"
+                  " OR sender_id = %s)")
+_FORGET_CHANNELS = "DELETE FROM {t} WHERE channel_id = ANY(%s)"
+_CHANNELS_GONE = {"ChannelDeleted", "GroupDeleted", "CommunityDeleted"}
 
 
 class SenderKeys(Projector):
     name = "sender_keys"
-    version = 1
+    version = 2
     tables: ClassVar = {"sender_keys": (
         "channel_id uuid NOT NULL, recipient_id uuid NOT NULL, sender_id uuid NOT NULL,"
         " chain_id bigint NOT NULL, envelope text NOT NULL, created_at timestamptz NOT NULL,"
@@ -67,7 +73,8 @@ class SenderKeys(Projector):
         "CREATE INDEX ON {sender_keys} (recipient_id)",
         "CREATE INDEX ON {sender_keys} (sender_id)",
     ]
-    event_types = frozenset({"SenderKeyUpdated", "UserDeleted"})
+    event_types = frozenset({"SenderKeyUpdated", "UserDeleted", "SenderKeyRotationRequired",
+                             *_CHANNELS_GONE})
 
     async def apply(self, events: Sequence[RecordedEvent], ctx: ProjectionContext) -> None:
         pending: dict[tuple[Any, Any, Any, int], RecordedEvent] = {}
@@ -75,13 +82,24 @@ class SenderKeys(Projector):
             if event.type == "SenderKeyUpdated":
                 d = event.data
                 pending[(d.channel_id, d.recipient_id, d.sender_id, d.chain_id)] = event
-            elif event.type == "UserDeleted":
+            else:
                 await self._flush(pending, ctx)
                 pending = {}
-                uid = event.data.user_id
-                await ctx.conn.execute(
-                    sql.SQL(_FORGET_USER).format(t=ctx.table("sender_keys")), (uid, uid))
+                await self._forget(event, ctx)
         await self._flush(pending, ctx)
+
+    @staticmethod
+    async def _forget(event: RecordedEvent, ctx: ProjectionContext) -> None:
+        d, table = event.data, ctx.table("sender_keys")
+        if event.type == "UserDeleted":
+            await ctx.conn.execute(sql.SQL(_FORGET_USER).format(t=table),
+                                   (d.user_id, d.user_id))
+        elif event.type == "SenderKeyRotationRequired":
+            await ctx.conn.execute(sql.SQL(_FORGET_MEMBER).format(t=table),
+                                   (d.channel_id, d.user_id, d.user_id))
+        else:
+            channels = [d.channel_id] if event.type == "ChannelDeleted" else d.channel_ids
+            await ctx.conn.execute(sql.SQL(_FORGET_CHANNELS).format(t=table), (channels,))
 
     @staticmethod
     async def _flush(pending: dict[tuple[Any, Any, Any, int], RecordedEvent],

@@ -11,6 +11,7 @@ from chatalot.domain.keys.events import KEY_EVENTS
 NAMES_IN_THE_LOG = {
     "AccountRecovered", "AdminGranted", "AdminRevoked", "BackupCodeUsed",
     "BackupCodesRegenerated", "IdentityKeyRegistered", "KeysLow", "LoginFailed",
+    "IdentityKeyReplaced",  # issue 15: new
     "LoginSucceeded", "OneTimePrekeyClaimed", "OneTimePrekeysUploaded", "PasswordChanged",
     "PreferencesUpdated", "ProfileUpdated", "RecoveryCodeRegenerated", "RefreshTokenReused",
     "RegistrationInviteCreated", "RegistrationInviteDeleted", "RegistrationInviteUsed",
@@ -18,6 +19,13 @@ NAMES_IN_THE_LOG = {
     "SessionStarted", "SignedPrekeyUploaded", "TotpDisabled", "TotpEnabled",
     "TotpSetupStarted", "UserBlocked", "UserDeleted", "UserRegistered", "UserSuspended",
     "UserUnblocked", "UserUnsuspended",
+    # messaging (issue 13)
+    "BookmarkAdded", "BookmarkRemoved", "MessageDeleted", "MessageEdited", "MessagePinned",
+    "MessageQuarantined", "MessageUnquarantined",
+    "MessageScheduled", "MessageSent", "MessageUnpinned", "PollClosed", "PollCreated",
+    "PollVoteRemoved", "PollVoted", "ReactionAdded", "ReactionRemoved", "ReadCursorMoved",
+    "ScheduledMessageCancelled", "ScheduledMessageDelivered", "WebhookCreated",
+    "WebhookDeleted", "WebhookUpdated",
     "EventRedacted",  # the event store's own redaction record (in every store's registry)
     # spaces (issue 10)
     "ChannelCreated", "ChannelDeleted", "ChannelMemberBanned", "ChannelMemberJoined",
@@ -30,6 +38,9 @@ NAMES_IN_THE_LOG = {
     "GroupDeleted", "GroupInviteCreated", "GroupInviteUsed", "GroupMemberJoined",
     "GroupMemberLeft", "GroupOwnershipTransferred", "GroupUpdated",
     "SenderKeyRotationRequired", "TimeoutRemoved", "UserTimedOut", "UserWarned",
+    # files (issue 16)
+    "FileUploaded", "FileDeleted", "FileQuarantined", "FileUnquarantined", "FileHashBlocked",
+    "FileHashUnblocked", "BlockedUploadRefused", "MediaAssetUploaded", "BlobCollected",
 }
 
 

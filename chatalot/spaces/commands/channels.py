@@ -22,7 +22,7 @@ from chatalot.request_info import RequestInfo
 from chatalot.spaces import contracts as c
 from chatalot.spaces.access import load_channel_access, load_community_access
 from chatalot.spaces.runtime import SpacesRuntime
-from chatalot.spaces.state import rotate, run
+from chatalot.spaces.state import changes_of, rotate, run
 
 
 async def lock_channel(tx: Tx, channel_id: uuid.UUID, actor: uuid.UUID,
@@ -41,14 +41,9 @@ async def update_channel(rt: SpacesRuntime, actor: uuid.UUID, channel_id: uuid.U
                          body: c.UpdateChannel, info: RequestInfo,
                          group_id: uuid.UUID | None = None) -> str:
     """Admins and above (require_manage). Slow mode is 0 or 5 s - 10 min."""
-    changes = {f: getattr(body, f) for f in body.__struct_fields__
-               if getattr(body, f) is not None}
-    if not changes:
-        raise bad_request("nothing to change")
+    changes = changes_of(body)
     if "slow_mode_secs" in changes:
         rules.check_slow_mode(changes["slow_mode_secs"])
-    if "name" in changes:
-        changes["name"] = rules.check_name(changes["name"])
 
     async def work(tx: Tx) -> None:
         access = await lock_channel(tx, channel_id, actor)

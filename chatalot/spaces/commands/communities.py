@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 
 from chatalot.command_tx import CommandTx as Tx
-from chatalot.domain.errors import bad_request
 from chatalot.domain.spaces import events as ev
 from chatalot.domain.spaces import permissions as perm
 from chatalot.domain.spaces import rules
@@ -21,7 +20,7 @@ from chatalot.request_info import RequestInfo
 from chatalot.spaces import contracts as c
 from chatalot.spaces.access import load_community_access
 from chatalot.spaces.runtime import SpacesRuntime
-from chatalot.spaces.state import join_public_groups, leave_community, run
+from chatalot.spaces.state import changes_of, join_public_groups, leave_community, run
 from event_store import NO_STREAM
 
 
@@ -51,12 +50,7 @@ async def create_community(rt: SpacesRuntime, actor: uuid.UUID, body: c.CreateCo
 async def update_community(rt: SpacesRuntime, actor: uuid.UUID, community_id: uuid.UUID,
                            body: c.UpdateCommunity, info: RequestInfo) -> str:
     """Admins and above; policies (who creates groups and invites) only the owner."""
-    if body.name is not None:
-        rules.check_name(body.name)
-    changes = {f: getattr(body, f) for f in body.__struct_fields__
-               if getattr(body, f) is not None}
-    if not changes:
-        raise bad_request("nothing to change")
+    changes = changes_of(body)
 
     async def work(tx: Tx) -> None:
         access = await load_community_access(tx.conn, community_id, actor, lock="update")

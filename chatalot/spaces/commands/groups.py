@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 
 from chatalot.command_tx import CommandTx as Tx
-from chatalot.domain.errors import bad_request, not_found
+from chatalot.domain.errors import not_found
 from chatalot.domain.spaces import events as ev
 from chatalot.domain.spaces import permissions as perm
 from chatalot.domain.spaces import rules
@@ -21,7 +21,7 @@ from chatalot.request_info import RequestInfo
 from chatalot.spaces import contracts as c
 from chatalot.spaces.access import load_community_access, load_group_access
 from chatalot.spaces.runtime import SpacesRuntime
-from chatalot.spaces.state import join_group, leave_group, run
+from chatalot.spaces.state import changes_of, join_group, leave_group, run
 from event_store import NO_STREAM
 
 
@@ -70,12 +70,7 @@ async def create_group(rt: SpacesRuntime, actor: uuid.UUID, body: c.CreateGroup,
 
 async def update_group(rt: SpacesRuntime, actor: uuid.UUID, group_id: uuid.UUID,
                        body: c.UpdateGroup, info: RequestInfo) -> str:
-    if body.name is not None:
-        rules.check_name(body.name)
-    changes = {f: getattr(body, f) for f in body.__struct_fields__
-               if getattr(body, f) is not None}
-    if not changes:
-        raise bad_request("nothing to change")
+    changes = changes_of(body)
 
     async def work(tx: Tx) -> None:
         access = await _lock_group(tx, group_id, actor)

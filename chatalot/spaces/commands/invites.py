@@ -35,6 +35,14 @@ class NewInvite:
     expires_at: datetime | None
 
 
+def reply(invite: NewInvite, body: c.CreateInvite, actor: uuid.UUID,
+          group_id: uuid.UUID | None, position: str) -> c.InviteReply:
+    return c.InviteReply(id=invite.invite_id, code=invite.code,
+                         community_id=invite.community_id, group_id=group_id,
+                         max_uses=body.max_uses, uses=0, expires_at=iso(invite.expires_at),
+                         created_by=actor, position=position)
+
+
 def new_code() -> str:
     return secrets.token_urlsafe(9)  # 12 characters, 72 bits
 

@@ -11,6 +11,7 @@ from chatalot.domain.errors import bad_request, conflict, forbidden
 from chatalot.domain.spaces import events as ev
 from chatalot.domain.spaces import permissions as perm
 from chatalot.domain.spaces import rules
+from chatalot.domain.spaces.access import CommunityAccess
 from chatalot.domain.spaces.roles import Role
 from chatalot.domain.streams import community_stream
 from chatalot.request_info import RequestInfo
@@ -20,15 +21,23 @@ from chatalot.spaces.runtime import SpacesRuntime
 from chatalot.spaces.state import leave_community, run
 
 
+async def _judge(tx: Tx, community_id: uuid.UUID, actor: uuid.UUID, target: uuid.UUID
+                 ) -> CommunityAccess:
+    """Lock the community; the actor must moderate the target (strictly lower, never the
+    owner). Returns the target's access."""
+    access = await load_community_access(tx.conn, community_id, actor, lock="update")
+    target_access = await load_community_access(tx.conn, community_id, target)
+    perm.require_community_moderate(access)
+    perm.require_moderates(access.role, target_access.role)
+    rules.check_not_owner(access.owner_id == target)
+    return target_access
+
+
 async def kick(rt: SpacesRuntime, actor: uuid.UUID, community_id: uuid.UUID,
                target: uuid.UUID, body: c.Moderation, info: RequestInfo) -> str:
     """Remove a member from the community, its groups and channels; they may rejoin."""
     async def work(tx: Tx) -> None:
-        access = await load_community_access(tx.conn, community_id, actor, lock="update")
-        target_access = await load_community_access(tx.conn, community_id, target)
-        perm.require_community_moderate(access)
-        perm.require_moderates(access.role, target_access.role)
-        rules.check_not_owner(access.owner_id == target)
+        target_access = await _judge(tx, community_id, actor, target)
         if not target_access.member:
             raise bad_request("the user is not a member of this community")
         await leave_community(tx, community_id, target, ev.CommunityMemberKicked(
@@ -44,11 +53,7 @@ async def ban(rt: SpacesRuntime, actor: uuid.UUID, community_id: uuid.UUID,
     """Ban (member or not): they lose every group and channel of the community at once and
     cannot rejoin, even with an invite, until unbanned."""
     async def work(tx: Tx) -> None:
-        access = await load_community_access(tx.conn, community_id, actor, lock="update")
-        target_access = await load_community_access(tx.conn, community_id, target)
-        perm.require_community_moderate(access)
-        perm.require_moderates(access.role, target_access.role)
-        rules.check_not_owner(access.owner_id == target)
+        target_access = await _judge(tx, community_id, actor, target)
         if target_access.banned:
             raise conflict("the user is already banned")
         exists = await tx.fetchone("SELECT 1 AS x FROM account_users WHERE user_id = %s",

@@ -1,0 +1,1 @@
+"""Messaging: messages, threads, reactions, pins, polls, scheduling, webhooks, unreads."""

@@ -1,0 +1,69 @@
+"""Unread counts and read cursors (issue 13 item 4), from the `messages` read model: a
+channel's unread messages for a user are those after the user's cursor in log order, sent
+by someone else and not deleted; mentions are those among them that mention the user.
+No cursor yet: every such message of the channel is unread."""
+
+from __future__ import annotations
+
+import uuid
+
+from psycopg import sql
+
+from chatalot.domain.errors import bad_request
+from chatalot.messaging import contracts as c
+from chatalot.messaging.queries import Pool, readable, rows
+from chatalot.spaces.access import readable_channels
+from event_store import Position
+from projections.projector import read_model
+
+_UNREAD = """
+SELECT ch.channel_id, r.message_id AS last_read, u.n, u.mentions
+  FROM unnest(%(channels)s::uuid[]) AS ch(channel_id)
+  LEFT JOIN {cursors} r ON r.channel_id = ch.channel_id AND r.user_id = %(user)s
+  CROSS JOIN LATERAL (
+      SELECT count(*) AS n, count(*) FILTER (WHERE %(user)s = ANY(m.mentions)) AS mentions
+        FROM {messages} m
+       WHERE m.channel_id = ch.channel_id
+         AND (r.message_id IS NULL OR (m.epoch, m.transaction_id, m.sequence)
+              > (r.m_epoch, r.m_transaction_id, r.m_sequence))
+         AND m.sender_id IS DISTINCT FROM %(user)s AND m.deleted_at IS NULL) u
+ ORDER BY ch.channel_id
+"""
+
+
+async def unread(pool: Pool, user_id: uuid.UUID) -> list[c.Unread]:
+    """Every channel the caller may read right now, with its counts."""
+    async with pool.connection() as conn:
+        channels = await readable_channels(conn, user_id)
+        found = await rows(conn, sql.SQL(_UNREAD).format(
+            cursors=read_model("read_cursors"), messages=read_model("messages")),
+            {"channels": channels, "user": user_id})
+    return [c.Unread(channel_id=r["channel_id"], unread_count=int(r["n"]),
+                     mention_count=int(r["mentions"]), last_read_message_id=r["last_read"])
+            for r in found]
+
+
+async def read_cursors(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID, *,
+                       limit: int, cursor: str | None) -> c.ReadCursorPage:
+    """The channel's members' cursors, by user id; users with read receipts off (at
+    their last mark-read) are left out."""
+    after = None
+    if cursor is not None:
+        try:
+            after = uuid.UUID(cursor)
+        except ValueError:
+            raise bad_request("malformed cursor") from None
+    async with pool.connection() as conn:
+        await readable(conn, channel_id, user_id)
+        found = await rows(conn, sql.SQL(
+            "SELECT r.user_id, r.message_id, r.epoch, r.transaction_id, r.sequence"
+            " FROM {} r JOIN channel_members cm ON cm.channel_id = r.channel_id"
+            " AND cm.user_id = r.user_id"
+            " WHERE r.channel_id = %s AND r.receipt AND (%s::uuid IS NULL OR r.user_id > %s)"
+            " ORDER BY r.user_id LIMIT %s").format(read_model("read_cursors")),
+            (channel_id, after, after, limit + 1))
+    items = [c.ReadCursor(user_id=r["user_id"], last_read_message_id=r["message_id"],
+                          position=Position(r["epoch"], r["transaction_id"],
+                                            r["sequence"]).encode()) for r in found[:limit]]
+    return c.ReadCursorPage(items=items, next_cursor=str(items[-1].user_id)
+                            if len(found) > limit else None)

@@ -1,0 +1,239 @@
+"""Read models of messaging: history, edits, reactions, pins, read cursors (one projector,
+`messages`, so an unread count joins cursors and messages of one consistent build), and
+bookmarks.
+
+Order is the log's commit order: each message row keeps the position of its MessageSent,
+and history pages by it. A message committed while a client pages gets a position after
+every message already projected, so a page never skips or repeats one (message ids are
+UUIDv7, but two concurrent sends may commit in the other order than their ids).
+
+Events are chatalot's, handled by name: this module imports nothing from chatalot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from psycopg import sql
+
+from event_store import RecordedEvent
+from projections.projector import ProjectionContext, Projector, on
+
+_POS = "epoch integer NOT NULL, transaction_id bigint NOT NULL, sequence bigint NOT NULL"
+
+
+_INSERT_SENT = """
+INSERT INTO {t} (message_id, channel_id, sender_id, ciphertext, nonce, encryption, message_type,
+                 reply_to, thread_id, sender_key_id, mentions, webhook_name, webhook_avatar,
+                 created_at, epoch, transaction_id, sequence)
+SELECT m, c, s, ct, n, enc, mt, rt, th, sk, me::uuid[], wn, wa, at, ep, tx, sq
+  FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[],
+              %s::text[], %s::uuid[], %s::uuid[], %s::bigint[], %s::text[], %s::text[],
+              %s::text[], %s::timestamptz[], %s::int[], %s::bigint[], %s::bigint[])
+       AS u(m, c, s, ct, n, enc, mt, rt, th, sk, me, wn, wa, at, ep, tx, sq)
+ON CONFLICT DO NOTHING
+"""
+
+
+def _uuid_array(values: Sequence[Any]) -> str:
+    """A uuid[] literal (unnest would flatten a two-dimensional array)."""
+    return "{" + ",".join(str(v) for v in values) + "}"
+
+
+def _pos(event: RecordedEvent) -> tuple[int, int, int]:
+    p = event.position
+    return p.epoch, p.transaction_id, p.sequence
+
+
+async def _run(ctx: ProjectionContext, table: str, query: str, params: Any) -> None:
+    await ctx.conn.execute(sql.SQL(query).format(t=ctx.table(table)), params)
+
+
+class Messages(Projector):
+    name = "messages"
+    version = 2
+    tables: ClassVar = {
+        "messages": (
+            "message_id uuid PRIMARY KEY, channel_id uuid NOT NULL, sender_id uuid,"
+            " ciphertext text, nonce text, encryption text NOT NULL,"
+            " message_type text NOT NULL, reply_to uuid, thread_id uuid, sender_key_id bigint,"
+            " mentions uuid[] NOT NULL, webhook_name text, webhook_avatar text,"
+            " created_at timestamptz NOT NULL, edited_at timestamptz, deleted_at timestamptz,"
+            " deleted_by uuid, pinned boolean NOT NULL DEFAULT false,"
+            " quarantined boolean NOT NULL DEFAULT false,"
+            " reply_count integer NOT NULL DEFAULT 0, " + _POS),
+        "message_edits": (
+            "message_id uuid NOT NULL, ciphertext text NOT NULL, nonce text NOT NULL,"
+            " mentions uuid[] NOT NULL, editor_id uuid, at timestamptz NOT NULL, " + _POS
+            + ", PRIMARY KEY (message_id, epoch, transaction_id, sequence)"),
+        "reactions": (
+            "message_id uuid NOT NULL, emoji text NOT NULL, user_id uuid NOT NULL,"
+            " channel_id uuid NOT NULL, " + _POS + ", PRIMARY KEY (message_id, emoji, user_id)"),
+        "pins": (
+            "channel_id uuid NOT NULL, message_id uuid NOT NULL, pinned_by uuid NOT NULL,"
+            " pinned_at timestamptz NOT NULL, PRIMARY KEY (channel_id, message_id)"),
+        "read_cursors": (
+            "channel_id uuid NOT NULL, user_id uuid NOT NULL, message_id uuid NOT NULL,"
+            " receipt boolean NOT NULL, m_epoch integer NOT NULL,"
+            " m_transaction_id bigint NOT NULL, m_sequence bigint NOT NULL, " + _POS
+            + ", PRIMARY KEY (channel_id, user_id)"),
+    }
+    indexes: ClassVar = [
+        "CREATE INDEX ON {messages} (channel_id, epoch, transaction_id, sequence)",
+        # unread counts: an index-only range count of the live messages after a cursor
+        "CREATE INDEX ON {messages} (channel_id, epoch, transaction_id, sequence)"
+        " INCLUDE (sender_id, mentions) WHERE deleted_at IS NULL",
+        "CREATE INDEX ON {messages} (thread_id, epoch, transaction_id, sequence)"
+        " WHERE thread_id IS NOT NULL",
+        "CREATE INDEX ON {read_cursors} (user_id)",
+    ]
+
+    async def apply(self, events: Sequence[RecordedEvent], ctx: ProjectionContext) -> None:
+        """In commit order; a run of MessageSent (most of the log) is one INSERT."""
+        sent: list[RecordedEvent] = []
+        async with ctx.conn.pipeline():
+            for event in events:
+                if event.type == "MessageSent":
+                    sent.append(event)
+                    continue
+                if sent:
+                    await self._sent(sent, ctx)
+                    sent = []
+                attr = self._handlers.get(event.type)
+                if attr is not None:
+                    await getattr(self, attr)(event, ctx)
+            if sent:
+                await self._sent(sent, ctx)
+
+    @staticmethod
+    async def _sent(events: list[RecordedEvent], ctx: ProjectionContext) -> None:
+        data = [e.data for e in events]
+        await ctx.conn.execute(sql.SQL(_INSERT_SENT).format(t=ctx.table("messages")), (
+            [d.message_id for d in data], [d.channel_id for d in data],
+            [d.sender_id for d in data], [d.ciphertext for d in data],
+            [d.nonce for d in data], [d.encryption for d in data],
+            [d.message_type for d in data], [d.reply_to for d in data],
+            [d.thread_id for d in data], [d.sender_key_id for d in data],
+            [_uuid_array(d.mentions) for d in data], [d.webhook_name for d in data],
+            [d.webhook_avatar for d in data], [e.recorded_at for e in events],
+            [e.position.epoch for e in events], [e.position.transaction_id for e in events],
+            [e.position.sequence for e in events]))
+        threads = [d.thread_id for d in data if d.thread_id is not None]
+        if threads:
+            await _run(ctx, "messages", "UPDATE {t} m SET reply_count = m.reply_count + r.n"
+                       " FROM (SELECT t, count(*) AS n FROM unnest(%s::uuid[]) AS t GROUP BY t)"
+                       " r WHERE m.message_id = r.t", (threads,))
+
+    @on("MessageSent")
+    async def sent(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        await self._sent([event], ctx)
+
+    @on("MessageEdited")
+    async def edited(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        d = event.data
+        # the first edit keeps the original as the history's first version
+        await ctx.conn.execute(sql.SQL(
+            "INSERT INTO {e} (message_id, ciphertext, nonce, mentions, editor_id, at, epoch,"
+            " transaction_id, sequence) SELECT message_id, ciphertext, nonce, mentions,"
+            " sender_id, created_at, epoch, transaction_id, sequence FROM {m}"
+            " WHERE message_id = %s AND edited_at IS NULL AND ciphertext IS NOT NULL"
+            " ON CONFLICT DO NOTHING").format(e=ctx.table("message_edits"),
+                                             m=ctx.table("messages")), (d.message_id,))
+        await _run(ctx, "message_edits",
+                   "INSERT INTO {t} (message_id, ciphertext, nonce, mentions, editor_id, at,"
+                   " epoch, transaction_id, sequence) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                   " ON CONFLICT DO NOTHING",
+                   (d.message_id, d.ciphertext, d.nonce, list(d.mentions), d.editor_id,
+                    event.recorded_at, *_pos(event)))
+        await _run(ctx, "messages", "UPDATE {t} SET ciphertext = %s, nonce = %s, mentions = %s,"
+                   " edited_at = %s WHERE message_id = %s AND deleted_at IS NULL",
+                   (d.ciphertext, d.nonce, list(d.mentions), event.recorded_at, d.message_id))
+
+    @on("MessageDeleted")
+    async def deleted(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        d = event.data
+        await _run(ctx, "messages", "UPDATE {t} SET ciphertext = NULL, nonce = NULL,"
+                   " mentions = '{{}}', deleted_at = %s, deleted_by = %s, pinned = false"
+                   " WHERE message_id = %s", (event.recorded_at, d.deleted_by, d.message_id))
+        await _run(ctx, "message_edits", "DELETE FROM {t} WHERE message_id = %s",
+                   (d.message_id,))
+        await _run(ctx, "reactions", "DELETE FROM {t} WHERE message_id = %s", (d.message_id,))
+        await _run(ctx, "pins", "DELETE FROM {t} WHERE message_id = %s", (d.message_id,))
+
+    @on("ReactionAdded")
+    async def reacted(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        d = event.data
+        await _run(ctx, "reactions",
+                   "INSERT INTO {t} (message_id, emoji, user_id, channel_id, epoch,"
+                   " transaction_id, sequence) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                   " ON CONFLICT DO NOTHING",
+                   (d.message_id, d.emoji, d.user_id, d.channel_id, *_pos(event)))
+
+    @on("ReactionRemoved")
+    async def unreacted(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        d = event.data
+        await _run(ctx, "reactions", "DELETE FROM {t} WHERE message_id = %s AND emoji = %s"
+                   " AND user_id = %s", (d.message_id, d.emoji, d.user_id))
+
+    @on("MessagePinned")
+    async def pinned(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        d = event.data
+        await _run(ctx, "pins", "INSERT INTO {t} (channel_id, message_id, pinned_by, pinned_at)"
+                   " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                   (d.channel_id, d.message_id, d.pinned_by, event.recorded_at))
+        await _run(ctx, "messages", "UPDATE {t} SET pinned = true WHERE message_id = %s",
+                   (d.message_id,))
+
+    @on("MessageUnpinned")
+    async def unpinned(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        d = event.data
+        await _run(ctx, "pins", "DELETE FROM {t} WHERE channel_id = %s AND message_id = %s",
+                   (d.channel_id, d.message_id))
+        await _run(ctx, "messages", "UPDATE {t} SET pinned = false WHERE message_id = %s",
+                   (d.message_id,))
+
+    @on("MessageQuarantined", "MessageUnquarantined")
+    async def quarantined(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        await _run(ctx, "messages", "UPDATE {t} SET quarantined = %s WHERE message_id = %s",
+                   (event.type == "MessageQuarantined", event.data.message_id))
+
+    @on("ReadCursorMoved")
+    async def read(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        d = event.data
+        await ctx.conn.execute(sql.SQL(
+            "INSERT INTO {c} (channel_id, user_id, message_id, receipt, m_epoch,"
+            " m_transaction_id, m_sequence, epoch, transaction_id, sequence)"
+            " SELECT %s, %s, m.message_id, %s, m.epoch, m.transaction_id, m.sequence,"
+            " %s, %s, %s FROM {m} m WHERE m.message_id = %s"
+            " ON CONFLICT (channel_id, user_id) DO UPDATE SET message_id = excluded.message_id,"
+            " receipt = excluded.receipt, m_epoch = excluded.m_epoch,"
+            " m_transaction_id = excluded.m_transaction_id, m_sequence = excluded.m_sequence,"
+            " epoch = excluded.epoch, transaction_id = excluded.transaction_id,"
+            " sequence = excluded.sequence").format(
+                c=ctx.table("read_cursors"), m=ctx.table("messages")),
+            (d.channel_id, d.user_id, d.receipt, *_pos(event), d.message_id))
+
+
+class Bookmarks(Projector):
+    name = "bookmarks"
+    version = 1
+    tables: ClassVar = {"bookmarks": (
+        "bookmark_id uuid PRIMARY KEY, user_id uuid NOT NULL, message_id uuid NOT NULL,"
+        " channel_id uuid NOT NULL, note text, created_at timestamptz NOT NULL")}
+    indexes: ClassVar = ["CREATE INDEX ON {bookmarks} (user_id, created_at)"]
+
+    @on("BookmarkAdded")
+    async def added(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        d = event.data
+        await _run(ctx, "bookmarks", "INSERT INTO {t} VALUES (%s, %s, %s, %s, %s, %s)"
+                   " ON CONFLICT DO NOTHING",
+                   (d.bookmark_id, d.user_id, d.message_id, d.channel_id, d.note,
+                    event.recorded_at))
+
+    @on("BookmarkRemoved")
+    async def removed(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        await _run(ctx, "bookmarks", "DELETE FROM {t} WHERE bookmark_id = %s",
+                   (event.data.bookmark_id,))
+
+PROJECTORS: list[type[Projector]] = [Messages, Bookmarks]
