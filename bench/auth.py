@@ -51,7 +51,7 @@ from _common import (
 from chatalot.auth.principal import authenticate_access_token
 from chatalot.bootstrap import services as open_services
 from chatalot.config import load_settings
-from chatalot.crypto.keys import IdentityKeyPair, OneTimePrekey, SignedPrekey
+from chatalot_crypto.keys import IdentityKeyPair, OneTimePrekey, SignedPrekey
 
 # Targets set by issue 4 (accounts and the perimeter), on a 2-core machine.
 TARGET_HEALTH_P99_MS = 50.0  # GET /api/health p99 while one IP floods the login route

@@ -27,10 +27,10 @@ if str(ROOT) not in sys.path:
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305  # noqa: E402
 
-from chatalot.crypto import x3dh  # noqa: E402
-from chatalot.crypto.keys import IdentityKeyPair, LocalKeys  # noqa: E402
-from chatalot.crypto.sender_keys import SenderKeyStore  # noqa: E402
-from chatalot.crypto.sessions import SessionStore  # noqa: E402
+from chatalot_crypto import x3dh  # noqa: E402
+from chatalot_crypto.keys import IdentityKeyPair, LocalKeys  # noqa: E402
+from chatalot_crypto.sender_keys import SenderKeyStore  # noqa: E402
+from chatalot_crypto.sessions import SessionStore  # noqa: E402
 
 PAYLOAD = os.urandom(1024)
 BASELINE = "raw ChaCha20-Poly1305 encrypt+decrypt, 1 KiB, one key"

@@ -31,14 +31,25 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     edit_window_secs: Annotated[int, msgspec.Meta(ge=0, le=10 * 365 * 86400)] = 15 * 60
     max_ws_frame_bytes: Positive = 1024 * 1024
     max_ws_connections_per_user: Positive = 8
-    max_file_size_mb: Positive = 100
+    # upstream's MAX_FILE_SIZE_MB (1-10000), UPLOAD_QUOTA_MB and its 10 uploads a minute
+    max_file_size_mb: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
+    upload_quota_mb: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 500
+    uploads_per_minute: Positive = 10
     max_request_body_bytes: Positive = 2 * 1024 * 1024
     rate_limit_general_per_sec: Positive = 20
     rate_limit_general_burst: Positive = 40
     rate_limit_auth_per_sec: Positive = 5
     rate_limit_auth_burst: Positive = 10
-    ws_frames_burst: Positive = 10
-    ws_frames_per_sec: Positive = 5
+    # per-socket token bucket (protocol.md: upstream's running code, not its docs' 10, 5/s)
+    ws_frames_burst: Positive = 30
+    ws_frames_per_sec: Positive = 10
+    # frames waiting for a slow socket before it is closed (1013) to resume from the log
+    ws_send_queue_frames: Positive = 2048
+    ws_ping_interval_secs: Positive = 30
+    ws_handshake_timeout_secs: Positive = 10
+    # a user appears offline this long after their last socket closes
+    presence_grace_secs: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 30
+    voice_max_participants: Positive = 25
     read_your_writes_wait_ms: Positive = 2000
     # how long a request waits for a free database connection before it is answered 503
     database_wait_ms: Positive = 10_000
@@ -76,6 +87,22 @@ class Security(msgspec.Struct, frozen=True, kw_only=True):
         return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
 
 
+class Voice(msgspec.Struct, frozen=True, kw_only=True):
+    """ICE servers handed to clients (GET /api/voice/ice-servers). TURN credentials follow
+    the TURN REST scheme: username `<expiry>:<user_id>`, credential base64 HMAC-SHA1 of
+    the username under `turn_secret` (coturn's `use-auth-secret`)."""
+
+    # comma-separated URLs
+    stun_urls: str = ""
+    turn_urls: str = ""
+    turn_secret: str | None = None
+    turn_ttl_secs: Annotated[int, msgspec.Meta(ge=60, le=7 * 86400)] = 86400
+
+    @staticmethod
+    def split(urls: str) -> list[str]:
+        return [u.strip() for u in urls.split(",") if u.strip()]
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None
     redis_url: str | None = None
@@ -96,8 +123,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: Literal["text", "json"] = "text"
     # bearer token that GET /metrics requires; unset: /metrics answers 404
     metrics_token: str | None = None
+    # How often a sealed checkpoint of the event log is written (issue 11); 0: never.
+    checkpoint_interval_secs: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
     limits: Limits = Limits()
     security: Security = Security()
+    voice: Voice = Voice()
 
     @property
     def base_url(self) -> str:
@@ -140,13 +170,18 @@ ENV: dict[str, tuple[str | None, str]] = {
     "CHATALOT_REBUILD_SHARE": (None, "rebuild_share"),
     "CHATALOT_LOG_FORMAT": (None, "log_format"),
     "CHATALOT_METRICS_TOKEN": (None, "metrics_token"),
+    "CHATALOT_CHECKPOINT_INTERVAL_SECS": (None, "checkpoint_interval_secs"),
     **{f"CHATALOT_{name.upper()}": ("limits", name) for name in Limits.__struct_fields__},
     **{f"CHATALOT_{name.upper()}": ("security", name) for name in Security.__struct_fields__
        if name not in ("totp_encryption_key", "cors_origins")},
     "TOTP_ENCRYPTION_KEY": ("security", "totp_encryption_key"),
+    "STUN_URLS": ("voice", "stun_urls"),
+    "TURN_URLS": ("voice", "turn_urls"),
+    "TURN_SECRET": ("voice", "turn_secret"),
+    "TURN_TTL_SECS": ("voice", "turn_ttl_secs"),
     "CORS_ORIGINS": ("security", "cors_origins"),
 }
-_SECTIONS = ("limits", "security")
+_SECTIONS = ("limits", "security", "voice")
 
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True,
           "0": False, "false": False, "no": False, "off": False}

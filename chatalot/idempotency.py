@@ -22,8 +22,8 @@ import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from chatalot.crypto.primitives import aead_decrypt, aead_encrypt, hkdf_sha256
 from chatalot.domain.errors import DomainError
+from chatalot_crypto.primitives import aead_decrypt, aead_encrypt, hkdf_sha256
 
 KEY_MIN_LENGTH = 16
 KEY_MAX_LENGTH = 255

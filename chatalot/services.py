@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,10 @@ class Services:
     accounts_runtime: AccountsRuntime | None = None
     rate_limiter: RateLimiter | None = None
     session_positions: SessionPositions = field(default_factory=InProcessSessionPositions)
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Runtimes a context makes on first use (the WebSocket gateway), by name."""
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Closed, newest first, before the pool and the store."""
 
     @property
     def uptime_secs(self) -> int:
@@ -74,6 +79,8 @@ async def open_services(settings: Settings, database_url: str, *, registry: Even
     `clock` (seconds since the epoch) drives token expiry, TOTP and lockouts; tests freeze it.
     """
     from chatalot.accounts.commands import finish_pending_redactions
+    from chatalot.auth.jwt_keys import ensure_jwt_keys
+    from chatalot.logbook.checkpoints import periodic_checkpoints, sealer
 
     await migrate(database_url, MIGRATIONS_DIR)
     pool = make_pool(database_url, timeout=settings.limits.database_wait_ms / 1000)
@@ -106,9 +113,20 @@ async def open_services(settings: Settings, database_url: str, *, registry: Even
         await finish_pending_redactions(accounts)
         positions: SessionPositions = (RedisSessionPositions(redis) if redis is not None
                                        else InProcessSessionPositions())
-        yield Services(settings, database_url, pool, store, redis=redis, projections=projections,
-                       accounts_runtime=accounts, rate_limiter=limiter,
-                       session_positions=positions)
+        private_key, _ = ensure_jwt_keys(settings.private_key_path, settings.public_key_path)
+        services = Services(settings, database_url, pool, store, redis=redis,
+                            projections=projections, accounts_runtime=accounts,
+                            rate_limiter=limiter, session_positions=positions)
+        try:
+            async with periodic_checkpoints(store, sealer(private_key),
+                                            settings.checkpoint_interval_secs):
+                yield services
+        finally:
+            for close in reversed(services.closers):
+                try:
+                    await close()
+                except Exception:  # one context's failure must not leak the pool
+                    logging.getLogger(__name__).exception("closing a runtime failed")
     finally:
         if accounts is not None:
             accounts.hasher.close()

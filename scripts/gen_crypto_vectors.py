@@ -25,23 +25,23 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from chatalot.crypto import edwards25519 as ed  # noqa: E402
-from chatalot.crypto import errors, fingerprints, x3dh  # noqa: E402
-from chatalot.crypto.ed25519 import verify  # noqa: E402
-from chatalot.crypto.envelopes import (  # noqa: E402
+from chatalot_crypto import edwards25519 as ed  # noqa: E402
+from chatalot_crypto import errors, fingerprints, x3dh  # noqa: E402
+from chatalot_crypto.ed25519 import verify  # noqa: E402
+from chatalot_crypto.envelopes import (  # noqa: E402
     PrekeyMessage,
     parse_distribution,
     parse_dm_envelope,
     parse_group_envelope,
 )
-from chatalot.crypto.keys import (  # noqa: E402
+from chatalot_crypto.keys import (  # noqa: E402
     IdentityKeyPair,
     LocalKeys,
     OneTimePrekey,
     SignedPrekey,
     validate_key_id,
 )
-from chatalot.crypto.primitives import (  # noqa: E402
+from chatalot_crypto.primitives import (  # noqa: E402
     INFO_MESSAGE_KEYS,
     INFO_SENDER_KEY,
     kdf_ck,
@@ -49,9 +49,9 @@ from chatalot.crypto.primitives import (  # noqa: E402
     validate_x25519_public,
     x25519,
 )
-from chatalot.crypto.ratchet import RatchetState, kdf_rk  # noqa: E402
-from chatalot.crypto.sender_keys import SenderKeyStore  # noqa: E402
-from chatalot.crypto.sessions import SessionStore  # noqa: E402
+from chatalot_crypto.ratchet import RatchetState, kdf_rk  # noqa: E402
+from chatalot_crypto.sender_keys import SenderKeyStore  # noqa: E402
+from chatalot_crypto.sessions import SessionStore  # noqa: E402
 
 DEFAULT_OUT = ROOT / "tests" / "vectors" / "crypto"
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, get, post
+from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
+from chatalot.accounts.runtime import AccountsRuntime
 from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
 from chatalot.api.read_your_writes import read_your_writes
@@ -18,7 +19,7 @@ from chatalot.auth.principal import Principal
 from chatalot.domain.errors import DomainError
 from chatalot.domain.keys import rules
 from chatalot.domain.keys.rules import b64encode
-from chatalot.keys import commands, queries
+from chatalot.keys import commands, identity, queries
 from chatalot.keys import contracts as c
 from chatalot.keys.runtime import KeyServerRuntime
 from chatalot.request_info import RequestInfo
@@ -65,6 +66,21 @@ class KeysController(Controller):
                 public_key=b64encode(b.signed_prekey.public_key),
                 signature=b64encode(b.signed_prekey.signature)),
             one_time_prekey=opk, position=b.position)
+
+    @put("/identity", status_code=200, summary="Replace my identity key and whole bundle",
+         responses=errors(401, 403, 409, 413))
+    async def replace_identity(self, data: JSONBody[c.IdentityReplacement],
+                               keys: NamedDependency[KeyServerRuntime],
+                               accounts: NamedDependency[AccountsRuntime],
+                               principal: NamedDependency[Principal],
+                               info: NamedDependency[RequestInfo]) -> c.IdentityReply:
+        """For a device that lost its keys: the bundle is checked as a registration's
+        (400), the password like a login (403 when wrong, lockout included). Every old
+        prekey goes; the key already in place is 409. Everyone who shares a channel with
+        the account gets `identity_key_changed`."""
+        fingerprint, position = await identity.replace_identity(
+            keys, accounts, principal.user_id, data, info)
+        return c.IdentityReply(fingerprint=fingerprint, position=position)
 
     @post("/prekeys/signed", status_code=200, summary="Upload a new signed prekey",
           responses=errors(401, 409, 413, 422))

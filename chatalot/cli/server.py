@@ -7,7 +7,7 @@ still arriving past `limits.max_header_bytes`, or for an upgrade it cannot serve
 `{error, code}` body with the security headers) and the proxies it believes. What it does
 not, and stays plain text without our headers: its 500 when an application raises before
 starting a response (ours answers every exception itself), the WebSocket libraries' own
-handshake refusals (there is no WebSocket route yet), and the 503 of `limit_concurrency`
+handshake refusals (a WebSocket upgrade to an unknown path), and the 503 of `limit_concurrency`
 (not set here).
 """
 
@@ -65,11 +65,21 @@ def server_config(settings: Settings, app: Any, *, log_level: str = "info") -> u
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        # The WebSocket protocol's own limits, enforced by the `websockets` implementation
+        # under uvicorn: a frame over the limit is closed 1009; a ping every interval, and
+        # a socket whose pong has not come by the next one (two missed) is dropped.
+        ws="websockets-sansio",
         # our handlers (chatalot/logs.py: text or JSON, scrubbed) and our own request line
         # (api/correlation.py, with the correlation id); uvicorn's would log query strings
         log_config=None,
         access_log=False,
         ws_max_size=settings.limits.max_ws_frame_bytes,
+        ws_ping_interval=float(settings.limits.ws_ping_interval_secs),
+        ws_ping_timeout=float(settings.limits.ws_ping_interval_secs),
+        # No permessage-deflate: it compresses every frame once per socket, which undoes
+        # the gateway's encode-once fan-out (CPU per socket per event); chat frames are
+        # small and E2E ciphertext does not compress anyway.
+        ws_per_message_deflate=False,
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted,
         server_header=False,

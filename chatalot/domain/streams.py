@@ -76,3 +76,15 @@ def webhook_stream(webhook_id: uuid.UUID) -> str:
 
 def file_stream(file_id: uuid.UUID) -> str:
     return f"file-{file_id}"
+
+
+def blocked_hash_stream(hash_id: uuid.UUID) -> str:
+    return f"blockedhash-{hash_id}"
+
+
+def media_stream(owner_kind: str, owner_id: uuid.UUID) -> str:
+    return f"media-{owner_kind}-{owner_id}"
+
+
+def blob_stream(sha256: str) -> str:
+    return f"blob-{sha256}"

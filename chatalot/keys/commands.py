@@ -60,7 +60,7 @@ class KeysRuntime(Protocol):
 # -- running a command -------------------------------------------------------------------------
 
 
-async def _run(rt: KeysRuntime, meta: Metadata, work: Callable[[Tx], Awaitable[T]]
+async def run_key_command(rt: KeysRuntime, meta: Metadata, work: Callable[[Tx], Awaitable[T]]
                ) -> tuple[T, str]:
     """`run_command`, with a race still lost after its retries answered as 409 conflict."""
     try:
@@ -73,7 +73,7 @@ def _keys_changed() -> DomainError:
     return DomainError("conflict", "the keys changed concurrently; retry")
 
 
-async def _lock_identity(tx: Tx, user_id: uuid.UUID) -> bytes:
+async def lock_identity(tx: Tx, user_id: uuid.UUID) -> bytes:
     """The user's identity key, its row locked until commit: the per-user key lock.
     404 when the user has no keys (unknown or deleted account)."""
     row = await tx.fetchone(
@@ -85,7 +85,8 @@ async def _lock_identity(tx: Tx, user_id: uuid.UUID) -> bytes:
 
 
 async def _identity_key(rt: KeysRuntime, user_id: uuid.UUID) -> bytes:
-    """Read without a lock (identity keys never change; the command locks later)."""
+    """Read without a lock; a command whose check depends on it compares it with the
+    locked one (an identity replacement, keys/identity.py, may land in between)."""
     async with rt.store.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT identity_key FROM account_identity_keys WHERE user_id = %s", (user_id,))
@@ -135,7 +136,7 @@ async def fetch_bundle(rt: KeysRuntime, caller: uuid.UUID, owner: uuid.UUID,
     meta = info.metadata("fetch_prekey_bundle", caller)
 
     async def work(tx: Tx) -> Bundle:
-        identity = await _lock_identity(tx, owner)
+        identity = await lock_identity(tx, owner)
         blocked = await tx.fetchone(
             "SELECT 1 AS x FROM account_blocks WHERE user_id = %s AND blocked_user_id = %s",
             (owner, caller)) if caller != owner else None
@@ -189,10 +190,18 @@ async def record_initial_bundle(tx: Tx, user_id: uuid.UUID, bundle: rules.Initia
     registration's own transaction `tx`, and open its `keys-` stream with the three key
     events. No key lock is taken: the identity row is inserted here, so nothing else can
     hold it until the registration commits."""
-    spk = bundle.signed_prekey
     await tx.execute(
         "INSERT INTO account_identity_keys (user_id, identity_key, fingerprint)"
         " VALUES (%s, %s, %s)", (user_id, bundle.identity_key, bundle.fingerprint))
+    await store_prekeys(tx, user_id, bundle)
+    tx.append(keys_stream(user_id), ev.IdentityKeyRegistered(
+        user_id=user_id, identity_key=rules.b64encode(bundle.identity_key),
+        fingerprint=bundle.fingerprint), *prekey_events(user_id, bundle), expected=NO_STREAM)
+
+
+async def store_prekeys(tx: Tx, user_id: uuid.UUID, bundle: rules.InitialBundle) -> None:
+    """Insert a bundle's signed prekey and one-time prekeys (registration, replacement)."""
+    spk = bundle.signed_prekey
     await tx.execute(
         "INSERT INTO account_signed_prekeys (user_id, key_id, public_key, signature,"
         " created_at) VALUES (%s, %s, %s, %s, %s)",
@@ -202,17 +211,18 @@ async def record_initial_bundle(tx: Tx, user_id: uuid.UUID, bundle: rules.Initia
             await cur.executemany(
                 "INSERT INTO account_one_time_prekeys (user_id, key_id, public_key)"
                 " VALUES (%s, %s, %s)", [(user_id, k, p) for k, p in bundle.one_time])
-    b64 = rules.b64encode
-    events: list[msgspec.Struct] = [
-        ev.IdentityKeyRegistered(user_id=user_id, identity_key=b64(bundle.identity_key),
-                                 fingerprint=bundle.fingerprint),
-        ev.SignedPrekeyUploaded(user_id=user_id, key_id=spk.key_id,
-                                public_key=b64(spk.public_key), signature=b64(spk.signature)),
-    ]
+
+
+def prekey_events(user_id: uuid.UUID, bundle: rules.InitialBundle) -> list[msgspec.Struct]:
+    """`SignedPrekeyUploaded` and (when any) `OneTimePrekeysUploaded` for a whole bundle."""
+    b64, spk = rules.b64encode, bundle.signed_prekey
+    events: list[msgspec.Struct] = [ev.SignedPrekeyUploaded(
+        user_id=user_id, key_id=spk.key_id, public_key=b64(spk.public_key),
+        signature=b64(spk.signature))]
     if bundle.one_time:
         events.append(ev.OneTimePrekeysUploaded(user_id=user_id, prekeys=[
             ev.PrekeyUpload(k, b64(p)) for k, p in bundle.one_time]))
-    tx.append(keys_stream(user_id), *events, expected=NO_STREAM)
+    return events
 
 
 async def discard_keys(tx: Tx, user_id: uuid.UUID) -> None:
@@ -237,7 +247,8 @@ async def upload_signed_prekey(rt: KeysRuntime, user_id: uuid.UUID, key_id: int,
     spk = rules.check_signed_prekey(identity, key_id, public_key, signature)
 
     async def work(tx: Tx) -> None:
-        await _lock_identity(tx, user_id)
+        if await lock_identity(tx, user_id) != identity:  # replaced since the check
+            raise _keys_changed()
         clash = await tx.fetchone(
             "SELECT 1 AS x FROM account_signed_prekeys WHERE user_id = %s AND key_id = %s",
             (user_id, spk.key_id))
@@ -255,7 +266,7 @@ async def upload_signed_prekey(rt: KeysRuntime, user_id: uuid.UUID, key_id: int,
             user_id=user_id, key_id=spk.key_id, public_key=rules.b64encode(spk.public_key),
             signature=rules.b64encode(spk.signature)))
 
-    _, position = await _run(rt, info.metadata("upload_signed_prekey", user_id), work)
+    _, position = await run_key_command(rt, info.metadata("upload_signed_prekey", user_id), work)
     return spk.key_id, position
 
 
@@ -270,7 +281,7 @@ async def upload_one_time_prekeys(rt: KeysRuntime, user_id: uuid.UUID,
     batch = rules.check_one_time_batch(items)
 
     async def work(tx: Tx) -> int:
-        await _lock_identity(tx, user_id)
+        await lock_identity(tx, user_id)
         ids = [key_id for key_id, _ in batch]
         rows = await tx.fetchall(
             "SELECT key_id FROM account_one_time_prekeys WHERE user_id = %s"
@@ -289,7 +300,7 @@ async def upload_one_time_prekeys(rt: KeysRuntime, user_id: uuid.UUID,
             user_id=user_id, prekeys=[ev.PrekeyUpload(k, rules.b64encode(p)) for k, p in batch]))
         return count
 
-    return await _run(rt, info.metadata("upload_one_time_prekeys", user_id), work)
+    return await run_key_command(rt, info.metadata("upload_one_time_prekeys", user_id), work)
 
 
 # -- sender keys --------------------------------------------------------------------------------
@@ -321,4 +332,4 @@ async def distribute_sender_key(rt: KeysRuntime, sender: uuid.UUID, channel_id: 
             for recipient, envelope in copies))
         return len(copies)
 
-    return await _run(rt, info.metadata("distribute_sender_key", sender), work)
+    return await run_key_command(rt, info.metadata("distribute_sender_key", sender), work)

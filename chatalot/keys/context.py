@@ -14,5 +14,7 @@ KEYS = BoundedContext(
     projectors=PROJECTORS,
     controllers=[KeysController, SenderKeysController],
     runtimes={"keys": lambda services: KeyServerRuntime(
-        services.store, services.pool, services.limiter, services.accounts.clock)},
+        services.store, services.pool, services.limiter, services.accounts.clock),
+        # PUT /keys/identity confirms the password as the accounts context does
+        "accounts": lambda services: services.accounts},
 )

@@ -38,6 +38,8 @@ OneTimePrekeyBatch = Annotated[
 ]
 
 __all__ = [
+    "IdentityReplacement",
+    "IdentityReply",
     "KeyBundle",
     "OneTimePrekey",
     "OneTimePrekeyBatch",
@@ -116,4 +118,23 @@ class StoredSenderKey(msgspec.Struct, kw_only=True):
     chain_id: int
     envelope: str
     created_at: str
+    position: str
+
+
+class IdentityReplacement(Body, kw_only=True):
+    """PUT /keys/identity: a whole new bundle, in the registration's shapes, confirmed
+    with the account's password."""
+
+    identity_key: B64Key
+    signed_prekey: SignedPrekeyUpload
+    one_time_prekeys: Annotated[
+        list[OneTimePrekeyUpload], msgspec.Meta(max_length=rules.ONE_TIME_UPLOAD_MAX)
+    ] = []
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class IdentityReply(msgspec.Struct, kw_only=True):
+    """`fingerprint`: the new identity key's, hex SHA-256 (as at registration)."""
+
+    fingerprint: str
     position: str

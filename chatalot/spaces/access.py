@@ -105,8 +105,19 @@ async def load_community_access(conn: Conn, community_id: uuid.UUID, user_id: uu
     community row FOR UPDATE: every command that changes who belongs to the community or
     with which role takes it, so they run one after another per community; channel-level
     commands take `"share"` (they run together, but never beside a community change)."""
-    row = await _one(conn, _COMMUNITY.format(lock=COMMUNITY_LOCKS[lock]),
-                     {"c": community_id, "u": user_id})
+    row = await _one(conn, *community_access_query(community_id, user_id, lock))
+    return community_access_from_row(community_id, row)
+
+
+def community_access_query(community_id: uuid.UUID, user_id: uuid.UUID,
+                           lock: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The statement load_community_access sends, for a caller that pipelines it with
+    its own read (one round trip for both)."""
+    return _COMMUNITY.format(lock=COMMUNITY_LOCKS[lock]), {"c": community_id, "u": user_id}
+
+
+def community_access_from_row(community_id: uuid.UUID, row: dict[str, Any] | None
+                              ) -> CommunityAccess:
     if row is None:
         raise not_found("no such community")
     staff = instance_role(row["is_admin"], row["is_owner"])

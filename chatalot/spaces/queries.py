@@ -19,7 +19,13 @@ from chatalot.domain.errors import DomainError, not_found
 from chatalot.domain.spaces import permissions as perm
 from chatalot.domain.spaces.roles import Role
 from chatalot.spaces import contracts as c
-from chatalot.spaces.access import load_channel_access, load_community_access, load_group_access
+from chatalot.spaces.access import (
+    community_access_from_row,
+    community_access_query,
+    load_channel_access,
+    load_community_access,
+    load_group_access,
+)
 from projections.projector import read_model
 
 Pool = AsyncConnectionPool[Any]
@@ -125,13 +131,23 @@ SELECT p.user_id, p.role, p.joined_at, p.nickname, u.username, u.display_name
 """
 
 
+def _members_query(table: str, key: str, value: uuid.UUID, nickname: bool,
+                   cursor: str | None, limit: int | None
+                   ) -> tuple[sql.Composed, tuple[Any, ...], int]:
+    size, after = page_limit(limit), decode_cursor(cursor)
+    return sql.SQL(_MEMBERS).format(
+        nickname=sql.SQL("m.nickname" if nickname else "NULL::text"), members=T(table),
+        users=T("users"), key=sql.Identifier(key)), (
+        value, after or uuid.UUID(int=0), size + 1), size
+
+
 async def _members(conn: Conn, table: str, key: str, value: uuid.UUID, nickname: bool,
                    cursor: str | None, limit: int | None) -> c.MemberPage:
-    size, after = page_limit(limit), decode_cursor(cursor)
-    rows = await _rows(conn, sql.SQL(_MEMBERS).format(
-        nickname=sql.SQL("m.nickname" if nickname else "NULL::text"), members=T(table),
-        users=T("users"), key=sql.Identifier(key)),
-        (value, after or uuid.UUID(int=0), size + 1))
+    query, params, size = _members_query(table, key, value, nickname, cursor, limit)
+    return _member_page(await _rows(conn, query, params), size)
+
+
+def _member_page(rows: list[dict[str, Any]], size: int) -> c.MemberPage:
     items = [c.Member(user_id=r["user_id"], username=r["username"],
                       display_name=r["display_name"], nickname=r["nickname"], role=r["role"],
                       joined_at=iso(r["joined_at"])) for r in rows]
@@ -141,10 +157,24 @@ async def _members(conn: Conn, table: str, key: str, value: uuid.UUID, nickname:
 
 async def community_members(pool: Pool, user: uuid.UUID, community_id: uuid.UUID,
                             cursor: str | None, limit: int | None) -> c.MemberPage:
-    async with pool.connection() as conn:  # the check and the page: one connection
-        perm.require_community_view(await load_community_access(conn, community_id, user))
-        return await _members(conn, "space_community_members", "community_id",
-                              community_id, True, cursor, limit)
+    """The access check and the page go out together in one pipeline (one round trip);
+    the page is returned only if the permissions module allows it."""
+    query, params, size = _members_query("space_community_members", "community_id",
+                                         community_id, True, cursor, limit)
+    check, check_params = community_access_query(community_id, user)
+    try:
+        async with pool.connection() as conn, conn.pipeline() as pipeline, \
+                conn.cursor(row_factory=dict_row) as first, \
+                conn.cursor(row_factory=dict_row) as second:
+            await first.execute(check.encode(), check_params)
+            await second.execute(query, params)
+            await pipeline.sync()
+            access_row = await first.fetchone()
+            rows = await second.fetchall()
+    except psycopg.errors.UndefinedTable:
+        raise DomainError("projection_lag", "the read models are still being built") from None
+    perm.require_community_view(community_access_from_row(community_id, access_row))
+    return _member_page(rows, size)
 
 
 async def community_bans(pool: Pool, user: uuid.UUID, community_id: uuid.UUID,

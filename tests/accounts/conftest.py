@@ -23,10 +23,10 @@ from psycopg import sql
 from chatalot.bootstrap import build_registry, create_app
 from chatalot.bootstrap import services as open_services
 from chatalot.config import Limits, Security, Settings
-from chatalot.crypto.keys import IdentityKeyPair, OneTimePrekey, SignedPrekey
 from chatalot.db import make_pool
 from chatalot.domain.accounts.registration_mode import RegistrationMode
 from chatalot.services import Services
+from chatalot_crypto.keys import IdentityKeyPair, OneTimePrekey, SignedPrekey
 from event_store import EventStore
 
 TOTP_KEY = base64.b64encode(bytes(range(32))).decode()

@@ -13,13 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatalot.bootstrap import build_registry
-from chatalot.crypto.keys import OneTimePrekey
 from chatalot.db import make_pool
 from chatalot.domain.errors import DomainError
 from chatalot.idempotency import KEY_MAX_LENGTH, KEY_MIN_LENGTH, current_claim, make_claim
 from chatalot.keys import commands as key_commands
 from chatalot.keys.contracts import OneTimePrekeyUpload
 from chatalot.request_info import RequestInfo
+from chatalot_crypto.keys import OneTimePrekey
 from event_store import EventStore
 from tests.accounts.conftest import PASSWORD, Api, b64, key_fields
 from tests.hypothesis_budget import pure

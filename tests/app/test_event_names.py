@@ -11,6 +11,7 @@ from chatalot.domain.keys.events import KEY_EVENTS
 NAMES_IN_THE_LOG = {
     "AccountRecovered", "AdminGranted", "AdminRevoked", "BackupCodeUsed",
     "BackupCodesRegenerated", "IdentityKeyRegistered", "KeysLow", "LoginFailed",
+    "IdentityKeyReplaced",  # issue 15: new
     "LoginSucceeded", "OneTimePrekeyClaimed", "OneTimePrekeysUploaded", "PasswordChanged",
     "PreferencesUpdated", "ProfileUpdated", "RecoveryCodeRegenerated", "RefreshTokenReused",
     "RegistrationInviteCreated", "RegistrationInviteDeleted", "RegistrationInviteUsed",
@@ -25,6 +26,7 @@ NAMES_IN_THE_LOG = {
     "PollVoteRemoved", "PollVoted", "ReactionAdded", "ReactionRemoved", "ReadCursorMoved",
     "ScheduledMessageCancelled", "ScheduledMessageDelivered", "WebhookCreated",
     "WebhookDeleted", "WebhookUpdated",
+    "EventRedacted",  # the event store's own redaction record (in every store's registry)
     # spaces (issue 10)
     "ChannelCreated", "ChannelDeleted", "ChannelMemberBanned", "ChannelMemberJoined",
     "ChannelMemberKicked", "ChannelMemberLeft", "ChannelMemberUnbanned", "ChannelRoleChanged",
@@ -36,6 +38,9 @@ NAMES_IN_THE_LOG = {
     "GroupDeleted", "GroupInviteCreated", "GroupInviteUsed", "GroupMemberJoined",
     "GroupMemberLeft", "GroupOwnershipTransferred", "GroupUpdated",
     "SenderKeyRotationRequired", "TimeoutRemoved", "UserTimedOut", "UserWarned",
+    # files (issue 16)
+    "FileUploaded", "FileDeleted", "FileQuarantined", "FileUnquarantined", "FileHashBlocked",
+    "FileHashUnblocked", "BlockedUploadRefused", "MediaAssetUploaded", "BlobCollected",
 }
 
 

@@ -7,8 +7,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-from chatalot.crypto.keys import IdentityKeyPair, LocalKeys
-from chatalot.crypto.ratchet import RatchetState
+from chatalot_crypto.keys import IdentityKeyPair, LocalKeys
+from chatalot_crypto.ratchet import RatchetState
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "crypto"
 

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatalot.crypto import ed25519
-from chatalot.crypto import edwards25519 as ed
-from chatalot.crypto.errors import InvalidKey, InvalidSignature
+from chatalot_crypto import ed25519
+from chatalot_crypto import edwards25519 as ed
+from chatalot_crypto.errors import InvalidKey, InvalidSignature
 from tests.hypothesis_budget import pure
 
 SEED = bytes(range(32))

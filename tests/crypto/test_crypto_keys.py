@@ -9,10 +9,10 @@ from crypto_helpers import flip_bit, make_keys
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatalot.crypto import edwards25519 as ed
-from chatalot.crypto import x3dh
-from chatalot.crypto.errors import InvalidKey, InvalidKeyId, InvalidSignature, StateError
-from chatalot.crypto.keys import (
+from chatalot_crypto import edwards25519 as ed
+from chatalot_crypto import x3dh
+from chatalot_crypto.errors import InvalidKey, InvalidKeyId, InvalidSignature, StateError
+from chatalot_crypto.keys import (
     IdentityKeyPair,
     LocalKeys,
     PrekeyBundle,
@@ -21,7 +21,7 @@ from chatalot.crypto.keys import (
     validate_x25519_public,
     verify_signed_prekey,
 )
-from chatalot.crypto.serialization import _canonical, _check
+from chatalot_crypto.serialization import _canonical, _check
 from tests.hypothesis_budget import pure
 
 T8 = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")

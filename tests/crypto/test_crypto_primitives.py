@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatalot.crypto import primitives as p
-from chatalot.crypto.errors import DecryptError, InvalidKey
+from chatalot_crypto import primitives as p
+from chatalot_crypto.errors import DecryptError, InvalidKey
 from tests.hypothesis_budget import pure
 
 

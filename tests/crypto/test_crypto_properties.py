@@ -14,11 +14,11 @@ from crypto_helpers import SeededRandom, flip_bit, make_keys
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatalot.crypto.errors import CryptoError, StateError
-from chatalot.crypto.fingerprints import safety_number
-from chatalot.crypto.keys import IdentityKeyPair, LocalKeys
-from chatalot.crypto.sender_keys import SenderKeyStore
-from chatalot.crypto.sessions import SessionStore
+from chatalot_crypto.errors import CryptoError, StateError
+from chatalot_crypto.fingerprints import safety_number
+from chatalot_crypto.keys import IdentityKeyPair, LocalKeys
+from chatalot_crypto.sender_keys import SenderKeyStore
+from chatalot_crypto.sessions import SessionStore
 from tests.hypothesis_budget import pure
 
 A = uuid.UUID(int=0xA)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from crypto_helpers import SeededRandom
 
-from chatalot.crypto.errors import (
+from chatalot_crypto.errors import (
     CryptoError,
     DecryptError,
     DuplicateMessage,
@@ -14,8 +14,8 @@ from chatalot.crypto.errors import (
     NoSession,
     TooManySkipped,
 )
-from chatalot.crypto.primitives import generate_x25519
-from chatalot.crypto.ratchet import MAX_SKIP, MAX_SKIPPED_KEYS, RatchetState
+from chatalot_crypto.primitives import generate_x25519
+from chatalot_crypto.ratchet import MAX_SKIP, MAX_SKIPPED_KEYS, RatchetState
 
 AD = bytes(range(64))
 

@@ -7,11 +7,11 @@ import uuid
 
 from crypto_helpers import SeededRandom, make_keys
 
-from chatalot.crypto import x3dh
-from chatalot.crypto.envelopes import parse_distribution
-from chatalot.crypto.errors import CryptoError
-from chatalot.crypto.sender_keys import SenderKeyStore
-from chatalot.crypto.sessions import SessionStore
+from chatalot_crypto import x3dh
+from chatalot_crypto.envelopes import parse_distribution
+from chatalot_crypto.errors import CryptoError
+from chatalot_crypto.sender_keys import SenderKeyStore
+from chatalot_crypto.sessions import SessionStore
 
 A = uuid.UUID(int=0xA)
 B = uuid.UUID(int=0xB)

@@ -7,9 +7,9 @@ import uuid
 import pytest
 from crypto_helpers import flip_bit
 
-from chatalot.crypto import edwards25519 as ed
-from chatalot.crypto.envelopes import DISTRIBUTION_SIZE, parse_distribution
-from chatalot.crypto.errors import (
+from chatalot_crypto import edwards25519 as ed
+from chatalot_crypto.envelopes import DISTRIBUTION_SIZE, parse_distribution
+from chatalot_crypto.errors import (
     ChainExhausted,
     DecryptError,
     DuplicateMessage,
@@ -21,8 +21,8 @@ from chatalot.crypto.errors import (
     UnknownSenderChain,
     WrongChannel,
 )
-from chatalot.crypto.primitives import U32_MAX, kdf_ck
-from chatalot.crypto.sender_keys import (
+from chatalot_crypto.primitives import U32_MAX, kdf_ck
+from chatalot_crypto.sender_keys import (
     CHAINS_PER_SENDER,
     MAX_AHEAD,
     MAX_SKIPPED_PER_CHAIN,

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from crypto_helpers import flip_bit, make_keys
 
-from chatalot.crypto.envelopes import PrekeyMessage, RatchetMessage, parse_dm_envelope
-from chatalot.crypto.errors import (
+from chatalot_crypto.envelopes import PrekeyMessage, RatchetMessage, parse_dm_envelope
+from chatalot_crypto.errors import (
     CryptoError,
     DecryptError,
     DuplicateMessage,
@@ -17,8 +17,8 @@ from chatalot.crypto.errors import (
     PrekeyReplay,
     UnknownPrekey,
 )
-from chatalot.crypto.keys import LocalKeys
-from chatalot.crypto.sessions import REPLAY_MEMORY, Session, SessionStore
+from chatalot_crypto.keys import LocalKeys
+from chatalot_crypto.sessions import REPLAY_MEMORY, Session, SessionStore
 
 A = uuid.UUID("00000000-0000-4000-8000-00000000000a")
 B = uuid.UUID("00000000-0000-4000-8000-00000000000b")

@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 from crypto_helpers import VECTORS, QueueRandom, load_vectors, ratchet_snapshot
 
-from chatalot.crypto import edwards25519 as ed
-from chatalot.crypto import errors, x3dh
-from chatalot.crypto.ed25519 import is_valid_point, verify
-from chatalot.crypto.envelopes import (
+from chatalot_crypto import edwards25519 as ed
+from chatalot_crypto import errors, x3dh
+from chatalot_crypto.ed25519 import is_valid_point, verify
+from chatalot_crypto.envelopes import (
     PrekeyMessage,
     parse_distribution,
     parse_dm_envelope,
     parse_group_envelope,
 )
-from chatalot.crypto.fingerprints import fingerprint, safety_number, safety_number_half
-from chatalot.crypto.keys import (
+from chatalot_crypto.fingerprints import fingerprint, safety_number, safety_number_half
+from chatalot_crypto.keys import (
     IdentityKeyPair,
     LocalKeys,
     OneTimePrekey,
@@ -31,16 +31,16 @@ from chatalot.crypto.keys import (
     validate_x25519_public,
     verify_signed_prekey,
 )
-from chatalot.crypto.primitives import (
+from chatalot_crypto.primitives import (
     INFO_MESSAGE_KEYS,
     INFO_SENDER_KEY,
     kdf_ck,
     message_key_material,
     x25519,
 )
-from chatalot.crypto.ratchet import kdf_rk
-from chatalot.crypto.sender_keys import SenderKeyStore
-from chatalot.crypto.sessions import SessionStore
+from chatalot_crypto.ratchet import kdf_rk
+from chatalot_crypto.sender_keys import SenderKeyStore
+from chatalot_crypto.sessions import SessionStore
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ["keys.json", "ed25519.json", "x3dh.json", "ratchet.json", "sender_keys.json",

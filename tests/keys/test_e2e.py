@@ -1,5 +1,5 @@
 """The check that matters most: a bundle the server hands out works. Alice fetches Bob's
-bundle over HTTP, runs X3DH with chatalot.crypto and sends a prekey envelope; Bob decrypts
+bundle over HTTP, runs X3DH with chatalot_crypto and sends a prekey envelope; Bob decrypts
 it with his private keys. (No message routes exist yet: the envelope is passed in the
 test.) Also without a one-time prekey left, and after Bob rotated his signed prekey."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatalot.crypto.sessions import SessionStore
+from chatalot_crypto.sessions import SessionStore
 from tests.keys.conftest import KeysApi, KeyUser, b64, bundle_of
 
 

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatalot.crypto.keys import IdentityKeyPair, LocalKeys, SignedPrekey
-from chatalot.crypto.primitives import generate_x25519
-from chatalot.crypto.sessions import SessionStore
 from chatalot.domain.errors import DomainError
 from chatalot.domain.keys import rules
 from chatalot.domain.spaces.permissions import require_recipients
+from chatalot_crypto.keys import IdentityKeyPair, LocalKeys, SignedPrekey
+from chatalot_crypto.primitives import generate_x25519
+from chatalot_crypto.sessions import SessionStore
 from tests.hypothesis_budget import pure
 from tests.keys.test_sender_keys import message_envelope
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from chatalot.crypto.envelopes import parse_distribution
-from chatalot.crypto.primitives import generate_x25519, random_bytes
-from chatalot.crypto.sender_keys import SenderKeyStore
-from chatalot.crypto.sessions import SessionStore
 from chatalot.ids import uuid7
+from chatalot_crypto.envelopes import parse_distribution
+from chatalot_crypto.primitives import generate_x25519, random_bytes
+from chatalot_crypto.sender_keys import SenderKeyStore
+from chatalot_crypto.sessions import SessionStore
 from tests.keys.conftest import KeysApi, KeyUser, b64, bundle_of, unb64
 
 

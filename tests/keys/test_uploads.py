@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from chatalot.crypto.keys import IdentityKeyPair, SignedPrekey
-from chatalot.crypto.primitives import generate_x25519
+from chatalot_crypto.keys import IdentityKeyPair, SignedPrekey
+from chatalot_crypto.primitives import generate_x25519
 from tests.keys.conftest import KeysApi, KeyUser, b64, random_public_keys
 
 P = 2**255 - 19

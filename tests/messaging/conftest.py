@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.spaces.builders import Space, SpacesBuilder
 
 from tests.accounts.conftest import (  # noqa: F401 - fixtures
     Api,
@@ -21,6 +20,7 @@ from tests.accounts.conftest import (  # noqa: F401 - fixtures
     fast_database_url,
     settings,
 )
+from tests.spaces.builders import Space, SpacesBuilder
 
 
 def b64(text: str | bytes) -> str:

@@ -56,7 +56,10 @@ def test_a_readable_body_must_be_utf8(data: bytes) -> None:
 def test_body_refusals() -> None:
     assert code(rules.check_body, "not base64!", "", "none", 1024) == "bad_request"
     assert code(rules.check_body, "", "", "none", 1024) == "bad_request"
-    assert code(rules.check_body, b64(b"x"), "", "double_ratchet", 1024) == "bad_request"
+    # crypto.md: an E2E envelope's nonce is empty (derived inside the envelope)
+    assert code(rules.check_body, b64(b"x"), "", "double_ratchet", 1024) is None
+    assert code(rules.check_body, b64(b"x"), "not base64!", "double_ratchet", 1024) \
+        == "bad_request"
     assert code(rules.check_body, b64(b"x"), "", "rot13", 1024) == "bad_request"
     assert code(rules.check_encryption, "none", True) == "e2e_required"
     assert code(rules.check_encryption, "sender_key", True) is None

@@ -11,10 +11,16 @@ including the bundle a registration stores.
   threshold; once per crossing.
 - `SenderKeyUpdated` (stream `senderkeys-<channel id>-<sender id>`): one encrypted copy of a
   sender-key distribution, for one recipient.
+- `IdentityKeyReplaced` (stream `keys-<user id>`, issue 15): the owner replaced the whole
+  bundle (`PUT /keys/identity`, a device that lost its keys), followed in the same append
+  by the new `SignedPrekeyUploaded` and (when any) `OneTimePrekeysUploaded`.
 
 Addressing, for live delivery: `KeysLow` and `SenderKeyUpdated` are private to one user,
 named by the field in `ADDRESSEE`; the WebSocket gateway sends them (as `keys_low` and
 `sender_key_updated`, the type names in snake case) to that user only, never to a channel.
+`IdentityKeyReplaced` is delivered as `identity_key_changed {user_id, position}` to the
+owner and everyone who shares a channel with them (chatalot/ws/routing.py); its
+`shared_with` records who shared one when it was appended.
 Their streams are chosen for write concurrency, not for delivery: the copies of one
 distribution are one append, and two senders never contend for a stream.
 """
@@ -83,6 +89,16 @@ class SenderKeyUpdated(msgspec.Struct, frozen=True, kw_only=True):
     envelope: str
 
 
+class IdentityKeyReplaced(msgspec.Struct, frozen=True, kw_only=True):
+    """`user_id` registered a new identity key (the old one is gone with every prekey);
+    `shared_with` are the users who shared a channel with them then, who are told."""
+
+    user_id: uuid.UUID
+    identity_key: str  # base64 Ed25519 public key
+    fingerprint: str
+    shared_with: list[uuid.UUID]
+
+
 ADDRESSEE: Final[dict[str, str]] = {
     "KeysLow": "user_id",
     "SenderKeyUpdated": "recipient_id",
@@ -92,5 +108,5 @@ ADDRESSEE: Final[dict[str, str]] = {
 
 KEY_EVENTS: list[type[msgspec.Struct]] = [
     IdentityKeyRegistered, SignedPrekeyUploaded, OneTimePrekeysUploaded, OneTimePrekeyClaimed,
-    KeysLow, SenderKeyUpdated,
+    KeysLow, SenderKeyUpdated, IdentityKeyReplaced,
 ]

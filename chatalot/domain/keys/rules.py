@@ -1,7 +1,7 @@
 """Key-server rules as plain functions: input checks and decisions over typed state.
 
 Nothing here touches a database; chatalot/keys/commands.py loads the state, calls these,
-and appends what they decide. The cryptographic checks are chatalot.crypto's (crypto.md
+and appends what they decide. The cryptographic checks are chatalot_crypto's (crypto.md
 "Validation"), the same code every client runs.
 """
 
@@ -15,21 +15,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from chatalot.crypto.envelopes import (
+from chatalot.domain.errors import DomainError, bad_request, conflict, forbidden
+from chatalot_crypto.envelopes import (
     DISTRIBUTION_SIZE,
     HEADER_SIZE,
     PrekeyMessage,
     parse_dm_envelope,
 )
-from chatalot.crypto.errors import CryptoError
-from chatalot.crypto.keys import (
+from chatalot_crypto.errors import CryptoError
+from chatalot_crypto.keys import (
     validate_identity_key,
     validate_key_id,
     validate_x25519_public,
     verify_signed_prekey,
 )
-from chatalot.crypto.primitives import AEAD_TAG_SIZE
-from chatalot.domain.errors import DomainError, bad_request, conflict, forbidden
+from chatalot_crypto.primitives import AEAD_TAG_SIZE
 
 # -- limits (see docs/keys.md) -------------------------------------------------------------
 

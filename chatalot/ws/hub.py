@@ -1,0 +1,208 @@
+"""The node's hub: one log reader feeding every socket of this process.
+
+Why not Litestar's channels plugin: it fans out what is published to it, but has no
+positions and no replay (a subscriber that lags loses events; protocol.md requires resume
+with no gap or duplicate, across restarts and nodes), and its audience is a channel name,
+not "the members of this channel at delivery time". The log already is the shared,
+ordered, durable bus: every node reads it with one `Subscription` (woken over Redis or
+NOTIFY by the event store), so a message committed through node A reaches sockets on node
+B without a second copy of the event in Redis. Only ephemeral signals, which are not in
+the log, travel over a pub/sub bus (chatalot/ws/signals.py).
+
+Per batch the hub routes each event once (chatalot/ws/routing.py: the frame is encoded
+once, whatever the audience's size), asks the decision table once who among this node's
+users may receive it, then puts the same bytes on each recipient socket's queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from chatalot.ws.audience import Audience
+from chatalot.ws.routing import Route, route
+from chatalot.ws.socket import Socket
+from event_store import EventStore, Position, RecordedEvent
+
+log = logging.getLogger(__name__)
+
+CLOSE_POLICY = 4003
+REPLAY_PAGE = 500
+
+
+@dataclass(frozen=True)
+class Audiences:
+    """The answers of the decision table for one batch: (channel, user) memberships and
+    (subject, user) channel-sharing pairs."""
+
+    members: set[tuple[uuid.UUID, uuid.UUID]]
+    sharers: set[tuple[uuid.UUID, uuid.UUID]]
+    community: set[tuple[uuid.UUID, uuid.UUID]]
+
+    def recipients(self, r: Route, users: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        out = {u for u in users if u in r.users}
+        if r.channel_id is not None:
+            out.update(u for u in users if (r.channel_id, u) in self.members)
+        if r.sharers_of is not None:
+            out.update(u for u in users if (r.sharers_of, u) in self.sharers)
+        if r.community_id is not None:
+            out.update(u for u in users if (r.community_id, u) in self.community)
+        if r.gate is not None:
+            out = {u for u in out if (r.gate, u) in self.members}
+        return out
+
+
+async def audiences_for(audience: Audience, routes: list[Route],
+                        users: set[uuid.UUID]) -> Audiences:
+    channels = {c for r in routes for c in (r.channel_id, r.gate) if c is not None}
+    subjects = {r.sharers_of for r in routes if r.sharers_of is not None}
+    members = await audience.channel_members(channels, users) if channels else set()
+    sharers = await audience.sharers(subjects, users) if subjects else set()
+    communities = {r.community_id for r in routes if r.community_id is not None}
+    community = (await audience.community_members(communities, users) if communities
+                 else set())
+    return Audiences(members, sharers, community)
+
+
+class Hub:
+    def __init__(self, store: EventStore, audience: Audience) -> None:
+        self.store = store
+        self.audience = audience
+        self.sockets: dict[uuid.UUID, Socket] = {}
+        self.by_user: dict[uuid.UUID, set[Socket]] = {}
+        self.position: Position | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._started:
+            if self._task is not None:
+                return
+            self.position = await self.store.head()
+            self._task = asyncio.create_task(self._follow(), name="ws-hub")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    # -- sockets ----------------------------------------------------------------------
+
+    def add(self, sock: Socket) -> None:
+        self.sockets[sock.socket_id] = sock
+        self.by_user.setdefault(sock.user_id, set()).add(sock)
+
+    def remove(self, sock: Socket) -> None:
+        self.sockets.pop(sock.socket_id, None)
+        mine = self.by_user.get(sock.user_id)
+        if mine is not None:
+            mine.discard(sock)
+            if not mine:
+                del self.by_user[sock.user_id]
+
+    def sockets_of(self, user_id: uuid.UUID) -> set[Socket]:
+        return self.by_user.get(user_id, set())
+
+    # -- the log reader ---------------------------------------------------------------
+
+    async def _follow(self) -> None:
+        """Read the log for as long as the process lives: a reader that fails starts
+        again from the last batch it delivered (sockets miss nothing)."""
+        while True:
+            try:
+                assert self.position is not None
+                await self._read(self.position)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the gateway's log reader failed; restarting it")
+                await asyncio.sleep(1.0)
+
+    async def _read(self, after: Position) -> None:
+        subscription = self.store.subscribe(after, batch_size=REPLAY_PAGE, poll_interval=1.0,
+                                            name="ws-hub")
+        async for batch in subscription.batches():
+            try:
+                await self._fan_out(batch)
+            except Exception:  # a bad batch must not stop delivery to every socket
+                log.exception("gateway fan-out failed for a batch; sockets will resume")
+                for sock in list(self.sockets.values()):
+                    sock.close(1011, "delivery failed: resume from your last position")
+            self.position = batch[-1].position
+
+    async def _fan_out(self, batch: list[RecordedEvent]) -> None:
+        pairs = [(e.position, r) for e in batch if (r := route(e)) is not None]
+        if not pairs or not self.sockets:
+            return
+        users = set(self.by_user)
+        answers = await audiences_for(self.audience, [r for _, r in pairs], users)
+        users = set(self.by_user)  # sockets may have come or gone during the query
+        for position, r in pairs:
+            self._close_for(r, self.sockets.values())
+            if not r.frame:
+                continue
+            for user in answers.recipients(r, users):
+                for sock in self.sockets_of(user):
+                    if r.channel_id is None or r.channel_id not in sock.muted or (
+                            user in r.users):
+                        sock.deliver(position, r.frame)
+
+    @staticmethod
+    def _close_for(r: Route, sockets: Iterable[Socket]) -> None:
+        if not (r.close_sessions or r.close_users):
+            return
+        for sock in list(sockets):
+            if sock.session_id in r.close_sessions or sock.user_id in r.close_users:
+                sock.close(CLOSE_POLICY, r.close_reason)
+
+    # -- replay -----------------------------------------------------------------------
+
+    async def attach(self, sock: Socket, after: Position,
+                     caught_up: Callable[[Position], None] | None = None) -> Position:
+        """Register the socket, replay what it may see after `after` from the log (paged,
+        so a client offline for a day costs one page of memory), call `caught_up` (the
+        `resumed` frame goes there), then hand it to the live feed with neither gap nor
+        duplicate. Returns the position it is live from."""
+        sock.replaying = True
+        sock.last_sent = after
+        self.add(sock)
+        try:
+            while True:
+                await self._replay_pages(sock)
+                if sock.closing is not None or not sock.overflowed:
+                    break
+                sock.overflowed = False  # live events were dropped: read them again
+                sock.buffered.clear()
+        finally:
+            sock.replaying = False
+            if caught_up is not None and sock.closing is None:
+                caught_up(sock.last_sent or after)
+            buffered, sock.buffered = sock.buffered, []
+            for position, data in buffered:
+                sock.deliver(position, data)
+        return sock.last_sent or after
+
+    async def _replay_pages(self, sock: Socket) -> None:
+        while sock.closing is None:
+            start = sock.last_sent
+            assert start is not None
+            page = await self.store.read_all(start, limit=REPLAY_PAGE)
+            if not page:
+                return
+            pairs = [(e.position, r) for e in page if (r := route(e)) is not None]
+            answers = await audiences_for(self.audience, [r for _, r in pairs],
+                                          {sock.user_id})
+            for _, r in pairs:
+                self._close_for(r, [sock])
+                if r.frame and answers.recipients(r, {sock.user_id}) and (
+                        r.channel_id is None or r.channel_id not in sock.muted):
+                    sock.push(r.frame)
+            sock.last_sent = page[-1].position
+            # back-pressure: the replay waits for the socket rather than outgrow its queue
+            await sock.drained_enough()

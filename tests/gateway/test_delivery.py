@@ -1,0 +1,159 @@
+"""Who receives what (issue 14 items 2 and 4): log events to the right users only, with
+membership decided at delivery time; typing, presence, subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import Cluster, HttpApi, Node, join, register, socket_of, space_on
+from tests.keys.test_sender_keys import message_envelope
+from tests.spaces.builders import SpacesBuilder
+
+
+async def distribute(node: Node, sender, channel: uuid.UUID, recipient) -> str:  # type: ignore[no-untyped-def]
+    async with httpx.AsyncClient(base_url=node.http) as http:
+        r = await http.post(f"/api/channels/{channel}/sender-keys", headers=sender.auth, json={
+            "chain_id": 1, "distributions": [{
+                "recipient_id": recipient.id,
+                "envelope": base64.b64encode(message_envelope()).decode()}]})
+        assert r.status_code == 200, r.text
+        return str(r.json()["position"])
+
+
+@pytest.fixture
+async def spaces(node: Node) -> AsyncIterator[SpacesBuilder]:
+    async with httpx.AsyncClient(base_url=node.http, timeout=30) as http:
+        yield SpacesBuilder(HttpApi(node, http))
+
+
+async def test_a_sender_key_reaches_its_recipient_only(spaces: SpacesBuilder, node: Node
+                                                      ) -> None:
+    space = await spaces.community_with_channel(members=2)
+    alice, bob, carol = space.everyone
+    channel = uuid.UUID(space.channel_id)
+    async with socket_of(node, alice) as a, socket_of(node, bob) as b, \
+            socket_of(node, carol) as c:
+        position = await distribute(node, alice, channel, bob)
+        frame = await b.expect("sender_key_updated")
+        assert frame["channel_id"] == str(channel) and frame["sender_id"] == alice.id
+        assert frame["chain_id"] == 1 and frame["position"] == position
+        assert "recipient_id" not in frame
+        await a.silent("sender_key_updated", 0.3)
+        await c.silent("sender_key_updated", 0.1)
+
+
+async def test_a_member_who_left_stops_receiving_at_once(spaces: SpacesBuilder, node: Node
+                                                        ) -> None:
+    """Authorization at delivery time: the row is gone when the event is delivered, so a
+    copy addressed before the removal is not handed out after it."""
+    space = await spaces.community_with_channel(members=1)
+    alice, bob = space.everyone
+    channel = uuid.UUID(space.channel_id)
+    async with socket_of(node, bob) as b:
+        await distribute(node, alice, channel, bob)
+        await b.expect("sender_key_updated")
+        position = b.position  # type: ignore[attr-defined]
+        await distribute(node, alice, channel, bob)
+        r = await spaces.client.post(f"/api/channels/{channel}/members/{bob.id}/kick",
+                                     headers=alice.auth, json={})
+        assert r.status_code == 200, r.text
+    # the copy addressed while bob was a member is not replayed now that he is not
+    async with socket_of(node, bob, resume_after=position) as b:
+        await b.expect("resumed")
+        kinds = [f["type"] for f in b.frames]
+        assert "sender_key_updated" not in kinds
+
+
+async def test_profile_changes_reach_those_who_share_a_channel(cluster: Cluster, node: Node
+                                                              ) -> None:
+    alice, bob, stranger = [await register(node) for _ in range(3)]
+    await join(cluster.database_url, uuid.uuid4(), alice, bob)
+    async with socket_of(node, alice) as a, socket_of(node, bob) as b, \
+            socket_of(node, stranger) as s, httpx.AsyncClient(base_url=node.http) as http:
+        r = await http.patch("/api/account/profile", headers=alice.auth,
+                             json={"display_name": "Alice A."})
+        assert r.status_code == 200, r.text
+        for sock in (a, b):
+            frame = await sock.expect("user_profile_updated")
+            assert frame["user_id"] == alice.id and frame["display_name"] == "Alice A."
+        await s.silent("user_profile_updated", 0.3)
+
+
+async def test_typing_goes_to_other_members_once_per_window(node: Node) -> None:
+    space = await space_on(node, 1)
+    alice, bob = space.everyone
+    channel = space.channel_id
+    stranger = await register(node)
+    async with socket_of(node, alice) as a, socket_of(node, bob) as b, \
+            socket_of(node, stranger) as s:
+        await a.send(type="typing", channel_id=str(channel), ref="t1")
+        assert (await a.expect("ack"))["ref"] == "t1"
+        frame = await b.expect("user_typing")
+        assert frame == {"type": "user_typing", "channel_id": str(channel), "user_id": alice.id}
+        await a.send(type="typing", channel_id=str(channel))  # within 3 s: a duplicate
+        await b.silent("user_typing", 0.3)
+        await a.send(type="stop_typing", channel_id=str(channel))
+        await b.expect("user_stopped_typing", user_id=alice.id)
+        await a.silent("user_typing", 0.1)
+        await s.silent("user_typing", 0.1)
+        await s.send(type="typing", channel_id=str(channel), ref="no")
+        error = await s.expect("error")
+        assert (error["code"], error["ref"]) == ("forbidden", "no")
+
+
+async def test_typing_expires_after_five_seconds(node: Node) -> None:
+    space = await space_on(node, 1)
+    alice, bob = space.everyone
+    channel = space.channel_id
+    async with socket_of(node, alice) as a, socket_of(node, bob) as b:
+        await a.send(type="typing", channel_id=str(channel))
+        await b.expect("user_typing")
+        started = asyncio.get_running_loop().time()
+        await b.expect("user_stopped_typing", timeout=8)
+        assert 4.0 <= asyncio.get_running_loop().time() - started <= 7.0
+
+
+async def test_unsubscribe_narrows_and_subscribe_needs_membership(node: Node) -> None:
+    space, elsewhere = await space_on(node, 1), await space_on(node, 0)
+    alice, bob = space.everyone
+    channel, other = space.channel_id, elsewhere.channel_id
+    async with socket_of(node, alice) as a, socket_of(node, bob) as b:
+        await b.send(type="unsubscribe", channel_ids=[str(channel)], ref="u")
+        await b.expect("ack", ref="u")
+        await a.send(type="typing", channel_id=str(channel))
+        await b.silent("user_typing", 0.4)
+        await b.send(type="subscribe", channel_ids=[str(other)], ref="s1")
+        assert (await b.expect("error", ref="s1"))["code"] == "forbidden"
+        await b.send(type="subscribe", channel_ids=[str(channel)], ref="s2")
+        await b.expect("ack", ref="s2")
+        await a.send(type="stop_typing", channel_id=str(channel))
+        await b.expect("user_stopped_typing")
+
+
+async def test_presence_online_status_invisible_and_offline(cluster: Cluster, node: Node
+                                                           ) -> None:
+    alice, bob, stranger = [await register(node) for _ in range(3)]
+    await join(cluster.database_url, uuid.uuid4(), alice, bob)
+    async with socket_of(node, alice) as a, socket_of(node, stranger) as s:
+        async with socket_of(node, bob) as b:
+            assert (await a.expect("presence_update", user_id=bob.id))["status"] == "online"
+            bulk = await b.expect("presence_bulk")
+            assert {"user_id": alice.id, "status": "online"} in bulk["users"]
+            assert all(u["user_id"] != stranger.id for u in bulk["users"])
+            await b.send(type="update_presence", status="dnd", ref="p")
+            await b.expect("ack", ref="p")
+            assert (await a.expect("presence_update", user_id=bob.id))["status"] == "dnd"
+            await b.send(type="update_presence", status="invisible")
+            assert (await a.expect("presence_update", user_id=bob.id))["status"] == "offline"
+            await b.send(type="update_presence", status="online")
+            assert (await a.expect("presence_update", user_id=bob.id))["status"] == "online"
+        # the last socket closed: offline after the grace (1 s in these tests)
+        assert (await a.expect("presence_update", user_id=bob.id, timeout=5))["status"] == (
+            "offline")
+        await s.silent("presence_update", 0.1)
