@@ -391,6 +391,30 @@ export class ChatState {
     }
   }
 
+  /**
+   * Search: the server's full-text search (plaintext channels), then the decrypted
+   * messages of E2E conversations held in this page (the server cannot read those).
+   */
+  async search(q: string): Promise<{ channelId: string; messageId: string; senderId: string | null; snippet: string; local: boolean }[]> {
+    const needle = q.toLowerCase();
+    const local = Object.values(this.messages)
+      .flat()
+      .filter((m) => m.encryption !== 'none' && !m.deleted && m.type === 'text' && m.text?.toLowerCase().includes(needle))
+      .map((m) => ({ channelId: m.channelId, messageId: m.id, senderId: m.senderId, snippet: m.text!.slice(0, 160), local: true }));
+    const page = await this.api.get<Page<{ message_id: string; channel_id: string; sender_id: string | null; snippet: string }>>(
+      `/messages/search?q=${encodeURIComponent(q)}&limit=25`,
+    );
+    const remote = page.items.map((h) => ({
+      channelId: h.channel_id,
+      messageId: h.message_id,
+      senderId: h.sender_id,
+      snippet: h.snippet.replace(/<[^>]*>/g, ''),
+      local: false,
+    }));
+    for (const r of [...local, ...remote]) if (r.senderId) void this.user(r.senderId);
+    return [...remote, ...local];
+  }
+
   /** Every member of a channel (paged). */
   async members(channelId: string): Promise<string[]> {
     const out: string[] = [];
