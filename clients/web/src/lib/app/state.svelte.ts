@@ -41,6 +41,8 @@ export class ChatState {
   presence = $state<Record<string, string>>({});
   users = $state<Record<string, User>>({});
   keyWarnings = $state<Record<string, boolean>>({});
+  /** Per channel: the last message read when it was opened (the unread divider goes after it). */
+  readMarker = $state<Record<string, string | null>>({});
   prefs = $state<Prefs>({ ...DEFAULT_PREFS });
   recoveryCode = $state<string | null>(null);
   noKeys = $state(false);
@@ -139,6 +141,11 @@ export class ChatState {
       },
     });
     this.gateway.start();
+    if (typeof document !== 'undefined') {
+      document.addEventListener('visibilitychange', () => {
+        if (document.visibilityState === 'visible' && this.current) this.markRead(this.current);
+      });
+    }
   }
 
   /** A browser that lost its keys: new ones, confirmed with the password. */
@@ -252,6 +259,8 @@ export class ChatState {
 
   async open(channelId: string): Promise<void> {
     this.current = channelId;
+    const unread = this.unread[channelId];
+    this.readMarker[channelId] = unread && unread.unread_count > 0 ? (unread.last_read_message_id ?? null) : null;
     if (!this.messages[channelId]) await this.loadHistory(channelId);
     this.markRead(channelId);
   }
@@ -578,8 +587,10 @@ export class ChatState {
       this.markRead(ch);
       return;
     }
-    const u = this.unread[ch] ?? { channel_id: ch, unread_count: 0, mention_count: 0 };
-    this.unread[ch] = { ...u, unread_count: u.unread_count + 1 };
+    const held = (this.messages[ch] ?? []).filter((m) => m.id !== (s.id ?? s.message_id));
+    const u = this.unread[ch] ?? { channel_id: ch, unread_count: 0, mention_count: 0, last_read_message_id: held.at(-1)?.id ?? null };
+    const mentioned = (s.mentions ?? []).includes(me);
+    this.unread[ch] = { ...u, unread_count: u.unread_count + 1, mention_count: u.mention_count + (mentioned ? 1 : 0) };
     this.notify(ch, s);
   }
 
@@ -589,7 +600,8 @@ export class ChatState {
     if (level === 'nothing' || (level === 'mentions' && !dm)) return;
     if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
     if (document.visibilityState === 'visible' && this.current === ch) return;
-    const body = s.encryption === 'none' && s.ciphertext ? base64ToUtf8(s.ciphertext).slice(0, 120) : 'New encrypted message';
+    const body =
+      s.message_type === 'file' ? 'Sent a file' : s.encryption === 'none' && s.ciphertext ? base64ToUtf8(s.ciphertext).slice(0, 120) : 'New encrypted message';
     new Notification(this.name(s.sender_id), { body, tag: ch });
   }
 }
