@@ -172,7 +172,11 @@ export class ChatState {
 
   // --- sidebar ----------------------------------------------------------------------------
 
+  private sidebarLoads = 0;
+
+  /** Everything the sidebar shows; of loads that overlap, only the latest one's answers are kept. */
   async loadSidebar(): Promise<void> {
+    const load = ++this.sidebarLoads;
     const [communities, myGroups, channels, dms, unread] = await Promise.all([
       this.api.get<Community[]>('/communities'),
       this.api.get<Group[]>('/groups'),
@@ -180,13 +184,14 @@ export class ChatState {
       this.api.get<Page<Dm>>('/dms?limit=100'),
       this.api.get<Unread[]>('/channels/unread'),
     ]);
+    const groups = await Promise.all(communities.map((c) => this.api.get<Group[]>(`/communities/${c.id}/groups`)));
+    if (load !== this.sidebarLoads) return;
     this.communities = communities;
     this.myGroups = myGroups.map((g) => g.id);
     this.channels = channels;
     this.dms = dms.items;
     for (const dm of dms.items) if (dm.other_user) this.users[dm.other_user.id] = dm.other_user;
     this.unread = Object.fromEntries(unread.map((u) => [u.channel_id, u]));
-    const groups = await Promise.all(communities.map((c) => this.api.get<Group[]>(`/communities/${c.id}/groups`)));
     this.groups = Object.fromEntries(communities.map((c, i) => [c.id, groups[i]]));
   }
 
@@ -335,7 +340,7 @@ export class ChatState {
   }
 
   /** Send: shown at once (pending), sent with a client_id, answered by message_sent. */
-  async send(channelId: string, text: string, replyTo: string | null = null, type = 'text'): Promise<void> {
+  async send(channelId: string, text: string, replyTo: string | null = null, type = 'text', retry = true): Promise<void> {
     const channel = this.channel(channelId);
     if (!channel || !this.me || !this.gateway) return;
     const clientId = crypto.randomUUID();
@@ -396,6 +401,12 @@ export class ChatState {
       this.messages[channelId] = confirm(this.messages[channelId] ?? [], clientId, String(reply.id), String(reply.created_at));
       this.markRead(channelId);
     } catch (e) {
+      if ((e as { code?: string }).code === 'e2e_required' && encryption === 'none' && retry) {
+        // the channel became end-to-end encrypted since the sidebar was read: read it again, encrypt
+        this.messages[channelId] = (this.messages[channelId] ?? []).filter((m) => m.id !== msg.id);
+        await this.loadSidebar();
+        return this.send(channelId, text, replyTo, type, false);
+      }
       this.messages[channelId] = update(this.messages[channelId] ?? [], msg.id, (m) => ({ ...m, pending: false, failed: (e as Error).message }));
     }
   }
