@@ -274,7 +274,20 @@ export class ChatState {
     const held = this.messages[channelId] ?? [];
     const oldest = held.find((m) => !m.pending);
     const before = older && oldest ? `&before=${oldest.id}` : '';
-    const page = await this.api.get<Page<ServerMessage>>(`/channels/${channelId}/messages?limit=50${before}`);
+    // Live messages that arrive while the page loads are held (and merged by id), and the
+    // page answers from read models that have reached every event this socket has seen.
+    const first = this.messages[channelId] === undefined;
+    this.messages[channelId] ??= [];
+    const seen = this.gateway?.position;
+    let page: Page<ServerMessage>;
+    try {
+      page = await this.api.request<Page<ServerMessage>>('GET', `/channels/${channelId}/messages?limit=50${before}`, undefined, {
+        headers: seen ? { 'Chatalot-Min-Position': seen } : {},
+      });
+    } catch (e) {
+      if (first && !this.messages[channelId]?.length) delete this.messages[channelId]; // try again next open
+      throw e;
+    }
     const opened: Msg[] = [];
     for (const item of page.items) opened.push(await this.openMessage(item));
     this.messages[channelId] = prepend(this.messages[channelId] ?? [], opened);
