@@ -36,3 +36,44 @@ async def test_invites_and_dms(api: Api, spaces: SpacesBuilder) -> None:
     items = r.json()["items"]
     assert [d["channel"]["id"] for d in items] == [first]
     assert items[0]["other_user"]["id"] == a.id
+
+
+async def test_community_policies_and_settings(api: Api, spaces: SpacesBuilder) -> None:
+    await api.register("root")  # the instance owner, out of the way
+    space = await spaces.community_with_channel(members=2)
+    admin, member = space.members
+    cid = space.community_id
+    await spaces.set_role(space.owner, cid, admin, "admin")
+    assert (await spaces.request("POST", f"/api/communities/{cid}/invites", member, {})
+            ).status_code == 403
+    # only the owner sets policies; admins may change the rest
+    r = await spaces.request("PATCH", f"/api/communities/{cid}", admin,
+                             {"who_creates_invites": "member"})
+    assert r.status_code == 403
+    r = await spaces.request("PATCH", f"/api/communities/{cid}", admin,
+                             {"welcome_message": "hi", "accent_color": "#00ff00"})
+    assert r.status_code == 200, r.text
+    r = await spaces.request("PATCH", f"/api/communities/{cid}", space.owner,
+                             {"who_creates_invites": "member", "who_creates_groups": "member"})
+    assert r.status_code == 200, r.text
+    assert (await spaces.request("POST", f"/api/communities/{cid}/invites", member, {})
+            ).status_code == 201
+    assert (await spaces.request("POST", "/api/groups", member,
+                                 {"community_id": cid, "name": "mine"})).status_code == 201
+    shown = (await spaces.request("GET", f"/api/communities/{cid}", member)).json()
+    assert (shown["welcome_message"], shown["accent_color"], shown["who_creates_groups"]) == (
+        "hi", "#00ff00", "member")
+    r = await spaces.request("PATCH", f"/api/communities/{cid}", space.owner,
+                             {"accent_color": "green"})
+    assert r.status_code == 400
+    # ownership moves; the old owner becomes an admin and may then leave
+    assert (await spaces.request("POST", f"/api/communities/{cid}/leave", space.owner)
+            ).status_code == 403
+    r = await spaces.request("POST", f"/api/communities/{cid}/transfer-ownership",
+                             space.owner, {"user_id": member.id})
+    assert r.status_code == 200, r.text
+    members = (await spaces.request("GET", f"/api/communities/{cid}/members", member)).json()
+    roles = {m["user_id"]: m["role"] for m in members["items"]}
+    assert (roles[member.id], roles[space.owner.id]) == ("owner", "admin")
+    assert (await spaces.request("POST", f"/api/communities/{cid}/leave", space.owner)
+            ).status_code == 200

@@ -116,3 +116,12 @@ def test_the_ladder_and_the_rules() -> None:
     with pytest.raises(DomainError):
         rules.invite_expiry(NOW, 0)
     assert rules.invite_expiry(NOW, 1) == NOW + timedelta(hours=1)
+
+
+def test_every_wire_name_is_a_registered_event() -> None:
+    from chatalot.domain.spaces.events import SPACES_EVENTS, WIRE_NAMES
+
+    names = {cls.__name__ for cls in SPACES_EVENTS}
+    assert set(WIRE_NAMES) <= names
+    assert set(WIRE_NAMES.values()) >= {"member_kicked", "member_banned", "user_timed_out",
+                                        "user_warned", "new_dm_channel"}

@@ -228,6 +228,21 @@ class SpacesMachine(RuleBasedStateMachine):
             "SELECT invite_id, uses FROM {} WHERE community_id = %s ORDER BY invite_id").format(
             sql.Identifier(schema, "space_invites")).as_string(None), (self.cid,))
         assert rebuilt_uses == uses
+        for table, rm, scope in (
+                ("group_members", "space_group_members",
+                 "group_id IN (SELECT group_id FROM {g} WHERE community_id = %s)"),
+                ("channel_members", "space_channel_members",
+                 "channel_id IN (SELECT channel_id FROM {c} WHERE community_id = %s)")):
+            d = self.h.execute(
+                f"SELECT {table.split('_')[0]}_id, user_id, role FROM {table} WHERE "
+                + scope.format(g="spaces_groups", c="spaces_channels") + " ORDER BY 1, 2",
+                (self.cid,))
+            r = self.h.execute(sql.SQL(
+                "SELECT " + table.split("_")[0] + "_id, user_id, role FROM {} WHERE "
+                + scope.format(g="{g}", c="{c}") + " ORDER BY 1, 2").format(
+                sql.Identifier(schema, rm), g=sql.Identifier(schema, "space_groups"),
+                c=sql.Identifier(schema, "space_channels")).as_string(None), (self.cid,))
+            assert r == d, table
         counts = self.h.execute(sql.SQL("SELECT member_count FROM {} WHERE community_id = %s"
                                         ).format(sql.Identifier(schema, "space_communities")
                                                  ).as_string(None), (self.cid,))

@@ -20,6 +20,7 @@ from chatalot.domain.errors import not_found
 from chatalot.domain.streams import user_stream
 from chatalot.keys import commands as key_commands
 from chatalot.request_info import RequestInfo
+from chatalot.spaces import state as spaces_state
 from event_store import Metadata
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ async def _delete(rt: AccountsRuntime, actor: Account, target: Account, by: Any,
         await tx.execute("DELETE FROM account_blocks WHERE user_id = %s"
                          " OR blocked_user_id = %s", (uid, uid))
         await key_commands.discard_keys(tx, uid)
+        await spaces_state.forget_member(tx, uid)
         await revoke_sessions(tx, uid, "deleted")
         tx.append(user_stream(uid), ev.UserDeleted(user_id=uid, by=by))
 

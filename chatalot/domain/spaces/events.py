@@ -316,6 +316,19 @@ class SenderKeyRotationRequired(msgspec.Struct, frozen=True, kw_only=True):
     user_id: uuid.UUID
 
 
+WIRE_NAMES: dict[str, str] = {
+    "CommunityMemberKicked": "member_kicked", "ChannelMemberKicked": "member_kicked",
+    "CommunityMemberBanned": "member_banned", "ChannelMemberBanned": "member_banned",
+    "CommunityRoleChanged": "member_role_updated", "ChannelRoleChanged": "member_role_updated",
+    "UserTimedOut": "user_timed_out", "UserWarned": "user_warned",
+    "DmChannelCreated": "new_dm_channel", "ChannelUpdated": "channel_updated",
+    "GroupUpdated": "group_updated", "CommunityUpdated": "community_updated",
+    "ChannelDeleted": "channel_deleted", "GroupDeleted": "group_deleted",
+    "SenderKeyRotationRequired": "sender_key_rotation_required",
+}
+"""The WebSocket frame type (protocol.md) of the events that have one upstream; the
+gateway sends the others under their own name in snake case, or not at all."""
+
 SPACES_EVENTS: list[type[msgspec.Struct]] = [
     CommunityCreated, CommunityUpdated, CommunityDeleted, CommunityOwnershipTransferred,
     CommunityMemberJoined, CommunityMemberLeft, CommunityMemberKicked, CommunityMemberBanned,
