@@ -22,15 +22,16 @@ from chatalot.bounded_context import BoundedContext
 from chatalot.config import Settings
 from chatalot.files.context import FILES
 from chatalot.keys.context import KEYS
+from chatalot.logbook.context import LOGBOOK
 from chatalot.messaging.context import MESSAGING
 from chatalot.services import Services, open_services
 from chatalot.spaces.context import SPACES
 from chatalot.ws.context import GATEWAY
-from event_store import EventRegistry
+from event_store import EventRedacted, EventRegistry
 from projections.projector import Projector
 from projections.read_models.event_stats import EventStats
 
-CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, MESSAGING, FILES, GATEWAY)
+CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, MESSAGING, FILES, LOGBOOK, GATEWAY)
 
 
 def event_types() -> list[type[msgspec.Struct]]:
@@ -38,7 +39,9 @@ def event_types() -> list[type[msgspec.Struct]]:
 
 
 def build_registry() -> EventRegistry:
-    return EventRegistry(event_types())
+    """Every context's event types, and the store's own redaction record (which every
+    EventStore registers anyway; the audit log handles it, so start-up checks know it)."""
+    return EventRegistry([*event_types(), EventRedacted])
 
 
 def default_projectors() -> list[Projector]:
@@ -54,7 +57,7 @@ async def services(settings: Settings, database_url: str, *,
                              projectors=default_projectors(), clock=clock) as opened, \
             contextlib.AsyncExitStack() as stack:
         for context in CONTEXTS:
-            for process in (*context.processes, *context.background):
+            for process in context.processes:
                 await stack.enter_async_context(process(opened))
         yield opened
 

@@ -30,10 +30,6 @@ class BoundedContext:
     processes: Sequence[Callable[[Any], AbstractAsyncContextManager[Any]]] = ()
     """Background work every node runs while its services are open (a process manager):
     each is a function of the services giving a context that runs it until exit."""
-    background: Sequence[Callable[[Any], AbstractAsyncContextManager[None]]] = ()
-    """Work that runs beside the app for the life of the process's services (a process
-    manager reading the log): each is entered after the services open, left before they
-    close."""
 
     def router(self) -> Router:
         def provider(pick: Callable[[Any], Any]) -> Provide:

@@ -123,6 +123,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: Literal["text", "json"] = "text"
     # bearer token that GET /metrics requires; unset: /metrics answers 404
     metrics_token: str | None = None
+    # How often a sealed checkpoint of the event log is written (issue 11); 0: never.
+    checkpoint_interval_secs: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
     limits: Limits = Limits()
     security: Security = Security()
     voice: Voice = Voice()
@@ -168,6 +170,7 @@ ENV: dict[str, tuple[str | None, str]] = {
     "CHATALOT_REBUILD_SHARE": (None, "rebuild_share"),
     "CHATALOT_LOG_FORMAT": (None, "log_format"),
     "CHATALOT_METRICS_TOKEN": (None, "metrics_token"),
+    "CHATALOT_CHECKPOINT_INTERVAL_SECS": (None, "checkpoint_interval_secs"),
     **{f"CHATALOT_{name.upper()}": ("limits", name) for name in Limits.__struct_fields__},
     **{f"CHATALOT_{name.upper()}": ("security", name) for name in Security.__struct_fields__
        if name not in ("totp_encryption_key", "cors_origins")},

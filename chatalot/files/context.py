@@ -19,5 +19,5 @@ FILES = BoundedContext(
     controllers=[FilesController, AdminFilesController, AccountMediaController,
                  MediaController, CommunityMediaController, GroupMediaController],
     runtimes={"files": files_runtime},
-    background=[running_collector],
+    processes=[running_collector],
 )

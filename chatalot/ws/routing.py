@@ -97,6 +97,9 @@ CHANNEL: dict[str, tuple[str, Shape]] = {
     "MessageSent": ("new_message", _without("client_id", "scheduled_id")),
     "MessageEdited": ("message_edited", _same),
     "MessageDeleted": ("message_deleted", _same),
+    # ours (messaging's quarantine): clients hide the body at once
+    "MessageQuarantined": ("message_quarantined", _same),
+    "MessageUnquarantined": ("message_unquarantined", _same),
     "ReactionAdded": ("reaction_added", _same),
     "ReactionRemoved": ("reaction_removed", _same),
     "ReadCursorMoved": ("read_receipt", _without("receipt")),

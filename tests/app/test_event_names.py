@@ -26,6 +26,7 @@ NAMES_IN_THE_LOG = {
     "PollVoteRemoved", "PollVoted", "ReactionAdded", "ReactionRemoved", "ReadCursorMoved",
     "ScheduledMessageCancelled", "ScheduledMessageDelivered", "WebhookCreated",
     "WebhookDeleted", "WebhookUpdated",
+    "EventRedacted",  # the event store's own redaction record (in every store's registry)
     # spaces (issue 10)
     "ChannelCreated", "ChannelDeleted", "ChannelMemberBanned", "ChannelMemberJoined",
     "ChannelMemberKicked", "ChannelMemberLeft", "ChannelMemberUnbanned", "ChannelRoleChanged",

@@ -51,10 +51,14 @@ async def _delete(rt: AccountsRuntime, actor: Account, target: Account, by: Any,
         locked = await lock_account(tx, uid)
         if by == "admin":
             rules.check_can_moderate(actor, locked)
+        # the name goes too (issue 11's raw scan found it here and in the login throttle)
         await tx.execute(
-            "UPDATE account_users SET status = 'deleted', username_key = NULL,"
+            "DELETE FROM account_login_throttle WHERE username_key ="
+            " (SELECT username_key FROM account_users WHERE user_id = %s)", (uid,))
+        await tx.execute(
+            "UPDATE account_users SET status = 'deleted', username = %s, username_key = NULL,"
             " email_key = NULL, preferences = '{}', is_admin = false,"
-            " redaction_pending = true WHERE user_id = %s", (uid,))
+            " redaction_pending = true WHERE user_id = %s", (rules.deleted_username(uid), uid))
         await tx.execute("DELETE FROM account_credentials WHERE user_id = %s", (uid,))
         await tx.execute("DELETE FROM account_blocks WHERE user_id = %s"
                          " OR blocked_user_id = %s", (uid, uid))
