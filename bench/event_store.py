@@ -10,15 +10,23 @@ transaction sends NOTIFY, which PostgreSQL serializes at commit.
 Issue 19: appends inside a caller's transaction (how commands append: the stream-order
 check and, for batches, the savepoint) beside raw INSERTs in a transaction; and how soon a
 reader held back by an open transaction gets its events once that transaction ends.
+
+Issue 11: the hash chain's cost. Every append figure is also measured, in the same rounds,
+on the statements and schema of before the chain (commit BASELINE_COMMIT, read with git, on
+a second scratch database migrated without 0011 and later); target: at most 10 % slower.
 """
 
 from __future__ import annotations
 
 import asyncio
 import statistics
+import subprocess
+import tempfile
 import time
+import types
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -30,7 +38,14 @@ from _common import (
     target_result,
 )
 
-from chatalot.db import MIGRATIONS_DIR, make_pool
+from chatalot.db import (
+    MIGRATIONS_DIR,
+    database_name,
+    drop_database,
+    ensure_database,
+    make_pool,
+    with_database,
+)
 from event_store import EventRegistry, EventStore, NewEvent
 from event_store.migrations import migrate
 
@@ -40,6 +55,36 @@ TARGET_APPEND_RATIO = 0.6  # 1 and 8 writers vs raw single-row INSERT
 TARGET_READ_RATIO = 0.8  # read-all decoded vs raw keyset SELECT + JSON decode
 TARGET_LATENCY_P99_MS = 20.0  # append commit -> subscriber, at 500 appends/s
 TARGET_HELD_P50_MS = 5.0  # issue 19: a held-back reader sees the horizon move within ms
+TARGET_CHAIN_RATIO = 0.9  # issue 11: the hash chain costs appends at most 10 %
+BASELINE_COMMIT = "df279e8"  # main just before the hash chain (issue 11)
+CHAIN_MIGRATION = 11
+
+
+class UnchainedStore(EventStore):
+    """The event store with the append statements of BASELINE_COMMIT."""
+
+
+def unchained_statements() -> types.ModuleType:
+    root = Path(__file__).resolve().parent.parent
+    text = subprocess.run(["git", "show", f"{BASELINE_COMMIT}:event_store/sql.py"], cwd=root,
+                          capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType("unchained_sql")
+    exec(compile(text, "unchained_sql.py", "exec"), module.__dict__)
+    by_mode = module.append_statement  # before the chain, one statement served every size
+    module.append_statement = lambda mode, *, batch=False: by_mode(mode)
+    return module
+
+
+async def unchained_database(url: str) -> str:
+    """A second database beside `url`, migrated up to the schema before the chain."""
+    before = with_database(url, database_name(url) + "_before")
+    ensure_database(before)
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in MIGRATIONS_DIR.glob("*.sql"):
+            if int(path.name[:4]) < CHAIN_MIGRATION:
+                (Path(tmp) / path.name).write_text(path.read_text())
+        await migrate(before, Path(tmp))
+    return before
 
 
 class MessageSent(msgspec.Struct, frozen=True):
@@ -101,6 +146,12 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
     await pool.open(wait=True)
     store = EventStore(pool, EventRegistry([MessageSent]))
     await store.start()
+    UnchainedStore._statements = unchained_statements()
+    before_url = await unchained_database(url)
+    before_pool = make_pool(before_url, min_size=9, max_size=10)
+    await before_pool.open(wait=True)
+    unchained = UnchainedStore(before_pool, EventRegistry([MessageSent]))
+    await unchained.start()
     encoder = msgspec.json.Encoder()
     payload = encoder.encode(sample(0)).decode()
     results: list[dict[str, Any]] = []
@@ -114,11 +165,22 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
             return 1
         return step
 
-    def store_step(w: int):
+    def store_step(w: int, on: EventStore = store):
         async def step() -> int:
-            await store.append(f"message-{uuid.uuid4()}", [NewEvent(sample(w))], 0)
+            await on.append(f"message-{uuid.uuid4()}", [NewEvent(sample(w))], 0)
             return 1
         return step
+
+    def unchained_step(w: int):
+        return store_step(w, unchained)
+
+    def chain_cost(label: str, ours: float, before: float) -> None:
+        progress(f"  hash chain: {ours:,.0f}/s, before it {before:,.0f}/s"
+                 f" ({(1 - ours / before) * 100:+.1f} % cost)")
+        results.append(ratio_result(
+            f"hash_chain_{label}", ours, "events/s",
+            f"the same appends with the statements and schema before the chain ({label})",
+            before, TARGET_CHAIN_RATIO))
 
     def notify_inside_step(w: int):
         async def step() -> int:
@@ -132,11 +194,13 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
     for label, n in (("1_writer", 1), ("8_writers", 8)):
         progress(f"append, {label}: raw INSERT and event store, {rounds} rounds each ...")
         measures = [lambda n=n: writers(n, duration, raw_step),
-                    lambda n=n: writers(n, duration, store_step)]
+                    lambda n=n: writers(n, duration, store_step),
+                    lambda n=n: writers(n, duration, unchained_step)]
         if n == 8:
             measures.append(lambda: writers(8, duration, notify_inside_step))
-        raw, ours, *notify = await alternate(rounds, *measures)
+        raw, ours, before, *notify = await alternate(rounds, *measures)
         progress(f"  raw {raw:,.0f}/s, store {ours:,.0f}/s")
+        chain_cost(f"append_{label}", ours, before)
         results.append(ratio_result(
             f"append_{label}", ours, "events/s", f"raw psycopg single-row INSERT, {n} writer(s)",
             raw, TARGET_APPEND_RATIO))
@@ -157,15 +221,18 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
             return 100
         return step
 
-    def store_batch_step(w: int):
+    def store_batch_step(w: int, on: EventStore = store):
         async def step() -> int:
-            await store.append(f"channel-{uuid.uuid4()}", [NewEvent(sample(i)) for i in range(100)])
+            await on.append(f"channel-{uuid.uuid4()}", [NewEvent(sample(i)) for i in range(100)])
             return 100
         return step
 
-    raw, ours = await alternate(rounds, lambda: writers(1, duration, raw_batch_step),
-                                lambda: writers(1, duration, store_batch_step))
+    raw, ours, before = await alternate(
+        rounds, lambda: writers(1, duration, raw_batch_step),
+        lambda: writers(1, duration, store_batch_step),
+        lambda: writers(1, duration, lambda w: store_batch_step(w, unchained)))
     progress(f"  raw {raw:,.0f}/s, store {ours:,.0f}/s")
+    chain_cost("append_batch_100", ours, before)
     results.append(ratio_result(
         "append_batch_100", ours, "events/s", "raw psycopg executemany of 100 rows, 1 writer",
         raw, None))
@@ -183,21 +250,23 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
             return step
         return make
 
-    def store_tx_step(size: int):
+    def store_tx_step(size: int, on: EventStore = store):
         def make(w: int):
             async def step() -> int:
-                async with store.transaction() as conn:
-                    await store.append(f"message-{uuid.uuid4()}",
-                                       [NewEvent(sample(i)) for i in range(size)], 0,
-                                       conn=conn)
+                async with on.transaction() as conn:
+                    await on.append(f"message-{uuid.uuid4()}",
+                                    [NewEvent(sample(i)) for i in range(size)], 0, conn=conn)
                 return size
             return step
         return make
 
     for size in (1, 3):
-        raw, ours = await alternate(rounds, lambda s=size: writers(8, duration, raw_tx_step(s)),
-                                    lambda s=size: writers(8, duration, store_tx_step(s)))
+        raw, ours, before = await alternate(
+            rounds, lambda s=size: writers(8, duration, raw_tx_step(s)),
+            lambda s=size: writers(8, duration, store_tx_step(s)),
+            lambda s=size: writers(8, duration, store_tx_step(s, unchained)))
         progress(f"  batches of {size}: raw {raw:,.0f}/s, store {ours:,.0f}/s")
+        chain_cost(f"append_in_transaction_8_writers_batch_{size}", ours, before)
         results.append(ratio_result(
             f"append_in_transaction_8_writers_batch_{size}", ours, "events/s",
             f"raw psycopg INSERT of {size} row(s) in a transaction, 8 writers", raw, None))
@@ -268,6 +337,9 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
     results.append(target_result("subscription_latency_p99", p99, "ms", TARGET_LATENCY_P99_MS))
     await store.close()
     await pool.close()
+    await unchained.close()
+    await before_pool.close()
+    drop_database(before_url)
     return results
 
 

@@ -16,19 +16,22 @@ from chatalot.accounts.context import ACCOUNTS
 from chatalot.api.admin_projections import AdminProjectionsController
 from chatalot.api.health import HealthController
 from chatalot.api.metrics import MetricsController
+from chatalot.api.webapp import web_build_dir, webapp_router
 from chatalot.app import ServicesFactory, build_app
 from chatalot.bounded_context import BoundedContext
 from chatalot.config import Settings
+from chatalot.files.context import FILES
 from chatalot.keys.context import KEYS
+from chatalot.logbook.context import LOGBOOK
 from chatalot.messaging.context import MESSAGING
 from chatalot.services import Services, open_services
 from chatalot.spaces.context import SPACES
 from chatalot.ws.context import GATEWAY
-from event_store import EventRegistry
+from event_store import EventRedacted, EventRegistry
 from projections.projector import Projector
 from projections.read_models.event_stats import EventStats
 
-CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, MESSAGING, GATEWAY)
+CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, MESSAGING, FILES, LOGBOOK, GATEWAY)
 
 
 def event_types() -> list[type[msgspec.Struct]]:
@@ -36,7 +39,9 @@ def event_types() -> list[type[msgspec.Struct]]:
 
 
 def build_registry() -> EventRegistry:
-    return EventRegistry(event_types())
+    """Every context's event types, and the store's own redaction record (which every
+    EventStore registers anyway; the audit log handles it, so start-up checks know it)."""
+    return EventRegistry([*event_types(), EventRedacted])
 
 
 def default_projectors() -> list[Projector]:
@@ -59,9 +64,11 @@ async def services(settings: Settings, database_url: str, *,
 
 def create_app(settings: Settings, database_url: str,
                services_factory: ServicesFactory | None = None) -> Litestar:
+    web = web_build_dir()
     return build_app(
         settings,
         [HealthController, MetricsController, AdminProjectionsController,
-         *(context.router() for context in CONTEXTS)],
+         *(context.router() for context in CONTEXTS),
+         *([webapp_router(web)] if web is not None else [])],
         services_factory or (lambda: services(settings, database_url)),
     )

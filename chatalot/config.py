@@ -31,7 +31,10 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     edit_window_secs: Annotated[int, msgspec.Meta(ge=0, le=10 * 365 * 86400)] = 15 * 60
     max_ws_frame_bytes: Positive = 1024 * 1024
     max_ws_connections_per_user: Positive = 8
-    max_file_size_mb: Positive = 100
+    # upstream's MAX_FILE_SIZE_MB (1-10000), UPLOAD_QUOTA_MB and its 10 uploads a minute
+    max_file_size_mb: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
+    upload_quota_mb: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 500
+    uploads_per_minute: Positive = 10
     max_request_body_bytes: Positive = 2 * 1024 * 1024
     rate_limit_general_per_sec: Positive = 20
     rate_limit_general_burst: Positive = 40
@@ -120,6 +123,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: Literal["text", "json"] = "text"
     # bearer token that GET /metrics requires; unset: /metrics answers 404
     metrics_token: str | None = None
+    # How often a sealed checkpoint of the event log is written (issue 11); 0: never.
+    checkpoint_interval_secs: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
     limits: Limits = Limits()
     security: Security = Security()
     voice: Voice = Voice()
@@ -165,6 +170,7 @@ ENV: dict[str, tuple[str | None, str]] = {
     "CHATALOT_REBUILD_SHARE": (None, "rebuild_share"),
     "CHATALOT_LOG_FORMAT": (None, "log_format"),
     "CHATALOT_METRICS_TOKEN": (None, "metrics_token"),
+    "CHATALOT_CHECKPOINT_INTERVAL_SECS": (None, "checkpoint_interval_secs"),
     **{f"CHATALOT_{name.upper()}": ("limits", name) for name in Limits.__struct_fields__},
     **{f"CHATALOT_{name.upper()}": ("security", name) for name in Security.__struct_fields__
        if name not in ("totp_encryption_key", "cors_origins")},

@@ -79,6 +79,8 @@ async def open_services(settings: Settings, database_url: str, *, registry: Even
     `clock` (seconds since the epoch) drives token expiry, TOTP and lockouts; tests freeze it.
     """
     from chatalot.accounts.commands import finish_pending_redactions
+    from chatalot.auth.jwt_keys import ensure_jwt_keys
+    from chatalot.logbook.checkpoints import periodic_checkpoints, sealer
 
     await migrate(database_url, MIGRATIONS_DIR)
     pool = make_pool(database_url, timeout=settings.limits.database_wait_ms / 1000)
@@ -111,11 +113,14 @@ async def open_services(settings: Settings, database_url: str, *, registry: Even
         await finish_pending_redactions(accounts)
         positions: SessionPositions = (RedisSessionPositions(redis) if redis is not None
                                        else InProcessSessionPositions())
+        private_key, _ = ensure_jwt_keys(settings.private_key_path, settings.public_key_path)
         services = Services(settings, database_url, pool, store, redis=redis,
                             projections=projections, accounts_runtime=accounts,
                             rate_limiter=limiter, session_positions=positions)
         try:
-            yield services
+            async with periodic_checkpoints(store, sealer(private_key),
+                                            settings.checkpoint_interval_secs):
+                yield services
         finally:
             for close in reversed(services.closers):
                 try:

@@ -8,94 +8,133 @@ one on event_id the idempotency guard: when an append writes nothing, or violate
 
 from __future__ import annotations
 
-_APPEND = """
-INSERT INTO events (epoch, stream_id, version, event_id, type, schema_version, data, metadata)
-SELECT m.epoch, %(stream)s, {base} + b.ord, b.id, b.type, b.schema, b.data, b.meta
-  FROM ROWS FROM (jsonb_to_recordset(%(batch)s::jsonb)
-        AS (id uuid, type text, schema smallint, data jsonb, meta jsonb))
-       WITH ORDINALITY AS b(id, type, schema, data, meta, ord),
-       event_store_meta m
- {where}
- ORDER BY b.ord
-{conflict}
-RETURNING position, epoch, transaction_id, version
-"""
-_CURRENT = "(SELECT coalesce(max(v.version), 0) FROM events v WHERE v.stream_id = %(stream)s)"
-
-
-def append_statement(mode: str) -> str:
-    """An append in its own transaction (autocommit). mode: "any", "no_stream" or "exact".
-
-    Its transaction takes its id during the statement, after every transaction whose events
-    the statement can see: nothing it appends can sort before its stream's head."""
-    base, guard = {
-        "any": (_CURRENT, ""),
-        "no_stream": ("0", ""),
-        "exact": ("%(expected)s", f"WHERE {_CURRENT} = %(expected)s"),
-    }[mode]
-    return _APPEND.format(base=base, where=guard, conflict="")
-
-
+# Every row carries `hash`, the link of its stream's chain (migration 0011: event_link over
+# the previous link, its ids, type, metadata, time and event_data_hash(data)), computed in
+# the append statement from the head it reads: inline for one event, by a recursive CTE
+# for a batch. A new stream (NO_STREAM) starts from no link and reads no head: if the
+# stream exists, version 1 is taken and the append conflicts anyway.
+_IN = (
+    "INSERT INTO events (epoch, stream_id, version, event_id, type, schema_version, data,"
+    " metadata, recorded_at, data_hash, hash)"
+)
+_RETURNING = "RETURNING position, epoch, transaction_id, version"
+_RECORDSET = """jsonb_to_recordset(%(batch)s::jsonb)
+            AS (id uuid, type text, schema smallint, data jsonb, meta jsonb)"""
+_HEAD = """head AS MATERIALIZED (
+    SELECT h.version, h.hash FROM events h WHERE h.stream_id = %(stream)s
+     ORDER BY h.version DESC LIMIT 1
+)"""
 # Inside a caller's transaction, whose id may be older than the stream's head: the log is
 # ordered by transaction id, so appending there would let readers see the new event before
-# the one it follows. The head's writer is checked in the same statement (the CTE below),
-# and conflicting rows are skipped (not raised, which would abort the caller's
-# transaction) and then judged.
-_HEAD_CTE = """
-WITH head AS MATERIALIZED (
-    SELECT h.version,
+# the one it follows. The head's writer is checked in the same statement (this CTE), and
+# conflicting rows are skipped (not raised, which would abort the caller's transaction)
+# and then judged.
+_HEAD_IN_TX = """head AS MATERIALIZED (
+    SELECT h.version, h.hash,
            (h.epoch, h.transaction_id) > (m.epoch, pg_current_xact_id()::text::bigint) AS younger
       FROM events h, event_store_meta m
      WHERE h.stream_id = %(stream)s
      ORDER BY h.version DESC LIMIT 1
 )"""
-_APPEND_IN_TX = _HEAD_CTE + _APPEND.format(
-    base="{base}", where="WHERE NOT EXISTS (SELECT 1 FROM head WHERE head.younger){guard}",
-    conflict="ON CONFLICT DO NOTHING")
 _HEAD_VERSION = "coalesce((SELECT version FROM head), 0)"
+_NOT_YOUNGER = "NOT EXISTS (SELECT 1 FROM head WHERE head.younger)"
+_START = {  # mode: (the version before the first event, the link before it)
+    "any": (_HEAD_VERSION, "(SELECT hash FROM head)"),
+    "no_stream": ("0", "NULL::bytea"),
+    "exact": ("%(expected)s", "(SELECT hash FROM head)"),
+}
+
+_ONE = """SELECT m.epoch, %(stream)s, v.version, b.id, b.type, b.schema, b.data, b.meta, now(),
+       b.dh, event_link({prev}, b.id, %(stream)s, v.version, b.type, b.meta, now(), b.dh)
+  FROM (SELECT b.*, event_data_hash(b.data) AS dh
+          FROM jsonb_to_recordset(%(batch)s::jsonb)
+            AS b(id uuid, type text, schema smallint, data jsonb, meta jsonb)) b,
+       (SELECT ({base})::bigint + 1 AS version) v, event_store_meta m"""
+
+# A batch: each row's link input is computed at once (the versions follow the head's), then
+# a recursive CTE chains them, sha256(previous link || input) as event_link does, reaching
+# each input by its index in one array.
+_CHAIN = """b AS MATERIALIZED (
+    SELECT b.*, event_data_hash(b.data) AS dh, ({base})::bigint + b.ord AS version
+      FROM ROWS FROM ({recordset}) WITH ORDINALITY AS b(id, type, schema, data, meta, ord)
+),
+links AS MATERIALIZED (
+    SELECT array_agg(event_link_input(b.id, %(stream)s, b.version, b.type, b.meta, now(), b.dh)
+                     ORDER BY b.ord) AS inputs, count(*) AS n
+      FROM b
+),
+chain(ord, hash) AS (
+    SELECT 0::bigint, {prev}
+    UNION ALL
+    SELECT c.ord + 1, sha256(coalesce(c.hash, '\\x'::bytea) || l.inputs[c.ord + 1])
+      FROM chain c, links l WHERE c.ord < l.n
+)"""
+_MANY = """SELECT m.epoch, %(stream)s, b.version, b.id, b.type, b.schema, b.data, b.meta, now(),
+       b.dh, c.hash
+  FROM b JOIN chain c ON c.ord = b.ord, event_store_meta m"""
+
+
+def _with(*ctes: str) -> str:
+    return "WITH RECURSIVE " + ",\n".join(ctes) if ctes else ""
+
+
+def append_statement(mode: str, *, batch: bool = False) -> str:
+    """An append in its own transaction (autocommit). mode: "any", "no_stream" or "exact".
+
+    Its transaction takes its id during the statement, after every transaction whose events
+    the statement can see: nothing it appends can sort before its stream's head. The INSERT
+    comes first (its query holds the CTEs): tests/event_store/pg_proxy.py knows an
+    autocommit append by its first words."""
+    base, prev = _START[mode]
+    ctes = [] if mode == "no_stream" else [_HEAD]
+    guard = f"WHERE {_HEAD_VERSION} = %(expected)s" if mode == "exact" else ""
+    if batch:
+        ctes.append(_CHAIN)
+        rows, order = _MANY, "ORDER BY b.ord"
+    else:
+        rows, order = _ONE, ""
+    text = f"{_IN}\n{_with(*ctes)}\n{rows}\n{guard}\n{order}\n{_RETURNING}"
+    return text.format(base=base, prev=prev, recordset=_RECORDSET)
+
+
+_APPEND_IN_TX = f"""{_with(_HEAD_IN_TX)}
+{_IN}
+{_ONE}
+ WHERE {_NOT_YOUNGER}{{guard}}
+ON CONFLICT DO NOTHING
+{_RETURNING}
+"""
 
 # A batch of several events inside a transaction, whole or not at all, in one statement:
 # only its first row may meet a concurrent append (versions are dense, so another writer
 # reaches the batch's later versions only through its first), and the rest go in only if
 # the first did. Ids already in the log stop the whole batch (a re-append, judged after).
-_APPEND_BATCH_IN_TX = _HEAD_CTE + """,
-b AS MATERIALIZED (
-    SELECT * FROM ROWS FROM (jsonb_to_recordset(%(batch)s::jsonb)
-            AS (id uuid, type text, schema smallint, data jsonb, meta jsonb))
-           WITH ORDINALITY AS b(id, type, schema, data, meta, ord)
-),
+_APPEND_BATCH_IN_TX = f"""{_with(_HEAD_IN_TX, _CHAIN)},
 first AS (
-    INSERT INTO events (epoch, stream_id, version, event_id, type, schema_version, data,
-                        metadata)
-    SELECT m.epoch, %(stream)s, {base} + 1, b.id, b.type, b.schema, b.data, b.meta
-      FROM b, event_store_meta m
-     WHERE b.ord = 1 AND NOT EXISTS (SELECT 1 FROM head WHERE head.younger){guard}
+    {_IN}
+    {_MANY}
+     WHERE b.ord = 1 AND {_NOT_YOUNGER}{{guard}}
        AND NOT EXISTS (SELECT 1 FROM events e JOIN b used ON e.event_id = used.id)
     ON CONFLICT DO NOTHING
-    RETURNING position, epoch, transaction_id, version
+    {_RETURNING}
 ),
 rest AS (
-    INSERT INTO events (epoch, stream_id, version, event_id, type, schema_version, data,
-                        metadata)
-    SELECT m.epoch, %(stream)s, (SELECT version FROM first) + b.ord - 1, b.id, b.type,
-           b.schema, b.data, b.meta
-      FROM b, event_store_meta m
+    {_IN}
+    {_MANY}
      WHERE b.ord > 1 AND EXISTS (SELECT 1 FROM first)
      ORDER BY b.ord
     ON CONFLICT DO NOTHING
-    RETURNING position, epoch, transaction_id, version
+    {_RETURNING}
 )
 SELECT * FROM first UNION ALL SELECT * FROM rest
 """
 
 
 def append_in_transaction(mode: str, *, batch: bool) -> str:
-    base, guard = {
-        "any": (_HEAD_VERSION, ""),
-        "no_stream": ("0", ""),
-        "exact": ("%(expected)s", f" AND {_HEAD_VERSION} = %(expected)s"),
-    }[mode]
-    return (_APPEND_BATCH_IN_TX if batch else _APPEND_IN_TX).format(base=base, guard=guard)
+    base, prev = _START[mode]
+    guard = f" AND {_HEAD_VERSION} = %(expected)s" if mode == "exact" else ""
+    return (_APPEND_BATCH_IN_TX if batch else _APPEND_IN_TX).format(
+        base=base, prev=prev, guard=guard, recordset=_RECORDSET)
 
 
 # The stream's head, and whether a transaction younger than the caller's wrote it (never,
@@ -121,7 +160,7 @@ SELECT e.stream_id = %(stream)s AND e.type = b.type AND e.data = b.data AND e.me
 """
 
 # The oldest transaction still running, once per statement.
-_XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
 # Taken by ANY writers retrying after a lost race, so they take turns on a hot stream.
 STREAM_LOCK = "SELECT pg_advisory_xact_lock(1702261620, hashtext(%s))"  # 1702261620: "evst"
@@ -144,7 +183,7 @@ COLUMNS = (
 # late has a smaller transaction id than the horizon until it commits, so nothing is skipped.
 VISIBLE = (
     "(e.epoch, e.transaction_id, e.position) > (%s, %s, %s)"
-    f" AND (e.epoch, e.transaction_id) < (%s, {_XMIN})"
+    f" AND (e.epoch, e.transaction_id) < (%s, {XMIN})"
 )
 # Qualified names: a bare `transaction_id` would sort by the output column and lose the index.
 ORDER = " ORDER BY e.epoch, e.transaction_id, e.position LIMIT %s"
@@ -155,7 +194,7 @@ CATEGORY = "e.stream_id LIKE %s"  # the category is the stream id's prefix befor
 # every transaction still running).
 ANY_HELD = (
     "EXISTS (SELECT 1 FROM events e WHERE e.epoch = %s"
-    f" AND e.transaction_id >= {_XMIN})"
+    f" AND e.transaction_id >= {XMIN})"
 )
 
 # Since when readers are held back, and by which backend: the one with the oldest
@@ -164,7 +203,7 @@ ANY_HELD = (
 HELD_BACK = f"""
 WITH hidden AS (
     SELECT min(e.recorded_at) AS since FROM events e
-     WHERE e.epoch = %s AND e.transaction_id >= {_XMIN}
+     WHERE e.epoch = %s AND e.transaction_id >= {XMIN}
 )
 SELECT extract(epoch FROM clock_timestamp() - hidden.since)::float8,
        a.pid, a.datname::text, a.application_name,
@@ -179,7 +218,7 @@ SELECT extract(epoch FROM clock_timestamp() - hidden.since)::float8,
 
 HEAD = (
     "SELECT e.position, e.epoch, e.transaction_id FROM events e"
-    f" WHERE (e.epoch, e.transaction_id) < (%s, {_XMIN})"
+    f" WHERE (e.epoch, e.transaction_id) < (%s, {XMIN})"
     " ORDER BY e.epoch DESC, e.transaction_id DESC, e.position DESC LIMIT 1"
 )
 

@@ -51,13 +51,49 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> None:
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
 
 
-def _events_tail(settings: Settings, args: argparse.Namespace) -> None:
+def _events(settings: Settings, args: argparse.Namespace) -> None:
+    from chatalot.cli import events, log_tools
     from chatalot.cli.database import resolve_database
-    from chatalot.cli.events import run_tail
 
     with resolve_database(settings) as database_url, contextlib.suppress(KeyboardInterrupt):
-        run_tail(database_url, stream=args.stream, follow=args.follow, after=args.after,
-                 limit=args.limit)
+        if args.events_command in ("verify", "checkpoint", "replay", "channel-state"):
+            log_tools.run(database_url, settings, args)
+        else:
+            events.run(database_url, args)
+
+
+def _add_events(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from chatalot.cli.events import add_filters
+
+    events = sub.add_parser("events", help="read, export and verify the event log")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    tail = events_sub.add_parser("tail", help="print events as JSON lines")
+    add_filters(tail)
+    tail.add_argument("--follow", "-f", action="store_true", help="keep following new events")
+    tail.add_argument("--limit", type=int, default=None, help="at most this many")
+    show = events_sub.add_parser("show", help="one event (by id or position) and its link")
+    show.add_argument("ref", help="an event id or a position")
+    export = events_sub.add_parser("export", help="write events to a file as JSON lines")
+    export.add_argument("file", help="the file to write")
+    export.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_filters(export)
+    stats = events_sub.add_parser("stats", help="counts by category and type, size")
+    add_filters(stats)
+    verify = events_sub.add_parser(
+        "verify", help="check every stream's hash chain and every sealed checkpoint"
+                       " (exit status 3 when something is broken)")
+    verify.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    events_sub.add_parser("checkpoint", help="seal the log up to now")
+    replay = events_sub.add_parser("replay", help="a stream's events and state changes")
+    replay.add_argument("--stream", required=True, help="the stream")
+    replay.add_argument("--until", help="stop at this position or RFC 3339 time")
+    state = events_sub.add_parser("channel-state",
+                                  help="a channel's settings, members and bans as of a point")
+    state.add_argument("channel_id", help="the channel")
+    state.add_argument("--at", help="a position or an RFC 3339 time (default: now)")
+    for command in (tail, show, export, stats, verify, replay, state):
+        command.set_defaults(func=_events)
+    events_sub.choices["checkpoint"].set_defaults(func=_events)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,14 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                        choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(func=_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
-    events = sub.add_parser("events", help="read the event log")
-    events_sub = events.add_subparsers(dest="events_command", required=True)
-    tail = events_sub.add_parser("tail", help="print events as JSON lines")
-    tail.add_argument("--stream", help="only this stream")
-    tail.add_argument("--follow", "-f", action="store_true", help="keep following new events")
-    tail.add_argument("--after", help="start after this position")
-    tail.add_argument("--limit", type=int, default=1000, help="with --stream: at most this many")
-    tail.set_defaults(func=_events_tail)
+    _add_events(sub)
     from chatalot.cli.backup import add_parser as add_backup
     from chatalot.cli.projections import add_parser as add_projections
 

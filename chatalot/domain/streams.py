@@ -53,10 +53,6 @@ def message_stream(message_id: uuid.UUID) -> str:
     return f"message-{message_id}"
 
 
-def file_stream(file_id: uuid.UUID) -> str:
-    return f"file-{file_id}"
-
-
 def read_cursor_stream(user_id: uuid.UUID) -> str:
     """One user's read cursors in every channel."""
     return f"reads-{user_id}"
@@ -76,3 +72,19 @@ def scheduled_stream(scheduled_id: uuid.UUID) -> str:
 
 def webhook_stream(webhook_id: uuid.UUID) -> str:
     return f"webhook-{webhook_id}"
+
+
+def file_stream(file_id: uuid.UUID) -> str:
+    return f"file-{file_id}"
+
+
+def blocked_hash_stream(hash_id: uuid.UUID) -> str:
+    return f"blockedhash-{hash_id}"
+
+
+def media_stream(owner_kind: str, owner_id: uuid.UUID) -> str:
+    return f"media-{owner_kind}-{owner_id}"
+
+
+def blob_stream(sha256: str) -> str:
+    return f"blob-{sha256}"

@@ -100,6 +100,19 @@ async def leave_group(tx: Tx, community_id: uuid.UUID, group_id: uuid.UUID,
     await rotate(tx, channel_ids, user_id)
 
 
+async def forget_member(tx: Tx, user_id: uuid.UUID) -> None:
+    """A deleted account leaves every community it does not own (with their groups and
+    channels, rotations included), inside the deletion's transaction. Communities it owns
+    keep it as owner (instance staff may delete them); its DMs stay, for the other side."""
+    rows = await tx.fetchall(
+        "SELECT c.community_id FROM spaces_communities c JOIN community_members m"
+        " USING (community_id) WHERE m.user_id = %s AND c.owner_id <> %s"
+        " ORDER BY c.community_id FOR UPDATE OF c", (user_id, user_id))
+    for row in rows:
+        await leave_community(tx, row["community_id"], user_id, ev.CommunityMemberLeft(
+            community_id=row["community_id"], user_id=user_id))
+
+
 async def leave_community(tx: Tx, community_id: uuid.UUID, user_id: uuid.UUID,
                           removal: ev.CommunityMemberLeft | ev.CommunityMemberKicked
                           | ev.CommunityMemberBanned) -> None:

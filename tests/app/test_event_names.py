@@ -26,6 +26,7 @@ NAMES_IN_THE_LOG = {
     "PollVoteRemoved", "PollVoted", "ReactionAdded", "ReactionRemoved", "ReadCursorMoved",
     "ScheduledMessageCancelled", "ScheduledMessageDelivered", "WebhookCreated",
     "WebhookDeleted", "WebhookUpdated",
+    "EventRedacted",  # the event store's own redaction record (in every store's registry)
     # spaces (issue 10)
     "ChannelCreated", "ChannelDeleted", "ChannelMemberBanned", "ChannelMemberJoined",
     "ChannelMemberKicked", "ChannelMemberLeft", "ChannelMemberUnbanned", "ChannelRoleChanged",
@@ -37,6 +38,9 @@ NAMES_IN_THE_LOG = {
     "GroupDeleted", "GroupInviteCreated", "GroupInviteUsed", "GroupMemberJoined",
     "GroupMemberLeft", "GroupOwnershipTransferred", "GroupUpdated",
     "SenderKeyRotationRequired", "TimeoutRemoved", "UserTimedOut", "UserWarned",
+    # files (issue 16)
+    "FileUploaded", "FileDeleted", "FileQuarantined", "FileUnquarantined", "FileHashBlocked",
+    "FileHashUnblocked", "BlockedUploadRefused", "MediaAssetUploaded", "BlobCollected",
 }
 
 

@@ -30,6 +30,9 @@ import psycopg
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
+from websockets.frames import Close, Opcode
+from websockets.uri import parse_uri
 
 from chatalot.db import drop_database, ensure_database, with_database
 from tests.accounts.conftest import PASSWORD, TOTP_KEY, key_fields
@@ -294,3 +297,39 @@ async def socket_of(node: Node, user: User, *, resume_after: str | None = None,
             assert auth["type"] == "authenticated", auth
             client.position = auth["position"]  # type: ignore[attr-defined]
         yield client
+
+
+class RawClient:
+    """A WebSocket client that reads only when told to (websockets' sans-I/O protocol over
+    a plain socket with a small receive buffer): a consumer that really stops reading."""
+
+    def __init__(self, node: Node) -> None:
+        self.proto = ClientProtocol(parse_uri(node.ws), max_size=None)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", node.port))
+        self.proto.send_request(self.proto.connect())
+        self._flush()
+        while self.proto.handshake_exc is None and not self.proto.events_received() and (
+                self.proto.state.name == "CONNECTING"):
+            self.proto.receive_data(self.sock.recv(65536))
+
+    def _flush(self) -> None:
+        for data in self.proto.data_to_send():
+            if data:
+                self.sock.sendall(data)
+
+    def send(self, **frame: object) -> None:
+        self.proto.send_text(json.dumps(frame).encode())
+        self._flush()
+
+    def close_code(self, timeout: float) -> int | None:
+        """Read everything now; the code of the server's close frame, if one came."""
+        self.sock.settimeout(timeout)
+        with contextlib.suppress(OSError):
+            while data := self.sock.recv(1 << 20):
+                self.proto.receive_data(data)
+                for event in self.proto.events_received():
+                    if event.opcode == Opcode.CLOSE:
+                        return Close.parse(event.data).code
+        return None

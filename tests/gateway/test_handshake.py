@@ -9,7 +9,7 @@ import json
 import httpx
 from websockets.asyncio.client import connect
 
-from tests.gateway.conftest import Client, Cluster, Node, register, socket_of
+from tests.gateway.conftest import Client, Cluster, Node, RawClient, register, socket_of
 
 
 async def test_authenticate_then_ping(node: Node) -> None:
@@ -139,3 +139,17 @@ async def test_suspending_the_user_closes_their_sockets_4003(cluster: Cluster, n
         assert (await c.recv())["code"] == "unauthorized"
         assert await c.closed() == 4003
 
+
+
+async def test_a_client_that_answers_no_ping_is_dropped(cluster: Cluster) -> None:
+    """Pings every second on this node (30 s by default): a socket that stops reading, so
+    never answers one, is closed 1011 when the next one is due."""
+    pinging = cluster.add(CHATALOT_WS_PING_INTERVAL_SECS="1")
+    user = await register(pinging)
+    raw = RawClient(pinging)
+    try:
+        raw.send(type="authenticate", token=user.access)
+        await asyncio.sleep(3.5)
+        assert await asyncio.to_thread(raw.close_code, 10) == 1011
+    finally:
+        raw.sock.close()

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
-import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from websockets.client import ClientProtocol
-from websockets.frames import Close, Opcode
-from websockets.uri import parse_uri
 
-from tests.gateway.conftest import Cluster, HttpApi, Node, User, register, socket_of
+from tests.gateway.conftest import Cluster, HttpApi, Node, RawClient, User, register, socket_of
 from tests.spaces.builders import SpacesBuilder
 
 
@@ -107,42 +101,6 @@ async def test_ice_servers_with_turn_rest_credentials(node: Node) -> None:
     expected = base64.b64encode(hmac.new(b"turn-test-secret", turn["username"].encode(),
                                          hashlib.sha1).digest()).decode()
     assert turn["credential"] == expected
-
-
-class RawClient:
-    """A WebSocket client that reads only when told to (websockets' sans-I/O protocol over
-    a plain socket with a small receive buffer): a consumer that really stops reading."""
-
-    def __init__(self, node: Node) -> None:
-        self.proto = ClientProtocol(parse_uri(node.ws), max_size=None)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.connect(("127.0.0.1", node.port))
-        self.proto.send_request(self.proto.connect())
-        self._flush()
-        while self.proto.handshake_exc is None and not self.proto.events_received() and (
-                self.proto.state.name == "CONNECTING"):
-            self.proto.receive_data(self.sock.recv(65536))
-
-    def _flush(self) -> None:
-        for data in self.proto.data_to_send():
-            if data:
-                self.sock.sendall(data)
-
-    def send(self, **frame: object) -> None:
-        self.proto.send_text(json.dumps(frame).encode())
-        self._flush()
-
-    def close_code(self, timeout: float) -> int | None:
-        """Read everything now; the code of the server's close frame, if one came."""
-        self.sock.settimeout(timeout)
-        with contextlib.suppress(OSError):
-            while data := self.sock.recv(1 << 20):
-                self.proto.receive_data(data)
-                for event in self.proto.events_received():
-                    if event.opcode == Opcode.CLOSE:
-                        return Close.parse(event.data).code
-        return None
 
 
 async def test_a_slow_consumer_is_closed_and_the_others_are_not_stalled(

@@ -17,7 +17,7 @@ from event_store import Position
 from tests.keys.conftest import KeysApi, b64
 from tests.keys.test_sender_keys import message_envelope
 
-READ_MODELS = {"event_type_counts", "registration_invites", "reports", "sender_keys",
+READ_MODELS = {"audit_log", "event_type_counts", "registration_invites", "reports", "sender_keys",
                "sessions", "stream_heads", "user_blocks", "user_preferences", "users"}
 
 
@@ -68,6 +68,7 @@ async def _answers(kapi: KeysApi, owner: Any, alice: Any, bob: Any, channel: Any
     reads = {
         "admin_users": get("/api/admin/users", headers=owner.auth),
         "reports": get("/api/admin/reports", headers=owner.auth),
+        "audit_log": get("/api/admin/audit-log?limit=500", headers=owner.auth),
         "invites": get("/api/admin/invites", headers=owner.auth),
         "sessions": get("/api/account/sessions", headers=bob.auth),
         "blocked": get("/api/users/blocked", headers=alice.auth),

@@ -100,3 +100,27 @@ async def test_a_locked_membership_holds_off_a_removal(api: Api, spaces: SpacesB
         with pytest.raises(DomainError) as refused:
             await load_channel_access(conn, missing, member)
         assert refused.value.code == "not_found"
+
+
+async def test_a_deleted_account_leaves_its_communities(api: Api, spaces: SpacesBuilder,
+                                                       root: User) -> None:
+    space = await spaces.community_with_channel(members=2)
+    a, b = space.members
+    r = await api.client.request("DELETE", "/api/account/delete", headers=a.auth,
+                                 json={"password": a.password})
+    assert r.status_code == 200, r.text
+    members = await api.db.fetch("SELECT user_id FROM channel_members WHERE channel_id = %s",
+                                 (uuid.UUID(space.channel_id),))
+    assert uuid.UUID(a.id) not in {m[0] for m in members}
+    kinds = [e.type for e in await api.events(f"community-{space.community_id}")]
+    assert kinds[-1] == "CommunityMemberLeft"
+    assert (await api.events(f"channel-{space.channel_id}"))[-1].type == (
+        "SenderKeyRotationRequired")
+    # the owner's account keeps owning its community (staff may delete it)
+    r = await api.client.request("DELETE", "/api/account/delete", headers=space.owner.auth,
+                                 json={"password": space.owner.password})
+    assert r.status_code == 200, r.text
+    owner = await api.db.fetch("SELECT owner_id FROM spaces_communities")
+    assert owner == [(uuid.UUID(space.owner.id),)]
+    r = await spaces.request("GET", f"/api/communities/{space.community_id}/members", b)
+    assert {m["user_id"] for m in r.json()["items"]} == {space.owner.id, b.id}

@@ -20,6 +20,7 @@ from chatalot.domain.errors import not_found
 from chatalot.domain.streams import user_stream
 from chatalot.keys import commands as key_commands
 from chatalot.request_info import RequestInfo
+from chatalot.spaces import state as spaces_state
 from event_store import Metadata
 
 log = logging.getLogger(__name__)
@@ -50,14 +51,19 @@ async def _delete(rt: AccountsRuntime, actor: Account, target: Account, by: Any,
         locked = await lock_account(tx, uid)
         if by == "admin":
             rules.check_can_moderate(actor, locked)
+        # the name goes too (issue 11's raw scan found it here and in the login throttle)
         await tx.execute(
-            "UPDATE account_users SET status = 'deleted', username_key = NULL,"
+            "DELETE FROM account_login_throttle WHERE username_key ="
+            " (SELECT username_key FROM account_users WHERE user_id = %s)", (uid,))
+        await tx.execute(
+            "UPDATE account_users SET status = 'deleted', username = %s, username_key = NULL,"
             " email_key = NULL, preferences = '{}', is_admin = false,"
-            " redaction_pending = true WHERE user_id = %s", (uid,))
+            " redaction_pending = true WHERE user_id = %s", (rules.deleted_username(uid), uid))
         await tx.execute("DELETE FROM account_credentials WHERE user_id = %s", (uid,))
         await tx.execute("DELETE FROM account_blocks WHERE user_id = %s"
                          " OR blocked_user_id = %s", (uid, uid))
         await key_commands.discard_keys(tx, uid)
+        await spaces_state.forget_member(tx, uid)
         await revoke_sessions(tx, uid, "deleted")
         tx.append(user_stream(uid), ev.UserDeleted(user_id=uid, by=by))
 

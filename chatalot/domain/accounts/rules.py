@@ -212,13 +212,18 @@ def decide_refresh(token: PresentedRefreshToken, now: datetime) -> RefreshTokenR
     return None
 
 
+def deleted_username(user_id: uuid.UUID) -> str:
+    """What a deleted account is called from then on, in the log and everywhere else."""
+    return f"deleted-{user_id.hex[:12]}"
+
+
 def deletion_redaction(data: msgspec.Struct) -> msgspec.Struct | None:
     """What the deletion of an account redacts: the replacement for one event of its
     `user-` stream that carries personal data (names, e-mail, profile, preferences, the
     username of a failed login), or None to keep the event as it is."""
     if isinstance(data, ev.UserRegistered):
         return msgspec.structs.replace(
-            data, username=f"deleted-{data.user_id.hex[:12]}", display_name="Deleted user",
+            data, username=deleted_username(data.user_id), display_name="Deleted user",
             email=None)
     if isinstance(data, ev.ProfileUpdated):
         return ev.ProfileUpdated(user_id=data.user_id)

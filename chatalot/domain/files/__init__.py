@@ -1,0 +1,1 @@
+"""Files and media: events, rules and decisions (pure; no I/O)."""

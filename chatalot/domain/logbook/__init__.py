@@ -1,0 +1,1 @@
+"""Who may read which part of the log (issue 11)."""

@@ -1,0 +1,1 @@
+"""Files and media (issue 16): uploads, downloads, images, avatars, quotas, moderation."""

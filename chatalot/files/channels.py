@@ -1,0 +1,35 @@
+"""Who may put a file in a channel and who may read it: the spaces context decides
+(chatalot/spaces/access.py loads the caller's standing in the channel,
+chatalot/domain/spaces/permissions.py is the one place its rules live). Files only ask."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from chatalot.domain.spaces import permissions
+from chatalot.domain.spaces.access import ChannelAccess
+from chatalot.spaces.access import load_channel_access
+
+Conn = psycopg.AsyncConnection[Any]
+
+
+async def posting_access(conn: Conn, channel_id: uuid.UUID, user_id: uuid.UUID,
+                         now: datetime, *, lock: bool = False) -> ChannelAccess:
+    """The caller may post in the channel now (404 unknown channel; 403 forbidden,
+    timed_out or read_only). With `lock`, their membership row stays locked until the
+    transaction ends, so a concurrent kick lands after the upload in the log."""
+    access = await load_channel_access(conn, channel_id, user_id, lock=lock)
+    permissions.require_post(access, now)
+    return access
+
+
+async def reading_access(conn: Conn, channel_id: uuid.UUID, user_id: uuid.UUID
+                         ) -> ChannelAccess:
+    """The caller may read the channel now (a kicked member may not, at once)."""
+    access = await load_channel_access(conn, channel_id, user_id)
+    permissions.require_read(access)
+    return access

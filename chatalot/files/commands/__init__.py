@@ -1,0 +1,2 @@
+"""File commands by capability: uploads, moderation (delete, quarantine, blocked hashes),
+media (avatars, banners, icons, voice backgrounds)."""

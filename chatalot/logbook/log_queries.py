@@ -1,0 +1,211 @@
+"""Raw log access: events filtered and paged in commit order, for operators (the CLI) and
+instance staff (GET /api/admin/events, /api/admin/streams/{id}).
+
+The log itself is the source here, not a read model: what an operator inspects is what was
+recorded. Pages stop at the readers' horizon (as every reader of the log does), so a
+transaction that commits late never lands behind a cursor already handed out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from chatalot.contracts import iso
+from chatalot.domain.errors import bad_request
+from chatalot.domain.logbook.rules import MODERATED_CATEGORIES
+from chatalot.logbook.contracts import EventItem, EventPage
+from event_store import EventStore, InvalidPosition, Position
+from event_store.sql import XMIN, category_pattern
+
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 100
+_COLUMNS = sql.SQL(
+    "e.position, e.epoch, e.transaction_id, e.stream_id, e.version, e.event_id, e.type,"
+    " e.data::text AS data, e.metadata::text AS metadata, e.recorded_at, e.redacted")
+_decode = msgspec.json.decode
+
+
+class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """Every filter of protocol.md's event log entry; None is no filter. `after`/`before`
+    are positions, exclusive; `since`/`until` are times, inclusive."""
+
+    stream: str | None = None
+    streams: tuple[str, ...] = ()  # any of these
+    category: str | None = None
+    types: tuple[str, ...] = ()
+    actor: str | None = None
+    correlation_id: str | None = None
+    after: Position | None = None
+    before: Position | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    newest_first: bool = False
+    # A community moderator's scope (chatalot/domain/logbook/rules.py): only the streams of
+    # these communities; None: the whole log.
+    communities_in: tuple[uuid.UUID, ...] | None = None
+
+
+def parse_position(value: str | None, name: str) -> Position | None:
+    if value is None:
+        return None
+    try:
+        return Position.parse(value)
+    except (InvalidPosition, ValueError):
+        raise bad_request(f"{name} is not a position") from None
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    """An RFC 3339 time with its zone (400 bad_request otherwise)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise bad_request(f"{name} must be an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise bad_request(f"{name} needs a time zone (Z or +hh:mm)")
+    return moment
+
+
+def time_range(column: str, since: datetime | None, until: datetime | None
+               ) -> tuple[list[sql.Composable], list[Any]]:
+    """`since` inclusive; `until` inclusive of its whole millisecond (the protocol writes
+    times to the millisecond)."""
+    where: list[sql.Composable] = []
+    params: list[Any] = []
+    if since is not None:
+        where.append(sql.SQL("{} >= %s").format(sql.SQL(column)))
+        params.append(since)
+    if until is not None:
+        where.append(sql.SQL("{} < %s + interval '1 millisecond'").format(sql.SQL(column)))
+        params.append(until)
+    return where, params
+
+
+def _conditions(f: EventFilter, epoch: int) -> tuple[list[sql.Composable], list[Any]]:
+    where: list[sql.Composable] = [
+        sql.SQL(f"(e.epoch, e.transaction_id) < (%s, {XMIN})")]
+    params: list[Any] = [epoch]
+    if f.stream is not None:
+        where.append(sql.SQL("e.stream_id = %s"))
+        params.append(f.stream)
+    if f.streams:
+        where.append(sql.SQL("e.stream_id = ANY(%s::text[])"))
+        params.append(list(f.streams))
+    if f.category is not None:
+        where.append(sql.SQL("e.stream_id LIKE %s"))
+        params.append(category_pattern(f.category))
+    if f.types:
+        where.append(sql.SQL("e.type = ANY(%s::text[])"))
+        params.append(list(f.types))
+    if f.actor is not None:
+        where.append(sql.SQL("e.metadata->>'actor_id' = %s"))
+        params.append(f.actor)
+    if f.correlation_id is not None:
+        where.append(sql.SQL("e.metadata->>'correlation_id' = %s"))
+        params.append(f.correlation_id)
+    if f.after is not None:
+        where.append(sql.SQL("(e.epoch, e.transaction_id, e.position) > (%s, %s, %s)"))
+        params += [f.after.epoch, f.after.transaction_id, f.after.sequence]
+    if f.before is not None:
+        where.append(sql.SQL("(e.epoch, e.transaction_id, e.position) < (%s, %s, %s)"))
+        params += [f.before.epoch, f.before.transaction_id, f.before.sequence]
+    times, values = time_range("e.recorded_at", f.since, f.until)
+    where += times
+    params += values
+    if f.communities_in is not None:
+        where.append(sql.SQL(
+            "split_part(e.stream_id, '-', 1) = ANY(%s::text[])"
+            " AND e.data->>'community_id' = ANY(%s::text[])"))
+        params += [list(MODERATED_CATEGORIES), [str(c) for c in f.communities_in]]
+    return where, params
+
+
+def to_item(row: dict[str, Any]) -> EventItem:
+    return EventItem(
+        position=Position(row["epoch"], row["transaction_id"], row["position"]).encode(),
+        stream_id=row["stream_id"], version=row["version"], event_id=row["event_id"],
+        type=row["type"], data=_decode(row["data"]), metadata=_decode(row["metadata"]),
+        recorded_at=iso(row["recorded_at"]), redacted=row["redacted"])
+
+
+async def page_rows(pool: AsyncConnectionPool[Any], store: EventStore, f: EventFilter,
+                    limit: int) -> list[dict[str, Any]]:
+    where, params = _conditions(f, store.epoch)
+    direction = sql.SQL("DESC" if f.newest_first else "ASC")
+    query = sql.SQL(
+        "SELECT {cols} FROM events e WHERE {where}"
+        " ORDER BY e.epoch {d}, e.transaction_id {d}, e.position {d} LIMIT %s"
+    ).format(cols=_COLUMNS, where=sql.SQL(" AND ").join(where), d=direction)
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, [*params, limit])
+        return await cur.fetchall()
+
+
+def limit_of(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        raise bad_request(f"limit must be 1-{MAX_LIMIT}")
+    return limit
+
+
+async def events_page(pool: AsyncConnectionPool[Any], store: EventStore, f: EventFilter,
+                      cursor: str | None, limit: int | None) -> EventPage:
+    """One page; `next_cursor` is the last item's position (the next page starts after it,
+    in the page's direction), null on the last page."""
+    size = limit_of(limit)
+    at = parse_position(cursor, "cursor")
+    if at is not None:
+        f = msgspec.structs.replace(
+            f, **({"before": _min(f.before, at)} if f.newest_first
+                  else {"after": _max(f.after, at)}))
+    rows = await page_rows(pool, store, f, size + 1)
+    items = [to_item(r) for r in rows[:size]]
+    return EventPage(items=items, next_cursor=items[-1].position if len(rows) > size else None)
+
+
+def _max(a: Position | None, b: Position) -> Position:
+    return b if a is None or b > a else a
+
+
+def _min(a: Position | None, b: Position) -> Position:
+    return b if a is None or b < a else a
+
+
+async def iterate(pool: AsyncConnectionPool[Any], store: EventStore, f: EventFilter,
+                  page: int = 1000) -> AsyncIterator[dict[str, Any]]:
+    """Every matching row, a page at a time (the CLI's tail, export and stats)."""
+    while True:
+        rows = await page_rows(pool, store, f, page)
+        for row in rows:
+            yield row
+        if len(rows) < page:
+            return
+        last = Position(rows[-1]["epoch"], rows[-1]["transaction_id"], rows[-1]["position"])
+        f = msgspec.structs.replace(f, **({"before": last} if f.newest_first else {"after": last}))
+
+
+async def count(pool: AsyncConnectionPool[Any], store: EventStore, f: EventFilter) -> int:
+    where, params = _conditions(f, store.epoch)
+    query = sql.SQL("SELECT count(*) FROM events e WHERE {}").format(
+        sql.SQL(" AND ").join(where))
+    async with pool.connection() as conn:
+        row = await (await conn.execute(query, params)).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def find_event(pool: AsyncConnectionPool[Any], event_id: uuid.UUID
+                     ) -> dict[str, Any] | None:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(sql.SQL("SELECT {} FROM events e WHERE e.event_id = %s").format(
+            _COLUMNS), (event_id,))
+        return await cur.fetchone()

@@ -1,0 +1,577 @@
+/**
+ * The app's state and what changes it: the signed-in user, the sidebar (communities,
+ * groups, channels, DMs, unreads), the open channel's messages, typing and presence, kept
+ * current by the gateway. Components read it and call its methods; nothing else talks to
+ * the server.
+ */
+import { Api, ApiError, jwtExpiry } from './api';
+import { Gateway, type Frame } from './gateway';
+import { KeyChanged, Secure, adoptKeys, base64ToUtf8, blobStore, prepareKeys, utf8ToBase64 } from './secure';
+import { uploadFile } from './files';
+import { confirm, prepend, react, receive, update } from './timeline';
+import type { Channel, Community, Dm, Group, Msg, ServerMessage, Unread, User } from './types';
+
+type AuthReply = { access_token: string; refresh_token: string; user: User; recovery_code?: string | null };
+type Page<T> = { items: T[]; next_cursor: string | null };
+
+export interface Prefs {
+  theme: 'dark' | 'light';
+  read_receipts: boolean;
+  notifications: 'all' | 'mentions' | 'nothing';
+  sounds: boolean;
+}
+
+const DEFAULT_PREFS: Prefs = { theme: 'dark', read_receipts: true, notifications: 'mentions', sounds: false };
+
+export class ChatState {
+  readonly api = new Api();
+  me = $state<User | null>(null);
+  ready = $state(false);
+  connection = $state<'connecting' | 'live' | 'offline'>('offline');
+  communities = $state<Community[]>([]);
+  groups = $state<Record<string, Group[]>>({});
+  myGroups = $state<string[]>([]);
+  channels = $state<Channel[]>([]);
+  dms = $state<Dm[]>([]);
+  unread = $state<Record<string, Unread>>({});
+  current = $state<string | null>(null);
+  messages = $state<Record<string, Msg[]>>({});
+  moreBefore = $state<Record<string, boolean>>({});
+  typing = $state<Record<string, Record<string, number>>>({});
+  presence = $state<Record<string, string>>({});
+  users = $state<Record<string, User>>({});
+  keyWarnings = $state<Record<string, boolean>>({});
+  prefs = $state<Prefs>({ ...DEFAULT_PREFS });
+  recoveryCode = $state<string | null>(null);
+  noKeys = $state(false);
+  secure: Secure | null = null;
+  private gateway: Gateway | null = null;
+  private frames: Promise<void> = Promise.resolve();
+
+  constructor() {
+    this.api.onSignedOut = () => this.reset();
+  }
+
+  // --- session ----------------------------------------------------------------------------
+
+  /** On load: a saved session goes straight in. */
+  async boot(): Promise<void> {
+    if (this.api.tokens) {
+      try {
+        await this.enter(await this.api.get<User>('/account/me'));
+      } catch {
+        this.api.setTokens(null);
+      }
+    }
+    this.ready = true;
+  }
+
+  async register(username: string, password: string, displayName: string, inviteCode?: string): Promise<void> {
+    const store = await blobStore();
+    const { pendingId, upload } = await prepareKeys(store);
+    const reply = await this.api.post<AuthReply>('/auth/register', {
+      username,
+      password,
+      display_name: displayName || null,
+      invite_code: inviteCode || null,
+      ...upload,
+    });
+    await adoptKeys(store, pendingId, reply.user.id);
+    this.api.setTokens(reply);
+    this.recoveryCode = reply.recovery_code ?? null;
+    await this.enter(reply.user);
+  }
+
+  async login(username: string, password: string, totp?: string): Promise<void> {
+    const reply = await this.api.post<AuthReply>('/auth/login', {
+      username,
+      password,
+      totp_code: totp || null,
+      device_name: navigator.userAgent.slice(0, 120),
+    });
+    this.api.setTokens(reply);
+    await this.enter(reply.user);
+  }
+
+  async logout(everywhere = false): Promise<void> {
+    try {
+      if (everywhere) await this.api.post('/account/sessions/revoke-all');
+    } catch {
+      /* signed out locally either way */
+    }
+    this.reset();
+  }
+
+  private reset(): void {
+    this.gateway?.stop();
+    this.gateway = null;
+    this.api.setTokens(null);
+    this.me = null;
+    this.current = null;
+    this.messages = {};
+    this.communities = [];
+    this.channels = [];
+    this.dms = [];
+    this.unread = {};
+  }
+
+  private async enter(user: User): Promise<void> {
+    this.me = user;
+    this.users[user.id] = user;
+    const store = await blobStore();
+    this.secure = new Secure(store, user.id, this.api);
+    this.noKeys = !(await this.secure.hasKeys());
+    await Promise.all([this.loadSidebar(), this.loadPrefs()]);
+    this.gateway = new Gateway({
+      url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
+      token: async () => {
+        if (!this.api.tokens) return null;
+        const exp = jwtExpiry(this.api.tokens.access_token) * 1000;
+        if (exp - Date.now() < 60_000) await this.api.refresh();
+        return this.api.tokens?.access_token ?? null;
+      },
+      // one frame at a time, in order: DM ratchets need the server's order
+      onFrame: (f) => {
+        this.frames = this.frames.then(() => this.onFrame(f)).catch((e) => console.error('frame', f.type, e));
+      },
+      onState: (s) => {
+        this.connection = s;
+      },
+    });
+    this.gateway.start();
+  }
+
+  /** A browser that lost its keys: new ones, confirmed with the password. */
+  async resetKeys(password: string): Promise<void> {
+    await this.secure!.resetKeys(password, await blobStore());
+    this.noKeys = false;
+  }
+
+  // --- preferences ------------------------------------------------------------------------
+
+  private async loadPrefs(): Promise<void> {
+    try {
+      const reply = await this.api.get<{ preferences: Partial<Prefs> }>('/account/preferences');
+      this.prefs = { ...DEFAULT_PREFS, ...reply.preferences };
+    } catch {
+      this.prefs = { ...DEFAULT_PREFS };
+    }
+  }
+
+  async setPrefs(change: Partial<Prefs>): Promise<void> {
+    this.prefs = { ...this.prefs, ...change };
+    await this.api.put('/account/preferences', { preferences: change });
+  }
+
+  // --- sidebar ----------------------------------------------------------------------------
+
+  async loadSidebar(): Promise<void> {
+    const [communities, myGroups, channels, dms, unread] = await Promise.all([
+      this.api.get<Community[]>('/communities'),
+      this.api.get<Group[]>('/groups'),
+      this.api.get<Channel[]>('/channels'),
+      this.api.get<Page<Dm>>('/dms?limit=100'),
+      this.api.get<Unread[]>('/channels/unread'),
+    ]);
+    this.communities = communities;
+    this.myGroups = myGroups.map((g) => g.id);
+    this.channels = channels;
+    this.dms = dms.items;
+    for (const dm of dms.items) if (dm.other_user) this.users[dm.other_user.id] = dm.other_user;
+    this.unread = Object.fromEntries(unread.map((u) => [u.channel_id, u]));
+    const groups = await Promise.all(communities.map((c) => this.api.get<Group[]>(`/communities/${c.id}/groups`)));
+    this.groups = Object.fromEntries(communities.map((c, i) => [c.id, groups[i]]));
+  }
+
+  channel(id: string | null): Channel | undefined {
+    if (!id) return undefined;
+    return this.channels.find((c) => c.id === id) ?? this.dms.find((d) => d.channel.id === id)?.channel;
+  }
+
+  dmPeer(channelId: string): User | null {
+    return this.dms.find((d) => d.channel.id === channelId)?.other_user ?? null;
+  }
+
+  async createCommunity(name: string): Promise<string> {
+    const { id } = await this.api.post<{ id: string }>('/communities', { name });
+    await this.loadSidebar();
+    return id;
+  }
+
+  async createGroup(communityId: string, name: string): Promise<string> {
+    const { id } = await this.api.post<{ id: string }>('/groups', { community_id: communityId, name });
+    await this.loadSidebar();
+    return id;
+  }
+
+  async createChannel(groupId: string, name: string): Promise<string> {
+    const { id } = await this.api.post<{ id: string }>(`/groups/${groupId}/channels`, { name });
+    await this.loadSidebar();
+    return id;
+  }
+
+  async joinGroup(groupId: string): Promise<void> {
+    await this.api.post(`/groups/${groupId}/join`);
+    await this.loadSidebar();
+  }
+
+  async createInvite(communityId: string): Promise<string> {
+    const invite = await this.api.post<{ code: string }>(`/communities/${communityId}/invites`, {});
+    return invite.code;
+  }
+
+  async acceptInvite(code: string): Promise<void> {
+    const joined = await this.api.post<{ community_id: string; group_id: string | null }>(`/community-invites/${encodeURIComponent(code.trim())}/accept`);
+    await this.loadSidebar();
+    // Join the community's public groups at once: its channels show up in the sidebar.
+    for (const g of this.groups[joined.community_id] ?? []) {
+      if (!this.myGroups.includes(g.id) && g.public) await this.api.post(`/groups/${g.id}/join`).catch(() => {});
+    }
+    await this.loadSidebar();
+  }
+
+  async searchUsers(q: string): Promise<User[]> {
+    const found = await this.api.get<User[] | Page<User>>(`/users/search?q=${encodeURIComponent(q)}`);
+    return Array.isArray(found) ? found : found.items;
+  }
+
+  async openDm(user: User): Promise<string> {
+    const reply = await this.api.post<{ channel_id: string }>('/dms', { target_user_id: user.id });
+    this.users[user.id] = user;
+    await this.loadSidebar();
+    await this.open(reply.channel_id);
+    return reply.channel_id;
+  }
+
+  async markAllRead(): Promise<void> {
+    await this.gateway?.command({ type: 'mark_all_read' }).catch(() => {});
+    this.unread = {};
+  }
+
+  // --- the open channel -------------------------------------------------------------------
+
+  async open(channelId: string): Promise<void> {
+    this.current = channelId;
+    if (!this.messages[channelId]) await this.loadHistory(channelId);
+    this.markRead(channelId);
+  }
+
+  async loadHistory(channelId: string, older = false): Promise<number> {
+    const held = this.messages[channelId] ?? [];
+    const oldest = held.find((m) => !m.pending);
+    const before = older && oldest ? `&before=${oldest.id}` : '';
+    const page = await this.api.get<Page<ServerMessage>>(`/channels/${channelId}/messages?limit=50${before}`);
+    const opened: Msg[] = [];
+    for (const item of page.items) opened.push(await this.openMessage(item));
+    this.messages[channelId] = prepend(this.messages[channelId] ?? [], opened);
+    this.moreBefore[channelId] = page.items.length === 50;
+    return opened.length;
+  }
+
+  private async openMessage(s: ServerMessage): Promise<Msg> {
+    const msg: Msg = {
+      id: (s.id ?? s.message_id)!,
+      channelId: s.channel_id,
+      senderId: s.sender_id,
+      ciphertext: s.ciphertext,
+      encryption: s.encryption,
+      type: s.message_type,
+      text: null,
+      replyTo: s.reply_to ?? null,
+      createdAt: s.created_at ?? new Date().toISOString(),
+      edited: !!s.edited_at,
+      deleted: !!s.deleted,
+      reactions: (s.reactions ?? []).map((r) => ({ emoji: r.emoji, user_ids: r.user_ids })),
+    };
+    if (msg.senderId) void this.user(msg.senderId);
+    if (msg.deleted || s.ciphertext === null) return msg;
+    return { ...msg, ...(await this.decrypt(s.channel_id, s.sender_id, s.encryption, s.ciphertext)) };
+  }
+
+  private async decrypt(channelId: string, sender: string | null, encryption: string, ciphertext: string): Promise<Pick<Msg, 'text' | 'problem'>> {
+    try {
+      if (encryption === 'none') return { text: base64ToUtf8(ciphertext) };
+      if (encryption === 'double_ratchet' && sender && this.secure) {
+        const peer = this.dmPeer(channelId)?.id ?? sender;
+        return { text: await this.secure.openDm(peer, sender, ciphertext) };
+      }
+      if (encryption === 'sender_key' && sender && this.secure) {
+        return { text: await this.secure.openGroup(channelId, sender, ciphertext) };
+      }
+      return { text: null, problem: 'cannot decrypt' };
+    } catch (e) {
+      if (e instanceof KeyChanged) {
+        this.keyWarnings[e.peer] = true;
+        return { text: null, problem: 'key changed' };
+      }
+      return { text: null, problem: 'cannot decrypt' };
+    }
+  }
+
+  async user(id: string): Promise<User | undefined> {
+    if (this.users[id]) return this.users[id];
+    try {
+      const u = await this.api.get<User>(`/users/${id}`);
+      this.users[id] = u;
+      return u;
+    } catch {
+      return undefined;
+    }
+  }
+
+  name(id: string | null): string {
+    if (!id) return 'webhook';
+    const u = this.users[id];
+    return u ? u.display_name || u.username : '…';
+  }
+
+  /** Send: shown at once (pending), sent with a client_id, answered by message_sent. */
+  async send(channelId: string, text: string, replyTo: string | null = null, type = 'text'): Promise<void> {
+    const channel = this.channel(channelId);
+    if (!channel || !this.me || !this.gateway) return;
+    const clientId = crypto.randomUUID();
+    let ciphertext: string;
+    let encryption = 'none';
+    let senderKeyId: number | null = null;
+    if (channel.kind === 'dm') {
+      const peer = this.dmPeer(channelId);
+      if (!peer || !this.secure) throw new Error('no peer for this DM');
+      if (this.keyWarnings[peer.id]) throw new KeyChanged(peer.id, new Uint8Array());
+      try {
+        ciphertext = await this.secure.encryptDm(peer.id, text);
+      } catch (e) {
+        if (e instanceof KeyChanged) {
+          this.keyWarnings[peer.id] = true;
+        }
+        throw e;
+      }
+      encryption = 'double_ratchet';
+    } else if (channel.e2e_required) {
+      if (!this.secure) throw new Error('no encryption keys in this browser');
+      const sealed = await this.secure.encryptGroup(channelId, await this.members(channelId), text);
+      ciphertext = sealed.ciphertext;
+      senderKeyId = sealed.chainId;
+      encryption = 'sender_key';
+    } else {
+      ciphertext = utf8ToBase64(text);
+    }
+    const msg: Msg = {
+      id: `pending:${clientId}`,
+      clientId,
+      channelId,
+      senderId: this.me.id,
+      ciphertext,
+      encryption,
+      type,
+      text,
+      replyTo,
+      createdAt: new Date().toISOString(),
+      edited: false,
+      deleted: false,
+      reactions: [],
+      pending: true,
+    };
+    this.messages[channelId] = [...(this.messages[channelId] ?? []), msg];
+    try {
+      const reply = await this.gateway.command({
+        type: 'send_message',
+        channel_id: channelId,
+        ciphertext,
+        nonce: '',
+        encryption,
+        message_type: type,
+        sender_key_id: senderKeyId,
+        client_id: clientId,
+        reply_to: replyTo,
+      });
+      this.messages[channelId] = confirm(this.messages[channelId] ?? [], clientId, String(reply.id), String(reply.created_at));
+      this.markRead(channelId);
+    } catch (e) {
+      this.messages[channelId] = update(this.messages[channelId] ?? [], msg.id, (m) => ({ ...m, pending: false, failed: (e as Error).message }));
+    }
+  }
+
+  /** Every member of a channel (paged). */
+  async members(channelId: string): Promise<string[]> {
+    const out: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Page<{ user_id: string }> = await this.api.get(`/channels/${channelId}/members?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      out.push(...page.items.map((m) => m.user_id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    return out;
+  }
+
+  async setE2e(channelId: string): Promise<void> {
+    await this.api.patch(`/channels/${channelId}`, { e2e_required: true });
+    await this.loadSidebar();
+  }
+
+  /** An attachment: uploaded (encrypted first in E2E conversations), then sent as a file message. */
+  async sendFile(channelId: string, file: File): Promise<void> {
+    const channel = this.channel(channelId);
+    if (!channel) return;
+    const body = await uploadFile(this.api, channelId, file, channel.kind === 'dm' || channel.e2e_required);
+    await this.send(channelId, JSON.stringify(body), null, 'file');
+  }
+
+  /** The user saw the key change: trust the new key (the next send uses it). */
+  async acceptKeyChange(peer: string): Promise<void> {
+    await this.secure!.acceptKey(peer);
+    delete this.keyWarnings[peer];
+  }
+
+  async edit(msg: Msg, text: string): Promise<void> {
+    const channel = this.channel(msg.channelId);
+    let ciphertext = utf8ToBase64(text);
+    if (channel?.kind === 'dm') ciphertext = await this.secure!.encryptDm(this.dmPeer(msg.channelId)!.id, text);
+    await this.gateway!.command({ type: 'edit_message', message_id: msg.id, ciphertext, nonce: '' });
+    this.messages[msg.channelId] = update(this.messages[msg.channelId], msg.id, (m) => ({ ...m, text, ciphertext, edited: true }));
+  }
+
+  async remove(msg: Msg): Promise<void> {
+    await this.gateway!.command({ type: 'delete_message', message_id: msg.id });
+    this.messages[msg.channelId] = update(this.messages[msg.channelId], msg.id, (m) => ({ ...m, deleted: true, text: null }));
+  }
+
+  async toggleReaction(msg: Msg, emoji: string): Promise<void> {
+    const mine = msg.reactions.find((r) => r.emoji === emoji)?.user_ids.includes(this.me!.id);
+    await this.gateway!.command({ type: mine ? 'remove_reaction' : 'add_reaction', message_id: msg.id, emoji });
+    this.messages[msg.channelId] = update(this.messages[msg.channelId], msg.id, (m) => ({ ...m, reactions: react(m.reactions, emoji, this.me!.id, !mine) }));
+  }
+
+  private lastTyping = 0;
+  typed(channelId: string): void {
+    if (Date.now() - this.lastTyping < 3000) return;
+    this.lastTyping = Date.now();
+    this.gateway?.fire({ type: 'typing', channel_id: channelId });
+  }
+
+  markRead(channelId: string): void {
+    const list = this.messages[channelId] ?? [];
+    const last = [...list].reverse().find((m) => !m.pending && !m.id.startsWith('pending:'));
+    if (this.unread[channelId]) delete this.unread[channelId];
+    if (last) this.gateway?.command({ type: 'mark_read', channel_id: channelId, message_id: last.id }).catch(() => {});
+  }
+
+  typingNames(channelId: string): string[] {
+    const now = Date.now();
+    return Object.entries(this.typing[channelId] ?? {})
+      .filter(([u, until]) => until > now && u !== this.me?.id)
+      .map(([u]) => this.name(u));
+  }
+
+  // --- live events ------------------------------------------------------------------------
+
+  private async onFrame(f: Frame): Promise<void> {
+    switch (f.type) {
+      case 'new_message':
+        return this.onNewMessage(f as unknown as ServerMessage);
+      case 'message_edited': {
+        const id = String(f.message_id);
+        const ch = String(f.channel_id);
+        const list = this.messages[ch];
+        if (!list) return;
+        const held = list.find((m) => m.id === id);
+        if (!held || (held.ciphertext === f.ciphertext)) return;
+        const opened = await this.decrypt(ch, held.senderId, held.encryption, String(f.ciphertext));
+        this.messages[ch] = update(this.messages[ch], id, (m) => ({ ...m, ...opened, ciphertext: String(f.ciphertext), edited: true }));
+        return;
+      }
+      case 'message_deleted': {
+        const ch = String(f.channel_id);
+        if (this.messages[ch]) this.messages[ch] = update(this.messages[ch], String(f.message_id), (m) => ({ ...m, deleted: true, text: null }));
+        return;
+      }
+      case 'reaction_added':
+      case 'reaction_removed': {
+        const ch = String(f.channel_id);
+        if (!this.messages[ch]) return;
+        this.messages[ch] = update(this.messages[ch], String(f.message_id), (m) => ({
+          ...m,
+          reactions: react(m.reactions, String(f.emoji), String(f.user_id), f.type === 'reaction_added'),
+        }));
+        return;
+      }
+      case 'user_typing': {
+        const ch = String(f.channel_id);
+        this.typing[ch] = { ...(this.typing[ch] ?? {}), [String(f.user_id)]: Date.now() + 6000 };
+        return;
+      }
+      case 'user_stopped_typing': {
+        const ch = String(f.channel_id);
+        if (this.typing[ch]) delete this.typing[ch][String(f.user_id)];
+        return;
+      }
+      case 'presence_update':
+        this.presence[String(f.user_id)] = String(f.status);
+        return;
+      case 'presence_bulk': {
+        const list = (f.users ?? f.presences ?? []) as { user_id: string; status: string }[];
+        for (const p of list) this.presence[p.user_id] = p.status;
+        return;
+      }
+      case 'sender_key_updated':
+        await this.secure?.receiveDistribution(String(f.channel_id), String(f.sender_id), String(f.envelope));
+        return;
+      case 'sender_key_rotation_required': {
+        const ch = String(f.channel_id);
+        if (f.user_id !== this.me?.id) this.secure?.rotate(ch);
+        return;
+      }
+      case 'identity_key_changed':
+        this.keyWarnings[String(f.user_id)] = true;
+        return;
+      case 'new_dm_channel':
+      case 'channel_updated':
+      case 'channel_deleted':
+      case 'group_updated':
+      case 'group_deleted':
+      case 'community_updated':
+      case 'member_kicked':
+      case 'member_banned':
+        await this.loadSidebar();
+        return;
+    }
+  }
+
+  private async onNewMessage(s: ServerMessage): Promise<void> {
+    const ch = s.channel_id;
+    if (!this.channel(ch)) await this.loadSidebar();
+    const me = this.me?.id ?? '';
+    if (this.messages[ch]) {
+      const msg = await this.openMessage(s);
+      const [list, fresh] = receive(this.messages[ch], msg, me);
+      this.messages[ch] = list;
+      if (!fresh) return;
+    } else if (s.encryption === 'double_ratchet' && s.sender_id !== me) {
+      // decrypt now, in order: the ratchet advances and the vault keeps the text
+      await this.openMessage(s);
+    }
+    if (s.sender_id === me) return;
+    if (this.current === ch && typeof document !== 'undefined' && document.visibilityState === 'visible') {
+      this.markRead(ch);
+      return;
+    }
+    const u = this.unread[ch] ?? { channel_id: ch, unread_count: 0, mention_count: 0 };
+    this.unread[ch] = { ...u, unread_count: u.unread_count + 1 };
+    this.notify(ch, s);
+  }
+
+  private notify(ch: string, s: ServerMessage): void {
+    const level = this.prefs.notifications;
+    const dm = this.channel(ch)?.kind === 'dm';
+    if (level === 'nothing' || (level === 'mentions' && !dm)) return;
+    if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
+    if (document.visibilityState === 'visible' && this.current === ch) return;
+    const body = s.encryption === 'none' && s.ciphertext ? base64ToUtf8(s.ciphertext).slice(0, 120) : 'New encrypted message';
+    new Notification(this.name(s.sender_id), { body, tag: ch });
+  }
+}
+
+export function errorText(e: unknown): string {
+  if (e instanceof ApiError) return e.message;
+  if (e instanceof KeyChanged) return e.message;
+  return e instanceof Error ? e.message : String(e);
+}
