@@ -58,6 +58,9 @@ CREATE TABLE messaging_polls (
     expires_at timestamptz,
     closed boolean NOT NULL DEFAULT false
 );
+-- open polls with an expiry: what the scheduler closes when it passes
+CREATE INDEX messaging_polls_expiring ON messaging_polls (expires_at)
+    WHERE NOT closed AND expires_at IS NOT NULL;
 CREATE TABLE messaging_poll_votes (
     poll_id uuid NOT NULL REFERENCES messaging_polls ON DELETE CASCADE,
     user_id uuid NOT NULL,

@@ -6,7 +6,8 @@ Every node runs one. Exactly once comes from the delivery's transaction (it dele
 pending row it appends for), not from electing a node; across a restart the catch-up from
 the start of the `scheduled` category finds what is still pending, and an overdue message
 is delivered at once. While the server is up a message goes out within DUE_SLACK of its
-due time: the loop looks at the earliest due time at least that often.
+due time: the loop looks at the earliest due time at least that often. About once a
+second it also closes the polls whose expiry passed (commands.polls.close_expired_polls).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from chatalot.domain.messaging import events as ev
+from chatalot.messaging.commands.polls import close_expired_polls
 from chatalot.messaging.commands.scheduled import deliver_scheduled
 from chatalot.messaging.runtime import MessagingRuntime
 
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 DUE_SLACK = 0.25
 """Seconds between looks at the earliest due time (the clock may be a test's)."""
+POLL_EVERY = 4
+"""Expired polls are closed every POLL_EVERY looks (about a second)."""
 
 
 class ScheduledDelivery:
@@ -59,7 +63,14 @@ class ScheduledDelivery:
                 await sub.close()
 
     async def deliver_due(self) -> None:
+        ticks = 0
         while True:
+            ticks += 1
+            if ticks % POLL_EVERY == 0:
+                try:
+                    await close_expired_polls(self.rt)
+                except Exception:
+                    log.exception("closing expired polls failed; next look retries")
             now = self.rt.now()
             for item in sorted((p for p in self.pending.values() if p.due_at <= now),
                                key=lambda p: p.due_at):

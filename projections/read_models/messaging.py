@@ -41,6 +41,14 @@ def _uuid_array(values: Sequence[Any]) -> str:
     return "{" + ",".join(str(v) for v in values) + "}"
 
 
+def redacted_message(event: RecordedEvent) -> str | None:
+    """The message id whose body an EventRedacted record removed, else None."""
+    d = event.data
+    if d.event_type in ("MessageSent", "MessageEdited") and d.stream_id.startswith("message-"):
+        return str(d.stream_id.removeprefix("message-"))
+    return None
+
+
 def _pos(event: RecordedEvent) -> tuple[int, int, int]:
     p = event.position
     return p.epoch, p.transaction_id, p.sequence
@@ -197,6 +205,17 @@ class Messages(Projector):
     async def quarantined(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
         await _run(ctx, "messages", "UPDATE {t} SET quarantined = %s WHERE message_id = %s",
                    (event.type == "MessageQuarantined", event.data.message_id))
+
+    @on("EventRedacted")
+    async def redacted(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        """A message's body redacted from the log (Sent or Edited): its bodies leave the
+        read model (the row keeps its place, as a deleted message's does)."""
+        mid = redacted_message(event)
+        if mid is None:
+            return
+        await _run(ctx, "messages", "UPDATE {t} SET ciphertext = NULL, nonce = NULL"
+                   " WHERE message_id = %s", (mid,))
+        await _run(ctx, "message_edits", "DELETE FROM {t} WHERE message_id = %s", (mid,))
 
     @on("ReadCursorMoved")
     async def read(self, event: RecordedEvent, ctx: ProjectionContext) -> None:

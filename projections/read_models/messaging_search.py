@@ -5,7 +5,8 @@ ts_rank_cd, snippets from ts_headline (chatalot/messaging/search.py).
 Only `encryption: none` bodies are indexed (text, file, system and webhook messages): the
 server cannot read an E2E body, and an E2E-required channel refuses `none`. An edit
 replaces the indexed text (the old text is no longer found), a deletion removes it, a
-quarantined message is left out of every answer until it is released. A
+quarantined message is left out of every answer until it is released, and a redacted one
+(event-store redaction of its MessageSent or MessageEdited) leaves the index. A
 projection, off the send path: a send never waits for the index.
 """
 
@@ -20,6 +21,7 @@ from psycopg import sql
 
 from event_store import RecordedEvent
 from projections.projector import ProjectionContext, Projector, on
+from projections.read_models.messaging import redacted_message
 
 TS_CONFIG = "english"
 
@@ -116,6 +118,14 @@ class MessageSearch(Projector):
         await ctx.conn.execute(sql.SQL("UPDATE {} SET quarantined = %s WHERE message_id = %s")
                                .format(ctx.table("message_search")),
                                (event.type == "MessageQuarantined", event.data.message_id))
+
+
+    @on("EventRedacted")
+    async def redacted(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        mid = redacted_message(event)
+        if mid is not None:
+            await ctx.conn.execute(sql.SQL("DELETE FROM {} WHERE message_id = %s").format(
+                ctx.table("message_search")), (mid,))
 
 
 PROJECTORS: list[type[Projector]] = [MessageSearch]

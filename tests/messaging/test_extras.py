@@ -62,6 +62,12 @@ async def test_anonymous_single_choice_poll_that_expires(msg: Msg) -> None:
     assert got["options"][0] == {"text": "yes", "votes": 1, "voter_ids": None}
     msg.api.clock.advance(5 * 60)
     assert (await msg.post(alice, vote, {"option_indexes": [1]})).status_code == 409
+
+    async def closed() -> bool:
+        return [e.type for e in await msg.api.events(f"poll-{poll['id']}")][-1] == "PollClosed"
+    await _wait(closed)  # the scheduler closes it, once
+    events = await msg.api.events(f"poll-{poll['id']}")
+    assert [e.data.closed_by for e in events if e.type == "PollClosed"] == [None]
     for bad in ({"question": "q", "options": ["a"]},
                 {"question": "q", "options": ["a", "A"]},
                 {"question": "q", "options": ["a", "b"], "expires_in_minutes": 0}):

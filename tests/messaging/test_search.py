@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+import msgspec
+
 from tests.messaging.conftest import Msg, b64, e2e_body
 
 
@@ -89,3 +91,17 @@ async def test_search_input_is_validated(msg: Msg) -> None:
         assert r.status_code == 400, (params, r.text)
     r = await msg.get(alice, "/api/messages/search", q="a", channel_id=str(uuid.uuid4()))
     assert r.status_code == 404
+
+
+async def test_a_redacted_body_leaves_history_and_the_index(msg: Msg) -> None:
+    space = await msg.space(members=1)
+    [alice] = space.members
+    sent = await msg.send(alice, space.channel_id, "personal secret pipeline")
+    assert len((await _search(msg, alice, q="secret"))["items"]) == 1
+    store = await msg.api.db.store()
+    [original] = await store.read_stream(f"message-{sent['id']}")
+    await store.redact(original.event_id, msgspec.structs.replace(
+        original.data, ciphertext=b64("[redacted]")), reason="purge")
+    assert (await _search(msg, alice, q="secret"))["items"] == []
+    [m] = (await msg.history(alice, space.channel_id, await msg.api.head()))["items"]
+    assert m["ciphertext"] is None and not m["deleted"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 
 from chatalot.command_tx import CommandTx as Tx
+from chatalot.command_tx import run_command
 from chatalot.contracts import iso
 from chatalot.domain.errors import DomainError, not_found
 from chatalot.domain.messaging import events as ev
@@ -20,7 +21,7 @@ from chatalot.messaging.commands.state import run
 from chatalot.messaging.runtime import MessagingRuntime
 from chatalot.request_info import RequestInfo
 from chatalot.spaces.access import load_channel_access
-from event_store import NO_STREAM
+from event_store import NO_STREAM, Metadata
 
 
 async def create_poll(rt: MessagingRuntime, actor: uuid.UUID, channel_id: uuid.UUID,
@@ -122,3 +123,24 @@ async def close_poll(rt: MessagingRuntime, actor: uuid.UUID, poll_id: uuid.UUID,
 
     _, position = await run(rt, meta, work)
     return c.Position(position=position), position
+
+
+async def close_expired_polls(rt: MessagingRuntime) -> int:
+    """Close every poll whose expiry passed (PollClosed with no `closed_by`). Every node
+    calls it; the conditional UPDATE closes each poll once (a second node's waits, then
+    finds it closed)."""
+    meta = Metadata(command="close_expired_polls")
+
+    async def work(tx: Tx) -> int:
+        rows = await tx.fetchall(
+            "UPDATE messaging_polls SET closed = true WHERE poll_id IN ("
+            " SELECT poll_id FROM messaging_polls WHERE NOT closed AND expires_at IS NOT NULL"
+            " AND expires_at <= %s ORDER BY expires_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
+            " AND NOT closed RETURNING poll_id, channel_id", (tx.now,))
+        for row in rows:
+            tx.append(poll_stream(row["poll_id"]), ev.PollClosed(
+                poll_id=row["poll_id"], channel_id=row["channel_id"], closed_by=None))
+        return len(rows)
+
+    closed, _ = await run_command(rt.store, meta, rt.now, work, may_record_nothing=True)
+    return closed
