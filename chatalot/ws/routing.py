@@ -121,7 +121,7 @@ CHANNEL: dict[str, tuple[str, Shape]] = {
 # Channel events that also reach the user they name (who may no longer be a member).
 ALSO_TO_SUBJECT = frozenset({
     "ChannelMemberKicked", "ChannelMemberBanned", "ChannelRoleChanged", "UserTimedOut",
-    "UserWarned",
+    "UserWarned", "CommunityMemberKicked", "CommunityMemberBanned", "CommunityRoleChanged",
 })
 
 # A read receipt is sent only when the reader's preference allows it.
@@ -131,6 +131,9 @@ SKIP_WHEN_FALSE = {"ReadCursorMoved": "receipt"}
 # its community's members are told).
 COMMUNITY: dict[str, tuple[str, Shape]] = {
     "CommunityUpdated": ("community_updated", _same),
+    "CommunityMemberKicked": ("member_kicked", _same),
+    "CommunityMemberBanned": ("member_banned", _same),
+    "CommunityRoleChanged": ("member_role_updated", _same),
     "GroupUpdated": ("group_updated", _same),
     "GroupDeleted": ("group_deleted", _same),
     "ChannelDeleted": ("channel_deleted", _same),
@@ -189,7 +192,9 @@ def route(event: RecordedEvent) -> Route | None:
         community = _uuid(data.get("community_id"))
         if community is None:  # a DM's channel: its two members were told by the DM
             return None
-        return Route(_frame(kind, shape(data), position), position, community_id=community)
+        subject = _uuid(data.get("user_id")) if name in ALSO_TO_SUBJECT else None
+        return Route(_frame(kind, shape(data), position), position, community_id=community,
+                     users=frozenset({subject}) if subject else frozenset())
     if name in CHANNEL:
         kind, shape = CHANNEL[name]
         data = _plain(event.data)

@@ -153,3 +153,4 @@ async def test_a_client_that_answers_no_ping_is_dropped(cluster: Cluster) -> Non
         assert await asyncio.to_thread(raw.close_code, 10) == 1011
     finally:
         raw.sock.close()
+        cluster.retire(pinging)

@@ -86,12 +86,13 @@ def proxy() -> Iterator[CuttableProxy]:
 
 
 @pytest.fixture(scope="module")
-def nodes(cluster: Cluster, proxy: CuttableProxy) -> list[Node]:
+def nodes(cluster: Cluster, proxy: CuttableProxy) -> Iterator[list[Node]]:
     assert REDIS is not None
     db = urlparse(REDIS).path or "/0"
     a = cluster.add(redis=f"redis://127.0.0.1:{proxy.port}{db}")
     b = cluster.add(redis=REDIS)
-    return [a, b]
+    yield [a, b]
+    cluster.retire(a, b)
 
 
 async def test_a_node_without_redis_keeps_serving_and_rejoins(

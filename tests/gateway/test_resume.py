@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -33,9 +34,11 @@ from tests.gateway.conftest import (
 
 
 @pytest.fixture(scope="module")
-def nodes(cluster: Cluster) -> list[Node]:
+def nodes(cluster: Cluster) -> Iterator[list[Node]]:
     """Two nodes sharing Redis when a test Redis is given, else one node."""
-    return [cluster.add(redis=REDIS) for _ in range(2 if REDIS else 1)]
+    mine = [cluster.add(redis=REDIS) for _ in range(2 if REDIS else 1)]
+    yield mine
+    cluster.retire(*mine)
 
 
 async def update_profile(http: httpx.AsyncClient, user: User, n: int) -> str:

@@ -12,6 +12,7 @@ import msgspec
 from chatalot.bootstrap import build_registry
 from chatalot.domain.keys.events import SenderKeyUpdated
 from chatalot.domain.messaging.events import MessageSent, ReadCursorMoved
+from chatalot.domain.spaces.events import SPACES_EVENTS, WIRE_NAMES
 from chatalot.ws.routing import delivered_types, route
 from event_store import Metadata, Position, RecordedEvent
 
@@ -28,6 +29,26 @@ def test_every_routed_name_is_a_registered_event_type() -> None:
     registry = build_registry()
     missing = {name for name in delivered_types() - NOT_YET_RECORDED if name not in registry}
     assert not missing
+
+
+def test_spaces_events_go_out_under_the_frame_names_spaces_gives_them() -> None:
+    by_name = {t.__name__: t for t in SPACES_EVENTS}
+    for name, wire in WIRE_NAMES.items():
+        sample = _sample(by_name[name])
+        r = route(recorded(sample))
+        assert r is not None, name
+        assert msgspec.json.decode(r.frame)["type"] == wire, name
+
+
+def _sample(kind: type[msgspec.Struct]) -> msgspec.Struct:
+    """An instance with every field filled (ids, strings, lists, flags)."""
+    values: dict[str, object] = {}
+    for field in msgspec.structs.fields(kind):
+        text = str(field.type)
+        values[field.name] = (uuid.uuid4() if "UUID" in text and "list" not in text
+                              else [uuid.uuid4()] if "list" in text
+                              else True if "bool" in text else 1 if "int" in text else "x")
+    return kind(**values)
 
 
 def test_a_read_receipt_goes_out_only_when_the_reader_allows_it() -> None:

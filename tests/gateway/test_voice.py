@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -18,9 +18,11 @@ from tests.spaces.builders import SpacesBuilder
 
 
 @pytest.fixture(scope="module")
-def node(cluster: Cluster) -> Node:
-    return cluster.add(CHATALOT_VOICE_MAX_PARTICIPANTS="2", CHATALOT_WS_SEND_QUEUE_FRAMES="16",
+def node(cluster: Cluster) -> Iterator[Node]:
+    mine = cluster.add(CHATALOT_VOICE_MAX_PARTICIPANTS="2", CHATALOT_WS_SEND_QUEUE_FRAMES="16",
                        CHATALOT_WS_FRAMES_BURST="1000", CHATALOT_WS_FRAMES_PER_SEC="1000")
+    yield mine
+    cluster.retire(mine)
 
 
 @pytest.fixture
