@@ -68,7 +68,7 @@ class KeysController(Controller):
             one_time_prekey=opk, position=b.position)
 
     @put("/identity", status_code=200, summary="Replace my identity key and whole bundle",
-         responses=errors(401, 403, 409, 413))
+         responses=errors(401, 403, 409, 413, 422))
     async def replace_identity(self, data: JSONBody[c.IdentityReplacement],
                                keys: NamedDependency[KeyServerRuntime],
                                accounts: NamedDependency[AccountsRuntime],
