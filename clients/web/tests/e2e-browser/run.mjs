@@ -221,6 +221,17 @@ async function scenario() {
   await messages(b, 'after the restart').waitFor();
   assert.equal(await messages(b, 'sent while the server was down').count(), 1);
 
+  // Search: the server finds plaintext messages, the browser its decrypted E2E ones.
+  await a.getByRole('button', { name: 'Search messages' }).click();
+  await a.getByRole('dialog').getByLabel('Words to find').fill('restart');
+  await a.getByRole('dialog').getByRole('button', { name: 'Search' }).click();
+  await a.getByRole('dialog').getByRole('button', { name: /after the restart/ }).waitFor();
+  await a.getByRole('dialog').getByLabel('Words to find').fill('group secret');
+  await a.getByRole('dialog').getByRole('button', { name: 'Search' }).click();
+  await a.getByRole('dialog').getByRole('button', { name: /in this browser/ }).first().waitFor();
+  await shot(a, 'search');
+  await a.getByRole('button', { name: 'Close' }).click();
+
   // Settings (theme switch kept in the account's preferences).
   await a.getByRole('button', { name: 'Settings' }).click();
   await a.getByLabel('Light').check();

@@ -1,5 +1,5 @@
 /**
- * Cross-implementation check: the Python library (chatalot/crypto) and this one talk to
+ * Cross-implementation check: the Python library (clients/crypto, chatalot_crypto) and this one talk to
  * each other, both ways, for DMs (X3DH + Double Ratchet, out of order) and sender keys
  * (distribution carried in a pairwise session), and read each other's state blobs.
  */

@@ -1,4 +1,4 @@
-"""The Python library (chatalot.crypto) as a peer for the TypeScript interop tests.
+"""The Python library (chatalot_crypto, clients/crypto) as a peer for the TypeScript interop tests.
 
 Reads one JSON request on stdin: the peer's state blobs and a list of operations; runs
 them in order and writes the results and the new state blobs as JSON on stdout. The
@@ -12,11 +12,11 @@ import json
 import sys
 from typing import Any
 
-from chatalot.crypto import errors
-from chatalot.crypto.fingerprints import safety_number
-from chatalot.crypto.keys import IdentityKeyPair, LocalKeys, PrekeyBundle
-from chatalot.crypto.sender_keys import SenderKeyStore
-from chatalot.crypto.sessions import SessionStore
+from chatalot_crypto import errors
+from chatalot_crypto.fingerprints import safety_number
+from chatalot_crypto.keys import IdentityKeyPair, LocalKeys, PrekeyBundle
+from chatalot_crypto.sender_keys import SenderKeyStore
+from chatalot_crypto.sessions import SessionStore
 
 H = bytes.fromhex
 

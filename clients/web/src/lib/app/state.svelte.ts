@@ -41,6 +41,8 @@ export class ChatState {
   presence = $state<Record<string, string>>({});
   users = $state<Record<string, User>>({});
   keyWarnings = $state<Record<string, boolean>>({});
+  /** Per channel: the last message read when it was opened (the unread divider goes after it). */
+  readMarker = $state<Record<string, string | null>>({});
   prefs = $state<Prefs>({ ...DEFAULT_PREFS });
   recoveryCode = $state<string | null>(null);
   noKeys = $state(false);
@@ -139,6 +141,11 @@ export class ChatState {
       },
     });
     this.gateway.start();
+    if (typeof document !== 'undefined') {
+      document.addEventListener('visibilitychange', () => {
+        if (document.visibilityState === 'visible' && this.current) this.markRead(this.current);
+      });
+    }
   }
 
   /** A browser that lost its keys: new ones, confirmed with the password. */
@@ -165,7 +172,11 @@ export class ChatState {
 
   // --- sidebar ----------------------------------------------------------------------------
 
+  private sidebarLoads = 0;
+
+  /** Everything the sidebar shows; of loads that overlap, only the latest one's answers are kept. */
   async loadSidebar(): Promise<void> {
+    const load = ++this.sidebarLoads;
     const [communities, myGroups, channels, dms, unread] = await Promise.all([
       this.api.get<Community[]>('/communities'),
       this.api.get<Group[]>('/groups'),
@@ -173,13 +184,14 @@ export class ChatState {
       this.api.get<Page<Dm>>('/dms?limit=100'),
       this.api.get<Unread[]>('/channels/unread'),
     ]);
+    const groups = await Promise.all(communities.map((c) => this.api.get<Group[]>(`/communities/${c.id}/groups`)));
+    if (load !== this.sidebarLoads) return;
     this.communities = communities;
     this.myGroups = myGroups.map((g) => g.id);
     this.channels = channels;
     this.dms = dms.items;
     for (const dm of dms.items) if (dm.other_user) this.users[dm.other_user.id] = dm.other_user;
     this.unread = Object.fromEntries(unread.map((u) => [u.channel_id, u]));
-    const groups = await Promise.all(communities.map((c) => this.api.get<Group[]>(`/communities/${c.id}/groups`)));
     this.groups = Object.fromEntries(communities.map((c, i) => [c.id, groups[i]]));
   }
 
@@ -252,6 +264,8 @@ export class ChatState {
 
   async open(channelId: string): Promise<void> {
     this.current = channelId;
+    const unread = this.unread[channelId];
+    this.readMarker[channelId] = unread && unread.unread_count > 0 ? (unread.last_read_message_id ?? null) : null;
     if (!this.messages[channelId]) await this.loadHistory(channelId);
     this.markRead(channelId);
   }
@@ -260,7 +274,20 @@ export class ChatState {
     const held = this.messages[channelId] ?? [];
     const oldest = held.find((m) => !m.pending);
     const before = older && oldest ? `&before=${oldest.id}` : '';
-    const page = await this.api.get<Page<ServerMessage>>(`/channels/${channelId}/messages?limit=50${before}`);
+    // Live messages that arrive while the page loads are held (and merged by id), and the
+    // page answers from read models that have reached every event this socket has seen.
+    const first = this.messages[channelId] === undefined;
+    this.messages[channelId] ??= [];
+    const seen = this.gateway?.position;
+    let page: Page<ServerMessage>;
+    try {
+      page = await this.api.request<Page<ServerMessage>>('GET', `/channels/${channelId}/messages?limit=50${before}`, undefined, {
+        headers: seen ? { 'Chatalot-Min-Position': seen } : {},
+      });
+    } catch (e) {
+      if (first && !this.messages[channelId]?.length) delete this.messages[channelId]; // try again next open
+      throw e;
+    }
     const opened: Msg[] = [];
     for (const item of page.items) opened.push(await this.openMessage(item));
     this.messages[channelId] = prepend(this.messages[channelId] ?? [], opened);
@@ -326,7 +353,7 @@ export class ChatState {
   }
 
   /** Send: shown at once (pending), sent with a client_id, answered by message_sent. */
-  async send(channelId: string, text: string, replyTo: string | null = null, type = 'text'): Promise<void> {
+  async send(channelId: string, text: string, replyTo: string | null = null, type = 'text', retry = true): Promise<void> {
     const channel = this.channel(channelId);
     if (!channel || !this.me || !this.gateway) return;
     const clientId = crypto.randomUUID();
@@ -387,8 +414,38 @@ export class ChatState {
       this.messages[channelId] = confirm(this.messages[channelId] ?? [], clientId, String(reply.id), String(reply.created_at));
       this.markRead(channelId);
     } catch (e) {
+      if ((e as { code?: string }).code === 'e2e_required' && encryption === 'none' && retry) {
+        // the channel became end-to-end encrypted since the sidebar was read: read it again, encrypt
+        this.messages[channelId] = (this.messages[channelId] ?? []).filter((m) => m.id !== msg.id);
+        await this.loadSidebar();
+        return this.send(channelId, text, replyTo, type, false);
+      }
       this.messages[channelId] = update(this.messages[channelId] ?? [], msg.id, (m) => ({ ...m, pending: false, failed: (e as Error).message }));
     }
+  }
+
+  /**
+   * Search: the server's full-text search (plaintext channels), then the decrypted
+   * messages of E2E conversations held in this page (the server cannot read those).
+   */
+  async search(q: string): Promise<{ channelId: string; messageId: string; senderId: string | null; snippet: string; local: boolean }[]> {
+    const needle = q.toLowerCase();
+    const local = Object.values(this.messages)
+      .flat()
+      .filter((m) => m.encryption !== 'none' && !m.deleted && m.type === 'text' && m.text?.toLowerCase().includes(needle))
+      .map((m) => ({ channelId: m.channelId, messageId: m.id, senderId: m.senderId, snippet: m.text!.slice(0, 160), local: true }));
+    const page = await this.api.get<Page<{ message_id: string; channel_id: string; sender_id: string | null; snippet: string }>>(
+      `/messages/search?q=${encodeURIComponent(q)}&limit=25`,
+    );
+    const remote = page.items.map((h) => ({
+      channelId: h.channel_id,
+      messageId: h.message_id,
+      senderId: h.sender_id,
+      snippet: h.snippet.replace(/<[^>]*>/g, ''),
+      local: false,
+    }));
+    for (const r of [...local, ...remote]) if (r.senderId) void this.user(r.senderId);
+    return [...remote, ...local];
   }
 
   /** Every member of a channel (paged). */
@@ -554,8 +611,10 @@ export class ChatState {
       this.markRead(ch);
       return;
     }
-    const u = this.unread[ch] ?? { channel_id: ch, unread_count: 0, mention_count: 0 };
-    this.unread[ch] = { ...u, unread_count: u.unread_count + 1 };
+    const held = (this.messages[ch] ?? []).filter((m) => m.id !== (s.id ?? s.message_id));
+    const u = this.unread[ch] ?? { channel_id: ch, unread_count: 0, mention_count: 0, last_read_message_id: held.at(-1)?.id ?? null };
+    const mentioned = (s.mentions ?? []).includes(me);
+    this.unread[ch] = { ...u, unread_count: u.unread_count + 1, mention_count: u.mention_count + (mentioned ? 1 : 0) };
     this.notify(ch, s);
   }
 
@@ -565,7 +624,8 @@ export class ChatState {
     if (level === 'nothing' || (level === 'mentions' && !dm)) return;
     if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
     if (document.visibilityState === 'visible' && this.current === ch) return;
-    const body = s.encryption === 'none' && s.ciphertext ? base64ToUtf8(s.ciphertext).slice(0, 120) : 'New encrypted message';
+    const body =
+      s.message_type === 'file' ? 'Sent a file' : s.encryption === 'none' && s.ciphertext ? base64ToUtf8(s.ciphertext).slice(0, 120) : 'New encrypted message';
     new Notification(this.name(s.sender_id), { body, tag: ch });
   }
 }

@@ -59,6 +59,7 @@ export interface ServerMessage {
   edited_at?: string | null;
   deleted?: boolean;
   reactions?: { emoji: string; count: number; user_ids: string[] }[];
+  mentions?: string[];
   position?: string;
 }
 
@@ -88,4 +89,5 @@ export interface Unread {
   channel_id: string;
   unread_count: number;
   mention_count: number;
+  last_read_message_id?: string | null;
 }
