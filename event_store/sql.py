@@ -48,7 +48,8 @@ _ONE = """SELECT m.epoch, %(stream)s, v.version, b.id, b.type, b.schema, b.data,
        b.dh, event_link({prev}, b.id, %(stream)s, v.version, b.type, b.meta, now(), b.dh)
   FROM (SELECT b.*, event_data_hash(b.data) AS dh
           FROM jsonb_to_recordset(%(batch)s::jsonb)
-            AS b(id uuid, type text, schema smallint, data jsonb, meta jsonb)) b,
+            AS b(id uuid, type text, schema smallint, data jsonb, meta jsonb)
+        OFFSET 0) b,  -- a fence: the data's hash is computed once, not once per use
        (SELECT ({base})::bigint + 1 AS version) v, event_store_meta m"""
 
 # A batch: each row's link input is computed at once (the versions follow the head's), then

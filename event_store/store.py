@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -20,7 +19,6 @@ from event_store.errors import (
     ConcurrencyError,
     IdempotencyConflict,
     InvalidAppend,
-    InvalidStreamId,
     NotEncodable,
     PayloadTooLarge,
     StreamOrderConflict,
@@ -39,6 +37,7 @@ from event_store.records import (
 )
 from event_store.redaction import EventRedacted, redact_in, redaction_stream
 from event_store.registry import EventRegistry
+from event_store.stream_ids import validate_stream_id
 from event_store.subscription import Subscription
 from event_store.wakeups import InProcessBus, LocalSignal, WakeupBus
 
@@ -46,24 +45,10 @@ log = logging.getLogger(__name__)
 
 Conn = psycopg.AsyncConnection[Any]
 
-MAX_STREAM_ID = 200
 MAX_PAYLOAD = 1024 * 1024
 MAX_BATCH = 1000
 _ANY_RETRIES = 20
 _VERSION_KEY = "events_stream_id_version_key"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-def validate_stream_id(stream_id: str) -> None:
-    if not isinstance(stream_id, str) or not stream_id:
-        raise InvalidStreamId("stream id must be a non-empty string")
-    if len(stream_id) > MAX_STREAM_ID:
-        raise InvalidStreamId(f"stream id longer than {MAX_STREAM_ID} characters")
-    if _CONTROL.search(stream_id):
-        raise InvalidStreamId("stream id contains control characters")
-    try:
-        stream_id.encode()
-    except UnicodeEncodeError:
-        raise InvalidStreamId("stream id is not valid Unicode") from None
 
 
 class EventStore:

@@ -48,6 +48,7 @@ class BlobCollector:
         self.rt = rt
         self.interval = interval
         self.sweep_every = sweep_every
+        self.stopping = False
 
     async def collect_once(self) -> int:
         """Follow the log from the checkpoint (one batch); returns how many events it
@@ -110,7 +111,7 @@ class BlobCollector:
 
     async def run(self) -> None:
         since_sweep = self.sweep_every  # sweep once at start
-        while True:
+        while not self.stopping:
             try:
                 while await self.collect_once() == BATCH:
                     pass
@@ -133,6 +134,9 @@ async def running_collector(services: Any) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # a database driver may turn the cancellation of a running query into an error of
+        # its own, which the loop would log and survive: the flag ends it all the same
+        collector.stopping = True
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, timeout=10)

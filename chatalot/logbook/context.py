@@ -23,11 +23,13 @@ AUDITED: tuple[str, ...] = (
     "GroupOwnershipTransferred", "ChannelMemberKicked", "ChannelMemberBanned",
     "ChannelMemberUnbanned", "ChannelRoleChanged", "ChannelUpdated", "ChannelDeleted",
     "UserTimedOut", "TimeoutRemoved", "UserWarned",
+    # messaging: instance staff's quarantine
+    "MessageQuarantined", "MessageUnquarantined",
 )
 
 
 class Audit(AuditLog):
-    version = 1  # bump whenever AUDITED changes: the audit log is then rebuilt beside
+    version = 2  # bump whenever AUDITED changes: the audit log is then rebuilt beside
     event_types = frozenset({*AUDITED, "EventRedacted"})
 
 

@@ -62,7 +62,7 @@ async def test_files_read_models_rebuilt_from_the_log_answer_the_same(files: Fil
     head = await files.api.head()
 
     await _settled(files, admin.auth, at=head, after={})
-    live = {k: v for k, v in (await _views(files.api.db.database_url)).items()
+    live = {k: v for k, v in (await _views(files.api.db.database_url, OURS)).items()
             if k in OURS}
     assert set(live) == set(OURS)
     assert all(live.values()), live
@@ -76,7 +76,7 @@ async def test_files_read_models_rebuilt_from_the_log_answer_the_same(files: Fil
         assert (r.status_code, r.json()["requested"]) == (202, True), r.text
     await _settled(files, admin.auth, at=head,
                    after={k: v for k, v in before.items() if k in OURS})
-    rebuilt = {k: v for k, v in (await _views(files.api.db.database_url)).items()
+    rebuilt = {k: v for k, v in (await _views(files.api.db.database_url, OURS)).items()
                if k in OURS}
     for name in OURS:
         assert rebuilt[name] == live[name], name

@@ -147,10 +147,11 @@ class Cluster:
         return node
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster(pg_admin_url: str, template_db: str) -> Iterator[Cluster]:
-    """One database and its nodes for the whole gateway directory (a node costs seconds to
-    start; modules that need other settings add their own nodes to it)."""
+    """One database and its nodes for a module (a node costs seconds to start; a module
+    that needs other settings adds its own nodes). Not for the whole session: every node
+    holds pools of connections, and the suites after this one need them back."""
     url = with_database(pg_admin_url, f"chatalot_ws_{uuid.uuid4().hex[:10]}")
     ensure_database(url, template=template_db)
     with tempfile.TemporaryDirectory(prefix="chatalot-ws-") as tmp:
@@ -167,7 +168,7 @@ def cluster(pg_admin_url: str, template_db: str) -> Iterator[Cluster]:
                 drop_database(url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def default_node(cluster: Cluster) -> Node:
     """No Redis; `authenticate` within 1 s (the handshake tests wait for the deadline)."""
     return cluster.add(CHATALOT_WS_HANDSHAKE_TIMEOUT_SECS="1")

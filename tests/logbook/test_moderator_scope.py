@@ -65,3 +65,21 @@ async def test_a_moderator_sees_their_community_only(api: Api) -> None:
                      f"/api/admin/streams/community-{a.community_id}"):
             r = await get(path, nobody)
             assert r.status_code == 403, (path, r.text)
+
+
+async def test_a_quarantine_is_audited(api: Api) -> None:
+    staff = await api.register()
+    spaces = SpacesBuilder(api)
+    a = await spaces.community_with_channel(members=1)
+    r = await api.client.post(f"/api/channels/{a.channel_id}/messages", headers=a.owner.auth,
+                              json={"ciphertext": "aGVsbG8=", "encryption": "none"})
+    assert r.status_code == 201, r.text
+    message = r.json()["id"]
+    r = await api.client.post(f"/api/admin/messages/{message}/quarantine", headers=staff.auth,
+                              json={"reason": "reported"})
+    assert r.status_code == 200, r.text
+    r = await api.client.get("/api/admin/audit-log", params={"action": "MessageQuarantined"},
+                             headers={**staff.auth, "Chatalot-Min-Position": r.json()["position"]})
+    (entry,) = r.json()["items"]
+    assert (entry["actor_id"], entry["channel_id"], entry["reason"]) == (
+        staff.id, a.channel_id, "reported")

@@ -113,7 +113,7 @@ async def test_spaces_rebuilt_from_the_log_answers_the_same(api: Api, spaces: Sp
     head = await api.head()
     before = await _active_builds(api.db.database_url)
     await _settled(api, root, head, None)
-    live = await _views(api.db.database_url)
+    live = await _views(api.db.database_url, SPACE_MODELS)
     live = {k: v for k, v in live.items() if k in SPACE_MODELS}
     assert set(live) == SPACE_MODELS
     assert not [name for name, rows in live.items() if not rows]
@@ -122,7 +122,7 @@ async def test_spaces_rebuilt_from_the_log_answers_the_same(api: Api, spaces: Sp
     r = await api.client.post("/api/admin/projections/spaces/rebuild", headers=root.auth)
     assert r.status_code == 202, r.text
     await _settled(api, root, head, before["spaces"])
-    rebuilt = {k: v for k, v in (await _views(api.db.database_url)).items()
+    rebuilt = {k: v for k, v in (await _views(api.db.database_url, SPACE_MODELS)).items()
                if k in SPACE_MODELS}
     for name in SPACE_MODELS:
         assert rebuilt[name] == live[name], name
