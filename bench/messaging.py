@@ -242,7 +242,7 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
         with server(env):
             limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", limits=limits,
-                                         timeout=60) as http:
+                                         timeout=120) as http:
                 owner, users, channel = await setup(http, 16)
                 pool = make_pool(url, min_size=4, max_size=17)
                 await pool.open(wait=True)
@@ -272,21 +272,26 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
 
 async def sends(http: httpx.AsyncClient, store: EventStore, users: list[Any], channel: str,
                 duration: float) -> list[dict[str, Any]]:
-    out = []
+    """The HTTP phases first, then the raw ones: raw appends go to the served database
+    too, and the server's projections would still be catching up with them during an
+    HTTP phase that came after."""
     sender = uuid.UUID(users[0]["user"]["id"])
+    ours: dict[int, float] = {}
+    for n in (1, 16):
+        progress(f"HTTP sends, {n} sender(s) ...")
+        ours[n] = await send_rate(http, users[:n], channel, duration)
+        progress(f"  {ours[n]:,.0f} msg/s")
+    out = []
     for n in (1, 16):
         progress(f"raw event-store appends, {n} writer(s) ...")
         raw = await raw_append_rate(store, uuid.UUID(channel), sender, n, duration / 2)
-        progress(f"  {raw:,.0f}/s; HTTP sends, {n} sender(s) ...")
-        ours = await send_rate(http, users[:n], channel, duration)
-        progress(f"  {ours:,.0f} msg/s")
+        progress(f"  {raw:,.0f}/s")
         out.append(ratio_result(
-            f"send_{n}_sender{'s' if n > 1 else ''}", ours, "msg/s",
+            f"send_{n}_sender{'s' if n > 1 else ''}", ours[n], "msg/s",
             f"raw event-store append of the same event, {n} writer(s), this run", raw,
             TARGET_SEND_RATIO_16 if n == 16 else None))
-        if n == 16:
-            out.append(target_result("send_16_senders_absolute", ours, "msg/s",
-                                     TARGET_SEND_16, lower_is_better=False))
+    out.append(target_result("send_16_senders_absolute", ours[16], "msg/s", TARGET_SEND_16,
+                             lower_is_better=False))
     return out
 
 

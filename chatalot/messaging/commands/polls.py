@@ -130,6 +130,12 @@ async def close_expired_polls(rt: MessagingRuntime) -> int:
     calls it; the conditional UPDATE closes each poll once (a second node's waits, then
     finds it closed)."""
     meta = Metadata(command="close_expired_polls")
+    async with rt.pool.connection() as conn:  # a cheap look first: no transaction, no wake-up
+        cur = await conn.execute(
+            "SELECT 1 FROM messaging_polls WHERE NOT closed AND expires_at IS NOT NULL"
+            " AND expires_at <= %s LIMIT 1", (rt.now(),))
+        if await cur.fetchone() is None:
+            return 0
 
     async def work(tx: Tx) -> int:
         rows = await tx.fetchall(
