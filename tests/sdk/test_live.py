@@ -10,14 +10,13 @@ import base64
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 from chatalot_sdk import Client
 from chatalot_sdk.keystore import Tokens
 from chatalot_sdk.live import Live
 from chatalot_sdk.models import Event, KeyChanged, SenderKeyReceived
-from tests.sdk.conftest import PASSPHRASE, PASSWORD, Server, running_server
+from tests.sdk.conftest import PASSPHRASE, PASSWORD, Server
 
 
 @contextlib.asynccontextmanager
@@ -135,28 +134,24 @@ async def test_an_expired_token_at_the_handshake_is_refreshed(
     assert alice.store.state.tokens == alice.rest.tokens
 
 
-async def test_the_connection_survives_a_server_restart(
-        pg_admin_url: str, template_db: str, tmp_path: Path) -> None:
-    """Its own node, stopped and started again on the same port: the SDK reconnects by
+async def test_the_connection_survives_a_server_restart(server: Server,
+                                                       clients: list[Client]) -> None:
+    """The package's node, stopped and started again on the same port (a second node
+    would hold connections the database may not have to spare): the SDK reconnects by
     itself and resumes; what came before the restart is not delivered again."""
-    with running_server(pg_admin_url, template_db, tmp_path) as node:
-        alice, bob = await node.register("alice"), await node.register("bob")
-        try:
-            first = await node.channel(alice, bob)
-            second = await node.channel(alice, bob)
-            async with following(bob) as (live, items):
-                # a fresh node's first read-model builds hold the log's horizon back:
-                # on a loaded machine its first deliveries may take a while
-                await alice.share_sender_key(first, [bob.user_id])
-                await until(items, key_from(alice, first), seconds=90)
-                await asyncio.to_thread(node.restart)
-                await alice.share_sender_key(second, [bob.user_id])
-                await until(items, key_from(alice, second), seconds=90)
-                assert live.ws is not None
-            assert len([i for i in items if key_from(alice, first)(i)]) == 1
-        finally:
-            await alice.close()
-            await bob.close()
+    alice, bob = await server.register("alice"), await server.register("bob")
+    clients += [alice, bob]
+    first = await server.channel(alice, bob)
+    second = await server.channel(alice, bob)
+    async with following(bob) as (live, items):
+        await alice.share_sender_key(first, [bob.user_id])
+        await until(items, key_from(alice, first))
+        await asyncio.to_thread(server.restart)
+        await alice.share_sender_key(second, [bob.user_id])
+        # the new process's first read-model builds may hold the log's horizon back
+        await until(items, key_from(alice, second), seconds=90)
+        assert live.ws is not None
+    assert len([i for i in items if key_from(alice, first)(i)]) == 1
 
 
 async def test_a_removal_rotates_the_remaining_members_chains(
