@@ -147,7 +147,8 @@ async def page_rows(pool: AsyncConnectionPool[Any], store: EventStore, f: EventF
     ).format(cols=_COLUMNS, where=sql.SQL(" AND ").join(where), d=direction)
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, [*params, limit])
-        return await cur.fetchall()
+        rows: list[dict[str, Any]] = await cur.fetchall()
+        return rows
 
 
 def limit_of(limit: int | None) -> int:
@@ -208,4 +209,5 @@ async def find_event(pool: AsyncConnectionPool[Any], event_id: uuid.UUID
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(sql.SQL("SELECT {} FROM events e WHERE e.event_id = %s").format(
             _COLUMNS), (event_id,))
-        return await cur.fetchone()
+        row: dict[str, Any] | None = await cur.fetchone()
+        return row
