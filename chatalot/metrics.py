@@ -35,7 +35,7 @@ COMMAND_SECONDS = Histogram(
 RATE_LIMITED = Counter(
     f"{PREFIX}_rate_limited", "Requests refused 429 by the per-address rate limits",
     ["bucket"])
-# The WebSocket gateway updates these two.
+# The WebSocket gateway updates these two (chatalot/ws/connection.py).
 WS_CONNECTIONS = Gauge(f"{PREFIX}_ws_connections", "WebSocket connections open on this node")
 WS_FRAMES_SENT = Counter(f"{PREFIX}_ws_frames_sent", "WebSocket frames sent by this node")
 

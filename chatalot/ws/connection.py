@@ -21,6 +21,7 @@ from chatalot import __version__
 from chatalot.api.context import client_ip
 from chatalot.auth.principal import Principal, authenticate_access_token
 from chatalot.domain.errors import DomainError
+from chatalot.metrics import WS_CONNECTIONS, WS_FRAMES_SENT
 from chatalot.request_info import RequestInfo
 from chatalot.ws import frames as f
 from chatalot.ws.handlers import BODIES, HANDLERS, Ctx
@@ -55,6 +56,7 @@ async def _receive(ws: WebSocket[Any, Any, Any]) -> str | bytes | None:
 async def _send_raw(ws: WebSocket[Any, Any, Any], data: bytes) -> None:
     """One text frame, already encoded (the same bytes for every recipient)."""
     await ws.send({"type": "websocket.send", "text": data.decode(), "bytes": None})
+    WS_FRAMES_SENT.inc()
 
 
 async def _refuse(ws: WebSocket[Any, Any, Any], code: int, error: str, message: str) -> None:
@@ -110,9 +112,11 @@ async def serve(gw: Gateway, ws: WebSocket[Any, Any, Any]) -> None:
         await _refuse(ws, CLOSE_TOO_MANY, "too_many_connections",
                       f"at most {limits.max_ws_connections_per_user} live sockets per user")
         return
+    WS_CONNECTIONS.inc()
     try:
         await _live(gw, ws, sock, principal, resume)
     finally:
+        WS_CONNECTIONS.dec()
         gw.hub.remove(sock)
         remaining = await gw.shared.release_socket(sock.user_id, sock.socket_id)
         if sock.voice is not None:

@@ -168,10 +168,14 @@ def cluster(pg_admin_url: str, template_db: str) -> Iterator[Cluster]:
                 drop_database(url)
 
 
+METRICS_TOKEN = "gateway-metrics-token"
+
+
 @pytest.fixture(scope="module")
 def default_node(cluster: Cluster) -> Node:
     """No Redis; `authenticate` within 1 s (the handshake tests wait for the deadline)."""
-    return cluster.add(CHATALOT_WS_HANDSHAKE_TIMEOUT_SECS="1")
+    return cluster.add(CHATALOT_WS_HANDSHAKE_TIMEOUT_SECS="1",
+                       CHATALOT_METRICS_TOKEN=METRICS_TOKEN)
 
 
 @pytest.fixture(scope="module")

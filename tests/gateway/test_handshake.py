@@ -9,7 +9,15 @@ import json
 import httpx
 from websockets.asyncio.client import connect
 
-from tests.gateway.conftest import Client, Cluster, Node, RawClient, register, socket_of
+from tests.gateway.conftest import (
+    METRICS_TOKEN,
+    Client,
+    Cluster,
+    Node,
+    RawClient,
+    register,
+    socket_of,
+)
 
 
 async def test_authenticate_then_ping(node: Node) -> None:
@@ -154,3 +162,36 @@ async def test_a_client_that_answers_no_ping_is_dropped(cluster: Cluster) -> Non
     finally:
         raw.sock.close()
         cluster.retire(pinging)
+
+
+def _metric(text: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+async def test_metrics_count_open_sockets_and_frames_sent(node: Node) -> None:
+    """Issue 12's gateway figures: sockets open on the node and frames it sent."""
+    user = await register(node)
+
+    async def scrape() -> str:
+        async with httpx.AsyncClient() as http:
+            r = await http.get(f"{node.http}/metrics",
+                               headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+            assert r.status_code == 200
+            return r.text
+
+    before = await scrape()
+    async with socket_of(node, user) as c:
+        await c.send(type="ping", timestamp=1)
+        await c.expect("pong")
+        during = await scrape()
+        assert _metric(during, "chatalot_ws_connections") \
+            >= _metric(before, "chatalot_ws_connections") + 1
+        assert _metric(during, "chatalot_ws_frames_sent_total") \
+            >= _metric(before, "chatalot_ws_frames_sent_total") + 2  # authenticated, pong
+    for _ in range(100):
+        after = await scrape()
+        if _metric(after, "chatalot_ws_connections") == _metric(before, "chatalot_ws_connections"):
+            break
+        await asyncio.sleep(0.05)
+    assert _metric(after, "chatalot_ws_connections") == _metric(before, "chatalot_ws_connections")
