@@ -95,32 +95,36 @@ def server_env(url: str, data_dir: str, port: int, **extra: str) -> dict[str, st
 
 @contextlib.contextmanager
 def server(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from chatalot.cli.main import main; main()", "serve",
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    try:
-        base = f"http://127.0.0.1:{env['PORT']}"
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("the server exited: " + (proc.stderr.read() if proc.stderr
-                                                             else b"").decode()[-2000:])
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(base + "/api/health", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start within 60 s")
-            time.sleep(0.2)
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    # stderr goes to a file, never a pipe nobody drains: a full pipe blocks the server's
+    # event loop in its next log write (the 16-sender phase of bench/messaging.py did)
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from chatalot.cli.main import main; main()", "serve",
+             "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+        )
         try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            base = f"http://127.0.0.1:{env['PORT']}"
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError("the server exited: "
+                                       + log.read().decode(errors="replace")[-2000:])
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(base + "/api/health", timeout=1).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start within 60 s")
+                time.sleep(0.2)
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def cpu_seconds(pid: int) -> float:

@@ -120,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as exc:
         print(f"chatalot: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging(settings.log_format, logging.INFO)
+    # `serve --log-level` sets our loggers' level too, not only uvicorn's
+    level = getattr(args, "log_level", "info").upper()
+    configure_logging(settings.log_format, getattr(logging, level))
     try:
         args.func(settings, args)
     except Exception as exc:
