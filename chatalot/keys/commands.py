@@ -41,7 +41,7 @@ from chatalot.domain.keys import rules
 from chatalot.domain.spaces import permissions
 from chatalot.domain.streams import keys_stream, sender_keys_stream, user_stream
 from chatalot.request_info import RequestInfo
-from chatalot.spaces.access import load_channel_access, members_among
+from chatalot.spaces.access import load_channel_access, may_contact, members_among
 from event_store import NO_STREAM, ConcurrencyError, EventStore, Metadata
 
 Conn = psycopg.AsyncConnection[Any]
@@ -140,7 +140,8 @@ async def fetch_bundle(rt: KeysRuntime, caller: uuid.UUID, owner: uuid.UUID,
         blocked = await tx.fetchone(
             "SELECT 1 AS x FROM account_blocks WHERE user_id = %s AND blocked_user_id = %s",
             (owner, caller)) if caller != owner else None
-        rules.check_bundle_access(caller, owner, blocked is not None)
+        rules.check_bundle_access(caller, owner, blocked is not None,
+                                  await may_contact(tx.conn, caller, owner))
         spk = await tx.fetchone(
             "SELECT key_id, public_key, signature FROM account_signed_prekeys"
             " WHERE user_id = %s ORDER BY uploaded DESC LIMIT 1", (owner,))

@@ -184,3 +184,25 @@ async def members_among(conn: Conn, channel_id: uuid.UUID, user_ids: Iterable[uu
         "SELECT user_id FROM channel_members WHERE channel_id = %s AND user_id = ANY(%s)"
         + suffix, (channel_id, wanted))
     return {row[0] for row in await cur.fetchall()}
+
+
+_CONTACT = """
+SELECT coalesce((SELECT is_admin OR is_owner FROM account_users WHERE user_id = %(a)s),
+                false)
+    OR EXISTS (SELECT 1 FROM community_members x JOIN community_members y
+                  ON y.community_id = x.community_id AND y.user_id = %(o)s
+                WHERE x.user_id = %(a)s)
+    OR EXISTS (SELECT 1 FROM spaces_channels WHERE kind = 'dm'
+                AND dm_low = %(low)s AND dm_high = %(high)s) AS may
+"""
+
+
+async def may_contact(conn: Conn, caller: uuid.UUID, other: uuid.UUID) -> bool:
+    """Whether `caller` may open a DM with `other` (the rule of POST /dms and GET
+    /users/{id}: instance staff, or a shared community), or already has one with them.
+    Blocks are the caller's own check (each context reads account_blocks its way)."""
+    if caller == other:
+        return True
+    low, high = (caller, other) if caller.bytes < other.bytes else (other, caller)
+    row = await _one(conn, _CONTACT, {"a": caller, "o": other, "low": low, "high": high})
+    return bool(row and row["may"])

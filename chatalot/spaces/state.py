@@ -100,17 +100,93 @@ async def leave_group(tx: Tx, community_id: uuid.UUID, group_id: uuid.UUID,
     await rotate(tx, channel_ids, user_id)
 
 
+# The heir of an owner who goes away: the highest-ranked remaining member, the longest
+# there first (docs/spaces.md, "A deleted account").
+_HEIR = """
+SELECT user_id FROM {table} WHERE {key} = %s AND user_id <> %s
+ ORDER BY CASE role WHEN 'admin' THEN 3 WHEN 'moderator' THEN 2 ELSE 1 END DESC,
+          joined_at, user_id
+ LIMIT 1
+"""
+
+
+async def hand_over_community(tx: Tx, community_id: uuid.UUID, owner: uuid.UUID,
+                              heir: uuid.UUID, *, reason: str | None = None) -> None:
+    """`heir` owns the community from now on; the previous owner becomes an admin."""
+    await tx.execute("UPDATE spaces_communities SET owner_id = %s WHERE community_id = %s",
+                     (heir, community_id))
+    await tx.execute(
+        "UPDATE community_members SET role = CASE WHEN user_id = %s THEN 'owner'"
+        " ELSE 'admin' END WHERE community_id = %s AND user_id IN (%s, %s)",
+        (heir, community_id, heir, owner))
+    tx.append(community_stream(community_id), ev.CommunityOwnershipTransferred(
+        community_id=community_id, user_id=heir, previous_owner_id=owner, reason=reason))
+
+
+async def hand_over_group(tx: Tx, community_id: uuid.UUID, group_id: uuid.UUID,
+                          owner: uuid.UUID, heir: uuid.UUID, *,
+                          reason: str | None = None) -> None:
+    """`heir` owns the group from now on; the previous owner becomes a member."""
+    await tx.execute("UPDATE spaces_groups SET owner_id = %s WHERE group_id = %s",
+                     (heir, group_id))
+    await tx.execute(
+        "UPDATE group_members SET role = CASE WHEN user_id = %s THEN 'owner'"
+        " ELSE 'member' END WHERE group_id = %s AND user_id IN (%s, %s)",
+        (heir, group_id, heir, owner))
+    tx.append(group_stream(group_id), ev.GroupOwnershipTransferred(
+        group_id=group_id, community_id=community_id, user_id=heir,
+        previous_owner_id=owner, reason=reason))
+
+
+async def drop_community(tx: Tx, community_id: uuid.UUID) -> None:
+    """Delete the community, its groups and channels and every membership row at once."""
+    groups = await tx.fetchall(
+        "SELECT group_id FROM spaces_groups WHERE community_id = %s ORDER BY group_id",
+        (community_id,))
+    channels = await tx.fetchall(
+        "DELETE FROM spaces_channels WHERE community_id = %s RETURNING channel_id",
+        (community_id,))
+    channel_ids = sorted(r["channel_id"] for r in channels)
+    await tx.execute("DELETE FROM channel_members WHERE channel_id = ANY(%s)", (channel_ids,))
+    await tx.execute("DELETE FROM spaces_communities WHERE community_id = %s", (community_id,))
+    tx.append(community_stream(community_id), ev.CommunityDeleted(
+        community_id=community_id, group_ids=[r["group_id"] for r in groups],
+        channel_ids=channel_ids))
+
+
 async def forget_member(tx: Tx, user_id: uuid.UUID) -> None:
-    """A deleted account leaves every community it does not own (with their groups and
-    channels, rotations included), inside the deletion's transaction. Communities it owns
-    keep it as owner (instance staff may delete them); its DMs stay, for the other side."""
+    """A deleted account leaves every community (with its groups and channels, rotations
+    included), inside the deletion's transaction. What it owned passes first to its heir
+    (_HEIR): a community to the highest-ranked remaining member, a group to the
+    highest-ranked remaining group member (else the community's owner); a community with
+    no other member is deleted. Its DMs stay, for the other side."""
     rows = await tx.fetchall(
-        "SELECT c.community_id FROM spaces_communities c JOIN community_members m"
-        " USING (community_id) WHERE m.user_id = %s AND c.owner_id <> %s"
+        "SELECT c.community_id, c.owner_id = %s AS owned FROM spaces_communities c"
+        " JOIN community_members m USING (community_id) WHERE m.user_id = %s"
         " ORDER BY c.community_id FOR UPDATE OF c", (user_id, user_id))
     for row in rows:
-        await leave_community(tx, row["community_id"], user_id, ev.CommunityMemberLeft(
-            community_id=row["community_id"], user_id=user_id))
+        community_id = row["community_id"]
+        owner = user_id
+        if row["owned"]:
+            heir = await tx.fetchone(_HEIR.format(table="community_members",
+                                                  key="community_id"), (community_id, user_id))
+            if heir is None:
+                await drop_community(tx, community_id)
+                continue
+            owner = heir["user_id"]
+            await hand_over_community(tx, community_id, user_id, owner,
+                                      reason="account_deleted")
+        groups = await tx.fetchall(
+            "SELECT group_id FROM spaces_groups WHERE community_id = %s AND owner_id = %s"
+            " ORDER BY group_id FOR UPDATE", (community_id, user_id))
+        for group in groups:
+            heir = await tx.fetchone(_HEIR.format(table="group_members", key="group_id"),
+                                     (group["group_id"], user_id))
+            await hand_over_group(tx, community_id, group["group_id"], user_id,
+                                  heir["user_id"] if heir else owner,
+                                  reason="account_deleted")
+        await leave_community(tx, community_id, user_id, ev.CommunityMemberLeft(
+            community_id=community_id, user_id=user_id))
 
 
 async def leave_community(tx: Tx, community_id: uuid.UUID, user_id: uuid.UUID,

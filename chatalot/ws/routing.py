@@ -110,6 +110,9 @@ CHANNEL: dict[str, tuple[str, Shape]] = {
     "PollVoteRemoved": ("poll_vote_removed", _same),
     "PollClosed": ("poll_closed", _same),
     "ChannelUpdated": ("channel_updated", _same),
+    # ours (protocol.md has no frame for it): a group channel's members are the group's,
+    # written in the same transaction, so the channel's audience is exactly who may see it
+    "ChannelCreated": ("channel_created", _same),
     "ChannelMemberKicked": ("member_kicked", _same),
     "ChannelMemberBanned": ("member_banned", _same),
     "ChannelRoleChanged": ("member_role_updated", _same),
@@ -138,6 +141,10 @@ COMMUNITY: dict[str, tuple[str, Shape]] = {
     "GroupDeleted": ("group_deleted", _same),
     "ChannelDeleted": ("channel_deleted", _same),
 }
+
+# A new group (ours, as channel_created): a public one to the community's members (each
+# joins it in the same transaction), a private one to its creator alone.
+GROUP_CREATED = {"GroupCreated": "group_created"}
 
 # New DM: to both sides.
 DM_CREATED = {"DmChannelCreated": "new_dm_channel"}
@@ -186,6 +193,14 @@ def route(event: RecordedEvent) -> Route | None:
                 users.add(u)
         return Route(_frame(DM_CREATED[name], data, position), position,
                      users=frozenset(users), channel_id=_uuid(data.get("channel_id")))
+    if name in GROUP_CREATED:
+        data = _plain(event.data)
+        creator = _uuid(data.get("user_id"))
+        frame = _frame(GROUP_CREATED[name], data, position)
+        if data.get("public"):
+            return Route(frame, position, community_id=_uuid(data.get("community_id")),
+                         users=frozenset({creator}) if creator else frozenset())
+        return Route(frame, position, users=frozenset({creator}) if creator else frozenset())
     if name in COMMUNITY:
         kind, shape = COMMUNITY[name]
         data = _plain(event.data)
@@ -213,5 +228,5 @@ def route(event: RecordedEvent) -> Route | None:
 
 def delivered_types() -> frozenset[str]:
     """Every event type some socket may receive (for tests and docs)."""
-    return frozenset({*ADDRESSED, *ABOUT_A_USER, *CHANNEL, *COMMUNITY, *DM_CREATED,
+    return frozenset({*ADDRESSED, *ABOUT_A_USER, *CHANNEL, *COMMUNITY, *DM_CREATED, *GROUP_CREATED,
                       *CLOSE_USER, "SessionRevoked"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -157,3 +158,35 @@ async def test_presence_online_status_invisible_and_offline(cluster: Cluster, no
         assert (await a.expect("presence_update", user_id=bob.id, timeout=5))["status"] == (
             "offline")
         await s.silent("presence_update", 0.1)
+
+
+async def test_new_groups_and_channels_reach_those_who_may_see_them(
+        spaces: SpacesBuilder, node: Node) -> None:
+    """Without a reload: a public group goes to the community's members, a private one
+    to its creator alone; a channel to its group's members, never to a stranger."""
+    space = await spaces.community_with_channel(members=1)
+    alice, bob = space.everyone
+    stranger = await register(node)
+    async with socket_of(node, alice) as a, socket_of(node, bob) as b, \
+            socket_of(node, stranger) as s:
+        public = await spaces.create_group(alice, space.community_id, "Open")
+        frame = await b.expect("group_created", group_id=public)
+        assert frame["community_id"] == space.community_id and frame["user_id"] == alice.id
+        await a.expect("group_created", group_id=public)
+        private = await spaces.create_group(alice, space.community_id, "Staff", public=False)
+        await a.expect("group_created", group_id=private)
+        hidden = await spaces.create_channel(alice, private, "secret")
+        await a.expect("channel_created", channel_id=hidden)
+        channel = await spaces.create_channel(alice, public, "news")
+        frame = await b.expect("channel_created", channel_id=channel)
+        assert (frame["group_id"], frame["name"], frame["kind"]) == (public, "news", "text")
+        # frames arrive in log order: bob got the later channel, so the private group
+        # and its channel, recorded before it, were never sent to him
+        assert not [f for f in b.frames if private in (f.get("group_id"), f.get("channel_id"))
+                    or f.get("channel_id") == hidden]
+        await a.expect("channel_created", channel_id=channel)
+        with contextlib.suppress(TimeoutError):
+            while True:  # whatever reached the stranger meanwhile
+                await s.recv(0.5)
+        assert not [f for f in s.frames if f.get("type") in ("group_created",
+                                                             "channel_created")]

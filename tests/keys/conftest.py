@@ -74,6 +74,21 @@ class KeysApi:
     def __init__(self, base: Api) -> None:
         self.api = base
         self.client = base.client
+        self.community = uuid.uuid4()
+
+    async def acquaint(self, *users: KeyUser | User) -> None:
+        """Fixture data: the users join one shared community (seeded in the spaces
+        decision tables), so each may fetch the others' bundles (docs/keys.md). Every
+        user `register` makes is in it; a test wanting a stranger uses api.register."""
+        async with await psycopg.AsyncConnection.connect(self.api.db.database_url,
+                                                         autocommit=True) as conn:
+            await conn.execute("INSERT INTO spaces_communities (community_id, owner_id)"
+                               " VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                               (self.community, uuid.UUID(users[0].id)))
+            for user in users:
+                await conn.execute(
+                    "INSERT INTO community_members (community_id, user_id) VALUES (%s, %s)"
+                    " ON CONFLICT DO NOTHING", (self.community, uuid.UUID(user.id)))
 
     async def register(self, name: str | None = None, *, one_time: int = 10,
                        first_opk_id: int = 1) -> KeyUser:
@@ -86,6 +101,7 @@ class KeysApi:
             signed_prekey={"key_id": spk.key_id, "public_key": b64(spk.public),
                            "signature": b64(spk.signature)},
             one_time_prekeys=one_time_body(prekeys))
+        await self.acquaint(user)
         return KeyUser(user, keys)
 
     async def bundle(self, caller: KeyUser | User, owner: KeyUser | str) -> Any:

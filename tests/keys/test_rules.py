@@ -175,11 +175,15 @@ def test_stored_ids_and_bundle_access() -> None:
     refusal = _refusal(rules.check_new_ids, [12, 3])
     assert (refusal.code, refusal.message) == ("conflict", "key_id already stored: 3, 12")
     me, owner = uuid.uuid4(), uuid.uuid4()
-    rules.check_bundle_access(me, owner, blocked_by_owner=False)
-    rules.check_bundle_access(me, me, blocked_by_owner=True)  # one's own bundle, always
-    refusal = _refusal(rules.check_bundle_access, me, owner, True)
+    rules.check_bundle_access(me, owner, blocked_by_owner=False, may_contact=True)
+    # one's own bundle, always
+    rules.check_bundle_access(me, me, blocked_by_owner=True, may_contact=False)
+    refusal = _refusal(rules.check_bundle_access, me, owner, True, True)
     assert (refusal.code, refusal.message) == (
         "forbidden", "this user does not accept new sessions from you")
+    refusal = _refusal(rules.check_bundle_access, me, owner, False, False)
+    assert (refusal.code, refusal.message) == (
+        "forbidden", "you share no community with this user")
 
 
 @dataclass

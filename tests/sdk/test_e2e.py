@@ -18,6 +18,7 @@ async def test_a_dm_both_ways_across_a_restart(server: Server, clients: list[Cli
     alice = await server.register("alice")
     bob = await server.register("bob")
     clients += [alice, bob]
+    await server.channel(alice, bob)  # a shared community: bundles are theirs to fetch
     first = await alice.encrypt_dm(bob.user_id, b"hello bob")
     assert bob.decrypt_dm(alice.user_id, first) == b"hello bob"
     reply = await bob.encrypt_dm(alice.user_id, b"hello alice")
@@ -42,6 +43,7 @@ async def test_a_replaced_identity_key_is_refused_until_accepted(
     alice = await server.register("alice")
     bob = await server.register("bob")
     clients += [alice, bob]
+    await server.channel(alice, bob)  # a shared community: bundles are theirs to fetch
     old_number = bob.safety_number(alice.user_id)
     assert old_number is None  # nothing pinned before the first message
     assert bob.decrypt_dm(alice.user_id, await alice.encrypt_dm(bob.user_id, b"one")) == b"one"
@@ -71,6 +73,7 @@ async def test_a_forged_prekey_envelope_is_refused_before_x3dh(
     bob = await server.register("bob")
     mallory = await server.register("mallory")
     clients += [alice, bob, mallory]
+    await server.channel(alice, bob, mallory)  # mallory may fetch bob's bundle
     bob.decrypt_dm(alice.user_id, await alice.encrypt_dm(bob.user_id, b"hi"))
     # mallory's envelope, delivered as if alice had sent it
     forged = await mallory.encrypt_dm(bob.user_id, b"it is me, alice")

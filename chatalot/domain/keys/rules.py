@@ -217,12 +217,17 @@ def in_reserve(remaining: int) -> bool:
     return remaining <= ONE_TIME_RESERVE
 
 
-def check_bundle_access(caller: uuid.UUID, owner: uuid.UUID, blocked_by_owner: bool) -> None:
-    """Any authenticated user may fetch any user's bundle, unless the owner blocked them.
-    (Once communities exist: only those who may open a DM with the owner, the rule of
-    GET /users/{id}; until then there is nothing to decide it by.)"""
-    if caller != owner and blocked_by_owner:
+def check_bundle_access(caller: uuid.UUID, owner: uuid.UUID, blocked_by_owner: bool,
+                        may_contact: bool) -> None:
+    """Only those who may open a DM with the owner (instance staff, a shared community, or
+    an existing DM: the spaces port decides it) fetch their bundle, and never someone the
+    owner blocked. One's own bundle is always served."""
+    if caller == owner:
+        return
+    if blocked_by_owner:
         raise forbidden("this user does not accept new sessions from you")
+    if not may_contact:
+        raise forbidden("you share no community with this user")
 
 
 # -- sender keys -----------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class CommunityOwnershipTransferred(msgspec.Struct, frozen=True, kw_only=True):
     community_id: uuid.UUID
     user_id: uuid.UUID  # the new owner
     previous_owner_id: uuid.UUID
+    reason: str | None = None  # "account_deleted" when the owner's account went away
 
 
 class CommunityMemberJoined(msgspec.Struct, frozen=True, kw_only=True):
@@ -155,6 +156,7 @@ class GroupOwnershipTransferred(msgspec.Struct, frozen=True, kw_only=True):
     community_id: uuid.UUID
     user_id: uuid.UUID
     previous_owner_id: uuid.UUID
+    reason: str | None = None  # "account_deleted" when the owner's account went away
 
 
 class GroupMemberJoined(msgspec.Struct, frozen=True, kw_only=True):

@@ -20,7 +20,14 @@ from chatalot.request_info import RequestInfo
 from chatalot.spaces import contracts as c
 from chatalot.spaces.access import load_community_access
 from chatalot.spaces.runtime import SpacesRuntime
-from chatalot.spaces.state import changes_of, join_public_groups, leave_community, run
+from chatalot.spaces.state import (
+    changes_of,
+    drop_community,
+    hand_over_community,
+    join_public_groups,
+    leave_community,
+    run,
+)
 from event_store import NO_STREAM
 
 
@@ -77,20 +84,7 @@ async def delete_community(rt: SpacesRuntime, actor: uuid.UUID, community_id: uu
     async def work(tx: Tx) -> None:
         access = await load_community_access(tx.conn, community_id, actor, lock="update")
         perm.require_community_owner(access)
-        groups = await tx.fetchall(
-            "SELECT group_id FROM spaces_groups WHERE community_id = %s ORDER BY group_id",
-            (community_id,))
-        channels = await tx.fetchall(
-            "DELETE FROM spaces_channels WHERE community_id = %s RETURNING channel_id",
-            (community_id,))
-        channel_ids = sorted(r["channel_id"] for r in channels)
-        await tx.execute("DELETE FROM channel_members WHERE channel_id = ANY(%s)",
-                         (channel_ids,))
-        await tx.execute("DELETE FROM spaces_communities WHERE community_id = %s",
-                         (community_id,))
-        tx.append(community_stream(community_id), ev.CommunityDeleted(
-            community_id=community_id, group_ids=[r["group_id"] for r in groups],
-            channel_ids=channel_ids))
+        await drop_community(tx, community_id)
 
     _, position = await run(rt, info.metadata("delete_community", actor), work)
     return position
@@ -105,14 +99,7 @@ async def transfer_community(rt: SpacesRuntime, actor: uuid.UUID, community_id: 
         target = await load_community_access(tx.conn, community_id, new_owner)
         rules.check_transfer(access.owner_id == actor, target.member, target.banned,
                              actor, new_owner)
-        await tx.execute("UPDATE spaces_communities SET owner_id = %s WHERE community_id = %s",
-                         (new_owner, community_id))
-        await tx.execute(
-            "UPDATE community_members SET role = CASE WHEN user_id = %s THEN 'owner'"
-            " ELSE 'admin' END WHERE community_id = %s AND user_id IN (%s, %s)",
-            (new_owner, community_id, new_owner, actor))
-        tx.append(community_stream(community_id), ev.CommunityOwnershipTransferred(
-            community_id=community_id, user_id=new_owner, previous_owner_id=actor))
+        await hand_over_community(tx, community_id, actor, new_owner)
 
     _, position = await run(rt, info.metadata("transfer_community", actor), work)
     return position

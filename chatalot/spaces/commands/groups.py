@@ -21,7 +21,7 @@ from chatalot.request_info import RequestInfo
 from chatalot.spaces import contracts as c
 from chatalot.spaces.access import load_community_access, load_group_access
 from chatalot.spaces.runtime import SpacesRuntime
-from chatalot.spaces.state import changes_of, join_group, leave_group, run
+from chatalot.spaces.state import changes_of, hand_over_group, join_group, leave_group, run
 from event_store import NO_STREAM
 
 
@@ -113,15 +113,7 @@ async def transfer_group(rt: SpacesRuntime, actor: uuid.UUID, group_id: uuid.UUI
         target = await load_group_access(tx.conn, group_id, new_owner)
         rules.check_transfer(access.owner_id == actor, target.member, target.banned,
                              actor, new_owner)
-        await tx.execute("UPDATE spaces_groups SET owner_id = %s WHERE group_id = %s",
-                         (new_owner, group_id))
-        await tx.execute(
-            "UPDATE group_members SET role = CASE WHEN user_id = %s THEN 'owner'"
-            " ELSE 'member' END WHERE group_id = %s AND user_id IN (%s, %s)",
-            (new_owner, group_id, new_owner, actor))
-        tx.append(group_stream(group_id), ev.GroupOwnershipTransferred(
-            group_id=group_id, community_id=access.community_id, user_id=new_owner,
-            previous_owner_id=actor))
+        await hand_over_group(tx, access.community_id, group_id, actor, new_owner)
 
     _, position = await run(rt, info.metadata("transfer_group", actor), work)
     return position
