@@ -105,7 +105,7 @@ async def test_a_locked_membership_holds_off_a_removal(api: Api, spaces: SpacesB
 async def test_a_deleted_account_leaves_its_communities(api: Api, spaces: SpacesBuilder,
                                                        root: User) -> None:
     space = await spaces.community_with_channel(members=2)
-    a, b = space.members
+    a, _ = space.members
     r = await api.client.request("DELETE", "/api/account/delete", headers=a.auth,
                                  json={"password": a.password})
     assert r.status_code == 200, r.text
