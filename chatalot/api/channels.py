@@ -60,6 +60,15 @@ class ChannelsController(Controller):
         """The remaining members are told to rotate their sender keys."""
         return done(await channels.leave(spaces, principal.user_id, channel_id, info))
 
+    @post("/{channel_id:str}/transfer-ownership", status_code=200,
+          summary="Transfer the channel's ownership", responses=COMMAND)
+    async def transfer(self, channel_id: Id, data: JSONBody[c.TransferOwnership], spaces: Rt,
+                       principal: Who, info: Info) -> c.Done:
+        """The owner hands the channel to another member (and becomes its admin); an
+        ownerless channel is given an owner by its admins."""
+        return done(await channels.transfer(spaces, principal.user_id, channel_id,
+                                            data.user_id, info))
+
     @get("/{channel_id:str}/members", summary="Channel members (paged)", cache=False,
          responses=QUERY, dependencies=READ)
     async def members(self, channel_id: Id, spaces: Rt, principal: Who,

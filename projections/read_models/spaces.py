@@ -268,9 +268,19 @@ class Spaces(Projector):
                    (d.channel_id, d.kind, d.name, d.topic, d.community_id, d.group_id,
                     event.recorded_at), t="space_channels")
         await _run(ctx, "INSERT INTO {m} (channel_id, user_id, role, joined_at)"
-                   " SELECT %s, user_id, 'member', %s FROM {g} WHERE group_id = %s"
-                   " ON CONFLICT DO NOTHING", (d.channel_id, event.recorded_at, d.group_id),
+                   " SELECT %s, user_id, CASE WHEN user_id = %s THEN 'owner' ELSE 'member'"
+                   " END, %s FROM {g} WHERE group_id = %s ON CONFLICT DO NOTHING",
+                   (d.channel_id, d.owner_id, event.recorded_at, d.group_id),
                    m="space_channel_members", g="space_group_members")
+
+    @on("ChannelOwnershipTransferred")
+    async def channel_transferred(self, event: RecordedEvent, ctx: ProjectionContext
+                                  ) -> None:
+        d = event.data
+        await _run(ctx, "UPDATE {t} SET role = CASE WHEN user_id = %s THEN 'owner'"
+                   " ELSE 'admin' END WHERE channel_id = %s AND user_id IN (%s, %s)",
+                   (d.user_id, d.channel_id, d.user_id, d.previous_owner_id),
+                   t="space_channel_members")
 
     @on("DmChannelCreated")
     async def dm_created(self, event: RecordedEvent, ctx: ProjectionContext) -> None:

@@ -28,7 +28,8 @@ NAMES_IN_THE_LOG = {
     "WebhookDeleted", "WebhookUpdated",
     "EventRedacted",  # the event store's own redaction record (in every store's registry)
     # spaces (issue 10)
-    "ChannelCreated", "ChannelDeleted", "ChannelMemberBanned", "ChannelMemberJoined",
+    "ChannelCreated", "ChannelDeleted", "ChannelOwnershipTransferred", "ChannelMemberBanned",
+    "ChannelMemberJoined",
     "ChannelMemberKicked", "ChannelMemberLeft", "ChannelMemberUnbanned", "ChannelRoleChanged",
     "ChannelUpdated", "CommunityCreated", "CommunityDeleted", "CommunityInviteCreated",
     "CommunityInviteDeleted", "CommunityInviteUsed", "CommunityMemberBanned",

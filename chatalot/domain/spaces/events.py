@@ -210,6 +210,7 @@ class ChannelCreated(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     topic: str | None = None
     user_id: uuid.UUID  # the creator
+    owner_id: uuid.UUID | None = None  # the creator when a group member (its 'owner' row)
 
 
 class ChannelUpdated(msgspec.Struct, frozen=True, kw_only=True):
@@ -228,6 +229,18 @@ class ChannelDeleted(msgspec.Struct, frozen=True, kw_only=True):
     channel_id: uuid.UUID
     community_id: uuid.UUID | None
     group_id: uuid.UUID | None
+
+
+class ChannelOwnershipTransferred(msgspec.Struct, frozen=True, kw_only=True):
+    """`user_id` owns the channel now; `by` is the acting user (the owner, or a manager
+    of an ownerless channel); `previous_owner_id` None for an ownerless channel."""
+
+    channel_id: uuid.UUID
+    community_id: uuid.UUID | None
+    group_id: uuid.UUID | None
+    user_id: uuid.UUID
+    previous_owner_id: uuid.UUID | None
+    by: uuid.UUID
 
 
 class DmChannelCreated(msgspec.Struct, frozen=True, kw_only=True):
@@ -338,7 +351,8 @@ SPACES_EVENTS: list[type[msgspec.Struct]] = [
     CommunityInviteCreated, CommunityInviteUsed, CommunityInviteDeleted,
     GroupCreated, GroupUpdated, GroupDeleted, GroupOwnershipTransferred, GroupMemberJoined,
     GroupMemberLeft, GroupInviteCreated, GroupInviteUsed,
-    ChannelCreated, ChannelUpdated, ChannelDeleted, DmChannelCreated, ChannelMemberJoined,
+    ChannelCreated, ChannelUpdated, ChannelDeleted, ChannelOwnershipTransferred,
+    DmChannelCreated, ChannelMemberJoined,
     ChannelMemberLeft, ChannelMemberKicked, ChannelMemberBanned, ChannelMemberUnbanned,
     ChannelRoleChanged, UserTimedOut, TimeoutRemoved, UserWarned, SenderKeyRotationRequired,
 ]

@@ -53,8 +53,12 @@ def require_moderate(access: ChannelAccess) -> None:
 
 def require_manage(access: ChannelAccess) -> None:
     """Channel settings and webhooks: admin or higher."""
-    if not _at_least(access.role, Role.ADMIN):
+    if not may_manage(access):
         raise forbidden("admins only")
+
+
+def may_manage(access: ChannelAccess) -> bool:
+    return _at_least(access.role, Role.ADMIN)
 
 
 def require_moderates(actor: Role | None, target: Role | None) -> None:

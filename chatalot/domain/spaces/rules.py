@@ -79,6 +79,22 @@ def check_transfer(actor_is_owner: bool, target_member: bool, target_banned: boo
         raise bad_request("the new owner must be a member")
 
 
+def check_channel_transfer(owner: uuid.UUID | None, actor: uuid.UUID, may_manage: bool,
+                           target: uuid.UUID, target_member: bool) -> None:
+    """A channel's owner hands it to another member; a channel with no owner (created by
+    a manager outside its group, or left by its owner with the community) is given one by
+    whoever may manage the channel (admins and above)."""
+    if owner is None:
+        if not may_manage:
+            raise forbidden("admins only")
+    elif owner != actor:
+        raise forbidden("only the owner may transfer ownership")
+    if owner == target:
+        raise bad_request("the user already owns it")
+    if not target_member:
+        raise bad_request("the new owner must be a member")
+
+
 # -- invites ------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from chatalot.domain.streams import channel_stream
 from chatalot.ids import uuid7
 from chatalot.request_info import RequestInfo
 from chatalot.spaces import contracts as c
-from chatalot.spaces.access import load_channel_access, load_community_access
+from chatalot.spaces.access import load_channel_access, load_community_access, members_among
 from chatalot.spaces.runtime import SpacesRuntime
 from chatalot.spaces.state import changes_of, rotate, run
 
@@ -99,13 +99,41 @@ async def leave(rt: SpacesRuntime, actor: uuid.UUID, channel_id: uuid.UUID,
             raise bad_request("you are not a member of this channel")
         if access.kind == "dm":
             raise bad_request("a DM cannot be left")
-        await tx.execute("DELETE FROM channel_members WHERE channel_id = %s AND user_id = %s",
-                         (channel_id, actor))
+        gone = await tx.fetchone("DELETE FROM channel_members WHERE channel_id = %s"
+                                 " AND user_id = %s RETURNING role", (channel_id, actor))
+        rules.check_leave(gone is not None and gone["role"] == "owner", True, "channel")
         tx.append(channel_stream(channel_id), ev.ChannelMemberLeft(
             channel_id=channel_id, community_id=access.community_id, user_id=actor))
         await rotate(tx, [channel_id], actor)
 
     _, position = await run(rt, info.metadata("leave_channel", actor), work)
+    return position
+
+
+async def transfer(rt: SpacesRuntime, actor: uuid.UUID, channel_id: uuid.UUID,
+                   new_owner: uuid.UUID, info: RequestInfo) -> str:
+    """The channel's owner (its 'owner' row) hands it to another member and becomes an
+    admin of it; an ownerless channel is given an owner by its managers."""
+    async def work(tx: Tx) -> None:
+        access = await lock_channel(tx, channel_id, actor)
+        if access.kind == "dm":
+            raise bad_request("a DM has no owner")
+        owner = await tx.fetchone("SELECT user_id FROM channel_members WHERE channel_id = %s"
+                                  " AND role = 'owner'", (channel_id,))
+        owner_id = owner["user_id"] if owner else None
+        target_member = bool(await members_among(tx.conn, channel_id, [new_owner]))
+        rules.check_channel_transfer(owner_id, actor, perm.may_manage(access), new_owner,
+                                     target_member)
+        await tx.execute(
+            "UPDATE channel_members SET role = CASE WHEN user_id = %s THEN 'owner'"
+            " ELSE 'admin' END WHERE channel_id = %s AND user_id IN (%s, %s)",
+            (new_owner, channel_id, new_owner, owner_id))
+        tx.append(channel_stream(channel_id), ev.ChannelOwnershipTransferred(
+            channel_id=channel_id, community_id=access.community_id,
+            group_id=access.group_id, user_id=new_owner, previous_owner_id=owner_id,
+            by=actor))
+
+    _, position = await run(rt, info.metadata("transfer_channel", actor), work)
     return position
 
 

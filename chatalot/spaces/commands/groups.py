@@ -161,14 +161,15 @@ async def create_channel(rt: SpacesRuntime, actor: uuid.UUID, group_id: uuid.UUI
             " VALUES (%s, %s, %s, %s)", (channel_id, body.kind, access.community_id, group_id))
         await tx.execute("UPDATE spaces_groups SET channel_count = channel_count + 1"
                          " WHERE group_id = %s", (group_id,))
+        # the creator owns the channel when a member of its group (docs/spaces.md)
         await tx.execute(
             "INSERT INTO channel_members (channel_id, user_id, role, joined_at)"
-            " SELECT %s, user_id, 'member', %s FROM group_members WHERE group_id = %s",
-            (channel_id, tx.now, group_id))
+            " SELECT %s, user_id, CASE WHEN user_id = %s THEN 'owner' ELSE 'member' END, %s"
+            " FROM group_members WHERE group_id = %s", (channel_id, actor, tx.now, group_id))
         tx.append(channel_stream(channel_id), ev.ChannelCreated(
             channel_id=channel_id, community_id=access.community_id, group_id=group_id,
-            kind=body.kind, name=name, topic=body.topic or None, user_id=actor),
-            expected=NO_STREAM)
+            kind=body.kind, name=name, topic=body.topic or None, user_id=actor,
+            owner_id=actor if access.member else None), expected=NO_STREAM)
         return channel_id
 
     return await run(rt, info.metadata("create_channel", actor), work)
