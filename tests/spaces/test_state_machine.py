@@ -28,7 +28,7 @@ from chatalot.domain.errors import DomainError
 from chatalot.domain.spaces.roles import Role, highest, instance_role
 from chatalot.request_info import RequestInfo
 from chatalot.spaces import contracts as c
-from chatalot.spaces.commands import communities, groups, invites, members
+from chatalot.spaces.commands import channels, communities, groups, invites, members
 from chatalot.spaces.runtime import SpacesRuntime
 from event_store import EventStore
 from projections.projector import ProjectionContext
@@ -85,8 +85,8 @@ class SpacesMachine(RuleBasedStateMachine):
             self.h.rt, self.u[0], c.CreateCommunity(name="sm", public=True), INFO))
         gid, _ = self.h.run(groups.create_group(
             self.h.rt, self.u[0], c.CreateGroup(community_id=self.cid, name="g"), INFO))
-        self.h.run(groups.create_channel(self.h.rt, self.u[0], gid,
-                                         c.CreateChannel(name="ch"), INFO))
+        self.chid, _ = self.h.run(groups.create_channel(self.h.rt, self.u[0], gid,
+                                                        c.CreateChannel(name="ch"), INFO))
         self.codes: list[str] = []
 
     def attempt(self, coro: Coroutine[Any, Any, Any]) -> bool:
@@ -164,6 +164,19 @@ class SpacesMachine(RuleBasedStateMachine):
             "SELECT m.user_id, c.owner_id FROM community_members m JOIN spaces_communities c"
             " USING (community_id) WHERE community_id = %s AND role = 'owner'", (self.cid,))
         assert len(owners) == 1 and owners[0][0] == owners[0][1], owners
+
+    @rule(actor=WHO, victim=WHO)
+    def transfer_channel(self, actor: int, victim: int) -> None:
+        self.attempt(channels.transfer(self.h.rt, self.u[actor], self.chid, self.u[victim],
+                                       INFO))
+
+    @invariant()
+    def channel_owner_at_most_one_and_a_member(self) -> None:
+        """A channel has one owner, or none once its owner left with the community (its
+        admins then give it one): never two, and never a banned user (rows are members)."""
+        owners = self.h.execute("SELECT user_id FROM channel_members WHERE channel_id = %s"
+                                " AND role = 'owner'", (self.chid,))
+        assert len(owners) <= 1, owners
 
     @invariant()
     def banned_are_members_of_nothing(self) -> None:
