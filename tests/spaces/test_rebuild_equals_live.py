@@ -80,6 +80,7 @@ async def test_spaces_rebuilt_from_the_log_answers_the_same(api: Api, spaces: Sp
     await b.join(banned_twice, cid)
     await ok("POST", f"/api/communities/{cid}/bans/{banned_twice.id}", admin)
     await ok("DELETE", f"/api/communities/{cid}/bans/{banned_twice.id}", admin)
+    await ok("POST", f"/api/channels/{ch}/transfer-ownership", owner, {"user_id": mod.id})
     await ok("POST", f"/api/communities/{cid}/transfer-ownership", owner, {"user_id": admin.id})
     await ok("POST", f"/api/communities/{cid}/leave", owner)
     other = await b.create_community(newcomer, "second", public=True)
