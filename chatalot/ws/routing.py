@@ -113,6 +113,7 @@ CHANNEL: dict[str, tuple[str, Shape]] = {
     # ours (protocol.md has no frame for it): a group channel's members are the group's,
     # written in the same transaction, so the channel's audience is exactly who may see it
     "ChannelCreated": ("channel_created", _same),
+    "ChannelOwnershipTransferred": ("channel_ownership_transferred", _same),  # ours too
     "ChannelMemberKicked": ("member_kicked", _same),
     "ChannelMemberBanned": ("member_banned", _same),
     "ChannelRoleChanged": ("member_role_updated", _same),

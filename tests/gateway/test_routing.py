@@ -12,7 +12,13 @@ import msgspec
 from chatalot.bootstrap import build_registry
 from chatalot.domain.keys.events import SenderKeyUpdated
 from chatalot.domain.messaging.events import MessageSent, ReadCursorMoved
-from chatalot.domain.spaces.events import SPACES_EVENTS, WIRE_NAMES
+from chatalot.domain.spaces.events import (
+    SPACES_EVENTS,
+    WIRE_NAMES,
+    ChannelCreated,
+    ChannelOwnershipTransferred,
+    GroupCreated,
+)
 from chatalot.ws.routing import delivered_types, route
 from event_store import Metadata, Position, RecordedEvent
 
@@ -79,3 +85,25 @@ def test_a_sender_key_copy_is_addressed_and_gated_by_membership() -> None:
     assert r is not None
     assert r.users == frozenset({recipient}) and r.gate == channel and r.channel_id is None
     assert b"recipient_id" not in r.frame
+
+
+def test_new_groups_channels_and_channel_owners_reach_who_may_see_them() -> None:
+    """channel_created / channel_ownership_transferred to the channel's members; a
+    public group_created to its community (and creator), a private one to the creator."""
+    ids = [uuid.uuid4() for _ in range(4)]
+    r = route(recorded(ChannelCreated(channel_id=ids[0], community_id=ids[1],
+                                      group_id=ids[2], kind="text", name="n", user_id=ids[3])))
+    assert r is not None and r.channel_id == ids[0] and r.community_id is None
+    assert msgspec.json.decode(r.frame)["type"] == "channel_created"
+    r = route(recorded(ChannelOwnershipTransferred(
+        channel_id=ids[0], community_id=ids[1], group_id=ids[2], user_id=ids[3],
+        previous_owner_id=None, by=ids[3])))
+    assert r is not None and r.channel_id == ids[0]
+    public = route(recorded(GroupCreated(group_id=ids[2], community_id=ids[1],
+                                         user_id=ids[3], name="g", public=True)))
+    assert public is not None and public.community_id == ids[1]
+    assert public.users == frozenset({ids[3]})
+    private = route(recorded(GroupCreated(group_id=ids[2], community_id=ids[1],
+                                          user_id=ids[3], name="g", public=False)))
+    assert private is not None and private.community_id is None
+    assert private.users == frozenset({ids[3]}) and private.channel_id is None
