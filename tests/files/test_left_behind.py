@@ -100,3 +100,17 @@ async def test_the_sweep_deletes_files_no_event_reached(files: FilesApi) -> None
     await collector.sweep()
     assert await records(files, "uploader_id", member.id) == 0
     await gone(files, "uploader_id", member.id, stored.body["sha256"])
+
+
+async def test_uploads_racing_the_channels_deletion_leave_nothing(files: FilesApi) -> None:
+    space = await files.space(members=1)
+    member = space.members[0]
+    uploads = [("POST", "/api/files/upload", {"headers": member.auth, **files.form(
+        space.channel_id, pdf(20_000, seed=10 + i))}) for i in range(4)]
+    replies = await files.api.concurrently(*uploads[:2], (
+        "DELETE", f"/api/groups/{space.group_id}/channels/{space.channel_id}",
+        {"headers": space.owner.auth}), *uploads[2:])
+    assert replies[2].status_code == 200, replies[2].text
+    stored = [r.json()["sha256"] for r in replies if r.status_code == 201]
+    assert {r.status_code for i, r in enumerate(replies) if i != 2} <= {201, 403, 404}
+    await gone(files, "channel_id", space.channel_id, *stored)
