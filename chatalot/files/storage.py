@@ -186,35 +186,20 @@ class LocalBlobStorage:
 
     async def read(self, sha256: str, first: int = 0, last: int | None = None
                    ) -> AsyncIterator[bytes]:
-        """Reads ahead by one chunk: the next chunk is read in its worker thread while
-        this one is being sent, so a thread hop's latency (long on a loaded machine)
-        overlaps the sending instead of adding to it."""
-        handle = await asyncio.to_thread(open, self.path_of(sha256), "rb", buffering=0)
-        end = None if last is None else last + 1
-
-        def chunk_at(offset: int) -> bytes:
-            want = CHUNK if end is None else min(CHUNK, end - offset)
-            return os.pread(handle.fileno(), want, offset) if want > 0 else b""
-
-        def close_when_read(read: asyncio.Future[bytes]) -> None:
-            read.cancelled() or read.exception()  # retrieved: a late error is no warning
-            handle.close()
-
-        offset = first
-        ahead: asyncio.Future[bytes] = asyncio.ensure_future(
-            asyncio.to_thread(chunk_at, offset))
+        handle = await asyncio.to_thread(open, self.path_of(sha256), "rb")
         try:
-            while True:
-                data = await ahead
+            await asyncio.to_thread(handle.seek, first)
+            remaining = None if last is None else last - first + 1
+            while remaining is None or remaining > 0:
+                want = CHUNK if remaining is None else min(CHUNK, remaining)
+                data = await asyncio.to_thread(handle.read, want)
                 if not data:
                     return
-                offset += len(data)
-                ahead = asyncio.ensure_future(asyncio.to_thread(chunk_at, offset))
+                if remaining is not None:
+                    remaining -= len(data)
                 yield data
         finally:
-            # the read ahead may still be in its thread (a client gone mid-file): the
-            # file is closed once it is done with it, without awaiting here
-            ahead.add_done_callback(close_when_read)
+            await asyncio.to_thread(handle.close)
 
     async def delete(self, sha256: str) -> None:
         await asyncio.to_thread(self.path_of(sha256).unlink, missing_ok=True)
