@@ -109,7 +109,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     with: a caller that swaps stderr (a test runner's capture) and closes the old one
     must not turn every later log line into 'I/O operation on closed file'."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
