@@ -22,7 +22,7 @@ from chatalot.request_info import RequestInfo
 from event_store import Position
 from event_store.integrity import verify
 from tests.logbook.test_redaction_flows import scan
-from tests.messaging.conftest import Msg, b64
+from tests.messaging.conftest import Msg, b64, body
 
 REASON = "illegal content"
 HEADERS = {"User-Agent": "purge-test/1"}
@@ -114,6 +114,19 @@ async def test_purging_a_message_removes_its_text_everywhere(msg: Msg) -> None:
                              params={"action": "EventRedacted", "actor": staff.id})
     assert len(r.json()["items"]) == 2
     await _verified(msg)
+    # messaging's quarantine is audited too
+    r = await msg.client.post(f"/api/admin/messages/{kept['id']}/quarantine",
+                              json={"reason": "spam"}, headers={**staff.auth, **HEADERS})
+    assert r.status_code == 200, r.text
+    r = await msg.client.post(f"/api/admin/messages/{kept['id']}/unquarantine",
+                              headers={**staff.auth, **HEADERS})
+    assert r.status_code == 200, r.text
+    headers = {**staff.auth, **await msg.api.wait(r.json()["position"])}
+    r = await msg.client.get("/api/admin/audit-log", headers=headers, params={
+        "action": ["MessageQuarantined", "MessageUnquarantined"], "order": "asc"})
+    assert [(e["action"], e["actor_id"], e["reason"], e["user_agent"]) for e in r.json()[
+        "items"]] == [("MessageQuarantined", staff.id, "spam", "purge-test/1"),
+                      ("MessageUnquarantined", staff.id, None, "purge-test/1")]
     # time travel: before the purge the message counted and was pinned; now neither
     state = (await msg.client.get(f"/api/admin/channels/{ch}/state", headers=headers)).json()
     assert state["message_count"] == 1 and state["pins"] == []
@@ -133,6 +146,18 @@ async def test_user_and_channel_purges_in_batches_survive_an_interruption(
     for text in texts:
         await msg.send(alice, ch, text)
     await msg.send(bob, ch, "bob stays")
+    # a scheduled message, delivered: its body is in its scheduled- stream too
+    r = await msg.post(alice, "/api/messages/schedule", {
+        "channel_id": ch, "scheduled_for": msg.at(60), **body("quagga later")})
+    assert r.status_code == 201, r.text
+    texts.append("quagga later")
+    scheduled = f"scheduled-{r.json()['id']}"
+    for _ in range(200):
+        msg.api.clock.advance(70)
+        if len(await msg.api.events(scheduled)) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert [e.type for e in await msg.api.events(scheduled)][-1] == "ScheduledMessageDelivered"
     # the first run dies after its first batch's events, before any body is redacted
     real = purge_command._redact_bodies
 
@@ -145,7 +170,8 @@ async def test_user_and_channel_purges_in_batches_survive_an_interruption(
                                   uuid.UUID(alice.id), REASON, RequestInfo())
     monkeypatch.setattr(purge_command, "_redact_bodies", real)
     done = await _purge(msg, staff, f"user/{alice.id}/messages")
-    assert done["purged"] == 3 and done["redacted"] == 5  # 2 were purged by the first run
+    # 2 were purged by the first run; 6 MessageSent and the MessageScheduled redacted now
+    assert done["purged"] == 4 and done["redacted"] == 7
     await _gone(msg, *map(b64, texts), "quagga")
     headers = {**staff.auth, **await msg.api.wait(await msg.api.head())}
     state = (await msg.client.get(f"/api/admin/channels/{ch}/state", headers=headers)).json()
@@ -160,7 +186,7 @@ async def test_user_and_channel_purges_in_batches_survive_an_interruption(
     assert state["message_count"] == 0
     r = await msg.client.get("/api/admin/audit-log", headers=headers,
                              params={"action": "MessagePurged", "limit": 100})
-    assert len(r.json()["items"]) == 7
+    assert len(r.json()["items"]) == 8
     await _verified(msg)
     await _rebuilt_equal(msg, staff)
 
