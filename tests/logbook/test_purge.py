@@ -238,3 +238,22 @@ async def _rebuilt_equal(msg: Msg, staff: Any) -> None:
     assert rebuilt.keys() == live.keys()
     for name in live:
         assert rebuilt[name] == live[name], name
+
+
+async def test_a_purge_racing_edits_leaves_no_edited_text(msg: Msg) -> None:
+    """Edits sent at the same moment as the purge either land before it (and their bodies
+    are redacted with the rest) or are refused after it; none survives in any table."""
+    staff = await msg.api.register()
+    space = await msg.space(members=1)
+    [alice] = space.members
+    sent = await msg.send(alice, space.channel_id, "wombat zero")
+    edits = [("PATCH", f"/api/messages/{sent['id']}",
+              {"json": {"ciphertext": b64(f"wombat {i}")}, "headers": alice.auth})
+             for i in range(1, 5)]
+    replies = await msg.api.concurrently(
+        *edits[:2], ("POST", f"/api/admin/purge/message/{sent['id']}",
+                     {"json": {"reason": REASON}, "headers": staff.auth}), *edits[2:])
+    assert replies[2].status_code == 200, replies[2].text
+    assert {r.status_code for r in replies[:2] + replies[3:]} <= {200, 404, 409}
+    await _gone(msg, *(b64(f"wombat {i}") for i in range(5)), "wombat")
+    await _verified(msg)
