@@ -47,6 +47,14 @@ class Claim:
     fingerprint: bytes
     seal_key: bytes
     committed: bool = False  # a transaction of this request committed the claim
+    streamed: StreamedBody | None = None
+    """A body too large to buffer: hashed as the app reads it; the fingerprint is taken
+    from what was read when the command claims the key (an upload has read its whole
+    form by then)."""
+
+    def settle(self) -> None:
+        if self.streamed is not None:
+            self.fingerprint = self.streamed.fingerprint()
 
     def __repr__(self) -> str:  # the seal key opens the stored reply: never print it
         return f"Claim(lookup={self.lookup.hex()}, committed={self.committed})"
@@ -73,6 +81,28 @@ def _digest(*parts: bytes) -> bytes:
     return h.digest()
 
 
+class StreamedBody:
+    """The fingerprint of a request whose body is hashed as it passes, never held."""
+
+    def __init__(self, method: str, path: str) -> None:
+        self.head = _digest(b"streamed", method.encode(), path.encode())
+        self.hash = hashlib.sha256()
+
+    def update(self, chunk: bytes) -> None:
+        self.hash.update(chunk)
+
+    def fingerprint(self) -> bytes:
+        return _digest(self.head, self.hash.digest())
+
+
+def make_streamed_claim(caller: str, key: str, method: str, path: str) -> Claim:
+    """The claim of a body over the buffering limit (an upload): same lookup and seal key
+    as `make_claim`, its fingerprint settled once the body has been read."""
+    claim = make_claim(caller, key, method, path, b"")
+    claim.streamed = StreamedBody(method, path)
+    return claim
+
+
 def make_claim(caller: str, key: str, method: str, path: str, body: bytes) -> Claim:
     """`caller` scopes the key: the same key from two users names two commands."""
     lookup = _digest(b"lookup", caller.encode(), key.encode())
@@ -86,6 +116,7 @@ def make_claim(caller: str, key: str, method: str, path: str, body: bytes) -> Cl
 async def claim_in(conn: psycopg.AsyncConnection[Any], claim: Claim, now: datetime) -> None:
     """Claim the key in the command's transaction. A claim that exists (done, or committed
     a moment ago by a concurrent retry: the insert waits for it) refuses this request."""
+    claim.settle()
     cur = await conn.execute(
         "INSERT INTO idempotency_keys (lookup, fingerprint, created_at) VALUES (%s, %s, %s)"
         " ON CONFLICT (lookup) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,"

@@ -104,10 +104,24 @@ class TextFormatter(logging.Formatter):
         return scrub(line)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record comes, not the one it was made
+    with: a caller that swaps stderr (a test runner's capture) and closes the old one
+    must not turn every later log line into 'I/O operation on closed file'."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
     """The root logger writes to stderr in the chosen format; libraries' loggers (uvicorn,
     psycopg, litestar) propagate to it."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(ContextFilter())
     root = logging.getLogger()

@@ -6,6 +6,11 @@ another request (422) or while its first request still runs (409, Retry-After), 
 otherwise runs the request with the key in `current_claim`, where command_tx claims it,
 then stores the reply the client was sent. A request that committed nothing (refused
 before its command ran) leaves no claim: its retry runs again.
+
+A body over CHATALOT_MAX_REQUEST_BODY_BYTES (an upload) is not buffered: it is hashed as
+the route streams it, and the claim's fingerprint is that hash when the command claims
+the key; a retry of a claimed key is read through (hashed, discarded) and then answered
+as any other.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from chatalot.domain.accounts.rules import may_replay_refresh
 from chatalot.domain.errors import DomainError
 from chatalot.idempotency import (
     LOST_AFTER,
+    Claim,
     Found,
     StoredReply,
     current_claim,
@@ -35,6 +41,7 @@ from chatalot.idempotency import (
     in_progress,
     key_problem,
     make_claim,
+    make_streamed_claim,
     store_reply,
 )
 
@@ -81,6 +88,27 @@ def _replaying(messages: list[ReceiveMessage], receive: Receive) -> Receive:
         return pending.pop(0) if pending else await receive()
 
     return replay
+
+
+def _hashing(receive: Receive, claim: Claim) -> Receive:
+    """`receive`, hashing the body into the streamed claim's fingerprint on the way."""
+    streamed = claim.streamed
+    assert streamed is not None
+
+    async def hashed() -> ReceiveMessage:
+        message = await receive()
+        if message["type"] == "http.request":
+            streamed.update(message.get("body", b""))
+        return message
+
+    return hashed
+
+
+async def _drain(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 async def _caller(scope: Scope) -> str | None:
@@ -138,12 +166,23 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
         messages, body = await _buffer_body(
             receive, services.settings.limits.max_request_body_bytes)
         receive = _replaying(messages, receive)
-        caller = await _caller(scope) if body is not None else None
+        streamed = body is None and messages[-1]["type"] == "http.request"
+        caller = await _caller(scope) if body is not None or streamed else None
         if caller is None:
             await app(scope, receive, send)
             return
-        claim = make_claim(caller, key, scope["method"], scope["path"], body or b"")
         now = services.accounts.now()
+        if streamed:
+            # an upload over the buffering limit: its body is hashed as the route reads it
+            # (the claim's fingerprint settles when its command claims the key); a retry
+            # of a key already claimed is read through and hashed here to be compared
+            claim = make_streamed_claim(caller, key, scope["method"], scope["path"])
+            receive = _hashing(receive, claim)
+            if await find(services.pool, claim, now) is not None:
+                await _drain(receive)
+                claim.settle()
+        else:
+            claim = make_claim(caller, key, scope["method"], scope["path"], body or b"")
         found = await find(services.pool, claim, now)
         if found is not None:
             if not found.same_request:

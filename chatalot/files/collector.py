@@ -3,7 +3,9 @@ blobs nothing references any more.
 
 It follows `FileDeleted` and `MediaAssetUploaded` (their `released_sha256` name the blobs
 whose reference count the command lowered) from its checkpoint
-(`file_collector_checkpoint`), and now and then sweeps every unreferenced blob (a crash
+(`file_collector_checkpoint`), deletes the files a deleted channel or account left
+behind (chatalot/files/cleanup.py: their `FileDeleted` come later in the log, and a later
+batch collects their bytes), and now and then sweeps every unreferenced blob (a crash
 between placing bytes and the command). Every node runs one; a transaction-scoped advisory
 lock lets one node collect at a time (the others skip their turn), and a node that dies
 mid-batch leaves the checkpoint where it was (collection is idempotent: the next batch
@@ -31,12 +33,14 @@ from typing import Any
 
 from chatalot.domain.files import events as ev
 from chatalot.domain.streams import blob_stream
+from chatalot.files import cleanup
 from chatalot.files.runtime import FilesRuntime, files_runtime
 from event_store import ANY, Metadata, NewEvent, Position
 
 log = logging.getLogger(__name__)
 
-FOLLOWED = ("FileDeleted", "MediaAssetUploaded")
+RELEASING = ("FileDeleted", "MediaAssetUploaded")
+FOLLOWED = RELEASING + cleanup.FOLLOWED
 LOCK_KEY = 0x0F11E5C011EC7  # pg_try_advisory_xact_lock: one collecting node at a time
 BATCH = 500
 STAGING_MAX_AGE_SECS = 24 * 3600
@@ -65,7 +69,11 @@ class BlobCollector:
             row = await cur.fetchone()
             assert row is not None
             events = await store.read_all(Position(*row), limit=BATCH, types=FOLLOWED)
-            released = sorted({sha for e in events for sha in e.data.released_sha256})
+            for event in events:
+                if event.type in cleanup.FOLLOWED:
+                    await cleanup.delete_left_behind(self.rt, event)
+            released = sorted({sha for e in events if e.type in RELEASING
+                               for sha in e.data.released_sha256})
             removed = 0
             for sha256 in released:
                 removed += await self.try_collect(sha256)
@@ -80,7 +88,9 @@ class BlobCollector:
         return len(events)
 
     async def sweep(self) -> int:
-        """Every unreferenced, unpinned blob (and expired pins, old staging files)."""
+        """Every unreferenced, unpinned blob (and expired pins, old staging files, files
+        whose channel or uploader is gone)."""
+        await cleanup.sweep_orphans(self.rt)
         async with self.rt.pool.connection() as conn:
             await conn.execute("DELETE FROM file_blob_pins WHERE expires_at <= now()")
             cur = await conn.execute("SELECT sha256 FROM file_blobs WHERE refs = 0")

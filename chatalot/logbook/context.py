@@ -23,13 +23,13 @@ AUDITED: tuple[str, ...] = (
     "GroupOwnershipTransferred", "ChannelMemberKicked", "ChannelMemberBanned",
     "ChannelMemberUnbanned", "ChannelRoleChanged", "ChannelUpdated", "ChannelDeleted",
     "UserTimedOut", "TimeoutRemoved", "UserWarned",
-    # messaging: instance staff's quarantine
-    "MessageQuarantined", "MessageUnquarantined",
+    # messaging: instance staff's quarantine and purge
+    "MessageQuarantined", "MessageUnquarantined", "MessagePurged",
 )
 
 
 class Audit(AuditLog):
-    version = 2  # bump whenever AUDITED changes: the audit log is then rebuilt beside
+    version = 3  # bump whenever AUDITED changes: the audit log is then rebuilt beside
     event_types = frozenset({*AUDITED, "EventRedacted"})
 
 

@@ -32,6 +32,16 @@ async def _origin(store: EventStore, channel_id: uuid.UUID) -> dict[str, Any]:
     return data
 
 
+async def _message_streams(store: EventStore, channel_id: uuid.UUID) -> list[str]:
+    """The streams of every message ever sent in the channel, found through messaging's
+    decision table (a row per message, kept when it is deleted or purged; indexed by
+    channel, migration 0020) rather than by scanning the log's data."""
+    async with store.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT message_id FROM messaging_messages WHERE channel_id = %s", (channel_id,))
+        return [f"message-{row[0]}" for row in await cur.fetchall()]
+
+
 async def channel_state(store: EventStore, channel_id: uuid.UUID, scope: LogScope, *,
                         at: Position | None = None, at_time: datetime | None = None
                         ) -> ChannelStateReply:
@@ -46,6 +56,7 @@ async def channel_state(store: EventStore, channel_id: uuid.UUID, scope: LogScop
     streams = [f"channel-{channel_id}"]
     if community is not None:
         streams += [f"group-{origin['group_id']}", f"community-{community}"]
+    streams += await _message_streams(store, channel_id)
     before = Position(at.epoch, at.transaction_id, at.sequence + 1) if at else None
     f = EventFilter(streams=tuple(streams), before=before, until=at_time)
     state = ChannelState(str(channel_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatalot.api.admin_purge import AdminPurgeController
 from chatalot.api.message_extras import (
     ChannelExtrasController,
     PollsController,
@@ -38,7 +39,8 @@ MESSAGING = BoundedContext(
                 *messaging_extras.PROJECTORS],
     controllers=[ChannelMessagesController, MessagesController, ReadsController,
                  BookmarksController, ChannelExtrasController, PollsController,
-                 ScheduledController, WebhooksController, AdminMessagesController],
+                 ScheduledController, WebhooksController, AdminMessagesController,
+                 AdminPurgeController],
     runtimes={"messaging": runtime},
     processes=[lambda services: scheduler.running(runtime(services))],
 )

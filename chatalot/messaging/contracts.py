@@ -340,3 +340,17 @@ class Webhook(msgspec.Struct, kw_only=True):
 
 class Quarantine(Body, kw_only=True):
     reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class Purge(Body, kw_only=True):
+    """POST /admin/purge/...: the why, kept in the log and the audit log."""
+
+    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class Purged(msgspec.Struct, kw_only=True):
+    purged: int
+    """messages purged by this call (0 when a retry found them all already purged)"""
+    redacted: int
+    """events whose body was redacted from the log by this call"""
+    position: str | None

@@ -97,6 +97,10 @@ CHANNEL: dict[str, tuple[str, Shape]] = {
     "MessageSent": ("new_message", _without("client_id", "scheduled_id")),
     "MessageEdited": ("message_edited", _same),
     "MessageDeleted": ("message_deleted", _same),
+    # ours (admin purge, issue 11): to clients it is a moderator's deletion
+    "MessagePurged": ("message_deleted", lambda d: {
+        "message_id": d["message_id"], "channel_id": d["channel_id"],
+        "deleted_by": d["moderator_id"], "by_moderator": True}),
     # ours (messaging's quarantine): clients hide the body at once
     "MessageQuarantined": ("message_quarantined", _same),
     "MessageUnquarantined": ("message_unquarantined", _same),

@@ -158,12 +158,15 @@ class Messages(Projector):
                    " edited_at = %s WHERE message_id = %s AND deleted_at IS NULL",
                    (d.ciphertext, d.nonce, list(d.mentions), event.recorded_at, d.message_id))
 
-    @on("MessageDeleted")
+    @on("MessageDeleted", "MessagePurged")
     async def deleted(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        """A purge (admin) is a deletion here; its bodies then leave the log too."""
         d = event.data
+        by = d.deleted_by if event.type == "MessageDeleted" else d.moderator_id
         await _run(ctx, "messages", "UPDATE {t} SET ciphertext = NULL, nonce = NULL,"
-                   " mentions = '{{}}', deleted_at = %s, deleted_by = %s, pinned = false"
-                   " WHERE message_id = %s", (event.recorded_at, d.deleted_by, d.message_id))
+                   " mentions = '{{}}', deleted_at = coalesce(deleted_at, %s),"
+                   " deleted_by = coalesce(deleted_by, %s), pinned = false"
+                   " WHERE message_id = %s", (event.recorded_at, by, d.message_id))
         await _run(ctx, "message_edits", "DELETE FROM {t} WHERE message_id = %s",
                    (d.message_id,))
         await _run(ctx, "reactions", "DELETE FROM {t} WHERE message_id = %s", (d.message_id,))

@@ -107,7 +107,7 @@ class MessageSearch(Projector):
             await ctx.conn.execute(sql.SQL("DELETE FROM {} WHERE message_id = %s")
                                    .format(table), (d.message_id,))
 
-    @on("MessageDeleted")
+    @on("MessageDeleted", "MessagePurged")
     async def deleted(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
         await ctx.conn.execute(sql.SQL("DELETE FROM {} WHERE message_id = %s").format(
             ctx.table("message_search")), (event.data.message_id,))

@@ -50,9 +50,13 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     security = overrides.pop("security", Security(
         argon2_memory_kib=64, argon2_time_cost=1, argon2_parallelism=1, hash_concurrency=4,
         totp_encryption_key=TOTP_KEY))
+    # a read waits up to 10 s for the read models (2 s in production): with every context's
+    # projectors in one process on a busy 2-core machine, 2 s is sometimes not enough, and
+    # no test here measures the wait (those that test projection_lag set their own)
     limits = overrides.pop("limits", Limits(
         rate_limit_general_per_sec=10_000, rate_limit_general_burst=10_000,
-        rate_limit_auth_per_sec=10_000, rate_limit_auth_burst=10_000))
+        rate_limit_auth_per_sec=10_000, rate_limit_auth_burst=10_000,
+        read_your_writes_wait_ms=10_000))
     public_url = overrides.pop("public_url", "https://chat.example")
     # rebuilds requested through the app start at once (no hand-off to a dedicated process)
     overrides.setdefault("rebuild_hand_off_secs", 0.0)

@@ -21,7 +21,7 @@ NAMES_IN_THE_LOG = {
     "UserUnblocked", "UserUnsuspended",
     # messaging (issue 13)
     "BookmarkAdded", "BookmarkRemoved", "MessageDeleted", "MessageEdited", "MessagePinned",
-    "MessageQuarantined", "MessageUnquarantined",
+    "MessageQuarantined", "MessageUnquarantined", "MessagePurged",
     "MessageScheduled", "MessageSent", "MessageUnpinned", "PollClosed", "PollCreated",
     "PollVoteRemoved", "PollVoted", "ReactionAdded", "ReactionRemoved", "ReadCursorMoved",
     "ScheduledMessageCancelled", "ScheduledMessageDelivered", "WebhookCreated",

@@ -11,7 +11,7 @@ import msgspec
 
 from chatalot.bootstrap import build_registry
 from chatalot.domain.keys.events import SenderKeyUpdated
-from chatalot.domain.messaging.events import MessageSent, ReadCursorMoved
+from chatalot.domain.messaging.events import MessagePurged, MessageSent, ReadCursorMoved
 from chatalot.domain.spaces.events import (
     SPACES_EVENTS,
     WIRE_NAMES,
@@ -85,6 +85,18 @@ def test_a_sender_key_copy_is_addressed_and_gated_by_membership() -> None:
     assert r is not None
     assert r.users == frozenset({recipient}) and r.gate == channel and r.channel_id is None
     assert b"recipient_id" not in r.frame
+
+
+def test_a_purge_goes_out_as_a_moderators_deletion() -> None:
+    ids = {"message_id": uuid.uuid4(), "channel_id": uuid.uuid4()}
+    moderator = uuid.uuid4()
+    r = route(recorded(MessagePurged(**ids, user_id=uuid.uuid4(), moderator_id=moderator,
+                                     scope="user", reason="secret reason")))
+    assert r is not None and r.channel_id == ids["channel_id"]
+    frame = msgspec.json.decode(r.frame)
+    assert frame["type"] == "message_deleted" and frame["by_moderator"] is True
+    assert frame["deleted_by"] == str(moderator) and "reason" not in frame
+    assert frame["message_id"] == str(ids["message_id"])
 
 
 def test_new_groups_channels_and_channel_owners_reach_who_may_see_them() -> None:

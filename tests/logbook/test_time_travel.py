@@ -1,7 +1,8 @@
 """Time travel (issue 11 item 3): random histories of a group's channels through the spaces
-commands on real PostgreSQL; after every command the live state (the decision tables spaces
-keeps) is snapshotted with the command's position; then the channel's state replayed from
-the log at each of those positions must equal its snapshot. Also the route itself."""
+and messaging commands (sends, deletes, pins, unpins, purges) on real PostgreSQL; after
+every command the live state (the decision tables spaces and messaging keep) is
+snapshotted with the command's position; then the channel's state replayed from the log
+at each of those positions must equal its snapshot. Also the route itself."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chatalot.auth.ratelimit import MemoryRateLimiter
 from chatalot.cli.log_tools import print_channel_state
 from chatalot.domain.errors import DomainError
 from chatalot.domain.logbook.rules import LogScope
 from chatalot.logbook.time_travel import channel_state
+from chatalot.messaging import contracts as m
+from chatalot.messaging.commands import messages, purge, reactions
+from chatalot.messaging.runtime import MessagingRuntime
 from chatalot.request_info import RequestInfo
 from chatalot.spaces import contracts as c
 from chatalot.spaces.commands import channels, communities, groups, members
@@ -38,12 +43,21 @@ STEP = st.one_of(
     st.tuples(st.just("update"), st.tuples(st.booleans(), st.sampled_from([0, 5, 60]))),
     st.tuples(st.just("new_channel"), st.just(0)),
     st.tuples(st.just("delete_channel"), st.integers(0, 3)),
+    # messaging: sends by anyone, and the owner's deletes, pins, unpins and purges of the
+    # n-th message sent so far
+    *[st.tuples(st.just("send"), st.integers(0, USERS - 1)),
+      st.tuples(st.sampled_from(["delete", "pin", "unpin", "purge"]), st.integers(0, 7))] * 2,
 )
+MESSAGE_OPS = ("send", "delete", "pin", "unpin", "purge")
 
 
 class World(Harness):
     """spaces' harness (one loop, pool, store; users in the account directory, the last
     of them an instance admin), plus the live and the replayed state of a channel."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(database_url)
+        self.msg = MessagingRuntime(self.store, self.pool, MemoryRateLimiter())
 
     def fetch(self, query: str, params: Any) -> list[Any]:
         return self.execute(query, params)
@@ -60,6 +74,11 @@ class World(Harness):
                                        " WHERE channel_id = %s", (channel_id,))),
             "bans": {r[0] for r in self.fetch("SELECT user_id::text FROM channel_bans"
                                               " WHERE channel_id = %s", (channel_id,))},
+            "pins": {r[0] for r in self.fetch(
+                "SELECT message_id::text FROM messaging_messages WHERE channel_id = %s"
+                " AND pinned AND NOT deleted", (channel_id,))},
+            "messages": self.fetch("SELECT count(*) FROM messaging_messages WHERE"
+                                   " channel_id = %s AND NOT deleted", (channel_id,))[0][0],
         }
 
     def travelled(self, channel_id: uuid.UUID, at: str) -> dict[str, Any] | None:
@@ -68,9 +87,29 @@ class World(Harness):
         if state.channel.deleted:
             return None
         ch = state.channel
+        assert len(set(state.pins)) == len(state.pins)
         return {"settings": (ch.read_only, ch.archived, ch.slow_mode_secs),
                 "members": {m.user_id: m.role for m in state.members},
-                "bans": {b.user_id for b in state.bans}}
+                "bans": {b.user_id for b in state.bans}, "pins": set(state.pins),
+                "messages": state.message_count}
+
+    def message_step(self, op: str, arg: int, users: list[uuid.UUID], ch: uuid.UUID,
+                     sent: list[tuple[uuid.UUID, uuid.UUID]]
+                     ) -> Coroutine[Any, Any, Any] | None:
+        """A messaging command of the history; None when there is no message yet."""
+        rt = self.msg
+        if op == "send":
+            return messages.send_message(rt, users[arg], ch, m.SendMessage(
+                ciphertext="aGk=", encryption="none"), INFO)
+        if not sent:
+            return None
+        channel, message = sent[arg % len(sent)]
+        if op == "delete":
+            return messages.delete_message(rt, users[0], message, INFO)
+        if op == "purge":
+            return purge.purge_message(rt, users[-1], message, "tt", INFO)
+        verb = reactions.pin_message if op == "pin" else reactions.unpin_message
+        return verb(rt, users[0], channel, message, INFO)
 
 
 def step(rt: SpacesRuntime, op: str, arg: Any, users: list[uuid.UUID], cid: uuid.UUID,
@@ -107,7 +146,7 @@ def test_time_travel_equals_the_live_state_it_was_taken_from(database_url: str) 
     world = World(database_url)
     users = world.users[:USERS]
 
-    @given(steps=st.lists(STEP, min_size=1, max_size=14))
+    @given(steps=st.lists(STEP, min_size=1, max_size=18))
     def history(steps: list[tuple[str, Any]]) -> None:
         rt = world.rt
         owner = users[0]
@@ -118,17 +157,29 @@ def test_time_travel_equals_the_live_state_it_was_taken_from(database_url: str) 
         chans = [world.run(groups.create_channel(rt, owner, gid, c.CreateChannel(name="a"),
                                                  INFO))[0]]
         snapshots: list[tuple[str, dict[uuid.UUID, Any]]] = []
-        # everyone joins first (the community's public group, its channel), so that most
-        # random steps change something
-        for op, arg in [*(("join", i) for i in range(1, USERS)), *steps]:
-            command = step(world.rt, op, arg, users, cid, gid, chans)
+        # everyone joins first (the community's public group, its channel) and a few
+        # messages are sent, one pinned, so that most random steps change something
+        sent: list[tuple[uuid.UUID, uuid.UUID]] = []
+        prefix = [*(("join", i) for i in range(1, USERS)), ("send", 1), ("send", 2),
+                  ("send", 0), ("pin", 0)]
+        for op, arg in [*prefix, *steps]:
+            command = (world.message_step(op, arg, users, chans[-1], sent)
+                       if op in MESSAGE_OPS else step(world.rt, op, arg, users, cid, gid, chans))
+            if command is None:
+                continue
             try:
                 result = world.run(command)
             except DomainError:
                 continue
+            if isinstance(result, m.Purged):
+                if result.position is None:
+                    continue
+                result = result.position
             position = result[1] if isinstance(result, tuple) else result
             if op == "new_channel":
                 chans.append(result[0])
+            if op == "send":
+                sent.append((chans[-1], uuid.UUID(str(result[0].id))))
             snapshots.append((position, {ch: world.live(ch) for ch in chans}))
         for position, live in snapshots:
             for ch, expected in live.items():

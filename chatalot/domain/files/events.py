@@ -49,6 +49,9 @@ class FileDeleted(msgspec.Struct, frozen=True, kw_only=True):
     deleted_by: uuid.UUID
     by_admin: bool
     released_sha256: list[str]
+    cause: str | None = None
+    """None: deleted by someone; "channel_deleted" / "account_deleted": its channel or its
+    uploader's account went (chatalot/files/cleanup.py)."""
 
 
 class FileQuarantined(msgspec.Struct, frozen=True, kw_only=True):

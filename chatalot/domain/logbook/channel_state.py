@@ -4,8 +4,11 @@ the group when the channel is created; a group join or leave carries the channel
 joined or left) and its community's stream (a community's deletion). The same meaning as
 the decision tables spaces keeps (chatalot/spaces/commands), without any projection.
 
-Pins and the message count come from messaging's events once that context exists; until
-then they stay empty. Pure: events in, state out.
+Pins and the message count fold messaging's events of the channel's messages (their
+`message-<id>` streams): pins as of the point, most recently pinned first (the order of
+GET /channels/{id}/pins); the count is messages sent minus those deleted or purged (a
+thread reply counts; a message deleted and then purged counts once). Pure: events in,
+state out.
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ class ChannelState:
         self.members: dict[str, str] = {}  # user id -> channel role
         self.bans: dict[str, Ban] = {}
         self.group_members: set[str] = set()
-        self.pins: list[str] = []
-        self.message_count = 0
+        self._pins: dict[str, None] = {}  # in pin order
+        self._live: set[str] = set()  # messages sent and not deleted nor purged
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "GroupMemberJoined": self._group_joined, "GroupMemberLeft": self._group_left,
             "ChannelCreated": self._created, "DmChannelCreated": self._dm_created,
@@ -57,7 +60,18 @@ class ChannelState:
             "ChannelMemberJoined": self._joined, "ChannelMemberLeft": self._left,
             "ChannelMemberKicked": self._left, "ChannelMemberBanned": self._banned,
             "ChannelMemberUnbanned": self._unbanned, "ChannelRoleChanged": self._role,
+            "MessageSent": self._sent, "MessageDeleted": self._gone_message,
+            "MessagePurged": self._gone_message, "MessagePinned": self._pinned,
+            "MessageUnpinned": self._unpinned,
         }
+
+    @property
+    def pins(self) -> list[str]:
+        return list(reversed(self._pins))
+
+    @property
+    def message_count(self) -> int:
+        return len(self._live)
 
     @property
     def id(self) -> str:
@@ -136,3 +150,20 @@ class ChannelState:
     def _role(self, d: dict[str, Any]) -> None:
         if self._mine(d) and d["user_id"] in self.members:
             self.members[d["user_id"]] = d["role"]
+
+    def _sent(self, d: dict[str, Any]) -> None:
+        if self._mine(d):
+            self._live.add(str(d["message_id"]))
+
+    def _gone_message(self, d: dict[str, Any]) -> None:
+        if self._mine(d):
+            self._live.discard(str(d["message_id"]))
+            self._pins.pop(str(d["message_id"]), None)
+
+    def _pinned(self, d: dict[str, Any]) -> None:
+        if self._mine(d):
+            self._pins[str(d["message_id"])] = None
+
+    def _unpinned(self, d: dict[str, Any]) -> None:
+        if self._mine(d):
+            self._pins.pop(str(d["message_id"]), None)

@@ -3,7 +3,7 @@
 Streams (chatalot/domain/streams.py):
 - `message-<id>`: MessageSent, MessageEdited, MessageDeleted, ReactionAdded,
   ReactionRemoved, MessagePinned, MessageUnpinned, MessageQuarantined,
-  MessageUnquarantined. Each message is its own small stream,
+  MessageUnquarantined, MessagePurged. Each message is its own small stream,
   so concurrent sends never contend and deciding on a message reads one short stream.
 - `reads-<user id>`: ReadCursorMoved (one user's read cursors, all channels).
 - `bookmarks-<user id>`: BookmarkAdded, BookmarkRemoved.
@@ -107,6 +107,21 @@ class MessageUnquarantined(msgspec.Struct, frozen=True, kw_only=True):
     message_id: uuid.UUID
     channel_id: uuid.UUID
     moderator_id: uuid.UUID
+
+
+class MessagePurged(msgspec.Struct, frozen=True, kw_only=True):
+    """Instance staff purged the message (alone, or with all of its sender's or channel's
+    messages: `scope`): it is gone as if deleted, and the bodies of its MessageSent and
+    MessageEdited (and of the MessageScheduled it was delivered from) are then redacted
+    from the log (EventRedacted records, chatalot/messaging/commands/purge.py). `user_id`
+    is the sender (None for a webhook's message), the audited target."""
+
+    message_id: uuid.UUID
+    channel_id: uuid.UUID
+    user_id: uuid.UUID | None
+    moderator_id: uuid.UUID
+    scope: str  # message | user | channel
+    reason: str | None = None
 
 
 # -- read cursors (stream reads-<user id>) ----------------------------------------------------
@@ -243,7 +258,7 @@ ADDRESSEE: Final[dict[str, str]] = {
 
 MESSAGING_EVENTS: list[type[msgspec.Struct]] = [
     MessageSent, MessageEdited, MessageDeleted, ReactionAdded, ReactionRemoved,
-    MessagePinned, MessageUnpinned, MessageQuarantined, MessageUnquarantined,
+    MessagePinned, MessageUnpinned, MessageQuarantined, MessageUnquarantined, MessagePurged,
     ReadCursorMoved, BookmarkAdded, BookmarkRemoved,
     PollCreated, PollVoted, PollVoteRemoved, PollClosed, MessageScheduled,
     ScheduledMessageCancelled, ScheduledMessageDelivered, WebhookCreated, WebhookUpdated,

@@ -30,6 +30,27 @@ async def _lock_file(tx: Tx, file_id: uuid.UUID) -> dict[str, object]:
     return row
 
 
+async def remove_record(tx: Tx, row: dict[str, object], actor: uuid.UUID, *,
+                        by_admin: bool, cause: str | None = None) -> None:
+    """Delete a locked `file_records` row: the uploader's quota back, its blobs released
+    (the collector removes their bytes), `FileDeleted`."""
+    file_id, uploader, channel_id = row["file_id"], row["uploader_id"], row["channel_id"]
+    assert isinstance(file_id, uuid.UUID)
+    assert isinstance(uploader, uuid.UUID)
+    assert isinstance(channel_id, uuid.UUID)
+    size = int(str(row["size_bytes"]))
+    hashes = [str(row["sha256"])] + ([str(row["thumbnail_sha256"])]
+                                      if row["thumbnail_sha256"] else [])
+    await tx.execute("DELETE FROM file_records WHERE file_id = %s", (file_id,))
+    usage = await state.lock_usage(tx, uploader)
+    await state.save_usage(tx, uploader, Usage(max(0, usage.bytes_used - size),
+                                                usage.recent))
+    await state.release(tx, hashes)
+    tx.append(file_stream(file_id), ev.FileDeleted(
+        file_id=file_id, channel_id=channel_id, uploader_id=uploader, size_bytes=size,
+        deleted_by=actor, by_admin=by_admin, released_sha256=hashes, cause=cause))
+
+
 async def delete_file(rt: FilesRuntime, actor: uuid.UUID, actor_is_staff: bool,
                       file_id: uuid.UUID, info: RequestInfo, *, block_hash: bool = False,
                       reason: str | None = None) -> str:
@@ -41,17 +62,7 @@ async def delete_file(rt: FilesRuntime, actor: uuid.UUID, actor_is_staff: bool,
         assert isinstance(uploader, uuid.UUID)
         assert isinstance(channel_id, uuid.UUID)
         by_admin = rules.check_may_delete(actor, uploader, actor_is_staff=actor_is_staff)
-        size = int(str(row["size_bytes"]))
-        hashes = [str(row["sha256"])] + ([str(row["thumbnail_sha256"])]
-                                          if row["thumbnail_sha256"] else [])
-        await tx.execute("DELETE FROM file_records WHERE file_id = %s", (file_id,))
-        usage = await state.lock_usage(tx, uploader)
-        await state.save_usage(tx, uploader, Usage(max(0, usage.bytes_used - size),
-                                                    usage.recent))
-        await state.release(tx, hashes)
-        tx.append(file_stream(file_id), ev.FileDeleted(
-            file_id=file_id, channel_id=channel_id, uploader_id=uploader,
-            size_bytes=size, deleted_by=actor, by_admin=by_admin, released_sha256=hashes))
+        await remove_record(tx, row, actor, by_admin=by_admin)
         if block_hash and actor_is_staff:
             await _block(tx, actor, str(row["sha256"]), reason, exists_ok=True)
 
