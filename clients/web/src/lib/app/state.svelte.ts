@@ -574,7 +574,7 @@ export class ChatState {
         return;
       case 'sender_key_rotation_required': {
         const ch = String(f.channel_id);
-        if (f.user_id !== this.me?.id) this.secure?.rotate(ch);
+        if (f.user_id !== this.me?.id) await this.secure?.rotate(ch);
         return;
       }
       case 'identity_key_changed':
