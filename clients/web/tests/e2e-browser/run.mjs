@@ -180,6 +180,21 @@ async function scenario() {
   assert.match(numberA ?? '', /^(\d{5} ){11}\d{5}$/);
   assert.equal(numberA, numberB);
 
+  // A mention: Bob picks Alice after `@` in the channel; Alice (in the DM) sees @1 on it.
+  await bobChat.click();
+  await b.locator('#composer').pressSequentially('@al');
+  await b.getByRole('listbox', { name: 'Mention suggestions' }).getByRole('option', { name: /Alice/ }).waitFor();
+  await shot(b, 'mention-autocomplete');
+  await b.locator('#composer').press('Enter');
+  assert.equal(await b.locator('#composer').inputValue(), '@alice ');
+  await b.locator('#composer').pressSequentially('look here');
+  await b.locator('#composer').press('Enter');
+  const aliceChat = a.getByRole('button', { name: /^chat/ });
+  await aliceChat.getByLabel('1 mentions').waitFor();
+  await aliceChat.click();
+  await a.locator('.msg.mentioned', { hasText: 'look here' }).waitFor();
+  await aliceChat.getByLabel('1 mentions').waitFor({ state: 'detached' });
+
   // An E2E group channel (sender keys): Alice makes it, both chat in it.
   await a.getByRole('button', { name: 'New channel in General' }).click();
   await a.getByRole('dialog').getByRole('textbox').fill('secret');

@@ -8,6 +8,7 @@ import { Api, ApiError, jwtExpiry } from './api';
 import { Gateway, type Frame } from './gateway';
 import { KeyChanged, Secure, adoptKeys, base64ToUtf8, blobStore, prepareKeys, utf8ToBase64 } from './secure';
 import { uploadFile } from './files';
+import { declaredMentions, type Mentionable } from './mentions';
 import { confirm, prepend, react, receive, update } from './timeline';
 import type { Channel, Community, Dm, Group, Msg, ServerMessage, Unread, User } from './types';
 
@@ -40,6 +41,8 @@ export class ChatState {
   typing = $state<Record<string, Record<string, number>>>({});
   presence = $state<Record<string, string>>({});
   users = $state<Record<string, User>>({});
+  /** Per channel: its members as last fetched (mention autocomplete). */
+  private mentionable: Record<string, { at: number; members: Mentionable[] }> = {};
   keyWarnings = $state<Record<string, boolean>>({});
   /** Per channel: the last message read when it was opened (the unread divider goes after it). */
   readMarker = $state<Record<string, string | null>>({});
@@ -309,6 +312,7 @@ export class ChatState {
       edited: !!s.edited_at,
       deleted: !!s.deleted,
       reactions: (s.reactions ?? []).map((r) => ({ emoji: r.emoji, user_ids: r.user_ids })),
+      mentions: s.mentions ?? [],
     };
     if (msg.senderId) void this.user(msg.senderId);
     if (msg.deleted || s.ciphertext === null) return msg;
@@ -382,6 +386,7 @@ export class ChatState {
     } else {
       ciphertext = utf8ToBase64(text);
     }
+    const mentions = await this.mentionsIn(channelId, text);
     const msg: Msg = {
       id: `pending:${clientId}`,
       clientId,
@@ -410,6 +415,7 @@ export class ChatState {
         sender_key_id: senderKeyId,
         client_id: clientId,
         reply_to: replyTo,
+        mentions,
       });
       this.messages[channelId] = confirm(this.messages[channelId] ?? [], clientId, String(reply.id), String(reply.created_at));
       this.markRead(channelId);
@@ -450,14 +456,35 @@ export class ChatState {
 
   /** Every member of a channel (paged). */
   async members(channelId: string): Promise<string[]> {
-    const out: string[] = [];
+    return (await this.memberList(channelId)).map((m) => m.id);
+  }
+
+  /** The channel's members with their names (every page); cached for mentions. */
+  async memberList(channelId: string): Promise<Mentionable[]> {
+    const out: Mentionable[] = [];
     let cursor: string | null = null;
     do {
-      const page: Page<{ user_id: string }> = await this.api.get(`/channels/${channelId}/members?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-      out.push(...page.items.map((m) => m.user_id));
+      const page: Page<{ user_id: string; username: string | null; display_name: string | null }> = await this.api.get(
+        `/channels/${channelId}/members?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      for (const m of page.items) out.push({ id: m.user_id, username: m.username ?? '', display_name: m.display_name });
       cursor = page.next_cursor;
     } while (cursor);
+    this.mentionable[channelId] = { at: Date.now(), members: out };
     return out;
+  }
+
+  /** Members to offer after `@` (fetched at most every 30 s per channel). */
+  async mentionCandidates(channelId: string): Promise<Mentionable[]> {
+    const held = this.mentionable[channelId];
+    if (held && Date.now() - held.at < 30_000) return held.members;
+    return this.memberList(channelId);
+  }
+
+  /** The ids the text mentions, from the current member list (fetched only when the text has an `@`). */
+  private async mentionsIn(channelId: string, text: string): Promise<string[]> {
+    if (!text.includes('@')) return [];
+    return declaredMentions(text, await this.memberList(channelId));
   }
 
   async setE2e(channelId: string): Promise<void> {
@@ -483,7 +510,8 @@ export class ChatState {
     const channel = this.channel(msg.channelId);
     let ciphertext = utf8ToBase64(text);
     if (channel?.kind === 'dm') ciphertext = await this.secure!.encryptDm(this.dmPeer(msg.channelId)!.id, text);
-    await this.gateway!.command({ type: 'edit_message', message_id: msg.id, ciphertext, nonce: '' });
+    const mentions = await this.mentionsIn(msg.channelId, text);
+    await this.gateway!.command({ type: 'edit_message', message_id: msg.id, ciphertext, nonce: '', mentions });
     this.messages[msg.channelId] = update(this.messages[msg.channelId], msg.id, (m) => ({ ...m, text, ciphertext, edited: true }));
   }
 
@@ -621,7 +649,8 @@ export class ChatState {
   private notify(ch: string, s: ServerMessage): void {
     const level = this.prefs.notifications;
     const dm = this.channel(ch)?.kind === 'dm';
-    if (level === 'nothing' || (level === 'mentions' && !dm)) return;
+    const mentioned = (s.mentions ?? []).includes(this.me?.id ?? '');
+    if (level === 'nothing' || (level === 'mentions' && !dm && !mentioned)) return;
     if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
     if (document.visibilityState === 'visible' && this.current === ch) return;
     const body =

@@ -81,6 +81,8 @@ export interface Msg {
   edited: boolean;
   deleted: boolean;
   reactions: Reaction[];
+  /** The user ids the sender declared as mentioned. */
+  mentions?: string[];
   pending?: boolean;
   failed?: string;
 }
