@@ -195,6 +195,38 @@ async function scenario() {
   await a.locator('.msg.mentioned', { hasText: 'look here' }).waitFor();
   await aliceChat.getByLabel('1 mentions').waitFor({ state: 'detached' });
 
+  // A thread: Bob replies in the thread of his message; Alice sees "1 reply" and opens it.
+  const look = messages(b, 'look here');
+  await look.hover();
+  await look.getByRole('button', { name: 'Reply in thread' }).click();
+  await b.locator('#thread-composer').fill('in the thread');
+  await b.locator('#thread-composer').press('Enter');
+  await b.getByTestId('thread-message').filter({ hasText: 'in the thread' }).waitFor();
+  await messages(a, 'look here').getByRole('button', { name: '💬 1 reply' }).click();
+  await a.getByTestId('thread-message').filter({ hasText: 'in the thread' }).waitFor();
+  assert.equal(await messages(a, 'in the thread').count(), 0, 'thread replies stay out of the main timeline');
+  await shot(a, 'thread');
+  await a.getByRole('button', { name: 'Close panel' }).click();
+  // Pins (Alice owns the community), edit history, bookmarks.
+  await messages(a, 'look here').hover();
+  await messages(a, 'look here').getByRole('button', { name: 'Pin' }).click();
+  await a.getByRole('status').filter({ hasText: 'Pinned.' }).waitFor();
+  await b.getByRole('button', { name: 'Pinned messages' }).click();
+  await b.getByTestId('pin').filter({ hasText: 'look here' }).waitFor();
+  await b.getByRole('button', { name: 'Close panel' }).click();
+  await messages(a, 'welcome').hover();
+  await messages(a, 'welcome').getByRole('button', { name: 'Edit history' }).click();
+  await a.getByTestId('version').nth(1).filter({ hasText: 'welcome' }).waitFor();
+  assert.match(await a.getByTestId('version').first().textContent(), /^Original\s.*hello bob <img src=x/s);
+  assert.equal(await a.getByTestId('version').first().locator('img').count(), 0, 'old versions are sanitised too');
+  await a.getByRole('button', { name: 'Close panel' }).click();
+  await messages(b, 'thanks alice').hover();
+  await messages(b, 'thanks alice').getByRole('button', { name: 'Bookmark' }).click();
+  await b.getByRole('status').filter({ hasText: 'Bookmarked.' }).waitFor();
+  await b.getByRole('button', { name: 'Bookmarks' }).click();
+  await b.getByTestId('bookmark').filter({ hasText: 'thanks alice' }).waitFor();
+  await b.getByRole('button', { name: 'Close panel' }).click();
+
   // An E2E group channel (sender keys): Alice makes it, both chat in it.
   await a.getByRole('button', { name: 'New channel in General' }).click();
   await a.getByRole('dialog').getByRole('textbox').fill('secret');

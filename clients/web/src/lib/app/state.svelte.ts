@@ -13,7 +13,7 @@ import { confirm, prepend, react, receive, update } from './timeline';
 import type { Channel, Community, Dm, Group, Msg, ServerMessage, Unread, User } from './types';
 
 type AuthReply = { access_token: string; refresh_token: string; user: User; recovery_code?: string | null };
-type Page<T> = { items: T[]; next_cursor: string | null };
+import type { Page } from './types';
 
 export interface Prefs {
   theme: 'dark' | 'light';
@@ -298,6 +298,11 @@ export class ChatState {
     return opened.length;
   }
 
+  /** A server message as the timeline shows it (decrypted when E2E): for the side panels. */
+  show(s: ServerMessage): Promise<Msg> {
+    return this.openMessage(s);
+  }
+
   private async openMessage(s: ServerMessage): Promise<Msg> {
     const msg: Msg = {
       id: (s.id ?? s.message_id)!,
@@ -313,10 +318,17 @@ export class ChatState {
       deleted: !!s.deleted,
       reactions: (s.reactions ?? []).map((r) => ({ emoji: r.emoji, user_ids: r.user_ids })),
       mentions: s.mentions ?? [],
+      threadId: s.thread_id ?? null,
+      replyCount: (s as { reply_count?: number }).reply_count ?? 0,
     };
     if (msg.senderId) void this.user(msg.senderId);
     if (msg.deleted || s.ciphertext === null) return msg;
     return { ...msg, ...(await this.decrypt(s.channel_id, s.sender_id, s.encryption, s.ciphertext)) };
+  }
+
+  /** One ciphertext's text (an older version of a message: edit history). */
+  openText(channelId: string, sender: string | null, encryption: string, ciphertext: string): Promise<Pick<Msg, 'text' | 'problem'>> {
+    return this.decrypt(channelId, sender, encryption, ciphertext);
   }
 
   private async decrypt(channelId: string, sender: string | null, encryption: string, ciphertext: string): Promise<Pick<Msg, 'text' | 'problem'>> {
@@ -357,7 +369,7 @@ export class ChatState {
   }
 
   /** Send: shown at once (pending), sent with a client_id, answered by message_sent. */
-  async send(channelId: string, text: string, replyTo: string | null = null, type = 'text', retry = true): Promise<void> {
+  async send(channelId: string, text: string, replyTo: string | null = null, type = 'text', retry = true, threadId: string | null = null): Promise<void> {
     const channel = this.channel(channelId);
     if (!channel || !this.me || !this.gateway) return;
     const clientId = crypto.randomUUID();
@@ -397,6 +409,7 @@ export class ChatState {
       type,
       text,
       replyTo,
+      threadId,
       createdAt: new Date().toISOString(),
       edited: false,
       deleted: false,
@@ -415,6 +428,7 @@ export class ChatState {
         sender_key_id: senderKeyId,
         client_id: clientId,
         reply_to: replyTo,
+        thread_id: threadId,
         mentions,
       });
       this.messages[channelId] = confirm(this.messages[channelId] ?? [], clientId, String(reply.id), String(reply.created_at));
@@ -424,7 +438,7 @@ export class ChatState {
         // the channel became end-to-end encrypted since the sidebar was read: read it again, encrypt
         this.messages[channelId] = (this.messages[channelId] ?? []).filter((m) => m.id !== msg.id);
         await this.loadSidebar();
-        return this.send(channelId, text, replyTo, type, false);
+        return this.send(channelId, text, replyTo, type, false, threadId);
       }
       this.messages[channelId] = update(this.messages[channelId] ?? [], msg.id, (m) => ({ ...m, pending: false, failed: (e as Error).message }));
     }
