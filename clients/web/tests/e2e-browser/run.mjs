@@ -6,7 +6,11 @@
 // nothing is lost or doubled. Screenshots of the main screens at desktop and phone widths
 // go to test-results/ (not committed).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { test, after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 import { Server } from './server.mjs';
@@ -330,3 +334,71 @@ async function scenario() {
   await alice.context.close();
   await bob.context.close();
 }
+
+// The Python SDK (clients/python) as the other side of an E2E DM: tests/e2e-browser/sdk_peer.py.
+const PYTHON = process.env.CHATALOT_PYTHON ?? new URL('../../../../.venv/bin/python', import.meta.url).pathname;
+const SDK_PEER = new URL('./sdk_peer.py', import.meta.url).pathname;
+async function sdk(keyFile, ...args) {
+  const { stdout } = await promisify(execFile)(PYTHON, [SDK_PEER, args[0], server.url, keyFile, ...args.slice(1)], {
+    cwd: new URL('../../../../', import.meta.url).pathname,
+  });
+  return JSON.parse(stdout);
+}
+
+test('a browser and a Python SDK client exchange E2E DMs both ways', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chatalot-sdk-peer-'));
+  const keyFile = join(dir, 'sam.keys');
+  const carol = await person('carol');
+  try {
+    const sam = await sdk(keyFile, 'register', 'sam', 'correct horse battery staple 42', 'Sam');
+    await register(carol);
+    const c = carol.page;
+    // Carol's user id, from her access token (a JWT: `sub`).
+    const carolId = await c.evaluate(() => {
+      const tokens = JSON.parse(localStorage.getItem('chatalot.tokens') ?? '{}');
+      const jwt = Object.values(tokens).find((v) => typeof v === 'string' && v.split('.').length === 3);
+      return JSON.parse(atob(jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).sub;
+    });
+    // The SDK starts the DM (X3DH from Carol's bundle); the browser decrypts it.
+    await sdk(keyFile, 'send-dm', carolId, 'hello carol, from python');
+    const dmButton = c.getByRole('button', { name: /^Sam/ });
+    await dmButton.getByLabel('1 unread').waitFor();
+    await dmButton.click();
+    await c.getByRole('heading', { name: 'Sam' }).waitFor();
+    await messages(c, 'from python').getByLabel('encrypted').waitFor();
+    // The browser answers in the same session; the SDK decrypts it.
+    await send(c, 'hello sam, from a browser');
+    await messages(c, 'from a browser').getByLabel('encrypted').waitFor();
+    const dms = await sdk(keyFile, 'dms');
+    assert.equal(dms.length, 1);
+    assert.equal(dms[0].peer, carolId);
+    const said = (list) => list.map((m) => [m.sender_id === sam.user_id ? 'sam' : 'carol', m.encryption, m.text, m.error]);
+    assert.deepEqual(said(dms[0].messages), [
+      ['sam', 'double_ratchet', 'hello carol, from python', null],
+      ['carol', 'double_ratchet', 'hello sam, from a browser', null],
+    ]);
+    // A second round after the ratchet turned, each way.
+    await sdk(keyFile, 'send-dm', carolId, 'second from python');
+    await messages(c, 'second from python').getByLabel('encrypted').waitFor();
+    await send(c, 'second from the browser');
+    await messages(c, 'second from the browser').getByLabel('encrypted').waitFor();
+    const again = await sdk(keyFile, 'dms');
+    assert.deepEqual(said(again[0].messages).slice(2), [
+      ['sam', 'double_ratchet', 'second from python', null],
+      ['carol', 'double_ratchet', 'second from the browser', null],
+    ]);
+    assert.equal(await c.getByTestId('undecryptable').count(), 0);
+    // Both sides compute the same safety number.
+    await c.getByRole('button', { name: 'Safety number' }).click();
+    const shown = (await c.getByTestId('safety-number').textContent()).replace(/\s/g, '');
+    await c.getByRole('button', { name: 'Close' }).click();
+    assert.equal(shown, (await sdk(keyFile, 'safety-number', carolId)).number);
+    await shot(c, 'sdk-dm');
+  } catch (e) {
+    await carol.page.screenshot({ path: `${SHOTS}failure-sdk-${carol.name}.png` }).catch(() => {});
+    throw e;
+  } finally {
+    await carol.context.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
