@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeThread, replyCount } from '../../src/lib/app/panels';
+import { mergeThread, pollOptions, replyCount, shares, type Poll } from '../../src/lib/app/panels';
 import type { Msg } from '../../src/lib/app/types';
 
 const msg = (id: string, at: string, extra: Partial<Msg> = {}): Msg => ({
@@ -39,5 +39,20 @@ describe('thread panel', () => {
     expect(replyCount(root, [root])).toBe(2);
     const all = [root, ...['1', '2', '3'].map((i) => msg(i, `t${i}`, { threadId: 'r' })), msg('4', 't4', { threadId: 'r', deleted: true })];
     expect(replyCount(root, all)).toBe(3);
+  });
+});
+
+describe('polls', () => {
+  it('reads the options one per line, 2 to 10 of them', () => {
+    expect(pollOptions(' red \n\nblue\n')).toEqual(['red', 'blue']);
+    expect(() => pollOptions('only one')).toThrow(/at least two/);
+    expect(() => pollOptions(Array.from({ length: 11 }, (_, i) => `o${i}`).join('\n'))).toThrow(/at most ten/);
+    expect(() => pollOptions(`a\n${'x'.repeat(201)}`)).toThrow(/200/);
+  });
+
+  it('shows each option as a share of the voters', () => {
+    const poll = { total_voters: 3, options: [{ votes: 2 }, { votes: 1 }, { votes: 0 }] } as unknown as Poll;
+    expect(shares(poll)).toEqual([67, 33, 0]);
+    expect(shares({ ...poll, total_voters: 0 })).toEqual([0, 0, 0]);
   });
 });

@@ -231,6 +231,37 @@ async function scenario() {
   await b.getByTestId('bookmark').filter({ hasText: 'thanks alice' }).waitFor();
   await b.getByRole('button', { name: 'Close panel' }).click();
 
+  // A poll: Alice creates it, Bob votes, Alice sees the result live and closes it.
+  await a.getByRole('button', { name: 'Polls' }).click();
+  await a.getByLabel('Question').fill('Lunch?');
+  await a.getByLabel('Options, one per line').fill('pizza\nsushi');
+  await a.getByRole('button', { name: 'Create poll' }).click();
+  await a.getByTestId('poll').filter({ hasText: 'Lunch?' }).waitFor();
+  await b.getByRole('button', { name: 'Polls' }).click();
+  const bobPoll = b.getByTestId('poll').filter({ hasText: 'Lunch?' });
+  await bobPoll.getByRole('radio', { name: 'sushi' }).check();
+  await bobPoll.getByRole('button', { name: 'Vote' }).click();
+  await a.getByTestId('poll').getByText('1 voter').waitFor();
+  await a.getByTestId('poll').getByLabel('sushi: 1 votes').waitFor();
+  await shot(a, 'poll');
+  await a.getByRole('button', { name: 'Close poll' }).click();
+  await bobPoll.getByText('closed').waitFor();
+  await a.getByRole('button', { name: 'Close panel' }).click();
+  await b.getByRole('button', { name: 'Close panel' }).click();
+  // A scheduled message: Bob schedules it a few seconds ahead; it arrives on Alice's side.
+  await b.getByRole('button', { name: 'Scheduled messages' }).click();
+  await b.getByLabel('Message', { exact: true }).fill('scheduled hello');
+  const soon = await b.evaluate(() => {
+    const d = new Date(Date.now() + 4000);
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  });
+  await b.getByLabel('Send at').fill(soon);
+  await b.getByRole('button', { name: 'Schedule', exact: true }).click();
+  await b.getByTestId('scheduled').filter({ hasText: 'scheduled hello' }).waitFor();
+  await messages(a, 'scheduled hello').waitFor();
+  await b.getByRole('button', { name: 'Close panel' }).click();
+
   // An E2E group channel (sender keys): Alice makes it, both chat in it.
   await a.getByRole('button', { name: 'New channel in General' }).click();
   await a.getByRole('dialog').getByRole('textbox').fill('secret');
@@ -359,6 +390,12 @@ test('a browser and a Python SDK client exchange E2E DMs both ways', { timeout: 
       const jwt = Object.values(tokens).find((v) => typeof v === 'string' && v.split('.').length === 3);
       return JSON.parse(atob(jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).sub;
     });
+    // DMs need a shared community: Carol makes one and the SDK joins by invite.
+    await ask(c, c.getByRole('button', { name: '+ Community' }), 'Lab');
+    await c.getByRole('button', { name: 'Invite people to Lab' }).click();
+    const code = await c.getByTestId('invite-code').inputValue();
+    await c.getByRole('button', { name: 'Close' }).click();
+    await sdk(keyFile, 'join-invite', code);
     // The SDK starts the DM (X3DH from Carol's bundle); the browser decrypts it.
     await sdk(keyFile, 'send-dm', carolId, 'hello carol, from python');
     const dmButton = c.getByRole('button', { name: /^Sam/ });

@@ -5,6 +5,7 @@ the answer as JSON on stdout.
     sdk_peer.py register SERVER KEY_FILE USERNAME PASSWORD DISPLAY_NAME  -> {"user_id"}
     sdk_peer.py dms SERVER KEY_FILE                      -> [{channel_id, peer, messages}]
     sdk_peer.py send-dm SERVER KEY_FILE PEER_ID TEXT     -> {"channel_id", "id"}
+    sdk_peer.py join-invite SERVER KEY_FILE CODE         -> the server's answer
     sdk_peer.py safety-number SERVER KEY_FILE PEER_ID    -> {"number"} (60 digits)
 """
 
@@ -48,6 +49,8 @@ async def run(command: str, server: str, key_file: str, *args: str) -> Any:
             sent = await client.messages.send_text(channel, args[1], encryption="double_ratchet",
                                                    peer=peer)
             return {"channel_id": str(channel), "id": str(sent.id)}
+        if command == "join-invite":
+            return await client.rest.call("POST", f"/community-invites/{args[0]}/accept", dict)
         if command == "safety-number":
             return {"number": client.safety_number(uuid.UUID(args[0]))}
         raise SystemExit(f"unknown command {command!r}")

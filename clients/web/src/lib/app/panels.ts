@@ -3,6 +3,7 @@
  * the timeline's Msg (decrypted like the timeline), and the few writes they offer. Kept
  * out of state.svelte.ts: the panels load on demand and hold their own copies.
  */
+import { utf8ToBase64 } from './secure';
 import type { ChatState } from './state.svelte';
 import type { Msg, Page, ServerMessage } from './types';
 
@@ -99,4 +100,85 @@ export function addBookmark(app: ChatState, messageId: string, note: string | nu
 
 export async function removeBookmark(app: ChatState, id: string): Promise<void> {
   await app.api.del(`/bookmarks/${id}`);
+}
+
+// --- polls ------------------------------------------------------------------------------
+
+export interface Poll {
+  id: string;
+  channel_id: string;
+  creator_id: string;
+  question: string;
+  options: { text: string; votes: number; voter_ids: string[] | null }[];
+  multi_select: boolean;
+  anonymous: boolean;
+  expires_at: string | null;
+  closed: boolean;
+  total_voters: number;
+  my_vote: number[] | null;
+  created_at: string;
+}
+
+/** The options of a poll form: one per line, trimmed, empty lines dropped; 2 to 10 of them. */
+export function pollOptions(text: string): string[] {
+  const out = text.split('\n').map((s) => s.trim()).filter(Boolean);
+  if (out.length < 2) throw new Error('A poll needs at least two options.');
+  if (out.length > 10) throw new Error('A poll has at most ten options.');
+  if (out.some((o) => o.length > 200)) throw new Error('An option has at most 200 characters.');
+  return out;
+}
+
+/** Each option's share of the voters, in whole percent (0 when nobody voted). */
+export function shares(poll: Poll): number[] {
+  return poll.options.map((o) => (poll.total_voters ? Math.round((100 * o.votes) / poll.total_voters) : 0));
+}
+
+export async function loadPolls(app: ChatState, channelId: string): Promise<Poll[]> {
+  const page = await app.api.get<Page<Poll>>(`/channels/${channelId}/polls?limit=50`);
+  return page.items;
+}
+
+export function createPoll(app: ChatState, channelId: string, question: string, options: string[], multi: boolean): Promise<Poll> {
+  return app.api.post<Poll>(`/channels/${channelId}/polls`, { question, options, multi_select: multi });
+}
+
+export async function vote(app: ChatState, poll: string, indexes: number[]): Promise<void> {
+  if (indexes.length) await app.api.post(`/polls/${poll}/vote`, { option_indexes: indexes });
+  else await app.api.del(`/polls/${poll}/vote`);
+}
+
+export async function closePoll(app: ChatState, poll: string): Promise<void> {
+  await app.api.post(`/polls/${poll}/close`, {});
+}
+
+// --- scheduled messages -----------------------------------------------------------------
+
+export interface Scheduled {
+  id: string;
+  channel_id: string;
+  scheduled_for: string;
+  ciphertext: string;
+  encryption: string;
+}
+
+/**
+ * Schedule text in a plaintext channel (E2E text would be encrypted now and sent later,
+ * out of order with the ratchet or chain: not offered). `when` must be in the future.
+ */
+export async function schedule(app: ChatState, channelId: string, text: string, when: Date, now = new Date()): Promise<Scheduled> {
+  if (!(when.getTime() > now.getTime())) throw new Error('Pick a time in the future.');
+  return app.api.post<Scheduled>('/messages/schedule', {
+    channel_id: channelId,
+    scheduled_for: when.toISOString(),
+    ciphertext: utf8ToBase64(text),
+    encryption: 'none',
+  });
+}
+
+export async function loadScheduled(app: ChatState): Promise<Scheduled[]> {
+  return (await app.api.get<Page<Scheduled>>('/messages/scheduled?limit=100')).items;
+}
+
+export async function cancelScheduled(app: ChatState, id: string): Promise<void> {
+  await app.api.del(`/messages/scheduled/${id}`);
 }

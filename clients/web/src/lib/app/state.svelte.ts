@@ -38,6 +38,12 @@ export class ChatState {
   current = $state<string | null>(null);
   messages = $state<Record<string, Msg[]>>({});
   moreBefore = $state<Record<string, boolean>>({});
+  /** Bumped on every poll event (poll_created, poll_voted, ...): open poll panels reload. */
+  pollEvents = $state(0);
+  /** Bumped on message_pinned / message_unpinned: an open pins panel reloads. */
+  pinEvents = $state(0);
+  /** Channels new to this page whose next message's unread count is read from the server. */
+  private recount = new Set<string>();
   typing = $state<Record<string, Record<string, number>>>({});
   presence = $state<Record<string, string>>({});
   users = $state<Record<string, User>>({});
@@ -583,6 +589,16 @@ export class ChatState {
         if (this.messages[ch]) this.messages[ch] = update(this.messages[ch], String(f.message_id), (m) => ({ ...m, deleted: true, text: null }));
         return;
       }
+      case 'message_pinned':
+      case 'message_unpinned':
+        this.pinEvents += 1;
+        return;
+      case 'poll_created':
+      case 'poll_voted':
+      case 'poll_vote_removed':
+      case 'poll_closed':
+        this.pollEvents += 1;
+        return;
       case 'reaction_added':
       case 'reaction_removed': {
         const ch = String(f.channel_id);
@@ -623,6 +639,10 @@ export class ChatState {
         this.keyWarnings[String(f.user_id)] = true;
         return;
       case 'new_dm_channel':
+        // the sidebar's unread counts may or may not include the DM's first message yet
+        this.recount.add(String(f.channel_id ?? (f.channel as { id?: string } | undefined)?.id));
+        await this.loadSidebar();
+        return;
       case 'channel_updated':
       case 'channel_deleted':
       case 'group_updated':
@@ -637,7 +657,10 @@ export class ChatState {
 
   private async onNewMessage(s: ServerMessage): Promise<void> {
     const ch = s.channel_id;
-    if (!this.channel(ch)) await this.loadSidebar();
+    if (!this.channel(ch)) {
+      this.recount.add(ch);
+      await this.loadSidebar();
+    }
     const me = this.me?.id ?? '';
     if (this.messages[ch]) {
       const msg = await this.openMessage(s);
@@ -652,6 +675,19 @@ export class ChatState {
     if (this.current === ch && typeof document !== 'undefined' && document.visibilityState === 'visible') {
       this.markRead(ch);
       return;
+    }
+    if (this.recount.delete(ch)) {
+      // counts read while this channel was new may already hold this message: ask the server
+      // as of this message (never counted twice)
+      const all = await this.api
+        .request<Unread[]>('GET', '/channels/unread', undefined, { headers: s.position ? { 'Chatalot-Min-Position': s.position } : {} })
+        .catch(() => null);
+      const item = all?.find((u) => u.channel_id === ch);
+      if (all) {
+        if (item) this.unread[ch] = item;
+        this.notify(ch, s);
+        return;
+      }
     }
     const held = (this.messages[ch] ?? []).filter((m) => m.id !== (s.id ?? s.message_id));
     const u = this.unread[ch] ?? { channel_id: ch, unread_count: 0, mention_count: 0, last_read_message_id: held.at(-1)?.id ?? null };
