@@ -6,7 +6,11 @@
 // nothing is lost or doubled. Screenshots of the main screens at desktop and phone widths
 // go to test-results/ (not committed).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { test, after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 import { Server } from './server.mjs';
@@ -180,6 +184,84 @@ async function scenario() {
   assert.match(numberA ?? '', /^(\d{5} ){11}\d{5}$/);
   assert.equal(numberA, numberB);
 
+  // A mention: Bob picks Alice after `@` in the channel; Alice (in the DM) sees @1 on it.
+  await bobChat.click();
+  await b.locator('#composer').pressSequentially('@al');
+  await b.getByRole('listbox', { name: 'Mention suggestions' }).getByRole('option', { name: /Alice/ }).waitFor();
+  await shot(b, 'mention-autocomplete');
+  await b.locator('#composer').press('Enter');
+  assert.equal(await b.locator('#composer').inputValue(), '@alice ');
+  await b.locator('#composer').pressSequentially('look here');
+  await b.locator('#composer').press('Enter');
+  const aliceChat = a.getByRole('button', { name: /^chat/ });
+  await aliceChat.getByLabel('1 mentions').waitFor();
+  await aliceChat.click();
+  await a.locator('.msg.mentioned', { hasText: 'look here' }).waitFor();
+  await aliceChat.getByLabel('1 mentions').waitFor({ state: 'detached' });
+
+  // A thread: Bob replies in the thread of his message; Alice sees "1 reply" and opens it.
+  const look = messages(b, 'look here');
+  await look.hover();
+  await look.getByRole('button', { name: 'Reply in thread' }).click();
+  await b.locator('#thread-composer').fill('in the thread');
+  await b.locator('#thread-composer').press('Enter');
+  await b.getByTestId('thread-message').filter({ hasText: 'in the thread' }).waitFor();
+  await messages(a, 'look here').getByRole('button', { name: '💬 1 reply' }).click();
+  await a.getByTestId('thread-message').filter({ hasText: 'in the thread' }).waitFor();
+  assert.equal(await messages(a, 'in the thread').count(), 0, 'thread replies stay out of the main timeline');
+  await shot(a, 'thread');
+  await a.getByRole('button', { name: 'Close panel' }).click();
+  // Pins (Alice owns the community), edit history, bookmarks.
+  await messages(a, 'look here').hover();
+  await messages(a, 'look here').getByRole('button', { name: 'Pin' }).click();
+  await a.getByRole('status').filter({ hasText: 'Pinned.' }).waitFor();
+  await b.getByRole('button', { name: 'Pinned messages' }).click();
+  await b.getByTestId('pin').filter({ hasText: 'look here' }).waitFor();
+  await b.getByRole('button', { name: 'Close panel' }).click();
+  await messages(a, 'welcome').hover();
+  await messages(a, 'welcome').getByRole('button', { name: 'Edit history' }).click();
+  await a.getByTestId('version').nth(1).filter({ hasText: 'welcome' }).waitFor();
+  assert.match(await a.getByTestId('version').first().textContent(), /^Original\s.*hello bob <img src=x/s);
+  assert.equal(await a.getByTestId('version').first().locator('img').count(), 0, 'old versions are sanitised too');
+  await a.getByRole('button', { name: 'Close panel' }).click();
+  await messages(b, 'thanks alice').hover();
+  await messages(b, 'thanks alice').getByRole('button', { name: 'Bookmark' }).click();
+  await b.getByRole('status').filter({ hasText: 'Bookmarked.' }).waitFor();
+  await b.getByRole('button', { name: 'Bookmarks' }).click();
+  await b.getByTestId('bookmark').filter({ hasText: 'thanks alice' }).waitFor();
+  await b.getByRole('button', { name: 'Close panel' }).click();
+
+  // A poll: Alice creates it, Bob votes, Alice sees the result live and closes it.
+  await a.getByRole('button', { name: 'Polls' }).click();
+  await a.getByLabel('Question').fill('Lunch?');
+  await a.getByLabel('Options, one per line').fill('pizza\nsushi');
+  await a.getByRole('button', { name: 'Create poll' }).click();
+  await a.getByTestId('poll').filter({ hasText: 'Lunch?' }).waitFor();
+  await b.getByRole('button', { name: 'Polls' }).click();
+  const bobPoll = b.getByTestId('poll').filter({ hasText: 'Lunch?' });
+  await bobPoll.getByRole('radio', { name: 'sushi' }).check();
+  await bobPoll.getByRole('button', { name: 'Vote' }).click();
+  await a.getByTestId('poll').getByText('1 voter').waitFor();
+  await a.getByTestId('poll').getByLabel('sushi: 1 votes').waitFor();
+  await shot(a, 'poll');
+  await a.getByRole('button', { name: 'Close poll' }).click();
+  await bobPoll.getByText('closed').waitFor();
+  await a.getByRole('button', { name: 'Close panel' }).click();
+  await b.getByRole('button', { name: 'Close panel' }).click();
+  // A scheduled message: Bob schedules it a few seconds ahead; it arrives on Alice's side.
+  await b.getByRole('button', { name: 'Scheduled messages' }).click();
+  await b.getByLabel('Message', { exact: true }).fill('scheduled hello');
+  const soon = await b.evaluate(() => {
+    const d = new Date(Date.now() + 4000);
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  });
+  await b.getByLabel('Send at').fill(soon);
+  await b.getByRole('button', { name: 'Schedule', exact: true }).click();
+  await b.getByTestId('scheduled').filter({ hasText: 'scheduled hello' }).waitFor();
+  await messages(a, 'scheduled hello').waitFor();
+  await b.getByRole('button', { name: 'Close panel' }).click();
+
   // An E2E group channel (sender keys): Alice makes it, both chat in it.
   await a.getByRole('button', { name: 'New channel in General' }).click();
   await a.getByRole('dialog').getByRole('textbox').fill('secret');
@@ -283,3 +365,77 @@ async function scenario() {
   await alice.context.close();
   await bob.context.close();
 }
+
+// The Python SDK (clients/python) as the other side of an E2E DM: tests/e2e-browser/sdk_peer.py.
+const PYTHON = process.env.CHATALOT_PYTHON ?? new URL('../../../../.venv/bin/python', import.meta.url).pathname;
+const SDK_PEER = new URL('./sdk_peer.py', import.meta.url).pathname;
+async function sdk(keyFile, ...args) {
+  const { stdout } = await promisify(execFile)(PYTHON, [SDK_PEER, args[0], server.url, keyFile, ...args.slice(1)], {
+    cwd: new URL('../../../../', import.meta.url).pathname,
+  });
+  return JSON.parse(stdout);
+}
+
+test('a browser and a Python SDK client exchange E2E DMs both ways', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chatalot-sdk-peer-'));
+  const keyFile = join(dir, 'sam.keys');
+  const carol = await person('carol');
+  try {
+    const sam = await sdk(keyFile, 'register', 'sam', 'correct horse battery staple 42', 'Sam');
+    await register(carol);
+    const c = carol.page;
+    // Carol's user id, from her access token (a JWT: `sub`).
+    const carolId = await c.evaluate(() => {
+      const tokens = JSON.parse(localStorage.getItem('chatalot.tokens') ?? '{}');
+      const jwt = Object.values(tokens).find((v) => typeof v === 'string' && v.split('.').length === 3);
+      return JSON.parse(atob(jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).sub;
+    });
+    // DMs need a shared community: Carol makes one and the SDK joins by invite.
+    await ask(c, c.getByRole('button', { name: '+ Community' }), 'Lab');
+    await c.getByRole('button', { name: 'Invite people to Lab' }).click();
+    const code = await c.getByTestId('invite-code').inputValue();
+    await c.getByRole('button', { name: 'Close' }).click();
+    await sdk(keyFile, 'join-invite', code);
+    // The SDK starts the DM (X3DH from Carol's bundle); the browser decrypts it.
+    await sdk(keyFile, 'send-dm', carolId, 'hello carol, from python');
+    const dmButton = c.getByRole('button', { name: /^Sam/ });
+    await dmButton.getByLabel('1 unread').waitFor();
+    await dmButton.click();
+    await c.getByRole('heading', { name: 'Sam' }).waitFor();
+    await messages(c, 'from python').getByLabel('encrypted').waitFor();
+    // The browser answers in the same session; the SDK decrypts it.
+    await send(c, 'hello sam, from a browser');
+    await messages(c, 'from a browser').getByLabel('encrypted').waitFor();
+    const dms = await sdk(keyFile, 'dms');
+    assert.equal(dms.length, 1);
+    assert.equal(dms[0].peer, carolId);
+    const said = (list) => list.map((m) => [m.sender_id === sam.user_id ? 'sam' : 'carol', m.encryption, m.text, m.error]);
+    assert.deepEqual(said(dms[0].messages), [
+      ['sam', 'double_ratchet', 'hello carol, from python', null],
+      ['carol', 'double_ratchet', 'hello sam, from a browser', null],
+    ]);
+    // A second round after the ratchet turned, each way.
+    await sdk(keyFile, 'send-dm', carolId, 'second from python');
+    await messages(c, 'second from python').getByLabel('encrypted').waitFor();
+    await send(c, 'second from the browser');
+    await messages(c, 'second from the browser').getByLabel('encrypted').waitFor();
+    const again = await sdk(keyFile, 'dms');
+    assert.deepEqual(said(again[0].messages).slice(2), [
+      ['sam', 'double_ratchet', 'second from python', null],
+      ['carol', 'double_ratchet', 'second from the browser', null],
+    ]);
+    assert.equal(await c.getByTestId('undecryptable').count(), 0);
+    // Both sides compute the same safety number.
+    await c.getByRole('button', { name: 'Safety number' }).click();
+    const shown = (await c.getByTestId('safety-number').textContent()).replace(/\s/g, '');
+    await c.getByRole('button', { name: 'Close' }).click();
+    assert.equal(shown, (await sdk(keyFile, 'safety-number', carolId)).number);
+    await shot(c, 'sdk-dm');
+  } catch (e) {
+    await carol.page.screenshot({ path: `${SHOTS}failure-sdk-${carol.name}.png` }).catch(() => {});
+    throw e;
+  } finally {
+    await carol.context.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

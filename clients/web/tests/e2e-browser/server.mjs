@@ -23,6 +23,10 @@ export class Server {
       HOST: '127.0.0.1',
       PORT: String(this.port),
       REGISTRATION_MODE: 'open',
+      // every browser and the SDK peer come from 127.0.0.1: one per-IP bucket for all of
+      // them, which a busy machine's bursts emptied now and then (429 on a plain click)
+      CHATALOT_RATE_LIMIT_GENERAL_PER_SEC: '200',
+      CHATALOT_RATE_LIMIT_GENERAL_BURST: '400',
       CHATALOT_WEB_DIR: join(ROOT, 'clients/web/build'),
     };
     delete env.DATABASE_URL;

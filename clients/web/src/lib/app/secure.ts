@@ -58,9 +58,6 @@ export class KeyChanged extends Error {
 
 export class Secure {
   readonly vault: E2EVault;
-  /** Per group channel: the members my chain was distributed to in this page's life. */
-  private readonly distributed = new Map<string, { chainId: number; members: Set<string> }>();
-  private readonly rotateNext = new Set<string>();
 
   constructor(
     store: BlobStore,
@@ -104,32 +101,37 @@ export class Secure {
   }
 
   /**
-   * A group channel's ciphertext (sender keys): my chain is distributed first, wrapped in
-   * the pairwise session of every other member, to whoever has not had it from this page
-   * (all of them after a rotation). Returns the envelope and the chain id.
+   * A group channel's ciphertext (sender keys). My chain is distributed first, wrapped in
+   * the pairwise session of every other member, when someone has not had it. Who had it is
+   * kept in the vault, so after a reload (or a removal this page never heard of) a member
+   * gone since the last distribution makes a new chain, given to those who remain only; so
+   * does a chain whose recipients are unknown. Returns the envelope and the chain id.
    */
   async encryptGroup(channel: string, members: string[], text: string): Promise<{ ciphertext: string; chainId: number }> {
     const others = members.filter((m) => m !== this.userId);
-    let state = this.distributed.get(channel);
-    if (!state || others.some((m) => !state!.members.has(m))) {
+    const current = await this.vault.sendingChainId(channel);
+    const sent = await this.vault.distributedTo(channel);
+    let chainId = current;
+    const stale = current !== null && (sent === null || sent.chainId !== current);
+    const removed = sent !== null && sent.members.some((m) => !others.includes(m));
+    if (current === null || stale || removed || others.some((m) => !sent!.members.includes(m))) {
       for (const m of others) await this.ensureSession(m);
-      const rotate = this.rotateNext.delete(channel);
-      const wrapped = await this.vault.wrapDistribution(channel, others, { rotate });
+      const wrapped = await this.vault.wrapDistribution(channel, others, { rotate: stale || removed });
       if (others.length) await this.api.post(`/channels/${channel}/sender-keys`, senderKeyUploadJson(wrapped));
-      state = { chainId: wrapped.chainId, members: new Set(others) };
-      this.distributed.set(channel, state);
+      await this.vault.recordDistributed(channel, wrapped.chainId, others);
+      chainId = wrapped.chainId;
     }
     const envelope = await this.vault.encryptGroup(channel, enc.encode(text));
-    return { ciphertext: b64encode(envelope), chainId: state.chainId };
+    return { ciphertext: b64encode(envelope), chainId: chainId! };
   }
 
   /**
-   * A member left or was removed (sender_key_rotation_required): my next message in the
-   * channel starts a new chain, distributed to those who remain only.
+   * A member left or was removed (sender_key_rotation_required): my chain in the channel is
+   * replaced in the vault before this resolves (the frame counts as handled only then);
+   * the next message distributes the new chain to those who remain.
    */
-  rotate(channel: string): void {
-    this.distributed.delete(channel);
-    this.rotateNext.add(channel);
+  rotate(channel: string): Promise<void> {
+    return this.vault.rotateSenderKey(channel);
   }
 
   /** A distribution addressed to me (sender_key_updated, or fetched): stored before use. */

@@ -8,11 +8,12 @@ import { Api, ApiError, jwtExpiry } from './api';
 import { Gateway, type Frame } from './gateway';
 import { KeyChanged, Secure, adoptKeys, base64ToUtf8, blobStore, prepareKeys, utf8ToBase64 } from './secure';
 import { uploadFile } from './files';
+import { declaredMentions, type Mentionable } from './mentions';
 import { confirm, prepend, react, receive, update } from './timeline';
 import type { Channel, Community, Dm, Group, Msg, ServerMessage, Unread, User } from './types';
 
 type AuthReply = { access_token: string; refresh_token: string; user: User; recovery_code?: string | null };
-type Page<T> = { items: T[]; next_cursor: string | null };
+import type { Page } from './types';
 
 export interface Prefs {
   theme: 'dark' | 'light';
@@ -37,9 +38,17 @@ export class ChatState {
   current = $state<string | null>(null);
   messages = $state<Record<string, Msg[]>>({});
   moreBefore = $state<Record<string, boolean>>({});
+  /** Bumped on every poll event (poll_created, poll_voted, ...): open poll panels reload. */
+  pollEvents = $state(0);
+  /** Bumped on message_pinned / message_unpinned: an open pins panel reloads. */
+  pinEvents = $state(0);
+  /** Channels new to this page whose next message's unread count is read from the server. */
+  private recount = new Set<string>();
   typing = $state<Record<string, Record<string, number>>>({});
   presence = $state<Record<string, string>>({});
   users = $state<Record<string, User>>({});
+  /** Per channel: its members as last fetched (mention autocomplete). */
+  private mentionable: Record<string, { at: number; members: Mentionable[] }> = {};
   keyWarnings = $state<Record<string, boolean>>({});
   /** Per channel: the last message read when it was opened (the unread divider goes after it). */
   readMarker = $state<Record<string, string | null>>({});
@@ -295,6 +304,11 @@ export class ChatState {
     return opened.length;
   }
 
+  /** A server message as the timeline shows it (decrypted when E2E): for the side panels. */
+  show(s: ServerMessage): Promise<Msg> {
+    return this.openMessage(s);
+  }
+
   private async openMessage(s: ServerMessage): Promise<Msg> {
     const msg: Msg = {
       id: (s.id ?? s.message_id)!,
@@ -309,10 +323,18 @@ export class ChatState {
       edited: !!s.edited_at,
       deleted: !!s.deleted,
       reactions: (s.reactions ?? []).map((r) => ({ emoji: r.emoji, user_ids: r.user_ids })),
+      mentions: s.mentions ?? [],
+      threadId: s.thread_id ?? null,
+      replyCount: (s as { reply_count?: number }).reply_count ?? 0,
     };
     if (msg.senderId) void this.user(msg.senderId);
     if (msg.deleted || s.ciphertext === null) return msg;
     return { ...msg, ...(await this.decrypt(s.channel_id, s.sender_id, s.encryption, s.ciphertext)) };
+  }
+
+  /** One ciphertext's text (an older version of a message: edit history). */
+  openText(channelId: string, sender: string | null, encryption: string, ciphertext: string): Promise<Pick<Msg, 'text' | 'problem'>> {
+    return this.decrypt(channelId, sender, encryption, ciphertext);
   }
 
   private async decrypt(channelId: string, sender: string | null, encryption: string, ciphertext: string): Promise<Pick<Msg, 'text' | 'problem'>> {
@@ -353,7 +375,7 @@ export class ChatState {
   }
 
   /** Send: shown at once (pending), sent with a client_id, answered by message_sent. */
-  async send(channelId: string, text: string, replyTo: string | null = null, type = 'text', retry = true): Promise<void> {
+  async send(channelId: string, text: string, replyTo: string | null = null, type = 'text', retry = true, threadId: string | null = null): Promise<void> {
     const channel = this.channel(channelId);
     if (!channel || !this.me || !this.gateway) return;
     const clientId = crypto.randomUUID();
@@ -382,6 +404,7 @@ export class ChatState {
     } else {
       ciphertext = utf8ToBase64(text);
     }
+    const mentions = await this.mentionsIn(channelId, text);
     const msg: Msg = {
       id: `pending:${clientId}`,
       clientId,
@@ -392,6 +415,7 @@ export class ChatState {
       type,
       text,
       replyTo,
+      threadId,
       createdAt: new Date().toISOString(),
       edited: false,
       deleted: false,
@@ -410,6 +434,8 @@ export class ChatState {
         sender_key_id: senderKeyId,
         client_id: clientId,
         reply_to: replyTo,
+        thread_id: threadId,
+        mentions,
       });
       this.messages[channelId] = confirm(this.messages[channelId] ?? [], clientId, String(reply.id), String(reply.created_at));
       this.markRead(channelId);
@@ -418,7 +444,7 @@ export class ChatState {
         // the channel became end-to-end encrypted since the sidebar was read: read it again, encrypt
         this.messages[channelId] = (this.messages[channelId] ?? []).filter((m) => m.id !== msg.id);
         await this.loadSidebar();
-        return this.send(channelId, text, replyTo, type, false);
+        return this.send(channelId, text, replyTo, type, false, threadId);
       }
       this.messages[channelId] = update(this.messages[channelId] ?? [], msg.id, (m) => ({ ...m, pending: false, failed: (e as Error).message }));
     }
@@ -450,14 +476,35 @@ export class ChatState {
 
   /** Every member of a channel (paged). */
   async members(channelId: string): Promise<string[]> {
-    const out: string[] = [];
+    return (await this.memberList(channelId)).map((m) => m.id);
+  }
+
+  /** The channel's members with their names (every page); cached for mentions. */
+  async memberList(channelId: string): Promise<Mentionable[]> {
+    const out: Mentionable[] = [];
     let cursor: string | null = null;
     do {
-      const page: Page<{ user_id: string }> = await this.api.get(`/channels/${channelId}/members?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-      out.push(...page.items.map((m) => m.user_id));
+      const page: Page<{ user_id: string; username: string | null; display_name: string | null }> = await this.api.get(
+        `/channels/${channelId}/members?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      for (const m of page.items) out.push({ id: m.user_id, username: m.username ?? '', display_name: m.display_name });
       cursor = page.next_cursor;
     } while (cursor);
+    this.mentionable[channelId] = { at: Date.now(), members: out };
     return out;
+  }
+
+  /** Members to offer after `@` (fetched at most every 30 s per channel). */
+  async mentionCandidates(channelId: string): Promise<Mentionable[]> {
+    const held = this.mentionable[channelId];
+    if (held && Date.now() - held.at < 30_000) return held.members;
+    return this.memberList(channelId);
+  }
+
+  /** The ids the text mentions, from the current member list (fetched only when the text has an `@`). */
+  private async mentionsIn(channelId: string, text: string): Promise<string[]> {
+    if (!text.includes('@')) return [];
+    return declaredMentions(text, await this.memberList(channelId));
   }
 
   async setE2e(channelId: string): Promise<void> {
@@ -483,7 +530,8 @@ export class ChatState {
     const channel = this.channel(msg.channelId);
     let ciphertext = utf8ToBase64(text);
     if (channel?.kind === 'dm') ciphertext = await this.secure!.encryptDm(this.dmPeer(msg.channelId)!.id, text);
-    await this.gateway!.command({ type: 'edit_message', message_id: msg.id, ciphertext, nonce: '' });
+    const mentions = await this.mentionsIn(msg.channelId, text);
+    await this.gateway!.command({ type: 'edit_message', message_id: msg.id, ciphertext, nonce: '', mentions });
     this.messages[msg.channelId] = update(this.messages[msg.channelId], msg.id, (m) => ({ ...m, text, ciphertext, edited: true }));
   }
 
@@ -541,6 +589,16 @@ export class ChatState {
         if (this.messages[ch]) this.messages[ch] = update(this.messages[ch], String(f.message_id), (m) => ({ ...m, deleted: true, text: null }));
         return;
       }
+      case 'message_pinned':
+      case 'message_unpinned':
+        this.pinEvents += 1;
+        return;
+      case 'poll_created':
+      case 'poll_voted':
+      case 'poll_vote_removed':
+      case 'poll_closed':
+        this.pollEvents += 1;
+        return;
       case 'reaction_added':
       case 'reaction_removed': {
         const ch = String(f.channel_id);
@@ -574,13 +632,17 @@ export class ChatState {
         return;
       case 'sender_key_rotation_required': {
         const ch = String(f.channel_id);
-        if (f.user_id !== this.me?.id) this.secure?.rotate(ch);
+        if (f.user_id !== this.me?.id) await this.secure?.rotate(ch);
         return;
       }
       case 'identity_key_changed':
         this.keyWarnings[String(f.user_id)] = true;
         return;
       case 'new_dm_channel':
+        // the sidebar's unread counts may or may not include the DM's first message yet
+        this.recount.add(String(f.channel_id ?? (f.channel as { id?: string } | undefined)?.id));
+        await this.loadSidebar();
+        return;
       case 'channel_updated':
       case 'channel_deleted':
       case 'group_updated':
@@ -595,7 +657,10 @@ export class ChatState {
 
   private async onNewMessage(s: ServerMessage): Promise<void> {
     const ch = s.channel_id;
-    if (!this.channel(ch)) await this.loadSidebar();
+    if (!this.channel(ch)) {
+      this.recount.add(ch);
+      await this.loadSidebar();
+    }
     const me = this.me?.id ?? '';
     if (this.messages[ch]) {
       const msg = await this.openMessage(s);
@@ -611,6 +676,19 @@ export class ChatState {
       this.markRead(ch);
       return;
     }
+    if (this.recount.delete(ch)) {
+      // counts read while this channel was new may already hold this message: ask the server
+      // as of this message (never counted twice)
+      const all = await this.api
+        .request<Unread[]>('GET', '/channels/unread', undefined, { headers: s.position ? { 'Chatalot-Min-Position': s.position } : {} })
+        .catch(() => null);
+      const item = all?.find((u) => u.channel_id === ch);
+      if (all) {
+        if (item) this.unread[ch] = item;
+        this.notify(ch, s);
+        return;
+      }
+    }
     const held = (this.messages[ch] ?? []).filter((m) => m.id !== (s.id ?? s.message_id));
     const u = this.unread[ch] ?? { channel_id: ch, unread_count: 0, mention_count: 0, last_read_message_id: held.at(-1)?.id ?? null };
     const mentioned = (s.mentions ?? []).includes(me);
@@ -621,7 +699,8 @@ export class ChatState {
   private notify(ch: string, s: ServerMessage): void {
     const level = this.prefs.notifications;
     const dm = this.channel(ch)?.kind === 'dm';
-    if (level === 'nothing' || (level === 'mentions' && !dm)) return;
+    const mentioned = (s.mentions ?? []).includes(this.me?.id ?? '');
+    if (level === 'nothing' || (level === 'mentions' && !dm && !mentioned)) return;
     if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
     if (document.visibilityState === 'visible' && this.current === ch) return;
     const body =

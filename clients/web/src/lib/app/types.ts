@@ -81,6 +81,12 @@ export interface Msg {
   edited: boolean;
   deleted: boolean;
   reactions: Reaction[];
+  /** The thread's first message when this is a reply in a thread. */
+  threadId?: string | null;
+  /** Replies in this message's thread, as the server counted them. */
+  replyCount?: number;
+  /** The user ids the sender declared as mentioned. */
+  mentions?: string[];
   pending?: boolean;
   failed?: string;
 }
@@ -91,3 +97,6 @@ export interface Unread {
   mention_count: number;
   last_read_message_id?: string | null;
 }
+
+/** A page of a paged list. */
+export type Page<T> = { items: T[]; next_cursor: string | null };

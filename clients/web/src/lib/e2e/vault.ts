@@ -40,6 +40,14 @@ export interface UploadKeys {
   oneTimePrekeys: { keyId: number; publicKey: Uint8Array }[];
 }
 
+/** To whom my sending chain in a channel was distributed (user ids as the app spells them). */
+export interface SentRecord {
+  chainId: number;
+  members: string[];
+}
+
+const sentBytes = (chainId: number, members: string[]) => enc.encode(JSON.stringify({ chainId, members }));
+
 /** Writes to make in the same transaction as the state's. */
 type Writes = [string, Uint8Array][];
 
@@ -309,6 +317,48 @@ export class E2EVault {
   /** A new sending chain in the channel; returns the distribution for each member. */
   async startChain(channel: Id, rng: Random = randomBytes): Promise<Uint8Array> {
     return this.withSenderKeys((s) => s.startChain(channel, rng));
+  }
+
+  /**
+   * Who my current chain in `channel` was given to (stored, so a reload knows): null when
+   * never recorded. `chainId` is the chain the record is about.
+   */
+  async distributedTo(channel: Id): Promise<SentRecord | null> {
+    const blob = await this.store.get(this.sentKey(channel));
+    if (blob === undefined) return null;
+    const parsed = JSON.parse(dec.decode(blob)) as SentRecord;
+    return { chainId: parsed.chainId, members: parsed.members };
+  }
+
+  /** My current sending chain's id in `channel`, null when I have none. */
+  async sendingChainId(channel: Id): Promise<number | null> {
+    return this.withSenderKeys((s) => {
+      const chain = s.sendingChain(channel);
+      return chain === null ? null : parseDistribution(chain.distribution()).chainId;
+    });
+  }
+
+  /** Record (after the upload succeeded) that chainId was distributed to members. */
+  async recordDistributed(channel: Id, chainId: number, members: string[]): Promise<void> {
+    await this.locks.run(this.lock('group'), () => this.store.put(this.sentKey(channel), sentBytes(chainId, members)));
+  }
+
+  /**
+   * sender_key_rotation_required: a member left. My chain in the channel (if any) is
+   * replaced at once, and the record says the new one was given to nobody, in one
+   * transaction, before this resolves: a page reloaded before the next send can no longer
+   * continue the chain the removed member holds.
+   */
+  async rotateSenderKey(channel: Id, rng: Random = randomBytes): Promise<void> {
+    await this.withSenderKeys((s, alsoWrite) => {
+      if (s.sendingChain(channel) === null) return;
+      const chainId = parseDistribution(s.startChain(channel, rng)).chainId;
+      alsoWrite.push([this.sentKey(channel), sentBytes(chainId, [])]);
+    });
+  }
+
+  private sentKey(channel: Id): string {
+    return `sent:${this.user}:${toHex(uuidBytes(channel))}`;
   }
 
   /** The group envelope; resolves after the chain and the plaintext are stored. */
