@@ -527,9 +527,18 @@ export class ChatState {
   }
 
   async edit(msg: Msg, text: string): Promise<void> {
-    const channel = this.channel(msg.channelId);
-    let ciphertext = utf8ToBase64(text);
-    if (channel?.kind === 'dm') ciphertext = await this.secure!.encryptDm(this.dmPeer(msg.channelId)!.id, text);
+    // An edit is sealed the way its message was: an E2E message's new text must never
+    // reach the server readable (group edits used to go out as plain base64).
+    let ciphertext: string;
+    if (msg.encryption === 'double_ratchet') {
+      ciphertext = await this.secure!.encryptDm(this.dmPeer(msg.channelId)!.id, text);
+    } else if (msg.encryption === 'sender_key') {
+      if (!this.secure) throw new Error('no encryption keys in this browser');
+      const members = await this.members(msg.channelId);
+      ciphertext = (await this.secure.encryptGroup(msg.channelId, members, text)).ciphertext;
+    } else {
+      ciphertext = utf8ToBase64(text);
+    }
     const mentions = await this.mentionsIn(msg.channelId, text);
     await this.gateway!.command({ type: 'edit_message', message_id: msg.id, ciphertext, nonce: '', mentions });
     this.messages[msg.channelId] = update(this.messages[msg.channelId], msg.id, (m) => ({ ...m, text, ciphertext, edited: true }));
