@@ -21,15 +21,15 @@ AUDITED: tuple[str, ...] = (
     "CommunityMemberKicked", "CommunityMemberBanned", "CommunityMemberUnbanned",
     "CommunityRoleChanged", "CommunityOwnershipTransferred", "CommunityDeleted",
     "GroupOwnershipTransferred", "ChannelMemberKicked", "ChannelMemberBanned",
-    "ChannelMemberUnbanned", "ChannelRoleChanged", "ChannelUpdated", "ChannelDeleted",
-    "UserTimedOut", "TimeoutRemoved", "UserWarned",
+    "ChannelMemberUnbanned", "ChannelRoleChanged", "ChannelOwnershipTransferred",
+    "ChannelUpdated", "ChannelDeleted", "UserTimedOut", "TimeoutRemoved", "UserWarned",
     # messaging: instance staff's quarantine and purge
     "MessageQuarantined", "MessageUnquarantined", "MessagePurged",
 )
 
 
 class Audit(AuditLog):
-    version = 3  # bump whenever AUDITED changes: the audit log is then rebuilt beside
+    version = 4  # bump whenever AUDITED changes: the audit log is then rebuilt beside
     event_types = frozenset({*AUDITED, "EventRedacted"})
 
 

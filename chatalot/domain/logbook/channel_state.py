@@ -60,6 +60,7 @@ class ChannelState:
             "ChannelMemberJoined": self._joined, "ChannelMemberLeft": self._left,
             "ChannelMemberKicked": self._left, "ChannelMemberBanned": self._banned,
             "ChannelMemberUnbanned": self._unbanned, "ChannelRoleChanged": self._role,
+            "ChannelOwnershipTransferred": self._transferred,
             "MessageSent": self._sent, "MessageDeleted": self._gone_message,
             "MessagePurged": self._gone_message, "MessagePinned": self._pinned,
             "MessageUnpinned": self._unpinned,
@@ -102,6 +103,8 @@ class ChannelState:
                 group_id=d["group_id"], name=d["name"], topic=d.get("topic"))
             for user in self.group_members:
                 self.members.setdefault(user, "member")
+            if d.get("owner_id") is not None:  # the creator, a group member: its owner
+                self.members[d["owner_id"]] = "owner"
 
     def _dm_created(self, d: dict[str, Any]) -> None:
         if self._mine(d):
@@ -127,6 +130,15 @@ class ChannelState:
         self.channel.deleted = True
         self.members.clear()
         self.bans.clear()
+
+    def _transferred(self, d: dict[str, Any]) -> None:
+        """The new owner's row becomes 'owner', the previous owner's 'admin' (as the
+        decision table does)."""
+        if self._mine(d):
+            previous = d.get("previous_owner_id")
+            if previous is not None and previous in self.members:
+                self.members[previous] = "admin"
+            self.members[d["user_id"]] = "owner"
 
     def _joined(self, d: dict[str, Any]) -> None:
         if self._mine(d):
