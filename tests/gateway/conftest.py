@@ -284,11 +284,13 @@ class Client:
                 raise AssertionError(f"no {kind} {match} within {timeout} s; got"
                                      f" {self.frames}") from None
 
-    async def silent(self, kind: str, wait: float = 0.5) -> None:
-        """No frame of this type arrives within `wait` seconds."""
-        with contextlib.suppress(TimeoutError, AssertionError):
-            frame = await self.expect(kind, wait)
-            raise AssertionError(f"unexpected {frame}")
+    async def silent(self, kind: str, wait: float = 0.5, **match: Any) -> None:
+        """No frame of this type (with these fields) arrives within `wait` seconds."""
+        try:
+            frame = await self.expect(kind, wait, **match)
+        except AssertionError:  # expect's "none within the wait": what this asserts
+            return
+        raise AssertionError(f"unexpected {frame}")  # outside the try: it must fail the test
 
     async def closed(self, timeout: float = 10) -> int | None:
         """Wait for the server to close; the close code."""

@@ -157,7 +157,8 @@ async def test_presence_online_status_invisible_and_offline(cluster: Cluster, no
         # the last socket closed: offline after the grace (1 s in these tests)
         assert (await a.expect("presence_update", user_id=bob.id, timeout=5))["status"] == (
             "offline")
-        await s.silent("presence_update", 0.1)
+        # a stranger hears nothing of bob (its own presence is its own business)
+        await s.silent("presence_update", 0.1, user_id=bob.id)
 
 
 async def test_new_groups_and_channels_reach_those_who_may_see_them(
