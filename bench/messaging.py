@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import psycopg
 from _common import percentile, progress, ratio_result, run_database_bench, target_result
-from auth import key_fields, register, server, server_env
+from auth import free_port, key_fields, register, server, server_env
 
 from chatalot.bootstrap import build_registry
 from chatalot.db import make_pool
@@ -50,7 +50,6 @@ TARGET_SEARCH_P99_MS = 100.0
 TARGET_UNREAD_P99_MS = 20.0
 TARGET_REBUILD_EVENTS_PER_SEC = 20_000.0
 
-PORT = 18201  # this helper's range (18200-18299)
 LIFTED = {
     "CHATALOT_RATE_LIMIT_GENERAL_PER_SEC": "1000000",
     "CHATALOT_RATE_LIMIT_GENERAL_BURST": "1000000",
@@ -237,11 +236,12 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
     samples = 100 if quick else 400
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="chatalot-bench-msg-") as data_dir:
-        env = server_env(url, data_dir, PORT, **LIFTED)
+        port = free_port()
+        env = server_env(url, data_dir, port, **LIFTED)
         progress("starting the server ...")
         with server(env):
             limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", limits=limits,
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
                                          timeout=120) as http:
                 owner, users, channel = await setup(http, 16)
                 pool = make_pool(url, min_size=4, max_size=17)
