@@ -66,6 +66,8 @@ async function person(name) {
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));
   page.on('dialog', (d) => d.dismiss());
+  if (process.env.DEBUG_FRAMES) page.on('console', (m) => console.log(`[${name}] console:`, m.type(), m.text()));
+  if (process.env.DEBUG_FRAMES) page.on('websocket', (ws) => ws.on('framereceived', (f) => { if (!/typing|presence/.test(String(f.payload))) console.log(`${name}<-`, String(f.payload).slice(0, 200)); }));
   await page.goto(server.url);
   const p = { context, page, name, display: name[0].toUpperCase() + name.slice(1) };
   people.push(p);
@@ -234,7 +236,7 @@ async function scenario() {
   await panel.getByLabel('Light').check();
   await panel.getByLabel('Green').check();
   await panel.getByLabel('Compact').check();
-  await panel.getByLabel(/^12-hour/).check();
+  await panel.getByLabel('12-hour').check();
   await shot(d, 'settings-preferences');
   await closeDialog(d);
   const look = () => d.evaluate(() => ({ ...document.documentElement.dataset }));
@@ -257,10 +259,10 @@ async function scenario() {
   await panel.getByLabel('Send read receipts').uncheck();
   await closeDialog(d);
   await otherOf(d).click();
-  await send(e, 'unseen receipt');
+  await send(e, 'receipt off');
   await chatOf(d).getByLabel('1 unread').waitFor();
   await chatOf(d).click();
-  await messages(d, 'unseen receipt').waitFor();
+  await messages(d, 'receipt off').waitFor();
   await chatOf(d).getByLabel('1 unread').waitFor({ state: 'detached' });
   await d.waitForTimeout(500);
   assert.equal(await cursorOfDana(), undefined, 'no receipt while read receipts are off');
@@ -268,10 +270,10 @@ async function scenario() {
   await panel.getByLabel('Send read receipts').check();
   await closeDialog(d);
   await otherOf(d).click();
-  await send(e, 'seen receipt');
+  await send(e, 'receipt on');
   await chatOf(d).getByLabel('1 unread').waitFor();
   await chatOf(d).click();
-  await messages(d, 'seen receipt').waitFor();
+  await messages(d, 'receipt on').waitFor();
   for (let i = 0; i < 50 && !(await cursorOfDana()); i++) await d.waitForTimeout(200);
   assert.ok(await cursorOfDana(), 'the receipt shows once they are on');
 
