@@ -302,7 +302,11 @@ async function scenario() {
   await chatOf(e).click();
   // The chat's own level: nothing (from the bell in its header).
   await chatOf(d).click();
-  await d.getByLabel('Notifications for this conversation').selectOption('nothing');
+  await d.getByRole('button', { name: 'Notifications for this conversation' }).click();
+  await d.getByRole('radio', { name: 'Nothing' }).check();
+  await d.getByRole('button', { name: 'Notifications for this conversation' }).filter({ hasText: '🔕' }).waitFor();
+  await d.keyboard.press('Escape');
+  await d.getByRole('radio', { name: 'Nothing' }).waitFor({ state: 'detached' });
   await otherOf(d).click();
   await send(e, 'ping two');
   await chatOf(d).getByLabel('1 unread').waitFor();
