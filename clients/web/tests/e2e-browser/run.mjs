@@ -316,6 +316,7 @@ async function scenario() {
 
   // Settings (theme switch kept in the account's preferences).
   await a.getByRole('button', { name: 'Settings' }).click();
+  await a.getByRole('tab', { name: 'Preferences' }).click();
   await a.getByLabel('Light').check();
   await shot(a, 'settings');
   await a.getByRole('button', { name: 'Close' }).click();
@@ -348,6 +349,8 @@ async function scenario() {
   await shot(e, 'cannot-decrypt');
   // That browser registers new keys (password-confirmed): Bob is warned before he uses them.
   await e.getByRole('button', { name: 'Set up keys' }).click();
+  await e.getByRole('tabpanel').getByText('This browser has no keys for your account').waitFor();
+  await shot(e, 'settings-keys');
   await e.getByRole('dialog').getByLabel('Password').fill('correct horse battery staple 42');
   await e.getByRole('button', { name: 'Register new keys for this browser' }).click();
   await e.getByText('New keys registered for this browser.').waitFor();

@@ -14,15 +14,10 @@ import type { Channel, Community, Dm, Group, Msg, ServerMessage, Unread, User } 
 
 type AuthReply = { access_token: string; refresh_token: string; user: User; recovery_code?: string | null };
 import type { Page } from './types';
+import { DEFAULT_PREFS, alertFor, decodePrefs, encodeChange, type Prefs, type Presence } from './prefs';
+import { playChime, showDesktop } from './notify';
 
-export interface Prefs {
-  theme: 'dark' | 'light';
-  read_receipts: boolean;
-  notifications: 'all' | 'mentions' | 'nothing';
-  sounds: boolean;
-}
-
-const DEFAULT_PREFS: Prefs = { theme: 'dark', read_receipts: true, notifications: 'mentions', sounds: false };
+export type { Prefs } from './prefs';
 
 export class ChatState {
   readonly api = new Api();
@@ -147,6 +142,8 @@ export class ChatState {
       },
       onState: (s) => {
         this.connection = s;
+        // the server starts every connection online: a chosen presence is said again
+        if (s === 'live' && this.prefs.presence !== 'online') this.gateway?.fire({ type: 'update_presence', status: this.prefs.presence });
       },
     });
     this.gateway.start();
@@ -167,16 +164,30 @@ export class ChatState {
 
   private async loadPrefs(): Promise<void> {
     try {
-      const reply = await this.api.get<{ preferences: Partial<Prefs> }>('/account/preferences');
-      this.prefs = { ...DEFAULT_PREFS, ...reply.preferences };
+      const reply = await this.api.get<{ preferences: unknown }>('/account/preferences');
+      this.prefs = decodePrefs(reply.preferences);
     } catch {
       this.prefs = { ...DEFAULT_PREFS };
     }
   }
 
+  /** Shown at once; kept in the account (only the keys changed: the server merges). */
   async setPrefs(change: Partial<Prefs>): Promise<void> {
+    const body = encodeChange(change);
     this.prefs = { ...this.prefs, ...change };
-    await this.api.put('/account/preferences', { preferences: change });
+    try {
+      await this.api.put('/account/preferences', { preferences: body });
+    } catch (e) {
+      await this.loadPrefs();
+      throw e;
+    }
+  }
+
+  /** online / idle / dnd / invisible, for the people I share a channel with; kept in the preferences. */
+  async setPresence(status: Presence): Promise<void> {
+    this.gateway?.fire({ type: 'update_presence', status });
+    if (this.me) this.presence[this.me.id] = status === 'invisible' ? 'offline' : status;
+    await this.setPrefs({ presence: status });
   }
 
   // --- sidebar ----------------------------------------------------------------------------
@@ -628,6 +639,16 @@ export class ChatState {
         if (this.typing[ch]) delete this.typing[ch][String(f.user_id)];
         return;
       }
+      case 'user_profile_updated': {
+        // only the changed fields are set; "" clears one
+        const id = String(f.user_id);
+        const change = Object.fromEntries(
+          ['display_name', 'avatar_url', 'banner_url', 'custom_status'].filter((k) => typeof f[k] === 'string').map((k) => [k, f[k] || null]),
+        );
+        if (this.users[id]) this.users[id] = { ...this.users[id], ...change };
+        if (this.me?.id === id) this.me = { ...this.me, ...change };
+        return;
+      }
       case 'presence_update':
         this.presence[String(f.user_id)] = String(f.status);
         return;
@@ -706,15 +727,19 @@ export class ChatState {
   }
 
   private notify(ch: string, s: ServerMessage): void {
-    const level = this.prefs.notifications;
-    const dm = this.channel(ch)?.kind === 'dm';
-    const mentioned = (s.mentions ?? []).includes(this.me?.id ?? '');
-    if (level === 'nothing' || (level === 'mentions' && !dm && !mentioned)) return;
-    if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
-    if (document.visibilityState === 'visible' && this.current === ch) return;
+    const me = this.me?.id ?? '';
+    const alert = alertFor(this.prefs, {
+      channelId: ch,
+      isDm: this.channel(ch)?.kind === 'dm',
+      mentioned: (s.mentions ?? []).includes(me),
+      fromMe: s.sender_id === me,
+      watching: typeof document !== 'undefined' && document.visibilityState === 'visible' && this.current === ch,
+    }, Date.now());
+    if (alert.sound) playChime();
+    if (!alert.desktop) return;
     const body =
       s.message_type === 'file' ? 'Sent a file' : s.encryption === 'none' && s.ciphertext ? base64ToUtf8(s.ciphertext).slice(0, 120) : 'New encrypted message';
-    new Notification(this.name(s.sender_id), { body, tag: ch });
+    showDesktop(this.name(s.sender_id), body, ch, () => void this.open(ch));
   }
 }
 
