@@ -8,6 +8,7 @@ import { Api, ApiError, jwtExpiry } from './api';
 import { Gateway, type Frame } from './gateway';
 import { KeyChanged, Secure, adoptKeys, base64ToUtf8, blobStore, prepareKeys, utf8ToBase64 } from './secure';
 import { uploadFile } from './files';
+import { forgetPosition, loadPosition, savePosition } from './positions';
 import { declaredMentions, type Mentionable } from './mentions';
 import { confirm, prepend, react, receive, update } from './timeline';
 import type { Channel, Community, Dm, Group, Msg, ServerMessage, Unread, User } from './types';
@@ -141,9 +142,18 @@ export class ChatState {
         if (exp - Date.now() < 60_000) await this.api.refresh();
         return this.api.tokens?.access_token ?? null;
       },
-      // one frame at a time, in order: DM ratchets need the server's order
+      // resume where this account's last page stopped (positions.ts): no gap after a reload
+      position: loadPosition(user.id),
+      onPositionRefused: () => forgetPosition(user.id),
+      // one frame at a time, in order: DM ratchets need the server's order; the position is
+      // kept once its frame is handled (a reload mid-frame replays it, the timeline drops doubles)
       onFrame: (f) => {
-        this.frames = this.frames.then(() => this.onFrame(f)).catch((e) => console.error('frame', f.type, e));
+        this.frames = this.frames
+          .then(() => this.onFrame(f))
+          .catch((e) => console.error('frame', f.type, e))
+          .then(() => {
+            if (typeof f.position === 'string' && f.type !== 'message_sent' && f.type !== 'ack' && this.me?.id === user.id) savePosition(user.id, f.position);
+          });
       },
       onState: (s) => {
         this.connection = s;
@@ -578,8 +588,17 @@ export class ChatState {
 
   // --- live events ------------------------------------------------------------------------
 
+  /** True while the server replays what a resumed socket missed (no notifications for those). */
+  private replaying = false;
+
   private async onFrame(f: Frame): Promise<void> {
     switch (f.type) {
+      case 'authenticated':
+        this.replaying = f.resuming === true; // the replay runs until `resumed`
+        return;
+      case 'resumed':
+        this.replaying = false;
+        return this.recountUnread(typeof f.position === 'string' ? f.position : null);
       case 'new_message':
         return this.onNewMessage(f as unknown as ServerMessage);
       case 'message_edited': {
@@ -705,7 +724,22 @@ export class ChatState {
     this.notify(ch, s);
   }
 
+  /**
+   * After a replay the counts are read again as of the resumed position: the sidebar read
+   * before the socket opened may already hold replayed messages, which were added again.
+   */
+  private async recountUnread(position: string | null): Promise<void> {
+    const all = await this.api
+      .request<Unread[]>('GET', '/channels/unread', undefined, { headers: position ? { 'Chatalot-Min-Position': position } : {} })
+      .catch(() => null);
+    if (!all) return;
+    const open = this.current && typeof document !== 'undefined' && document.visibilityState === 'visible' ? this.current : null;
+    this.unread = Object.fromEntries(all.filter((u) => u.channel_id !== open).map((u) => [u.channel_id, u]));
+    if (open) this.markRead(open);
+  }
+
   private notify(ch: string, s: ServerMessage): void {
+    if (this.replaying) return;
     const level = this.prefs.notifications;
     const dm = this.channel(ch)?.kind === 'dm';
     const mentioned = (s.mentions ?? []).includes(this.me?.id ?? '');
