@@ -223,8 +223,9 @@ export class ChatState {
     return this.dms.find((d) => d.channel.id === channelId)?.other_user ?? null;
   }
 
-  async createCommunity(name: string): Promise<string> {
-    const { id } = await this.api.post<{ id: string }>('/communities', { name });
+  /** `open`: public and listed in discovery (anyone may find and join it). */
+  async createCommunity(name: string, open = false): Promise<string> {
+    const { id } = await this.api.post<{ id: string }>('/communities', { name, public: open, discoverable: open });
     await this.loadSidebar();
     return id;
   }
