@@ -29,6 +29,8 @@ export class ChatState {
   readonly api = new Api();
   me = $state<User | null>(null);
   ready = $state(false);
+  /** Signed in with keys, sidebar and socket set up: a link's channel can open (not before: no keys yet). */
+  entered = $state(false);
   connection = $state<'connecting' | 'live' | 'offline'>('offline');
   communities = $state<Community[]>([]);
   groups = $state<Record<string, Group[]>>({});
@@ -118,6 +120,7 @@ export class ChatState {
     this.gateway?.stop();
     this.gateway = null;
     this.api.setTokens(null);
+    this.entered = false;
     this.me = null;
     this.current = null;
     this.messages = {};
@@ -160,6 +163,7 @@ export class ChatState {
       },
     });
     this.gateway.start();
+    this.entered = true;
     if (typeof document !== 'undefined') {
       document.addEventListener('visibilitychange', () => {
         if (document.visibilityState === 'visible' && this.current) this.markRead(this.current);
