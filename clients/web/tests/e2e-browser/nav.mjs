@@ -118,7 +118,7 @@ export async function navigation({ server, shot, person, register, send, message
   await d.getByRole('heading', { name: 'Eve' }).waitFor();
   await send(d, 'dm before the reload');
   await messages(d, 'dm before the reload').getByLabel('encrypted').waitFor();
-  assert.match(path(d), /^\/dm\//);
+  await d.waitForURL(/\/dm\/[0-9a-f-]{36}$/);
   await messages(e, 'deep link hello').waitFor();
   await side(e, /^Dora/).getByLabel('1 unread').waitFor();
 
@@ -134,8 +134,13 @@ export async function navigation({ server, shot, person, register, send, message
   await messages(d, 'square while eve was away').waitFor();
   const e2 = await eve.context.newPage();
   e2.on('dialog', (x) => x.dismiss());
+  const auths = [];
+  e2.on('websocket', (ws) => ws.on('framesent', (f) => {
+    if (typeof f.payload === 'string' && f.payload.includes('"authenticate"')) auths.push(JSON.parse(f.payload));
+  }));
   await e2.goto(server.url);
   await e2.getByRole('status').filter({ hasText: 'Connected' }).waitFor();
+  assert.equal(typeof auths[0]?.resume_after, 'string', 'the new page resumes from the kept position');
   const square = side(e2, /^square/);
   await square.getByLabel('1 unread').waitFor();
   const dm = side(e2, /^Dora/);
