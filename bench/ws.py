@@ -276,7 +276,7 @@ async def throughput(base: str, ws_url: str, users: list[dict[str, Any]], channe
 
 async def run(quick: bool, url: str) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
-    port = free_port()
+    port = int(os.environ.get("CHATALOT_BENCH_PORT") or free_port())
     fanout_sockets, spread_sockets, spread_channels = (200, 300, 30) if quick else (
         500, 1000, 100)
     idle_sockets = 1000 if quick else 5000

@@ -140,9 +140,11 @@ async def _live(gw: Gateway, ws: WebSocket[Any, Any, Any], sock: Socket,
             if resume is not None:
                 sock.push(f.frame("resumed", position=position.encode()))
 
+        # the reader runs during the replay: the socket's own commands are answered at
+        # once (Socket.reply jumps the queue), not after a day of missed events
+        reader = asyncio.create_task(_read(gw, ws, sock, principal), name="ws-reader")
         await gw.hub.attach(sock, start, caught_up)
         await gw.came_online(sock)
-        reader = asyncio.create_task(_read(gw, ws, sock, principal), name="ws-reader")
         closing = asyncio.create_task(sock.closed.wait(), name="ws-closing")
         await asyncio.wait([reader, writer, closing], return_when=asyncio.FIRST_COMPLETED)
         closing.cancel()
@@ -177,15 +179,16 @@ async def _read(gw: Gateway, ws: WebSocket[Any, Any, Any], sock: Socket,
     while sock.closing is None:
         raw = await _receive(ws)
         if raw is None:
+            sock.close(1006, "gone")  # stops a replay still running for nobody
             return
         if not bucket.take():
-            sock.push(f.error_frame("rate_limited", "too many frames: slow down",
-                                    _ref_of(raw)))
+            sock.reply(f.error_frame("rate_limited", "too many frames: slow down",
+                                     _ref_of(raw)))
             continue
         try:
             frame = f.decode_frame(raw, BODIES)
         except f.FrameError as exc:
-            sock.push(f.error_frame("bad_request", str(exc), exc.ref))
+            sock.reply(f.error_frame("bad_request", str(exc), exc.ref))
             continue
         ctx = Ctx(gw, sock, principal, info, frame.ref)
         try:
@@ -197,7 +200,7 @@ async def _read(gw: Gateway, ws: WebSocket[Any, Any, Any], sock: Socket,
             reply = f.error_frame("internal", "the server could not handle this frame",
                                   frame.ref)
         if reply is not None:
-            sock.push(reply)
+            sock.reply(reply)
 
 
 class _RefOnly(msgspec.Struct):
