@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -43,6 +43,21 @@ class Route:
     gate: uuid.UUID | None = None
     """Recipients must (still) be members of this channel: a sender key addressed to a
     member who has since left is not delivered."""
+    poll_id: uuid.UUID | None = None
+    """A vote on this poll: if the poll is anonymous (the hub asks the log, once per poll),
+    everyone but the voter gets `redacted` (no user_id) instead of `frame`."""
+    redacted: bytes = b""
+    own_user: uuid.UUID | None = None
+    own_frame: bytes = b""
+    """`own_user` receives `own_frame` instead of `frame` (the voter sees their own vote)."""
+
+    def frame_for(self, user: uuid.UUID) -> bytes:
+        return self.own_frame if self.own_frame and user == self.own_user else self.frame
+
+    def anonymised(self) -> Route:
+        """The route of a vote on an anonymous poll: the voter's name only to the voter."""
+        return replace(self, frame=self.redacted, own_user=self.own_user,
+                       own_frame=self.frame, poll_id=None, redacted=b"")
 
 
 def _plain(data: Any) -> dict[str, Any]:
@@ -125,6 +140,9 @@ CHANNEL: dict[str, tuple[str, Shape]] = {
     "UserWarned": ("user_warned", _same),
     "SenderKeyRotationRequired": ("sender_key_rotation_required", _same),
 }
+
+# Votes: who voted is hidden from everyone but the voter when the poll is anonymous.
+VOTES = frozenset({"PollVoted", "PollVoteRemoved"})
 
 # Channel events that also reach the user they name (who may no longer be a member).
 ALSO_TO_SUBJECT = frozenset({
@@ -226,7 +244,13 @@ def route(event: RecordedEvent) -> Route | None:
         if channel is None:
             return None
         subject = _uuid(data.get("user_id")) if name in ALSO_TO_SUBJECT else None
-        return Route(_frame(kind, shape(data), position), position, channel_id=channel,
+        framed = shape(data)
+        if name in VOTES:
+            return Route(_frame(kind, framed, position), position, channel_id=channel,
+                         poll_id=_uuid(data.get("poll_id")),
+                         redacted=_frame(kind, {**framed, "user_id": None}, position),
+                         own_user=_uuid(data.get("user_id")))
+        return Route(_frame(kind, framed, position), position, channel_id=channel,
                      users=frozenset({subject}) if subject else frozenset())
     return None
 
