@@ -38,8 +38,10 @@ from chatalot.db import drop_database, ensure_database, with_database
 from tests.accounts.conftest import PASSWORD, TOTP_KEY, key_fields
 from tests.spaces.builders import Space, SpacesBuilder
 
+# CHATALOT_TEST_PORTS="low-high": a range of one's own when several runs share a machine
 _PORT_RANGE = [int(p) for p in os.environ.get("CHATALOT_TEST_PORTS", "18500-18599").split("-")]
-_ports = itertools.count(_PORT_RANGE[0] + (os.getpid() % 10) * 8 % max(1, _PORT_RANGE[1] - _PORT_RANGE[0] - 40))
+_ports = itertools.count(_PORT_RANGE[0] + (os.getpid() % 10) * 8
+                         % max(1, _PORT_RANGE[1] - _PORT_RANGE[0] - 40))
 _names = itertools.count(1)
 REDIS = os.environ.get("CHATALOT_TEST_REDIS_URL")
 
