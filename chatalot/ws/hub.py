@@ -46,6 +46,8 @@ class Audiences:
     community: set[tuple[uuid.UUID, uuid.UUID]]
 
     def recipients(self, r: Route, users: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        if r.everyone:
+            return set(users)
         out = {u for u in users if u in r.users}
         if r.channel_id is not None:
             out.update(u for u in users if (r.channel_id, u) in self.members)

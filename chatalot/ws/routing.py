@@ -43,6 +43,8 @@ class Route:
     gate: uuid.UUID | None = None
     """Recipients must (still) be members of this channel: a sender key addressed to a
     member who has since left is not delivered."""
+    everyone: bool = False
+    """Every user with a socket (instance announcements)."""
     poll_id: uuid.UUID | None = None
     """A vote on this poll: if the poll is anonymous (the hub asks the log, once per poll),
     everyone but the voter gets `redacted` (no user_id) instead of `frame`."""
@@ -172,6 +174,13 @@ GROUP_CREATED = {"GroupCreated": "group_created"}
 # New DM: to both sides.
 DM_CREATED = {"DmChannelCreated": "new_dm_channel"}
 
+# To every user (protocol.md: "announcements" are addressed to every socket's user).
+EVERYONE: dict[str, tuple[str, Shape]] = {
+    "AnnouncementPublished": ("announcement", lambda d: {
+        "id": d["announcement_id"], "title": d["title"], "body": d["body"],
+        "created_by": d["created_by"]}),
+}
+
 CLOSE_USER = {"UserSuspended": "the account was suspended",
               "UserDeleted": "the account was deleted"}
 
@@ -207,6 +216,10 @@ def route(event: RecordedEvent) -> Route | None:
         if user is None:
             return None
         return Route(_frame(kind, shape(data), position), position, sharers_of=user)
+    if name in EVERYONE:
+        kind, shape = EVERYONE[name]
+        fields = {**shape(_plain(event.data)), "created_at": iso(event.recorded_at)}
+        return Route(_frame(kind, fields, position), position, everyone=True)
     if name in DM_CREATED:
         data = _plain(event.data)
         users = {u for u in (_uuid(x) for x in data.get("member_ids", data.get("user_ids", [])))
@@ -258,4 +271,4 @@ def route(event: RecordedEvent) -> Route | None:
 def delivered_types() -> frozenset[str]:
     """Every event type some socket may receive (for tests and docs)."""
     return frozenset({*ADDRESSED, *ABOUT_A_USER, *CHANNEL, *COMMUNITY, *DM_CREATED, *GROUP_CREATED,
-                      *CLOSE_USER, "SessionRevoked"})
+                      *EVERYONE, *CLOSE_USER, "SessionRevoked"})
