@@ -21,7 +21,6 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from chatalot.domain.streams import poll_stream
 from chatalot.ws.audience import Audience
@@ -36,39 +35,51 @@ REPLAY_PAGE = 500
 POLLS_REMEMBERED = 100_000
 
 
-@dataclass(frozen=True)
-class Audiences:
-    """The answers of the decision table for one batch: (channel, user) memberships and
-    (subject, user) channel-sharing pairs."""
+Pairs = set[tuple[uuid.UUID, uuid.UUID]]
+NOBODY: frozenset[uuid.UUID] = frozenset()
 
-    members: set[tuple[uuid.UUID, uuid.UUID]]
-    sharers: set[tuple[uuid.UUID, uuid.UUID]]
-    community: set[tuple[uuid.UUID, uuid.UUID]]
+
+def _index(pairs: Pairs) -> dict[uuid.UUID, set[uuid.UUID]]:
+    by_key: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for key, user in pairs:
+        by_key.setdefault(key, set()).add(user)
+    return by_key
+
+
+class Audiences:
+    """The answers of the decision table for one batch, indexed by channel, subject and
+    community: who among this node's users may receive an event is then a few set
+    operations per event (decided once per event, never once per socket)."""
+
+    def __init__(self, members: Pairs, sharers: Pairs, community: Pairs) -> None:
+        self.members = _index(members)
+        self.sharers = _index(sharers)
+        self.community = _index(community)
 
     def recipients(self, r: Route, users: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        present = users if isinstance(users, (set, frozenset)) else set(users)
         if r.everyone:
-            return set(users)
-        out = {u for u in users if u in r.users}
+            return set(present)
+        out = set(r.users & present) if r.users else set()
         if r.channel_id is not None:
-            out.update(u for u in users if (r.channel_id, u) in self.members)
+            out |= self.members.get(r.channel_id, NOBODY) & present
         if r.sharers_of is not None:
-            out.update(u for u in users if (r.sharers_of, u) in self.sharers)
+            out |= self.sharers.get(r.sharers_of, NOBODY) & present
         if r.community_id is not None:
-            out.update(u for u in users if (r.community_id, u) in self.community)
+            out |= self.community.get(r.community_id, NOBODY) & present
         if r.gate is not None:
-            out = {u for u in out if (r.gate, u) in self.members}
+            out &= self.members.get(r.gate, NOBODY)
         return out
 
 
 async def audiences_for(audience: Audience, routes: list[Route],
                         users: set[uuid.UUID]) -> Audiences:
+    """One round trip's worth of questions for a whole batch (one pooled connection)."""
     channels = {c for r in routes for c in (r.channel_id, r.gate) if c is not None}
     subjects = {r.sharers_of for r in routes if r.sharers_of is not None}
-    members = await audience.channel_members(channels, users) if channels else set()
-    sharers = await audience.sharers(subjects, users) if subjects else set()
     communities = {r.community_id for r in routes if r.community_id is not None}
-    community = (await audience.community_members(communities, users) if communities
-                 else set())
+    members, sharers, community = await audience.batch(channels, subjects, communities,
+                                                       users)
     return Audiences(members, sharers, community)
 
 
