@@ -42,6 +42,8 @@ NAMES_IN_THE_LOG = {
     # files (issue 16)
     "FileUploaded", "FileDeleted", "FileQuarantined", "FileUnquarantined", "FileHashBlocked",
     "FileHashUnblocked", "BlockedUploadRefused", "MediaAssetUploaded", "BlobCollected",
+    # instance announcements (issue 14: the gateway's `announcement` frame)
+    "AnnouncementPublished",
 }
 
 
