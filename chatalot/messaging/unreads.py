@@ -1,7 +1,11 @@
 """Unread counts and read cursors (issue 13 item 4), from the `messages` read model: a
 channel's unread messages for a user are those after the user's cursor in log order, sent
 by someone else and not deleted; mentions are those among them that mention the user.
-No cursor yet: every such message of the channel is unread."""
+No cursor yet: every such message of the channel is unread.
+
+The cursor is a lower bound of the index range (no cursor: below every position, which
+are never negative), never an OR beside it: an OR made each channel's count read every
+message row of the channel."""
 
 from __future__ import annotations
 
@@ -24,8 +28,8 @@ SELECT ch.channel_id, r.message_id AS last_read, u.n, u.mentions
       SELECT count(*) AS n, count(*) FILTER (WHERE %(user)s = ANY(m.mentions)) AS mentions
         FROM {messages} m
        WHERE m.channel_id = ch.channel_id
-         AND (r.message_id IS NULL OR (m.epoch, m.transaction_id, m.sequence)
-              > (r.m_epoch, r.m_transaction_id, r.m_sequence))
+         AND (m.epoch, m.transaction_id, m.sequence) > (coalesce(r.m_epoch, -1),
+              coalesce(r.m_transaction_id, -1), coalesce(r.m_sequence, -1))
          AND m.sender_id IS DISTINCT FROM %(user)s AND m.deleted_at IS NULL) u
  ORDER BY ch.channel_id
 """

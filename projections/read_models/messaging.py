@@ -12,9 +12,12 @@ Events are chatalot's, handled by name: this module imports nothing from chatalo
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
+import msgspec
 from psycopg import sql
 
 from event_store import RecordedEvent
@@ -27,18 +30,40 @@ _INSERT_SENT = """
 INSERT INTO {t} (message_id, channel_id, sender_id, ciphertext, nonce, encryption, message_type,
                  reply_to, thread_id, sender_key_id, mentions, webhook_name, webhook_avatar,
                  created_at, epoch, transaction_id, sequence)
-SELECT m, c, s, ct, n, enc, mt, rt, th, sk, me::uuid[], wn, wa, at, ep, tx, sq
-  FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[],
-              %s::text[], %s::uuid[], %s::uuid[], %s::bigint[], %s::text[], %s::text[],
-              %s::text[], %s::timestamptz[], %s::int[], %s::bigint[], %s::bigint[])
-       AS u(m, c, s, ct, n, enc, mt, rt, th, sk, me, wn, wa, at, ep, tx, sq)
+SELECT m, c, s, ct, n, enc, mt, rt, th, sk, me, wn, wa, at, ep, tx, sq
+  FROM json_to_recordset(%s::json)
+       AS u(m uuid, c uuid, s uuid, ct text, n text, enc text, mt text, rt uuid, th uuid,
+            sk bigint, me uuid[], wn text, wa text, at timestamptz, ep int, tx bigint,
+            sq bigint)
 ON CONFLICT DO NOTHING
 """
 
 
-def _uuid_array(values: Sequence[Any]) -> str:
-    """A uuid[] literal (unnest would flatten a two-dimensional array)."""
-    return "{" + ",".join(str(v) for v in values) + "}"
+class SentRow(msgspec.Struct, omit_defaults=True):
+    """One messages row as a JSON object: a batch goes as one json parameter, which
+    msgspec encodes in C (psycopg dumps seventeen list parameters value by value in
+    Python: a third of a rebuild's time)."""
+
+    m: uuid.UUID
+    c: uuid.UUID
+    ct: str
+    n: str
+    enc: str
+    mt: str
+    me: list[uuid.UUID]
+    at: datetime
+    ep: int
+    tx: int
+    sq: int
+    s: uuid.UUID | None = None
+    rt: uuid.UUID | None = None
+    th: uuid.UUID | None = None
+    sk: int | None = None
+    wn: str | None = None
+    wa: str | None = None
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 def redacted_message(event: RecordedEvent) -> str | None:
@@ -117,16 +142,16 @@ class Messages(Projector):
     @staticmethod
     async def _sent(events: list[RecordedEvent], ctx: ProjectionContext) -> None:
         data = [e.data for e in events]
-        await ctx.conn.execute(sql.SQL(_INSERT_SENT).format(t=ctx.table("messages")), (
-            [d.message_id for d in data], [d.channel_id for d in data],
-            [d.sender_id for d in data], [d.ciphertext for d in data],
-            [d.nonce for d in data], [d.encryption for d in data],
-            [d.message_type for d in data], [d.reply_to for d in data],
-            [d.thread_id for d in data], [d.sender_key_id for d in data],
-            [_uuid_array(d.mentions) for d in data], [d.webhook_name for d in data],
-            [d.webhook_avatar for d in data], [e.recorded_at for e in events],
-            [e.position.epoch for e in events], [e.position.transaction_id for e in events],
-            [e.position.sequence for e in events]))
+        rows = []
+        for e in events:
+            d, p = e.data, e.position
+            rows.append(SentRow(
+                m=d.message_id, c=d.channel_id, s=d.sender_id, ct=d.ciphertext, n=d.nonce,
+                enc=d.encryption, mt=d.message_type, rt=d.reply_to, th=d.thread_id,
+                sk=d.sender_key_id, me=d.mentions, wn=d.webhook_name, wa=d.webhook_avatar,
+                at=e.recorded_at, ep=p.epoch, tx=p.transaction_id, sq=p.sequence))
+        await ctx.conn.execute(sql.SQL(_INSERT_SENT).format(t=ctx.table("messages")),
+                               (_encode(rows).decode(),))
         threads = [d.thread_id for d in data if d.thread_id is not None]
         if threads:
             await _run(ctx, "messages", "UPDATE {t} m SET reply_count = m.reply_count + r.n"
