@@ -40,7 +40,9 @@ def progress(message: str) -> None:
 
 @contextlib.contextmanager
 def scratch_database() -> Iterator[str]:
-    """A new database on DATABASE_URL's server, or on an embedded one; dropped after."""
+    """A new database on DATABASE_URL's server, or on an embedded one; dropped after
+    (kept, with its name printed, when CHATALOT_BENCH_KEEP_DB=1 and DATABASE_URL is given:
+    to EXPLAIN the read paths on the data a run left behind)."""
     given = os.environ.get("DATABASE_URL")
     with contextlib.ExitStack() as stack:
         if given:
@@ -52,10 +54,14 @@ def scratch_database() -> Iterator[str]:
             admin = stack.enter_context(embedded_postgres(Path(tmp)))
         url = with_database(admin, f"chatalot_bench_{uuid.uuid4().hex[:8]}")
         ensure_database(url)
+        keep = bool(given) and os.environ.get("CHATALOT_BENCH_KEEP_DB") == "1"
         try:
             yield url
         finally:
-            drop_database(url)
+            if keep:
+                progress(f"kept the database: {url}")
+            else:
+                drop_database(url)
 
 
 def percentile(values: list[float], q: float) -> float:

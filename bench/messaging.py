@@ -16,8 +16,9 @@ channel and 16 members through HTTP, then measures:
   store, 40% in the bench channel, the rest over 200 more channels the reader belongs to,
   with a read cursor 20 messages from each channel's end): history page of 50 p99
   (<= 20 ms), search p99 (<= 100 ms), unread counts of a user in 200 channels p99
-  (<= 20 ms); then rebuilds of the messages and search projections (>= 20,000 events/s
-  over the whole log).
+  (<= 20 ms), measured once every projection is live at the head; then rebuilds of the
+  messages projector (history and unreads: read cursors are its table) and the search
+  one (>= 20,000 events/s over the whole log, index builds and the flip included).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ TARGET_HISTORY_P99_MS = 20.0
 TARGET_SEARCH_P99_MS = 100.0
 TARGET_UNREAD_P99_MS = 20.0
 TARGET_REBUILD_EVENTS_PER_SEC = 20_000.0
+SEED_WRITERS = 4  # one per core and then some: the database does the work
+SEED_TX = 1000  # messages per seeding transaction
 
 LIFTED = {
     "CHATALOT_RATE_LIMIT_GENERAL_PER_SEC": "1000000",
@@ -57,6 +60,10 @@ LIFTED = {
     "CHATALOT_ARGON2_MEMORY_KIB": "8192", "CHATALOT_ARGON2_TIME_COST": "1",
     "CHATALOT_REBUILD_HAND_OFF_SECS": "0", "CHATALOT_REBUILD_SHARE": "1",
 }
+# The issue's three read models and the projector that builds each. Unreads are the
+# `messages` projector's read_cursors beside its messages (one build, so that a count
+# joins cursors and messages of the same position): its rebuild is that one.
+REBUILDS = [("messages", "messages_and_unreads"), ("message_search", "message_search")]
 WORDS = [f"w{i:04d}" for i in range(2000)] + ["deploy", "pipeline", "lunch", "release"]
 
 
@@ -146,7 +153,8 @@ async def raw_append_rate(store: EventStore, channel: uuid.UUID, sender: uuid.UU
 
 async def seed(url: str, store: EventStore, total: int, channel: uuid.UUID,
                reader: uuid.UUID, senders: list[uuid.UUID]) -> tuple[list[str], list[uuid.UUID]]:
-    """`total` messages through the event store (4 writers, 250 per transaction); the
+    """`total` messages through the event store (SEED_WRITERS writers, SEED_TX per
+    transaction, each message its own stream as a send makes it); the
     reader joins 200 more channels (membership rows: fixture data) whose cursors end 20
     messages before each channel's last. Returns some ids of the bench channel."""
     rng = random.Random(7)
@@ -167,31 +175,33 @@ async def seed(url: str, store: EventStore, total: int, channel: uuid.UUID,
 
     async def writer(w: int) -> None:
         local = random.Random(w)
-        for start in range(w * 250, total, 4 * 250):
+        for start in range(w * SEED_TX, total, SEED_WRITERS * SEED_TX):
             async with store.transaction() as conn:
-                for i in range(start, min(start + 250, total)):
+                for i in range(start, min(start + SEED_TX, total)):
                     await store.append(message_stream(ids[i]), [NewEvent(MessageSent(
                         message_id=ids[i], channel_id=plan[i],
                         sender_id=local.choice(senders), ciphertext=b64(sentence(local)),
                         nonce="", encryption="none", message_type="text"))], NO_STREAM,
                         conn=conn)
-            if w == 0 and start % 50_000 < 1000:
-                progress(f"  seeded ~{start:,}")
+            if w == 0 and start % 100_000 < SEED_WRITERS * SEED_TX:
+                progress(f"  seeded ~{start:,} ({start / (time.perf_counter() - began):,.0f}/s)")
 
-    await asyncio.gather(*(writer(w) for w in range(4)))
+    began = time.perf_counter()
+    await asyncio.gather(*(writer(w) for w in range(SEED_WRITERS)))
+    progress(f"  seeded {total:,} in {time.perf_counter() - began:.0f} s")
     await store.append(read_cursor_stream(reader), [NewEvent(ReadCursorMoved(
         channel_id=ch, user_id=reader, message_id=mid, receipt=True))
         for ch, mid in cursor_at.items()])
     return [str(m) for m, ch in zip(ids, plan, strict=True) if ch == channel], others
 
 
-async def caught_up(http: httpx.AsyncClient, owner: Any, names: set[str],
-                    limit: float) -> None:
+async def caught_up(http: httpx.AsyncClient, owner: Any, limit: float) -> None:
+    """Every projection live at the head: a read measured while the others still catch up
+    with the seeded log measures their batches on the server's event loop, not the read."""
     deadline = time.perf_counter() + limit
     while time.perf_counter() < deadline:
         items = (await http.get("/api/admin/projections", headers=auth(owner))).json()
-        if all(i["state"] == "live" and i["lag_events"] == 0 for i in items
-               if i["name"] in names):
+        if all(i["state"] == "live" and i["lag_events"] == 0 for i in items):
             return
         await asyncio.sleep(0.5)
     raise RuntimeError("the projections did not catch up")
@@ -258,15 +268,17 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
                     await store.close()
                     await pool.close()
                 progress("waiting for the projections ...")
-                await caught_up(http, owner, {"messages", "message_search"}, 1800)
+                started = time.perf_counter()
+                await caught_up(http, owner, 1800)
+                progress(f"  caught up in {time.perf_counter() - started:.0f} s")
                 results += await reads(http, users[0], channel, ids, samples)
-                for name in ("messages", "message_search"):
+                for name, metric in REBUILDS:
                     progress(f"rebuilding {name} ...")
                     rate = await rebuild_rate(http, url, owner, name)
                     progress(f"  {rate:,.0f} events/s")
-                    results.append(target_result(f"rebuild_{name}", rate, "events/s",
-                                                 TARGET_REBUILD_EVENTS_PER_SEC,
-                                                 lower_is_better=False))
+                    result = target_result(f"rebuild_{metric}", rate, "events/s",
+                                           TARGET_REBUILD_EVENTS_PER_SEC, lower_is_better=False)
+                    results.append({**result, "projector": name})
     return results
 
 

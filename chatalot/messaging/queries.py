@@ -22,7 +22,11 @@ from chatalot.contracts import iso
 from chatalot.domain.errors import DomainError, bad_request, not_found
 from chatalot.domain.spaces import permissions
 from chatalot.messaging import contracts as c
-from chatalot.spaces.access import load_channel_access
+from chatalot.spaces.access import (
+    channel_access_from_row,
+    channel_access_query,
+    load_channel_access,
+)
 from event_store import Position
 from projections.projector import read_model
 
@@ -71,6 +75,12 @@ async def render(conn: Conn, found: Sequence[dict[str, Any]], staff: bool = Fals
                 " min(sequence)").format(read_model("reactions")), (ids,)):
             reactions.setdefault(r["message_id"], []).append(c.ReactionCount(
                 emoji=r["emoji"], count=len(r["users"]), user_ids=r["users"]))
+    return messages_of(found, reactions, staff)
+
+
+def messages_of(found: Sequence[dict[str, Any]],
+                reactions: dict[uuid.UUID, list[c.ReactionCount]], staff: bool
+                ) -> list[c.Message]:
     return [c.Message(
         id=r["message_id"], channel_id=r["channel_id"], sender_id=r["sender_id"],
         ciphertext=None if _hidden(r, staff) else r["ciphertext"],
@@ -82,6 +92,26 @@ async def render(conn: Conn, found: Sequence[dict[str, Any]], staff: bool = Fals
         deleted=r["deleted_at"] is not None, quarantined=r["quarantined"], pinned=r["pinned"],
         reply_count=r["reply_count"], reactions=reactions.get(r["message_id"], []),
         position=_position(r)) for r in found]
+
+
+# A page's rows carry their reactions (what render's query answers, per message, in the
+# same order: emoji by first use, users by reaction): the page is one statement.
+_REACTIONS = """(
+SELECT json_agg(json_build_array(x.emoji, x.users) ORDER BY x.e, x.t, x.s)
+  FROM (SELECT r.emoji, array_agg(r.user_id ORDER BY r.epoch, r.transaction_id, r.sequence)
+               AS users, min(r.epoch) AS e, min(r.transaction_id) AS t, min(r.sequence) AS s
+          FROM {reactions} r WHERE r.message_id = m.message_id GROUP BY r.emoji) x
+) AS reactions_json"""
+
+
+def _reactions_of(found: Sequence[dict[str, Any]]) -> dict[uuid.UUID, list[c.ReactionCount]]:
+    out: dict[uuid.UUID, list[c.ReactionCount]] = {}
+    for r in found:
+        if r["reactions_json"]:
+            out[r["message_id"]] = [c.ReactionCount(
+                emoji=emoji, count=len(users), user_ids=[uuid.UUID(u) for u in users])
+                for emoji, users in r["reactions_json"]]
+    return out
 
 
 async def _anchor(conn: Conn, channel_id: uuid.UUID, message_id: uuid.UUID,
@@ -120,30 +150,54 @@ async def page(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID, *, limit: 
                after: uuid.UUID | None = None, thread_id: uuid.UUID | None = None,
                staff: bool = False) -> c.MessagePage:
     """A page of a channel's history (or of one thread: its root first, then its
-    replies). Without a cursor, the newest `limit` messages."""
+    replies). Without a cursor, the newest `limit` messages.
+
+    One round trip: the access check and the page (its anchor and reactions inside) are
+    pipelined, and the page is only answered once the check passed."""
     direction, anchor = parse_cursor(cursor, before, after)
+    where = [sql.SQL("m.channel_id = %s")]
+    params: list[Any] = [channel_id]
+    if thread_id is not None:
+        where.append(sql.SQL("(m.thread_id = %s OR m.message_id = %s)"))
+        params += [thread_id, thread_id]
+    if anchor is not None:
+        cmp = ">" if direction == "after" else "<"
+        where.append(sql.SQL(
+            f"(m.epoch, m.transaction_id, m.sequence) {cmp} (SELECT a.epoch, a.transaction_id,"
+            " a.sequence FROM {t} a WHERE a.message_id = %s AND a.channel_id = %s)").format(
+                t=read_model("messages")))
+        params += [anchor, channel_id]
+    order = "ASC" if direction == "after" else "DESC"
+    query = sql.SQL(
+        "SELECT {cols}, {reactions} FROM {t} m WHERE {where} ORDER BY m.epoch {o},"
+        " m.transaction_id {o}, m.sequence {o} LIMIT %s").format(
+            cols=sql.SQL(", ").join(sql.Identifier("m", col.strip())
+                                    for col in _COLUMNS.split(",")),
+            reactions=sql.SQL(_REACTIONS).format(reactions=read_model("reactions")),
+            t=read_model("messages"), where=sql.SQL(" AND ").join(where), o=sql.SQL(order))
     async with pool.connection() as conn:
-        await readable(conn, channel_id, user_id)
-        where = [sql.SQL("channel_id = %s")]
-        params: list[Any] = [channel_id]
-        if thread_id is not None:
-            where.append(sql.SQL("(thread_id = %s OR message_id = %s)"))
-            params += [thread_id, thread_id]
-        if anchor is not None:
-            cmp = ">" if direction == "after" else "<"
-            where.append(sql.SQL(f"(epoch, transaction_id, sequence) {cmp} (%s, %s, %s)"))
-            params += list(await _anchor(conn, channel_id, anchor))
-        order = "ASC" if direction == "after" else "DESC"
-        found = await rows(conn, sql.SQL(
-            "SELECT {cols} FROM {t} WHERE {where} ORDER BY epoch {o}, transaction_id {o},"
-            " sequence {o} LIMIT %s").format(
-                cols=sql.SQL(_COLUMNS), t=read_model("messages"),
-                where=sql.SQL(" AND ").join(where), o=sql.SQL(order)), [*params, limit + 1])
-        more = len(found) > limit
-        found = found[:limit]
-        if direction == "before":
-            found.reverse()
-        items = await render(conn, found, staff)
+        try:
+            async with conn.pipeline():
+                checked = conn.cursor(row_factory=dict_row)
+                await checked.execute(*channel_access_query(channel_id, user_id))
+                paged = conn.cursor(row_factory=dict_row)
+                await paged.execute(query, [*params, limit + 1])
+                access = await checked.fetchone()
+                if access is None:
+                    raise not_found("no such channel")
+                permissions.require_read(channel_access_from_row(channel_id, access))
+                found = await paged.fetchall()
+        except psycopg.errors.UndefinedTable:  # the read models are still first built
+            await readable(conn, channel_id, user_id)
+            raise DomainError("projection_lag", "the read models are still being built"
+                              ) from None
+        if not found and anchor is not None:
+            await _anchor(conn, channel_id, anchor)  # 404 for an anchor not in the channel
+    more = len(found) > limit
+    found = found[:limit]
+    if direction == "before":
+        found.reverse()
+    items = messages_of(found, _reactions_of(found), staff)
     next_cursor = None
     if more and items:
         edge = items[-1] if direction == "after" else items[0]

@@ -69,6 +69,14 @@ async def load_channel_access(conn: Conn, channel_id: uuid.UUID, user_id: uuid.U
     return channel_access_from_row(channel_id, row)
 
 
+def channel_access_query(channel_id: uuid.UUID, user_id: uuid.UUID) -> tuple[bytes,
+                                                                          dict[str, Any]]:
+    """The statement load_channel_access sends (no locks), for a query that pipelines it
+    with its own read: one round trip for both, the answer withheld until it passes."""
+    return _CHANNEL.format(member_lock="", channel_lock="").encode(), {"c": channel_id,
+                                                                     "u": user_id}
+
+
 def channel_access_from_row(channel_id: uuid.UUID, row: dict[str, Any]) -> ChannelAccess:
     banned = bool(row["banned"])
     member = row["channel_role"] is not None and not banned

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import ClassVar
 
+import msgspec
 from psycopg import sql
 
 from event_store import RecordedEvent
@@ -34,6 +37,24 @@ def readable_text(ciphertext: str) -> str | None:
     except (binascii.Error, ValueError):
         return None
     return text.replace("\x00", "")
+
+
+class SearchRow(msgspec.Struct, omit_defaults=True):
+    """One indexed row as a JSON object (a batch is one json parameter: see SentRow)."""
+
+    m: uuid.UUID
+    c: uuid.UUID
+    mt: str
+    f: bool
+    b: str
+    at: datetime
+    ep: int
+    tx: int
+    sq: int
+    s: uuid.UUID | None = None
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 class MessageSearch(Projector):
@@ -75,21 +96,20 @@ class MessageSearch(Projector):
             d = e.data
             text = readable_text(d.ciphertext) if d.encryption == "none" else None
             if text:
-                rows.append((d, text, e))
+                p = e.position
+                rows.append(SearchRow(
+                    m=d.message_id, c=d.channel_id, s=d.sender_id, mt=d.message_type,
+                    f=d.message_type == "file", b=text, at=e.recorded_at, ep=p.epoch,
+                    tx=p.transaction_id, sq=p.sequence))
         if not rows:
             return
         await ctx.conn.execute(sql.SQL(
             "INSERT INTO {} (message_id, channel_id, sender_id, message_type, has_file, body,"
             " created_at, epoch, transaction_id, sequence)"
-            " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[],"
-            " %s::boolean[], %s::text[], %s::timestamptz[], %s::int[], %s::bigint[],"
-            " %s::bigint[]) ON CONFLICT DO NOTHING").format(ctx.table("message_search")), (
-            [d.message_id for d, _, _ in rows], [d.channel_id for d, _, _ in rows],
-            [d.sender_id for d, _, _ in rows], [d.message_type for d, _, _ in rows],
-            [d.message_type == "file" for d, _, _ in rows], [t for _, t, _ in rows],
-            [e.recorded_at for _, _, e in rows], [e.position.epoch for _, _, e in rows],
-            [e.position.transaction_id for _, _, e in rows],
-            [e.position.sequence for _, _, e in rows]))
+            " SELECT m, c, s, mt, f, b, at, ep, tx, sq FROM json_to_recordset(%s::json)"
+            " AS u(m uuid, c uuid, s uuid, mt text, f boolean, b text, at timestamptz,"
+            " ep int, tx bigint, sq bigint) ON CONFLICT DO NOTHING").format(
+                ctx.table("message_search")), (_encode(rows).decode(),))
 
     @on("MessageSent")
     async def sent(self, event: RecordedEvent, ctx: ProjectionContext) -> None:

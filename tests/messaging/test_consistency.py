@@ -159,8 +159,9 @@ async def test_unread_counts_under_concurrent_sends_and_marks(msg: Msg) -> None:
 # -- rebuild equals live ----------------------------------------------------------------------
 
 MINE = ("messages", "bookmarks", "message_search", "polls", "scheduled_messages", "webhooks")
-TABLES = ("messages", "message_edits", "reactions", "pins", "read_cursors", "bookmarks",
-          "message_search", "polls", "poll_votes", "scheduled_messages", "webhooks")
+TABLES = ("messages", "channel_heads", "message_edits", "reactions", "pins", "read_cursors",
+          "bookmarks", "message_search", "polls", "poll_votes", "scheduled_messages",
+          "webhooks")
 
 
 async def _views(url: str) -> dict[str, list[tuple[Any, ...]]]:

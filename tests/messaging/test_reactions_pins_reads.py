@@ -27,6 +27,14 @@ async def test_reactions(msg: Msg) -> None:
     assert r.status_code == 404
     [m] = (await msg.history(alice, space.channel_id, await msg.api.head()))["items"]
     assert m["reactions"] == [{"emoji": "👍", "count": 2, "user_ids": [alice.id, bob.id]}]
+    for user, emoji in ((bob, "zz"), (alice, "aa"), (alice, "zz"), (bob, "aa")):
+        assert (await msg.post(user, path, {"emoji": emoji})).status_code == 200
+    head = await msg.api.head()
+    # a history page carries its reactions as the reactions route tells them
+    [m] = (await msg.history(alice, space.channel_id, head))["items"]
+    assert m["reactions"] == (await msg.get(alice, path, head)).json()
+    assert [(r["emoji"], r["user_ids"]) for r in m["reactions"]] == [
+        ("👍", [alice.id, bob.id]), ("zz", [bob.id, alice.id]), ("aa", [alice.id, bob.id])]
     outsider = await msg.api.register()
     assert (await msg.post(outsider, path, {"emoji": "x"})).status_code == 403
     assert (await msg.post(alice, path, {"emoji": ""})).status_code == 400
