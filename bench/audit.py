@@ -291,7 +291,7 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
             await conn.execute("VACUUM ANALYZE")
         # a window of about 1 % of the seeding time, in its middle
         middle, width = seeding + (seeded - seeding) / 2, (seeded - seeding) / 200
-        results += await pages(pool, store, 50 if quick else 200,
+        results += await pages(pool, store, 30 if quick else 200,
                                (middle - width, middle + width))
         results += await time_travel(store, marks, messages)
 
