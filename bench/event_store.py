@@ -305,6 +305,28 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
             f"append_in_transaction_8_writers_batch_{size}", ours, "events/s",
             f"raw psycopg INSERT of {size} row(s) in a transaction, 8 writers", raw, None))
 
+    progress("the append statements alone (one transaction, rolled back: no commits) ...")
+
+    async def statements_only(on: EventStore, size: int) -> float:
+        """Events/s of appends run back to back inside one transaction that is rolled
+        back: the statements' own cost, without the commit's fsync (the noisiest part on a
+        shared machine), so an upper bound of the chain's share of an append."""
+        async with on.pool.connection() as conn, conn.transaction(force_rollback=True):
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < duration:
+                await on.append(f"message-{uuid.uuid4()}",
+                                [NewEvent(sample(i)) for i in range(size)], 0, conn=conn)
+                count += size
+            return count / (time.perf_counter() - start)
+
+    for size in (1, 100):
+        ours, before, without = await alternate(
+            rounds, lambda s=size: statements_only(store, s),
+            lambda s=size: statements_only(unchained, s),
+            lambda s=size: statements_only(unindexed, s))
+        chain_cost(f"statements_only_batch_{size}", ours, before)
+        index_cost(f"statements_only_batch_{size}", ours, without)
+
     progress("delivery once an open transaction that holds readers back ends ...")
     held = await held_back_delivery(store, pool, 15 if quick else 60)
     p50, p99 = percentile(held, 50), percentile(held, 99)
