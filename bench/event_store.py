@@ -15,7 +15,7 @@ Issue 11: the hash chain's cost. Every append figure is also measured, in the sa
 on the statements and schema of before the chain (commit BASELINE_COMMIT, read with git, on
 a second scratch database migrated without 0011 and later, except the events table's later
 indexes, so the difference is the chain's alone); target: at most 10 % slower. And the
-cost of those indexes (migration 0025: actor, correlation id, BRIN on time), against a
+cost of those indexes (migration 0025: actor, correlation id, type), against a
 third database migrated without them, in the same rounds (1 writer, 8, batches of 100).
 """
 
@@ -61,7 +61,7 @@ TARGET_HELD_P50_MS = 5.0  # issue 19: a held-back reader sees the horizon move w
 TARGET_CHAIN_RATIO = 0.9  # issue 11: the hash chain costs appends at most 10 %
 BASELINE_COMMIT = "df279e8"  # main just before the hash chain (issue 11)
 CHAIN_MIGRATION = 11
-INDEX_MIGRATIONS = (25,)  # issue 11: the raw log's actor, correlation and time indexes
+INDEX_MIGRATIONS = (25,)  # issue 11: the raw log's actor, correlation id and type indexes
 TARGET_INDEX_RATIO = 0.9  # they may cost appends a few percent, not more
 
 

@@ -53,19 +53,22 @@ _ONE = """SELECT m.epoch, %(stream)s, v.version, b.id, b.type, b.schema, b.data,
        (SELECT ({base})::bigint + 1 AS version) v, event_store_meta m"""
 
 # A batch: each row's link input is computed at once (the versions follow the head's), then
-# event_chain (migration 0026) chains them in one loop, sha256(previous link || input) as
-# event_link does; chain(ord, hash) numbers the links from 1 like the batch's rows.
+# a recursive CTE chains them, sha256(previous link || input) as event_link does, reaching
+# each input by its index in one array.
 _CHAIN = """b AS MATERIALIZED (
     SELECT b.*, event_data_hash(b.data) AS dh, ({base})::bigint + b.ord AS version
       FROM ROWS FROM ({recordset}) WITH ORDINALITY AS b(id, type, schema, data, meta, ord)
 ),
-chain(hash, ord) AS MATERIALIZED (
-    SELECT c.hash, c.ord
-      FROM (SELECT event_chain({prev}, array_agg(event_link_input(
-                b.id, %(stream)s, b.version, b.type, b.meta, now(), b.dh) ORDER BY b.ord))
-                AS links
-              FROM b) l,
-           unnest(l.links) WITH ORDINALITY AS c(hash, ord)
+links AS MATERIALIZED (
+    SELECT array_agg(event_link_input(b.id, %(stream)s, b.version, b.type, b.meta, now(), b.dh)
+                     ORDER BY b.ord) AS inputs, count(*) AS n
+      FROM b
+),
+chain(ord, hash) AS (
+    SELECT 0::bigint, {prev}
+    UNION ALL
+    SELECT c.ord + 1, sha256(coalesce(c.hash, '\\x'::bytea) || l.inputs[c.ord + 1])
+      FROM chain c, links l WHERE c.ord < l.n
 )"""
 _MANY = """SELECT m.epoch, %(stream)s, b.version, b.id, b.type, b.schema, b.data, b.meta, now(),
        b.dh, c.hash
