@@ -2,26 +2,33 @@
 
     python bench/audit.py [--quick]
 
-On a log of 1,000,000 events (40,000 with --quick) shaped like a community's: channel
-streams of membership changes (one hot channel holds 10 % of the log: 100,000 events in the
-full run), audited actions (suspensions with actor, address and user agent) and logins:
+On a log of 1,000,000 events (40,000 with --quick) shaped like a community's, seeded
+through the event store in big batches (100 events per append; messages, one stream each,
+200 appends per transaction; 4 writers of each at once): one hot channel holding 10 % of
+the log as messages (100,000 in the full run, with pins and deletions) and a few thousand
+membership changes, other channels' membership changes (70 %), audited actions
+(suspensions with actor, address and user agent, 10 %) and logins (10 %, audited):
 
-- the audit-log page (newest first, 100 entries, and filtered by target) p99 <= 50 ms;
-- a filtered GET /admin/events page (by type, by actor; 100 events, newest first)
-  p99 <= 50 ms;
-- a channel's state at a past position, folded from the log, for the hot channel <= 1 s
-  (its 100,000 events are membership changes: messages live in messaging's streams, which
-  the fold does not read yet, see docs/log.md);
+- the audit-log page (newest first, 100 entries; unfiltered, by target, by actor, by
+  action, in a time range) p99 <= 50 ms;
+- a filtered GET /admin/events page (100 events, newest first: by type, by actor, by
+  stream, by category, by correlation id, in a time range) p99 <= 50 ms;
+- the hot channel's state at a past position (90 % into its messages), folded from the
+  log, <= 1 s (its state now is measured too, and checked against the seeded counts);
 - `events verify` (every chain, every checkpoint) >= 50,000 events/s.
 
+CHATALOT_BENCH_EVENTS=N seeds N events instead; CHATALOT_BENCH_EXPLAIN=1 prints each
+page's and the time travel's EXPLAIN (ANALYZE, BUFFERS) to stderr.
 The hash chain's cost on appends is measured by bench/event_store.py (hash_chain_*).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from _common import percentile, progress, run_database_bench, target_result
@@ -30,12 +37,13 @@ from chatalot.bootstrap import build_registry
 from chatalot.db import MIGRATIONS_DIR, make_pool
 from chatalot.domain.accounts.events import LoginSucceeded, UserSuspended
 from chatalot.domain.logbook.rules import LogScope
+from chatalot.domain.messaging.events import MessageDeleted, MessagePinned, MessageSent
 from chatalot.domain.spaces.events import ChannelCreated, ChannelMemberJoined, ChannelMemberLeft
 from chatalot.logbook import audit_queries, log_queries
 from chatalot.logbook.audit_queries import AuditFilter
 from chatalot.logbook.context import Audit
 from chatalot.logbook.log_queries import EventFilter
-from chatalot.logbook.time_travel import channel_state
+from chatalot.logbook.time_travel import channel_state, fold_statement
 from event_store import EventStore, Metadata, NewEvent, Position
 from event_store.integrity import verify, write_checkpoint
 from event_store.migrations import migrate
@@ -49,6 +57,10 @@ GROUP = uuid.UUID(int=2)
 HOT = uuid.UUID(int=3)
 ADMIN = uuid.UUID(int=4)
 USERS = [uuid.UUID(int=1000 + i) for i in range(2000)]
+BATCH = 100  # events per append
+MESSAGES_PER_TX = 200  # message appends per transaction
+WRITERS = 4
+EXPLAIN = os.environ.get("CHATALOT_BENCH_EXPLAIN") == "1"
 
 
 def meta(i: int) -> Metadata:
@@ -58,33 +70,60 @@ def meta(i: int) -> Metadata:
 
 
 def batch(i: int) -> tuple[str, list[NewEvent]]:
-    """10 events per append: the hot channel (10 %), other channels (70 %), suspensions
-    (10 %, audited), logins (10 %, audited)."""
+    """BATCH events per append: the hot channel's membership (1 batch in 100), other
+    channels (70 %), suspensions (10 %, audited), logins (10 %, audited)."""
     kind = i % 10
     user = USERS[i % len(USERS)]
-    if kind == 0:
-        events = [NewEvent(ChannelMemberJoined(channel_id=HOT, community_id=COMMUNITY,
-                                               user_id=USERS[(i + k) % len(USERS)],
-                                               role="member"), metadata=meta(i))
-                  if k % 2 == 0 else
-                  NewEvent(ChannelMemberLeft(channel_id=HOT, community_id=COMMUNITY,
-                                             user_id=USERS[(i + k - 1) % len(USERS)]),
-                           metadata=meta(i)) for k in range(10)]
-        return f"channel-{HOT}", events
+    base = i * BATCH
+    if i % 100 == 0:
+        return f"channel-{HOT}", [
+            NewEvent(ChannelMemberJoined(channel_id=HOT, community_id=COMMUNITY,
+                                         user_id=USERS[(i + k) % len(USERS)], role="member"),
+                     metadata=meta(base + k)) if k % 2 == 0 else
+            NewEvent(ChannelMemberLeft(channel_id=HOT, community_id=COMMUNITY,
+                                       user_id=USERS[(i + k - 1) % len(USERS)]),
+                     metadata=meta(base + k)) for k in range(BATCH)]
     if kind < 8:
         channel = uuid.UUID(int=10_000 + i % 500)
         return f"channel-{channel}", [NewEvent(ChannelMemberJoined(
-            channel_id=channel, community_id=COMMUNITY, user_id=user, role="member"),
-            metadata=meta(i)) for _ in range(10)]
+            channel_id=channel, community_id=COMMUNITY, user_id=USERS[(i + k) % len(USERS)],
+            role="member"), metadata=meta(base + k)) for k in range(BATCH)]
     if kind == 8:
         return f"user-{user}", [NewEvent(UserSuspended(user_id=user, reason=f"r{i}"),
-                                         metadata=meta(i)) for _ in range(10)]
+                                         metadata=meta(base + k)) for k in range(BATCH)]
     return f"user-{user}", [NewEvent(LoginSucceeded(user_id=user, session_id=uuid.uuid4()),
-                                     metadata=meta(i)) for _ in range(10)]
+                                     metadata=meta(base + k)) for k in range(BATCH)]
 
 
-async def seed(store: EventStore, total: int) -> list[Position]:
-    """Returns positions along the hot channel's history."""
+def message(j: int) -> tuple[uuid.UUID, uuid.UUID, list[NewEvent]]:
+    """The j-th message of the hot channel: its stream's events (every 1000th is pinned,
+    every 100th deleted)."""
+    mid, sender = uuid.UUID(int=(1 << 64) + j), USERS[j % len(USERS)]
+    m = Metadata(actor_id=str(sender), correlation_id=str(uuid.uuid4()))
+    events = [NewEvent(MessageSent(
+        message_id=mid, channel_id=HOT, sender_id=sender, ciphertext="aGVsbG8gd29ybGQ=",
+        nonce="", encryption="none", message_type="text"), metadata=m)]
+    if j % 1000 == 0:
+        events.append(NewEvent(MessagePinned(message_id=mid, channel_id=HOT, pinned_by=ADMIN),
+                               metadata=m))
+    if j % 100 == 50:
+        events.append(NewEvent(MessageDeleted(message_id=mid, channel_id=HOT,
+                                              deleted_by=sender, by_moderator=False),
+                               metadata=m))
+    return mid, sender, events
+
+
+_DECISION_ROWS = """
+INSERT INTO messaging_messages (message_id, channel_id, sender_id, encryption, sent_at,
+                                deleted, pinned)
+SELECT m, %s, s, 'none', now(), d, p
+  FROM unnest(%s::uuid[], %s::uuid[], %s::boolean[], %s::boolean[]) AS t(m, s, d, p)
+"""
+
+
+async def seed(store: EventStore, total: int, messages: int) -> list[Position]:
+    """Returns positions along the hot channel's messages (each one after a transaction
+    of messages), in commit order."""
     await store.append(f"channel-{HOT}", [NewEvent(ChannelCreated(
         channel_id=HOT, community_id=COMMUNITY, group_id=GROUP, kind="text", name="hot",
         user_id=ADMIN))])
@@ -92,19 +131,35 @@ async def seed(store: EventStore, total: int) -> list[Position]:
     started = time.perf_counter()
     done = 0
 
-    async def writer(w: int, writers: int) -> None:
+    def count(n: int) -> None:
         nonlocal done
-        for i in range(w, total // 10, writers):
-            stream, events = batch(i)
-            result = await store.append(stream, events)
-            if stream == f"channel-{HOT}" and i % 500 == 0:
-                marks.append(result.positions[-1])
-            done += 1
-            if done % 10_000 == 0:
-                progress(f"  seeded {done * 10:,} events")
+        before, done = done, done + n
+        if before // 100_000 != done // 100_000:
+            progress(f"  seeded {done:,} events ({time.perf_counter() - started:.0f} s)")
 
-    await asyncio.gather(*(writer(w, 4) for w in range(4)))
-    progress(f"  seeded {total:,} events in {time.perf_counter() - started:.1f} s")
+    async def log_writer(w: int) -> None:
+        for i in range(w, (total - messages) // BATCH, WRITERS):
+            stream, events = batch(i)
+            await store.append(stream, events)
+            count(len(events))
+
+    async def message_writer(w: int) -> None:
+        for first in range(w * MESSAGES_PER_TX, messages, WRITERS * MESSAGES_PER_TX):
+            rows: list[tuple[uuid.UUID, uuid.UUID, bool, bool]] = []
+            n = 0
+            async with store.transaction() as conn:
+                for j in range(first, min(first + MESSAGES_PER_TX, messages)):
+                    mid, sender, events = message(j)
+                    result = await store.append(f"message-{mid}", events, 0, conn=conn)
+                    rows.append((mid, sender, j % 100 == 50, j % 1000 == 0 and j % 100 != 50))
+                    n += len(events)
+                await conn.execute(_DECISION_ROWS, (HOT, *map(list, zip(*rows, strict=True))))
+            marks.append(result.position)
+            count(n)
+
+    await asyncio.gather(*(log_writer(w) for w in range(WRITERS)),
+                         *(message_writer(w) for w in range(WRITERS)))
+    progress(f"  seeded {done:,} events in {time.perf_counter() - started:.1f} s")
     return sorted(marks)
 
 
@@ -127,10 +182,92 @@ async def wait_live(host: ProjectionHost, store: EventStore) -> None:
         await asyncio.sleep(0.2)
 
 
+async def explain(pool: Any, store: EventStore, metric: str, f: Any) -> None:
+    """The plan of one page's statement, as the route runs it (CHATALOT_BENCH_EXPLAIN=1)."""
+    if isinstance(f, EventFilter):
+        query, params = log_queries.page_statement(f, store.epoch, 101)
+    else:
+        query, params = audit_queries.page_statement(f, None, 101)
+    async with pool.connection() as conn:
+        cur = await conn.execute(b"EXPLAIN (ANALYZE, BUFFERS) " + query.as_bytes(conn),
+                                 params)
+        plan = "\n".join(f"    {r[0]}" for r in await cur.fetchall())
+    progress(f"  {metric}:\n{plan}")
+
+
+async def pages(pool: Any, store: EventStore, n: int, window: tuple[datetime, datetime]
+                ) -> list[dict[str, Any]]:
+    """p99 of each filtered page, 100 items, newest first (the filters vary per call)."""
+    since, until = window
+    user = lambda i: str(USERS[i * 37 % len(USERS)])  # noqa: E731
+    filters: dict[str, Any] = {
+        "audit_log_page": lambda i: AuditFilter(),
+        "audit_log_page_by_target": lambda i: AuditFilter(target=user(i)),
+        "audit_log_page_by_actor": lambda i: AuditFilter(actor=user(i)),
+        "audit_log_page_by_action": lambda i: AuditFilter(actions=("UserSuspended",)),
+        "audit_log_page_time_range": lambda i: AuditFilter(since=since, until=until),
+        "events_page_by_type": lambda i: EventFilter(types=("UserSuspended",),
+                                                     newest_first=True),
+        "events_page_by_actor": lambda i: EventFilter(actor=user(i), newest_first=True),
+        "events_page_by_stream": lambda i: EventFilter(stream=f"channel-{HOT}",
+                                                       newest_first=True),
+        "events_page_by_category": lambda i: EventFilter(category="user", newest_first=True),
+        "events_page_by_correlation_id": lambda i: EventFilter(
+            correlation_id=str(uuid.UUID(int=i * 7919 % 500_000)), newest_first=True),
+        "events_page_time_range": lambda i: EventFilter(since=since, until=until,
+                                                        newest_first=True),
+    }
+    results = []
+    for metric, make in filters.items():
+        if isinstance(make(0), EventFilter):
+            def call(i: int, make: Any = make) -> Any:
+                return log_queries.events_page(pool, store, make(i), None, 100)
+        else:
+            def call(i: int, make: Any = make) -> Any:
+                return audit_queries.audit_page(pool, make(i), None, 100)
+        await timed(5, call)  # warm
+        samples = await timed(n, call)
+        p50, p99 = percentile(samples, 50), percentile(samples, 99)
+        progress(f"{metric}: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        if EXPLAIN:
+            await explain(pool, store, metric, make(1))
+        results.append(target_result(f"{metric}_p99", p99, "ms", TARGET_PAGE_P99_MS))
+    return results
+
+
+async def time_travel(store: EventStore, marks: list[Position], messages: int
+                      ) -> list[dict[str, Any]]:
+    past = marks[len(marks) * 9 // 10]
+    if EXPLAIN:
+        query, params = fold_statement(store.epoch, HOT, [
+            f"channel-{HOT}", f"group-{GROUP}", f"community-{COMMUNITY}"], past, None)
+        async with store.pool.connection() as conn:
+            cur = await conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + query, params)
+            plan = "\n".join(f"    {r[0]}" for r in await cur.fetchall())
+        progress(f"  channel state:\n{plan}")
+    started = time.perf_counter()
+    then = await channel_state(store, HOT, LogScope(None), at=past)
+    seconds = time.perf_counter() - started
+    progress(f"hot channel state at a past position: {seconds:.2f} s"
+             f" ({then.message_count:,} messages, {len(then.members)} members)")
+    started = time.perf_counter()
+    now = await channel_state(store, HOT, LogScope(None))
+    now_seconds = time.perf_counter() - started
+    progress(f"hot channel state now: {now_seconds:.2f} s ({now.message_count:,} messages,"
+             f" {len(now.pins)} pins)")
+    deleted = len(range(50, messages, 100))
+    assert now.message_count == messages - deleted, now.message_count
+    assert len(now.pins) == len(range(0, messages, 1000)), now.pins
+    assert then.message_count < now.message_count
+    return [target_result("channel_state_at_past_position", seconds, "s", TARGET_STATE_S),
+            target_result("channel_state_now", now_seconds, "s", TARGET_STATE_S)]
+
+
 async def run(quick: bool, url: str) -> list[dict[str, Any]]:
-    total = 40_000 if quick else 1_000_000
+    total = int(os.environ.get("CHATALOT_BENCH_EVENTS", 0)) or (40_000 if quick else 1_000_000)
+    messages = total // 10  # the hot channel's, one stream each
     await migrate(url, MIGRATIONS_DIR)
-    pool = make_pool(url, min_size=4, max_size=10)
+    pool = make_pool(url, min_size=4, max_size=2 * WRITERS + 4)
     await pool.open(wait=True)
     store = EventStore(pool, build_registry())
     await store.start()
@@ -138,42 +275,25 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
     host = ProjectionHost(store, [Audit()], run=True, options=RunnerOptions(
         bulk_batch=5000, live_batch=500, lease_interval=0.2, drop_delay=0.5, node="bench"))
     try:
-        progress(f"seeding {total:,} events ...")
-        marks = await seed(store, total)
+        progress(f"seeding {total:,} events ({messages:,} of them the hot channel's messages)")
+        seeding = datetime.now(UTC)
+        marks = await seed(store, total, messages)
+        seeded = datetime.now(UTC)
         async with pool.connection() as conn:
             await conn.execute("VACUUM ANALYZE events")
+            await conn.execute("VACUUM ANALYZE messaging_messages")
         await host.start()
         progress("building the audit log ...")
-        await wait_live(host, store)
-        n = 50 if quick else 200
-
-        pages = {
-            "audit_log_page": lambda i: audit_queries.audit_page(pool, AuditFilter(), None, 100),
-            "audit_log_page_by_target": lambda i: audit_queries.audit_page(
-                pool, AuditFilter(target=str(USERS[i * 37 % len(USERS)])), None, 100),
-            "events_page_by_type": lambda i: log_queries.events_page(
-                pool, store, EventFilter(types=("UserSuspended",), newest_first=True),
-                None, 100),
-            "events_page_by_actor": lambda i: log_queries.events_page(
-                pool, store, EventFilter(actor=str(USERS[i * 37 % len(USERS)]),
-                                         newest_first=True), None, 100),
-        }
-        for metric, call in pages.items():
-            await timed(5, call)  # warm
-            samples = await timed(n, call)
-            p50, p99 = percentile(samples, 50), percentile(samples, 99)
-            progress(f"{metric}: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-            results.append(target_result(f"{metric}_p99", p99, "ms", TARGET_PAGE_P99_MS))
-
-        past = marks[len(marks) // 2]
         started = time.perf_counter()
-        state = await channel_state(store, HOT, LogScope(None), at=past)
-        seconds = time.perf_counter() - started
-        hot = total // 10
-        progress(f"hot channel ({hot:,} events) state at a past position: {seconds:.2f} s,"
-                 f" {len(state.members)} members")
-        results.append(target_result("channel_state_at_past_position", seconds, "s",
-                                     TARGET_STATE_S))
+        await wait_live(host, store)
+        progress(f"  built in {time.perf_counter() - started:.1f} s")
+        async with pool.connection() as conn:
+            await conn.execute("VACUUM ANALYZE")
+        # a window of about 1 % of the seeding time, in its middle
+        middle, width = seeding + (seeded - seeding) / 2, (seeded - seeding) / 200
+        results += await pages(pool, store, 30 if quick else 200,
+                               (middle - width, middle + width))
+        results += await time_travel(store, marks, messages)
 
         async with pool.connection() as conn:
             while await write_checkpoint(conn, store.epoch) is not None:

@@ -13,7 +13,10 @@ reader held back by an open transaction gets its events once that transaction en
 
 Issue 11: the hash chain's cost. Every append figure is also measured, in the same rounds,
 on the statements and schema of before the chain (commit BASELINE_COMMIT, read with git, on
-a second scratch database migrated without 0011 and later); target: at most 10 % slower.
+a second scratch database migrated without 0011 and later, except the events table's later
+indexes, so the difference is the chain's alone); target: at most 10 % slower. And the
+cost of those indexes (migration 0025: actor, correlation id, type), against a
+third database migrated without them, in the same rounds (1 writer, 8, batches of 100).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ TARGET_HELD_P50_MS = 5.0  # issue 19: a held-back reader sees the horizon move w
 TARGET_CHAIN_RATIO = 0.9  # issue 11: the hash chain costs appends at most 10 %
 BASELINE_COMMIT = "df279e8"  # main just before the hash chain (issue 11)
 CHAIN_MIGRATION = 11
+INDEX_MIGRATIONS = (25,)  # issue 11: the raw log's actor, correlation id and type indexes
+TARGET_INDEX_RATIO = 0.9  # they may cost appends a few percent, not more
 
 
 class UnchainedStore(EventStore):
@@ -75,16 +80,28 @@ def unchained_statements() -> types.ModuleType:
     return module
 
 
-async def unchained_database(url: str) -> str:
-    """A second database beside `url`, migrated up to the schema before the chain."""
-    before = with_database(url, database_name(url) + "_before")
-    ensure_database(before)
+async def variant_database(url: str, suffix: str, keep: Callable[[int], bool]) -> str:
+    """A database beside `url`, migrated with the migration files `keep` keeps."""
+    other = with_database(url, database_name(url) + suffix)
+    ensure_database(other)
     with tempfile.TemporaryDirectory() as tmp:
         for path in MIGRATIONS_DIR.glob("*.sql"):
-            if int(path.name[:4]) < CHAIN_MIGRATION:
+            if keep(int(path.name[:4])):
                 (Path(tmp) / path.name).write_text(path.read_text())
-        await migrate(before, Path(tmp))
-    return before
+        await migrate(other, Path(tmp))
+    return other
+
+
+async def unchained_database(url: str) -> str:
+    """The schema before the chain, plus the later indexes of the events table (so the
+    comparison is the chain's alone)."""
+    return await variant_database(
+        url, "_before", lambda n: n < CHAIN_MIGRATION or n in INDEX_MIGRATIONS)
+
+
+async def unindexed_database(url: str) -> str:
+    """Today's schema without the log-page indexes (their cost on appends)."""
+    return await variant_database(url, "_unindexed", lambda n: n not in INDEX_MIGRATIONS)
 
 
 class MessageSent(msgspec.Struct, frozen=True):
@@ -152,6 +169,11 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
     await before_pool.open(wait=True)
     unchained = UnchainedStore(before_pool, EventRegistry([MessageSent]))
     await unchained.start()
+    unindexed_url = await unindexed_database(url)
+    unindexed_pool = make_pool(unindexed_url, min_size=9, max_size=10)
+    await unindexed_pool.open(wait=True)
+    unindexed = EventStore(unindexed_pool, EventRegistry([MessageSent]))
+    await unindexed.start()
     encoder = msgspec.json.Encoder()
     payload = encoder.encode(sample(0)).decode()
     results: list[dict[str, Any]] = []
@@ -182,6 +204,14 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
             f"the same appends with the statements and schema before the chain ({label})",
             before, TARGET_CHAIN_RATIO))
 
+    def index_cost(label: str, ours: float, without: float) -> None:
+        progress(f"  log-page indexes: {ours:,.0f}/s, without them {without:,.0f}/s"
+                 f" ({(1 - ours / without) * 100:+.1f} % cost)")
+        results.append(ratio_result(
+            f"log_indexes_{label}", ours, "events/s",
+            f"the same appends without migration 0025's indexes ({label})", without,
+            TARGET_INDEX_RATIO))
+
     def notify_inside_step(w: int):
         async def step() -> int:
             async with pool.connection() as conn, conn.transaction():
@@ -195,12 +225,14 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
         progress(f"append, {label}: raw INSERT and event store, {rounds} rounds each ...")
         measures = [lambda n=n: writers(n, duration, raw_step),
                     lambda n=n: writers(n, duration, store_step),
-                    lambda n=n: writers(n, duration, unchained_step)]
+                    lambda n=n: writers(n, duration, unchained_step),
+                    lambda n=n: writers(n, duration, lambda w: store_step(w, unindexed))]
         if n == 8:
             measures.append(lambda: writers(8, duration, notify_inside_step))
-        raw, ours, before, *notify = await alternate(rounds, *measures)
+        raw, ours, before, without, *notify = await alternate(rounds, *measures)
         progress(f"  raw {raw:,.0f}/s, store {ours:,.0f}/s")
         chain_cost(f"append_{label}", ours, before)
+        index_cost(f"append_{label}", ours, without)
         results.append(ratio_result(
             f"append_{label}", ours, "events/s", f"raw psycopg single-row INSERT, {n} writer(s)",
             raw, TARGET_APPEND_RATIO))
@@ -227,12 +259,14 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
             return 100
         return step
 
-    raw, ours, before = await alternate(
+    raw, ours, before, without = await alternate(
         rounds, lambda: writers(1, duration, raw_batch_step),
         lambda: writers(1, duration, store_batch_step),
-        lambda: writers(1, duration, lambda w: store_batch_step(w, unchained)))
+        lambda: writers(1, duration, lambda w: store_batch_step(w, unchained)),
+        lambda: writers(1, duration, lambda w: store_batch_step(w, unindexed)))
     progress(f"  raw {raw:,.0f}/s, store {ours:,.0f}/s")
     chain_cost("append_batch_100", ours, before)
+    index_cost("append_batch_100", ours, without)
     results.append(ratio_result(
         "append_batch_100", ours, "events/s", "raw psycopg executemany of 100 rows, 1 writer",
         raw, None))
@@ -270,6 +304,28 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
         results.append(ratio_result(
             f"append_in_transaction_8_writers_batch_{size}", ours, "events/s",
             f"raw psycopg INSERT of {size} row(s) in a transaction, 8 writers", raw, None))
+
+    progress("the append statements alone (one transaction, rolled back: no commits) ...")
+
+    async def statements_only(on: EventStore, size: int) -> float:
+        """Events/s of appends run back to back inside one transaction that is rolled
+        back: the statements' own cost, without the commit's fsync (the noisiest part on a
+        shared machine), so an upper bound of the chain's share of an append."""
+        async with on.pool.connection() as conn, conn.transaction(force_rollback=True):
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < duration:
+                await on.append(f"message-{uuid.uuid4()}",
+                                [NewEvent(sample(i)) for i in range(size)], 0, conn=conn)
+                count += size
+            return count / (time.perf_counter() - start)
+
+    for size in (1, 100):
+        ours, before, without = await alternate(
+            rounds, lambda s=size: statements_only(store, s),
+            lambda s=size: statements_only(unchained, s),
+            lambda s=size: statements_only(unindexed, s))
+        chain_cost(f"statements_only_batch_{size}", ours, before)
+        index_cost(f"statements_only_batch_{size}", ours, without)
 
     progress("delivery once an open transaction that holds readers back ends ...")
     held = await held_back_delivery(store, pool, 15 if quick else 60)
@@ -340,6 +396,9 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
     await unchained.close()
     await before_pool.close()
     drop_database(before_url)
+    await unindexed.close()
+    await unindexed_pool.close()
+    drop_database(unindexed_url)
     return results
 
 

@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from chatalot.contracts import iso
 from chatalot.logbook.contracts import AuditEntry, AuditPage
-from chatalot.logbook.log_queries import limit_of, parse_position, time_range
+from chatalot.logbook.log_queries import limit_of, parse_position, successor, time_range
 from event_store import Position
 from projections.projector import read_model
 
@@ -60,21 +60,30 @@ def _entry(r: dict[str, Any]) -> AuditEntry:
         ip=r["ip"], user_agent=r["user_agent"], created_at=iso(r["created_at"]))
 
 
-async def audit_page(pool: AsyncConnectionPool[Any], f: AuditFilter, cursor: str | None,
-                     limit: int | None) -> AuditPage:
-    size = limit_of(limit)
+def page_statement(f: AuditFilter, at: Position | None, limit: int
+                   ) -> tuple[sql.Composed, list[Any]]:
+    """One page's statement and parameters (bench/audit.py explains it)."""
     where, params = _conditions(f)
-    at = parse_position(cursor, "cursor")
-    op, direction = (">", "ASC") if f.oldest_first else ("<", "DESC")
+    # `>=`/`<=` (after/before the cursor): the planner estimates a row comparison by its
+    # first column alone, and `epoch < the current epoch` reads as "no rows".
+    op, direction = (">=", "ASC") if f.oldest_first else ("<=", "DESC")
     if at is not None:
         where.append(sql.SQL(f"(epoch, transaction_id, sequence) {op} (%s, %s, %s)"))
-        params += [at.epoch, at.transaction_id, at.sequence]
+        params += (list(successor(at)) if f.oldest_first
+                   else [at.epoch, at.transaction_id, at.sequence - 1])
     query = sql.SQL(
         "SELECT * FROM {t} WHERE {w} ORDER BY epoch {d}, transaction_id {d}, sequence {d}"
         " LIMIT %s").format(t=read_model("audit_log"), w=sql.SQL(" AND ").join(where),
                             d=sql.SQL(direction))
+    return query, [*params, limit]
+
+
+async def audit_page(pool: AsyncConnectionPool[Any], f: AuditFilter, cursor: str | None,
+                     limit: int | None) -> AuditPage:
+    size = limit_of(limit)
+    query, params = page_statement(f, parse_position(cursor, "cursor"), size + 1)
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, [*params, size + 1])
+        await cur.execute(query, params)
         rows = await cur.fetchall()
     items = [_entry(r) for r in rows[:size]]
     return AuditPage(items=items, next_cursor=items[-1].position if len(rows) > size else None)

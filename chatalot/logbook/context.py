@@ -29,7 +29,8 @@ AUDITED: tuple[str, ...] = (
 
 
 class Audit(AuditLog):
-    version = 4  # bump whenever AUDITED changes: the audit log is then rebuilt beside
+    # bump whenever AUDITED or the tables change: the audit log is then rebuilt beside
+    version = 5  # 5: an index on created_at (time windows)
     event_types = frozenset({*AUDITED, "EventRedacted"})
 
 

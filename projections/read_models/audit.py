@@ -65,6 +65,7 @@ class AuditLog(Projector):
         f"CREATE INDEX ON {{audit_log}} (action, {_ORDER})",
         f"CREATE INDEX ON {{audit_log}} (community_id, {_ORDER})",
         f"CREATE INDEX ON {{audit_log}} (channel_id, {_ORDER})",
+        "CREATE INDEX ON {audit_log} (created_at)",  # since/until: a window, then sorted
     ]
 
     # The application subclasses with the types it audits, EventRedacted among them: the

@@ -19,6 +19,9 @@ from typing import Any
 import msgspec
 
 SETTINGS = ("name", "topic", "read_only", "archived", "slow_mode_secs", "e2e_required")
+# All the fold reads of an event of a message's stream (sent, deleted, purged, pinned,
+# unpinned): readers may hand it just these fields, never the body.
+MESSAGE_FIELDS = ("message_id", "channel_id")
 
 
 class ChannelSettings(msgspec.Struct, kw_only=True):
