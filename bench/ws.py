@@ -42,6 +42,7 @@ LIFTED = {
     "CHATALOT_ARGON2_MEMORY_KIB": "8192", "CHATALOT_ARGON2_TIME_COST": "1",
     "CHATALOT_MAX_WS_CONNECTIONS_PER_USER": "100000",
     "CHATALOT_WS_FRAMES_BURST": "100000", "CHATALOT_WS_FRAMES_PER_SEC": "100000",
+    "CHATALOT_METRICS_TOKEN": "bench-metrics",  # frames sent, per phase
 }
 # targets set by issue 14
 TARGET_LATENCY_P99_MS = 12.0
@@ -69,6 +70,7 @@ async def receive(spec: dict[str, Any]) -> dict[str, Any]:
     """Open the sockets, narrow each to its channel, report ready, then record the latency
     of every new_message until told to stop (a line on stdin)."""
     latencies: list[float] = []
+    arrivals: list[tuple[str, float]] = []  # (message id, receive time)
     sockets: list[Any] = []
 
     async def one(token: str, keep: str | None) -> None:
@@ -86,19 +88,32 @@ async def receive(spec: dict[str, Any]) -> dict[str, Any]:
     async def listen(ws: Any) -> None:
         async for raw in ws:
             if '"new_message"' in raw[:40]:
+                now = time.time()
                 frame = json.loads(raw)
                 sent = json.loads(base64.b64decode(frame["ciphertext"]))["t"]
-                latencies.append((time.time() - sent) * 1000)
+                latencies.append((now - sent) * 1000)
+                arrivals.append((frame["message_id"], now))
 
     plan = spec["plan"]  # [[token, channel or null], ...]
     for start in range(0, len(plan), 100):
         await asyncio.gather(*(one(t, c) for t, c in plan[start:start + 100]))
     tasks = [] if spec.get("idle") else [asyncio.create_task(listen(ws)) for ws in sockets]
     print(json.dumps({"ready": len(sockets)}), flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    stop = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    # what is still on its way counts too (else a backlog's latest, slowest frames would
+    # be left out): stop after a quiet second, at most a minute
+    quiet_until = time.monotonic() + 60
+    while tasks and time.monotonic() < quiet_until:
+        before = len(latencies)
+        await asyncio.sleep(1.0)
+        if len(latencies) == before:
+            break
     for task in tasks:
         task.cancel()
-    return {"latencies": latencies}
+    # the senders' message_sent times: delivery alone = receive - the reply's arrival
+    acked: dict[str, float] = json.loads(stop).get("acked", {}) if stop.strip() else {}
+    after_reply = [(t - acked[m]) * 1000 for m, t in arrivals if m in acked]
+    return {"latencies": latencies, "after_reply": after_reply}
 
 
 def client_main() -> None:
@@ -122,14 +137,15 @@ class LoadClients:
             raise RuntimeError("the load clients failed")
         self.ready = json.loads(line)["ready"]
 
-    def stop(self) -> list[float]:
+    def stop(self, acked: dict[str, float] | None = None) -> tuple[list[float], list[float]]:
+        """(send -> receive latencies, message_sent -> receive latencies) in ms."""
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
-        self.proc.stdin.write("stop\n")
+        self.proc.stdin.write(json.dumps({"acked": acked or {}}) + "\n")
         self.proc.stdin.flush()
         result = json.loads(self.proc.stdout.readline())
         self.proc.wait(30)
-        return list(result["latencies"])
+        return list(result["latencies"]), list(result["after_reply"])
 
 
 # -- setup over HTTP ------------------------------------------------------------------
@@ -169,14 +185,15 @@ async def setup(base: str, users: int, channels: int) -> tuple[list[dict[str, An
 
 
 async def paced_sends(ws_url: str, token: str, channels: list[str], rate: float,
-                      seconds: float, acks: list[float]) -> int:
+                      seconds: float, acks: list[float], acked: dict[str, float]) -> int:
     """Send at `rate`; the send-to-`message_sent` time of each goes to `acks` (the
-    command alone: the same-run baseline of the delivery latency)."""
+    command alone: the same-run baseline of the delivery latency), the wall time the
+    reply arrived to `acked[message id]` (where delivery alone starts)."""
     sent_at: dict[str, float] = {}
     async with connect(ws_url, max_size=None) as ws:
         await ws.send(json.dumps({"type": "authenticate", "token": token}))
         await ws.recv()
-        drain = asyncio.create_task(_acks(ws, sent_at, acks))
+        drain = asyncio.create_task(_acks(ws, sent_at, acks, acked))
         start, n = time.perf_counter(), 0
         while (elapsed := time.perf_counter() - start) < seconds:
             due = n / rate
@@ -187,23 +204,61 @@ async def paced_sends(ws_url: str, token: str, channels: list[str], rate: float,
                                       "channel_id": channels[n % len(channels)],
                                       **stamped()}))
             n += 1
-        await asyncio.sleep(0.5)
+        # every reply, however late (a backlog's slowest are what p99 is about)
+        for _ in range(600):  # at most a minute
+            if not sent_at:
+                break
+            await asyncio.sleep(0.1)
         drain.cancel()
     return n
 
 
-async def _acks(ws: Any, sent_at: dict[str, float], acks: list[float]) -> None:
+async def _acks(ws: Any, sent_at: dict[str, float], acks: list[float],
+                acked: dict[str, float]) -> None:
     async for raw in ws:
         if '"message_sent"' in raw[:40]:
-            ref = json.loads(raw).get("ref")
+            now = time.time()
+            frame = json.loads(raw)
+            ref = frame.get("ref")
             if ref in sent_at:
                 acks.append((time.perf_counter() - sent_at.pop(ref)) * 1000)
+                acked[frame["id"]] = now
+
+
+def cpu_secs(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def frames_sent(base: str) -> float:
+    r = httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer bench-metrics"})
+    for line in r.text.splitlines():
+        if line.startswith("chatalot_ws_frames_sent_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+class Cost:
+    """The server's CPU time per WebSocket frame it sent over a phase (commands, log
+    reading and projections included): a relative figure that a loaded machine distorts
+    far less than latencies."""
+
+    def __init__(self, base: str, pid: int) -> None:
+        self.base, self.pid = base, pid
+        self.cpu, self.frames = cpu_secs(pid), frames_sent(base)
+
+    def us_per_frame(self) -> float:
+        frames = frames_sent(self.base) - self.frames
+        return (cpu_secs(self.pid) - self.cpu) * 1e6 / max(1.0, frames)
 
 
 async def delivery(ws_url: str, users: list[dict[str, Any]], channels: list[str],
-                   sockets: int, rate: float, seconds: float, spread: bool
-                   ) -> tuple[list[float], list[float]]:
-    """(receive latencies, send-to-message_sent latencies), in ms."""
+                   sockets: int, rate: float, seconds: float, spread: bool,
+                   costs: list[float] | None = None, pid: int = 0
+                   ) -> tuple[list[float], list[float], list[float]]:
+    """(receive latencies, send-to-message_sent latencies, message_sent-to-receive
+    latencies: the delivery alone), in ms; the server's CPU per frame goes to `costs`."""
     tokens = [u["access_token"] for u in users[1:]]
     plan = [[tokens[i % len(tokens)], channels[i % len(channels)] if spread else None]
             for i in range(sockets)]
@@ -214,9 +269,14 @@ async def delivery(ws_url: str, users: list[dict[str, Any]], channels: list[str]
     # client's own sends stay in order), as they would from several people
     senders = [u["access_token"] for u in users[:SENDERS]]
     acks: list[float] = []
+    acked: dict[str, float] = {}
+    cost = Cost(ws_url.replace("ws://", "http://").removesuffix("/ws"), pid) if pid else None
     await asyncio.gather(*(paced_sends(ws_url, token, channels, rate / len(senders), seconds,
-                                       acks) for token in senders))
-    return await asyncio.to_thread(clients.stop), acks
+                                       acks, acked) for token in senders))
+    received, after_reply = await asyncio.to_thread(clients.stop, acked)
+    if cost is not None and costs is not None:
+        costs.append(cost.us_per_frame())
+    return received, acks, after_reply
 
 
 def rss_kib(pid: int) -> int:
@@ -274,9 +334,20 @@ async def throughput(base: str, ws_url: str, users: list[dict[str, Any]], channe
     return ws_total / seconds, rest_total / seconds
 
 
+def _delivery_alone(name: str, alone: list[float], acks: list[float]) -> list[dict[str, Any]]:
+    """The delivery part alone (message_sent reply -> receive: negative when the event
+    reached a receiver before the sender got its reply) beside the command's own time."""
+    return [{"metric": f"{name}_after_reply_p50", "value": round(percentile(alone, 50), 2),
+             "unit": "ms"},
+            {"metric": f"{name}_after_reply_p99", "value": round(percentile(alone, 99), 2),
+             "unit": "ms"},
+            {"metric": f"{name}_command_p99", "value": round(percentile(acks, 99), 2),
+             "unit": "ms"}]
+
+
 async def run(quick: bool, url: str) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
-    port = free_port()
+    port = int(os.environ.get("CHATALOT_BENCH_PORT") or free_port())
     fanout_sockets, spread_sockets, spread_channels = (200, 300, 30) if quick else (
         500, 1000, 100)
     idle_sockets = 1000 if quick else 5000
@@ -287,27 +358,35 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
         progress("registering users, a community and its channels")
         users, channels = await setup(base, 11, spread_channels)
         progress("latency: 20 msg/s, 4 receivers")
-        lat, acks = await delivery(ws_url, users, channels[:1], 4, 20.0, seconds, False)
+        lat, acks, alone = await delivery(ws_url, users, channels[:1], 4, 20.0, seconds, False)
         results += [target_result("latency_p50", percentile(lat, 50), "ms",
                                   TARGET_LATENCY_P99_MS),
                     target_result("latency_p99", percentile(lat, 99), "ms",
                                   TARGET_LATENCY_P99_MS),
                     ratio("latency_p99_vs_command", percentile(lat, 99), "ms",
                           "send -> message_sent p99 (the command alone), same run",
-                          percentile(acks, 99), None, lower_is_better=True)]
+                          percentile(acks, 99), None, lower_is_better=True),
+                    *_delivery_alone("latency", alone, acks)]
         progress(f"fan-out: {fanout_sockets} sockets, 50 msg/s")
-        fan, acks = await delivery(ws_url, users, channels[:1], fanout_sockets, 50.0, seconds,
-                                   False)
+        costs: list[float] = []
+        fan, acks, alone = await delivery(ws_url, users, channels[:1], fanout_sockets, 50.0,
+                                          seconds, False, costs, proc.pid)
         results += [target_result(f"fanout_{fanout_sockets}_sockets_p99",
                                   percentile(fan, 99), "ms", TARGET_FANOUT_P99_MS),
                     ratio(f"fanout_{fanout_sockets}_sockets_p99_vs_command",
                           percentile(fan, 99), "ms", "send -> message_sent p99, same run",
-                          percentile(acks, 99), None, lower_is_better=True)]
+                          percentile(acks, 99), None, lower_is_better=True),
+                    *_delivery_alone(f"fanout_{fanout_sockets}_sockets", alone, acks),
+                    {"metric": f"fanout_{fanout_sockets}_sockets_server_cpu_per_frame",
+                     "value": round(costs[-1], 1), "unit": "us"}]
         progress(f"spread: {spread_sockets} sockets over {spread_channels} channels, 200 msg/s")
-        spread, _ = await delivery(ws_url, users, channels, spread_sockets, 200.0, seconds,
-                                   True)
-        results.append(target_result(f"spread_{spread_sockets}_sockets_p99",
-                                     percentile(spread, 99), "ms", TARGET_SPREAD_P99_MS))
+        spread, acks, alone = await delivery(ws_url, users, channels, spread_sockets, 200.0,
+                                             seconds, True, costs, proc.pid)
+        results += [target_result(f"spread_{spread_sockets}_sockets_p99",
+                                  percentile(spread, 99), "ms", TARGET_SPREAD_P99_MS),
+                    *_delivery_alone(f"spread_{spread_sockets}_sockets", alone, acks),
+                    {"metric": f"spread_{spread_sockets}_sockets_server_cpu_per_frame",
+                     "value": round(costs[-1], 1), "unit": "us"}]
         progress("send throughput: WebSocket beside REST")
         ws_rate, rest_rate = await throughput(base, ws_url, users, channels[0], seconds / 2)
         results.append(ratio("send_throughput_ws", ws_rate, "msg/s",

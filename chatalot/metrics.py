@@ -51,7 +51,10 @@ def http_config() -> PrometheusConfig:
     """Litestar's middleware: requests, latency and in-progress per route template (never
     the raw path: ids would make a series per user), method and status."""
     return PrometheusConfig(app_name=PREFIX, prefix=PREFIX, group_path=True,
-                            exclude=["^/metrics$"],
+                            # /ws: a socket's "request" lasts its lifetime (our own
+                            # gauges count sockets and frames), and the middleware
+                            # would wrap every frame the gateway sends
+                            exclude=["^/metrics$", "^/ws$"],
                             buckets=[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
 
 

@@ -66,7 +66,10 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         try:
-            await app(scope, receive, send_with_id)
+            # a WebSocket never sends http.response.start: its frames (thousands a second
+            # in a fan-out) go to the server's send unwrapped
+            await app(scope, receive,
+                      send if scope["type"] == ScopeType.WEBSOCKET else send_with_id)
         finally:
             if scope["type"] == ScopeType.HTTP:
                 client = scope.get("client")

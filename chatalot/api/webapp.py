@@ -2,14 +2,18 @@
 
 The build is never committed: scripts/serve builds it when it is missing. Without a build
 the server runs as before (API only). CHATALOT_WEB_DIR points elsewhere (a packaged build).
-A path that is no file answers index.html (the app routes in the browser); /api, /ws and
-/schema are matched first by their own routes."""
+The app's own URLs (APP_PATHS, the same list as clients/web/src/lib/app/route.ts) answer
+index.html, so deep links, reloads and back/forward land in the app, which routes in the
+browser; they are named one by one so that no other path (/api, /ws, /schema, /metrics, a
+missing asset) is ever answered with the page."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from litestar import get
+from litestar.response import File
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
 
@@ -22,7 +26,19 @@ def web_build_dir() -> Path | None:
     return directory if (directory / "index.html").is_file() else None
 
 
+APP_PATHS = ["/channel/{rest:path}", "/dm/{rest:path}", "/community/{rest:path}",
+             "/invite/{rest:path}", "/discover"]
+
+
 def webapp_router(directory: Path) -> Router:
-    return create_static_files_router(
+    index = directory / "index.html"
+
+    @get(APP_PATHS, include_in_schema=False, name="webapp-page", cache=False)
+    async def app_page() -> File:
+        return File(path=index, media_type="text/html; charset=utf-8",
+                    content_disposition_type="inline", filename="index.html")
+
+    files = create_static_files_router(
         path="/", directories=[directory], html_mode=True, include_in_schema=False,
         name="webapp")
+    return Router(path="/", route_handlers=[files, app_page], include_in_schema=False)

@@ -62,6 +62,10 @@ def bookmarks_stream(user_id: uuid.UUID) -> str:
     return f"bookmarks-{user_id}"
 
 
+def announcement_stream(announcement_id: uuid.UUID) -> str:
+    return f"announcement-{announcement_id}"
+
+
 def poll_stream(poll_id: uuid.UUID) -> str:
     return f"poll-{poll_id}"
 

@@ -66,6 +66,30 @@ class Audience:
             pairs.update((row[0], row[1]) for row in await cur.fetchall())
         return pairs
 
+    async def batch(self, channels: Collection[uuid.UUID], subjects: Collection[uuid.UUID],
+                    communities: Collection[uuid.UUID], users: Collection[uuid.UUID]
+                    ) -> tuple[set[tuple[uuid.UUID, uuid.UUID]], set[tuple[uuid.UUID, uuid.UUID]],
+                               set[tuple[uuid.UUID, uuid.UUID]]]:
+        """channel_members, sharers and community_members at once, on one connection
+        (the hub asks all three for a batch; under load a pooled connection is the wait)."""
+        members: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        sharers = {(s, s) for s in subjects if s in users}
+        community: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        if not users or not (channels or subjects or communities):
+            return members, sharers, community
+        users = list(users)
+        async with self._pool.connection() as conn:
+            if channels:
+                cur = await conn.execute(_CHANNEL_MEMBERS, (list(channels), users))
+                members = {(row[0], row[1]) for row in await cur.fetchall()}
+            if subjects:
+                cur = await conn.execute(_SHARERS, (list(subjects), users))
+                sharers.update((row[0], row[1]) for row in await cur.fetchall())
+            if communities:
+                cur = await conn.execute(_COMMUNITY_MEMBERS, (list(communities), users))
+                community = {(row[0], row[1]) for row in await cur.fetchall()}
+        return members, sharers, community
+
     async def is_member(self, channel_id: uuid.UUID, user_id: uuid.UUID) -> bool:
         async with self._pool.connection() as conn:
             cur = await conn.execute(_IS_MEMBER, (channel_id, user_id))

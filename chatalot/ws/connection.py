@@ -140,9 +140,11 @@ async def _live(gw: Gateway, ws: WebSocket[Any, Any, Any], sock: Socket,
             if resume is not None:
                 sock.push(f.frame("resumed", position=position.encode()))
 
+        # the reader runs during the replay: the socket's own commands are answered at
+        # once (Socket.reply jumps the queue), not after a day of missed events
+        reader = asyncio.create_task(_read(gw, ws, sock, principal), name="ws-reader")
         await gw.hub.attach(sock, start, caught_up)
         await gw.came_online(sock)
-        reader = asyncio.create_task(_read(gw, ws, sock, principal), name="ws-reader")
         closing = asyncio.create_task(sock.closed.wait(), name="ws-closing")
         await asyncio.wait([reader, writer, closing], return_when=asyncio.FIRST_COMPLETED)
         closing.cancel()
@@ -157,14 +159,25 @@ async def _live(gw: Gateway, ws: WebSocket[Any, Any, Any], sock: Socket,
 
 
 async def _write(ws: WebSocket[Any, Any, Any], sock: Socket) -> None:
+    """Send what the hub queued: everything ready is sent in one go, without a wake-up
+    per frame, and counted once per run."""
+    send = ws.send
     try:
         while True:
-            item = await sock.next_frame()
-            if isinstance(item, Close):
-                with contextlib.suppress(Exception):
-                    await ws.close(item.code, item.reason[:120])
-                return
-            await _send_raw(ws, item)
+            item: bytes | Close | None = await sock.next_frame()
+            sent = 0
+            try:
+                while item is not None:
+                    if isinstance(item, Close):
+                        with contextlib.suppress(Exception):
+                            await ws.close(item.code, item.reason[:120])
+                        return
+                    await send({"type": "websocket.send", "text": item.decode(),
+                                "bytes": None})
+                    sent += 1
+                    item = sock.take()
+            finally:
+                WS_FRAMES_SENT.inc(sent)
     except Exception:  # the client went away mid-send: the reader sees the disconnect
         sock.close(1006, "gone")
 
@@ -177,15 +190,16 @@ async def _read(gw: Gateway, ws: WebSocket[Any, Any, Any], sock: Socket,
     while sock.closing is None:
         raw = await _receive(ws)
         if raw is None:
+            sock.close(1006, "gone")  # stops a replay still running for nobody
             return
         if not bucket.take():
-            sock.push(f.error_frame("rate_limited", "too many frames: slow down",
-                                    _ref_of(raw)))
+            sock.reply(f.error_frame("rate_limited", "too many frames: slow down",
+                                     _ref_of(raw)))
             continue
         try:
             frame = f.decode_frame(raw, BODIES)
         except f.FrameError as exc:
-            sock.push(f.error_frame("bad_request", str(exc), exc.ref))
+            sock.reply(f.error_frame("bad_request", str(exc), exc.ref))
             continue
         ctx = Ctx(gw, sock, principal, info, frame.ref)
         try:
@@ -197,7 +211,7 @@ async def _read(gw: Gateway, ws: WebSocket[Any, Any, Any], sock: Socket,
             reply = f.error_frame("internal", "the server could not handle this frame",
                                   frame.ref)
         if reply is not None:
-            sock.push(reply)
+            sock.reply(reply)
 
 
 class _RefOnly(msgspec.Struct):

@@ -21,8 +21,8 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
+from chatalot.domain.streams import poll_stream
 from chatalot.ws.audience import Audience
 from chatalot.ws.routing import Route, route
 from chatalot.ws.socket import Socket
@@ -32,39 +32,54 @@ log = logging.getLogger(__name__)
 
 CLOSE_POLICY = 4003
 REPLAY_PAGE = 500
+POLLS_REMEMBERED = 100_000
 
 
-@dataclass(frozen=True)
+Pairs = set[tuple[uuid.UUID, uuid.UUID]]
+NOBODY: frozenset[uuid.UUID] = frozenset()
+
+
+def _index(pairs: Pairs) -> dict[uuid.UUID, set[uuid.UUID]]:
+    by_key: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for key, user in pairs:
+        by_key.setdefault(key, set()).add(user)
+    return by_key
+
+
 class Audiences:
-    """The answers of the decision table for one batch: (channel, user) memberships and
-    (subject, user) channel-sharing pairs."""
+    """The answers of the decision table for one batch, indexed by channel, subject and
+    community: who among this node's users may receive an event is then a few set
+    operations per event (decided once per event, never once per socket)."""
 
-    members: set[tuple[uuid.UUID, uuid.UUID]]
-    sharers: set[tuple[uuid.UUID, uuid.UUID]]
-    community: set[tuple[uuid.UUID, uuid.UUID]]
+    def __init__(self, members: Pairs, sharers: Pairs, community: Pairs) -> None:
+        self.members = _index(members)
+        self.sharers = _index(sharers)
+        self.community = _index(community)
 
     def recipients(self, r: Route, users: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-        out = {u for u in users if u in r.users}
+        present = users if isinstance(users, (set, frozenset)) else set(users)
+        if r.everyone:
+            return set(present)
+        out = set(r.users & present) if r.users else set()
         if r.channel_id is not None:
-            out.update(u for u in users if (r.channel_id, u) in self.members)
+            out |= self.members.get(r.channel_id, NOBODY) & present
         if r.sharers_of is not None:
-            out.update(u for u in users if (r.sharers_of, u) in self.sharers)
+            out |= self.sharers.get(r.sharers_of, NOBODY) & present
         if r.community_id is not None:
-            out.update(u for u in users if (r.community_id, u) in self.community)
+            out |= self.community.get(r.community_id, NOBODY) & present
         if r.gate is not None:
-            out = {u for u in out if (r.gate, u) in self.members}
+            out &= self.members.get(r.gate, NOBODY)
         return out
 
 
 async def audiences_for(audience: Audience, routes: list[Route],
                         users: set[uuid.UUID]) -> Audiences:
+    """One round trip's worth of questions for a whole batch (one pooled connection)."""
     channels = {c for r in routes for c in (r.channel_id, r.gate) if c is not None}
     subjects = {r.sharers_of for r in routes if r.sharers_of is not None}
-    members = await audience.channel_members(channels, users) if channels else set()
-    sharers = await audience.sharers(subjects, users) if subjects else set()
     communities = {r.community_id for r in routes if r.community_id is not None}
-    community = (await audience.community_members(communities, users) if communities
-                 else set())
+    members, sharers, community = await audience.batch(channels, subjects, communities,
+                                                       users)
     return Audiences(members, sharers, community)
 
 
@@ -77,6 +92,8 @@ class Hub:
         self.position: Position | None = None
         self._task: asyncio.Task[None] | None = None
         self._started = asyncio.Lock()
+        self._polls: dict[uuid.UUID, bool] = {}
+        """poll_id -> anonymous (a poll's anonymity never changes)."""
 
     async def start(self) -> None:
         async with self._started:
@@ -136,9 +153,41 @@ class Hub:
                     sock.close(1011, "delivery failed: resume from your last position")
             self.position = batch[-1].position
 
+    async def _routes(self, batch: list[RecordedEvent]) -> list[tuple[Position, Route]]:
+        """Each event's route, with votes on anonymous polls anonymised."""
+        pairs = []
+        for e in batch:
+            if e.type == "PollCreated":
+                self._remember_poll(e.data.poll_id, bool(e.data.anonymous))
+            if (r := route(e)) is not None:
+                if r.poll_id is not None and await self._anonymous(r.poll_id):
+                    r = r.anonymised()
+                pairs.append((e.position, r))
+        return pairs
+
+    def _remember_poll(self, poll_id: uuid.UUID, anonymous: bool) -> None:
+        if len(self._polls) >= POLLS_REMEMBERED:
+            self._polls.clear()
+        self._polls[poll_id] = anonymous
+
+    async def _anonymous(self, poll_id: uuid.UUID) -> bool:
+        """Whether a poll is anonymous, from its PollCreated in the log (never changes, so
+        asked once per poll per process); a poll not found is treated as anonymous."""
+        known = self._polls.get(poll_id)
+        if known is None:
+            created = await self.store.read_stream(poll_stream(poll_id), limit=1)
+            known = not created or bool(getattr(created[0].data, "anonymous", True))
+            self._remember_poll(poll_id, known)
+        return known
+
     async def _fan_out(self, batch: list[RecordedEvent]) -> None:
-        pairs = [(e.position, r) for e in batch if (r := route(e)) is not None]
-        if not pairs or not self.sockets:
+        if not self.sockets:
+            for e in batch:  # still learn which polls are anonymous
+                if e.type == "PollCreated":
+                    self._remember_poll(e.data.poll_id, bool(e.data.anonymous))
+            return
+        pairs = await self._routes(batch)
+        if not pairs:
             return
         users = set(self.by_user)
         answers = await audiences_for(self.audience, [r for _, r in pairs], users)
@@ -148,10 +197,11 @@ class Hub:
             if not r.frame:
                 continue
             for user in answers.recipients(r, users):
+                data = r.frame_for(user)
                 for sock in self.sockets_of(user):
                     if r.channel_id is None or r.channel_id not in sock.muted or (
                             user in r.users):
-                        sock.deliver(position, r.frame)
+                        sock.deliver(position, data)
 
     @staticmethod
     def _close_for(r: Route, sockets: Iterable[Socket]) -> None:
@@ -195,14 +245,14 @@ class Hub:
             page = await self.store.read_all(start, limit=REPLAY_PAGE)
             if not page:
                 return
-            pairs = [(e.position, r) for e in page if (r := route(e)) is not None]
+            pairs = await self._routes(page)
             answers = await audiences_for(self.audience, [r for _, r in pairs],
                                           {sock.user_id})
             for _, r in pairs:
                 self._close_for(r, [sock])
                 if r.frame and answers.recipients(r, {sock.user_id}) and (
                         r.channel_id is None or r.channel_id not in sock.muted):
-                    sock.push(r.frame)
+                    sock.push(r.frame_for(sock.user_id))
             sock.last_sent = page[-1].position
             # back-pressure: the replay waits for the socket rather than outgrow its queue
             await sock.drained_enough()

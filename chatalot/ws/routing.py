@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -43,6 +43,23 @@ class Route:
     gate: uuid.UUID | None = None
     """Recipients must (still) be members of this channel: a sender key addressed to a
     member who has since left is not delivered."""
+    everyone: bool = False
+    """Every user with a socket (instance announcements)."""
+    poll_id: uuid.UUID | None = None
+    """A vote on this poll: if the poll is anonymous (the hub asks the log, once per poll),
+    everyone but the voter gets `redacted` (no user_id) instead of `frame`."""
+    redacted: bytes = b""
+    own_user: uuid.UUID | None = None
+    own_frame: bytes = b""
+    """`own_user` receives `own_frame` instead of `frame` (the voter sees their own vote)."""
+
+    def frame_for(self, user: uuid.UUID) -> bytes:
+        return self.own_frame if self.own_frame and user == self.own_user else self.frame
+
+    def anonymised(self) -> Route:
+        """The route of a vote on an anonymous poll: the voter's name only to the voter."""
+        return replace(self, frame=self.redacted, own_user=self.own_user,
+                       own_frame=self.frame, poll_id=None, redacted=b"")
 
 
 def _plain(data: Any) -> dict[str, Any]:
@@ -126,6 +143,9 @@ CHANNEL: dict[str, tuple[str, Shape]] = {
     "SenderKeyRotationRequired": ("sender_key_rotation_required", _same),
 }
 
+# Votes: who voted is hidden from everyone but the voter when the poll is anonymous.
+VOTES = frozenset({"PollVoted", "PollVoteRemoved"})
+
 # Channel events that also reach the user they name (who may no longer be a member).
 ALSO_TO_SUBJECT = frozenset({
     "ChannelMemberKicked", "ChannelMemberBanned", "ChannelRoleChanged", "UserTimedOut",
@@ -153,6 +173,13 @@ GROUP_CREATED = {"GroupCreated": "group_created"}
 
 # New DM: to both sides.
 DM_CREATED = {"DmChannelCreated": "new_dm_channel"}
+
+# To every user (protocol.md: "announcements" are addressed to every socket's user).
+EVERYONE: dict[str, tuple[str, Shape]] = {
+    "AnnouncementPublished": ("announcement", lambda d: {
+        "id": d["announcement_id"], "title": d["title"], "body": d["body"],
+        "created_by": d["created_by"]}),
+}
 
 CLOSE_USER = {"UserSuspended": "the account was suspended",
               "UserDeleted": "the account was deleted"}
@@ -189,6 +216,10 @@ def route(event: RecordedEvent) -> Route | None:
         if user is None:
             return None
         return Route(_frame(kind, shape(data), position), position, sharers_of=user)
+    if name in EVERYONE:
+        kind, shape = EVERYONE[name]
+        fields = {**shape(_plain(event.data)), "created_at": iso(event.recorded_at)}
+        return Route(_frame(kind, fields, position), position, everyone=True)
     if name in DM_CREATED:
         data = _plain(event.data)
         users = {u for u in (_uuid(x) for x in data.get("member_ids", data.get("user_ids", [])))
@@ -226,7 +257,13 @@ def route(event: RecordedEvent) -> Route | None:
         if channel is None:
             return None
         subject = _uuid(data.get("user_id")) if name in ALSO_TO_SUBJECT else None
-        return Route(_frame(kind, shape(data), position), position, channel_id=channel,
+        framed = shape(data)
+        if name in VOTES:
+            return Route(_frame(kind, framed, position), position, channel_id=channel,
+                         poll_id=_uuid(data.get("poll_id")),
+                         redacted=_frame(kind, {**framed, "user_id": None}, position),
+                         own_user=_uuid(data.get("user_id")))
+        return Route(_frame(kind, framed, position), position, channel_id=channel,
                      users=frozenset({subject}) if subject else frozenset())
     return None
 
@@ -234,4 +271,4 @@ def route(event: RecordedEvent) -> Route | None:
 def delivered_types() -> frozenset[str]:
     """Every event type some socket may receive (for tests and docs)."""
     return frozenset({*ADDRESSED, *ABOUT_A_USER, *CHANNEL, *COMMUNITY, *DM_CREATED, *GROUP_CREATED,
-                      *CLOSE_USER, "SessionRevoked"})
+                      *EVERYONE, *CLOSE_USER, "SessionRevoked"})

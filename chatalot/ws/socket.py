@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 
 from event_store import Position
@@ -50,7 +51,11 @@ class Socket:
     session_id: uuid.UUID
     queue_limit: int
     socket_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    queue: asyncio.Queue[bytes | Close] = field(default_factory=asyncio.Queue)
+    queue: deque[bytes] = field(default_factory=deque)
+    """Log events and signals, in order."""
+    replies: deque[bytes] = field(default_factory=deque)
+    """Answers to this socket's own frames: the writer sends them first, so a reply never
+    waits behind a long replay (or a burst of fan-out) queued for the same socket."""
     muted: set[uuid.UUID] = field(default_factory=set)
     """Channels this socket asked not to receive (`unsubscribe`)."""
     last_sent: Position | None = None
@@ -62,32 +67,59 @@ class Socket:
     closing: Close | None = None
     voice: uuid.UUID | None = None
     """The voice channel this socket joined (left when it closes)."""
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
     drained: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def queued(self) -> int:
+        return len(self.queue) + len(self.replies)
+
     async def drained_enough(self) -> None:
         """Wait until the writer has taken the queue below half its bound (or closing)."""
-        while self.queue.qsize() > self.queue_limit // 2 and self.closing is None:
+        while len(self.queue) > self.queue_limit // 2 and self.closing is None:
             self.drained.clear()
             await self.drained.wait()
 
-    async def next_frame(self) -> bytes | Close:
-        """For the writer: the next frame, or the close to send (ahead of the rest)."""
-        item = await self.queue.get()
+    def take(self) -> bytes | Close | None:
+        """For the writer, without waiting: the close (ahead of the rest), a reply, the
+        next queued frame, or None when there is nothing to send."""
         if self.closing is not None:
-            item = self.closing
-        if self.queue.qsize() <= self.queue_limit // 2:
-            self.drained.set()
+            return self.closing
+        if self.replies:
+            return self.replies.popleft()
+        if self.queue:
+            data = self.queue.popleft()
+            if len(self.queue) <= self.queue_limit // 2:
+                self.drained.set()
+            return data
+        return None
+
+    async def next_frame(self) -> bytes | Close:
+        """For the writer: the next frame, or the close to send."""
+        while (item := self.take()) is None:
+            self.ready.clear()
+            await self.ready.wait()
         return item
 
-    def push(self, data: bytes) -> None:
-        """An ephemeral frame (no position)."""
-        if self.closing is not None:
-            return
-        if self.queue.qsize() >= self.queue_limit:
+    def _overflow(self) -> bool:
+        if self.queued() >= self.queue_limit:
             self.close(SLOW_CONSUMER_CLOSE, "slow consumer: resume from your last position")
+            return True
+        return False
+
+    def push(self, data: bytes) -> None:
+        """An ephemeral frame (no position), in order with the log events."""
+        if self.closing is not None or self._overflow():
             return
-        self.queue.put_nowait(data)
+        self.queue.append(data)
+        self.ready.set()
+
+    def reply(self, data: bytes) -> None:
+        """An answer to one of this socket's frames: sent before anything queued."""
+        if self.closing is not None or self._overflow():
+            return
+        self.replies.append(data)
+        self.ready.set()
 
     def deliver(self, position: Position, data: bytes) -> None:
         """A log event, in log order; duplicates of what was sent are dropped."""
@@ -108,6 +140,8 @@ class Socket:
     def close(self, code: int, reason: str) -> None:
         if self.closing is None:
             self.closing = Close(code, reason)
-            self.queue.put_nowait(self.closing)
+            self.queue.clear()
+            self.replies.clear()
+            self.ready.set()
             self.drained.set()
             self.closed.set()

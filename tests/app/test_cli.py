@@ -9,8 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -69,14 +72,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture
+def pg_tmp() -> Iterator[Path]:
+    """A scratch directory outside pytest's: the embedded PostgreSQL runs as an unprivileged
+    user when we are root, and any pytest starting on this machine sets its own base
+    directory back to 0700, which would lock that user out of a server already running."""
+    with tempfile.TemporaryDirectory(prefix="chatalot-test-serve-") as tmp:
+        os.chmod(tmp, 0o755)
+        yield Path(tmp)
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-def test_serve_with_embedded_postgres_stops_cleanly(tmp_path, stop):
+def test_serve_with_embedded_postgres_stops_cleanly(pg_tmp: Path, stop: signal.Signals) -> None:
+    tmp_path = pg_tmp
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update({"CHATALOT_DATA_DIR": str(tmp_path / "data"), "PORT": str(port)})
+    # its output goes to a file, never a pipe nobody drains (a full pipe blocks the server)
+    output = (tmp_path / "serve.log").open("w+")
     server = subprocess.Popen(
         [sys.executable, "-m", "chatalot.cli.main", "serve", "--log-level", "warning"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env, stdout=output, stderr=subprocess.STDOUT, text=True,
     )
     try:
         deadline = time.monotonic() + 90
@@ -87,7 +103,7 @@ def test_serve_with_embedded_postgres_stops_cleanly(tmp_path, stop):
                     body = json.loads(r.read())
             except OSError:
                 if server.poll() is not None:
-                    pytest.fail(server.stdout.read())
+                    pytest.fail((tmp_path / "serve.log").read_text())
                 time.sleep(0.5)
         assert body is not None, "the server did not come up"
         assert body["db_healthy"] is True
@@ -98,9 +114,9 @@ def test_serve_with_embedded_postgres_stops_cleanly(tmp_path, stop):
         if server.poll() is None:
             server.kill()
     pid_file = tmp_path / "data" / "pg" / "postmaster.pid"
-    for _ in range(40):  # the embedded PostgreSQL goes with it
-        if not pid_file.exists():
-            break
+    output.close()
+    deadline = time.monotonic() + 60  # the embedded PostgreSQL goes with it (slowly when loaded)
+    while pid_file.exists() and time.monotonic() < deadline:
         time.sleep(0.25)
     assert not pid_file.exists()
 

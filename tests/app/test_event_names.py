@@ -43,6 +43,8 @@ NAMES_IN_THE_LOG = {
     "FileUploaded", "FileDeleted", "FileQuarantined", "FileUnquarantined", "FileHashBlocked",
     "FileHashUnblocked", "BlockedUploadRefused", "MediaAssetUploaded", "BlobCollected",
     "MediaAssetRemoved",  # a deleted account's, community's or group's images
+    # instance announcements (issue 14: the gateway's `announcement` frame)
+    "AnnouncementPublished",
 }
 
 

@@ -38,7 +38,10 @@ from chatalot.db import drop_database, ensure_database, with_database
 from tests.accounts.conftest import PASSWORD, TOTP_KEY, key_fields
 from tests.spaces.builders import Space, SpacesBuilder
 
-_ports = itertools.count(18500 + (os.getpid() % 10) * 8)
+# CHATALOT_TEST_PORTS="low-high": a range of one's own when several runs share a machine
+_PORT_RANGE = [int(p) for p in os.environ.get("CHATALOT_TEST_PORTS", "18500-18599").split("-")]
+_ports = itertools.count(_PORT_RANGE[0] + (os.getpid() % 10) * 8
+                         % max(1, _PORT_RANGE[1] - _PORT_RANGE[0] - 40))
 _names = itertools.count(1)
 REDIS = os.environ.get("CHATALOT_TEST_REDIS_URL")
 
@@ -46,8 +49,8 @@ REDIS = os.environ.get("CHATALOT_TEST_REDIS_URL")
 def free_port() -> int:
     for _ in range(100):
         port = next(_ports)
-        if port > 18599:
-            raise RuntimeError("out of ports 18500-18599")
+        if port > _PORT_RANGE[1]:
+            raise RuntimeError(f"out of ports {_PORT_RANGE[0]}-{_PORT_RANGE[1]}")
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))

@@ -127,3 +127,38 @@ async def test_ban_cuts_off_and_dm_creation_reaches_both(node: Node, spaces: Spa
         assert (await b.expect("new_dm_channel"))["channel_id"] == dm
         await a.send(type="typing", channel_id=dm)
         await b.expect("user_typing", channel_id=dm)
+
+
+async def test_a_vote_on_an_anonymous_poll_names_the_voter_to_the_voter_only(
+        node: Node, spaces: SpacesBuilder) -> None:
+    space = await spaces.community_with_channel(members=2)
+    alice, bob = space.members
+    http, ch = spaces.client, space.channel_id
+
+    async def poll(anonymous: bool) -> str:
+        r = await http.post(f"/api/channels/{ch}/polls", headers=alice.auth, json={
+            "question": "lunch?", "options": ["yes", "no"], "anonymous": anonymous})
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    async with socket_of(node, alice) as a, socket_of(node, bob) as b:
+        start = a.position  # type: ignore[attr-defined]
+        secret, public = await poll(True), await poll(False)
+        for poll_id in (secret, public):
+            r = await http.post(f"/api/polls/{poll_id}/vote", headers=bob.auth,
+                                json={"option_indexes": [1]})
+            assert r.status_code == 200, r.text
+        r = await http.delete(f"/api/polls/{secret}/vote", headers=bob.auth)
+        assert r.status_code == 200, r.text
+        seen = await a.expect("poll_voted", poll_id=secret)
+        assert seen["user_id"] is None and seen["option_indexes"] == [1], seen
+        assert (await a.expect("poll_vote_removed", poll_id=secret))["user_id"] is None
+        assert (await a.expect("poll_voted", poll_id=public))["user_id"] == bob.id
+        assert (await b.expect("poll_voted", poll_id=secret))["user_id"] == bob.id
+        assert (await b.expect("poll_vote_removed", poll_id=secret))["user_id"] == bob.id
+    # the replay of a resume hides the voter too
+    async with socket_of(node, alice, resume_after=start) as a:
+        await a.expect("resumed")
+        replayed = [f for f in a.frames if f["type"] in ("poll_voted", "poll_vote_removed")]
+        assert [(f["poll_id"], f["user_id"]) for f in replayed] == [
+            (secret, None), (public, bob.id), (secret, None)], replayed

@@ -191,3 +191,39 @@ async def test_new_groups_and_channels_reach_those_who_may_see_them(
                 await s.recv(0.5)
         assert not [f for f in s.frames if f.get("type") in ("group_created",
                                                              "channel_created")]
+
+
+async def test_an_announcement_reaches_every_socket_and_its_replay(
+        cluster: Cluster, node: Node) -> None:
+    """protocol.md's `announcement` frame: addressed to every user, whoever they share a
+    channel with (here: two strangers), and replayed on resume like any log event."""
+    from chatalot.bootstrap import build_registry
+    from chatalot.db import make_pool
+    from chatalot.domain.announcements import AnnouncementPublished
+    from chatalot.domain.streams import announcement_stream
+    from event_store import NO_STREAM, EventStore, InProcessBus, NewEvent
+
+    alice, bob = await register(node), await register(node)
+    announcement = uuid.uuid4()
+    async with socket_of(node, alice) as a, socket_of(node, bob) as b:
+        start = b.position  # type: ignore[attr-defined]
+        pool = make_pool(cluster.database_url, min_size=1, max_size=1)
+        await pool.open(wait=True)
+        try:
+            store = EventStore(pool, build_registry(), InProcessBus())
+            result = await store.append(announcement_stream(announcement), [NewEvent(
+                AnnouncementPublished(announcement_id=announcement, title="Maintenance",
+                                      body="Down at 22:00", created_by=alice.uuid))],
+                NO_STREAM)
+        finally:
+            await pool.close()
+        for c in (a, b):
+            got = await c.expect("announcement", id=str(announcement))
+            assert (got["title"], got["body"], got["created_by"]) == (
+                "Maintenance", "Down at 22:00", alice.id)
+            assert got["created_at"].endswith("Z")
+            assert got["position"] == result.positions[-1].encode()
+    async with socket_of(node, bob, resume_after=start) as b:
+        await b.expect("resumed")
+        assert [f["id"] for f in b.frames if f["type"] == "announcement"] == [
+            str(announcement)]

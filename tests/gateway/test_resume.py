@@ -61,12 +61,15 @@ async def append_profile_changes(database_url: str, user: User, count: int) -> l
     await pool.open(wait=True)
     try:
         store = EventStore(pool, build_registry(), InProcessBus())
-        result = await store.append(user_stream(user.uuid), [
-            NewEvent(ProfileUpdated(user_id=user.uuid, display_name=f"n{n}"))
-            for n in range(count)], ANY)
+        positions = []
+        for first in range(0, count, 500):  # an append takes at most MAX_BATCH events
+            result = await store.append(user_stream(user.uuid), [
+                NewEvent(ProfileUpdated(user_id=user.uuid, display_name=f"n{n}"))
+                for n in range(first, min(count, first + 500))], ANY)
+            positions += result.positions
     finally:
         await pool.close()
-    return [p.encode() for p in result.positions]
+    return [p.encode() for p in positions]
 
 
 class Observer:
@@ -137,6 +140,25 @@ async def test_a_client_that_missed_more_than_a_page_gets_everything(
     assert sorted(got) == sorted(sent) and len(got) == len(set(got)) == 520
     assert got == sorted(got, key=lambda p: tuple(int(x) for x in p.split(".")))
     assert resumed["position"] == got[-1]
+
+
+async def test_replies_do_not_wait_behind_a_long_replay(
+        cluster: Cluster, nodes: list[Node]) -> None:
+    """A socket resuming after thousands of events is answered at once: its own frames are
+    read during the replay and their replies jump the queue (before, the reader started
+    only after `resumed`)."""
+    node = nodes[0]
+    alice, bob = await pair(cluster, node)
+    async with socket_of(node, bob) as c:
+        start = c.position  # type: ignore[attr-defined]
+    await append_profile_changes(cluster.database_url, alice, 3000)
+    async with socket_of(node, bob, resume_after=start) as c:
+        await c.send(type="ping", ref="p", timestamp=7)
+        order = []
+        while not order or order[-1] != "resumed":
+            order.append((await c.recv(timeout=60))["type"])
+    assert "pong" in order, order[-3:]  # before `resumed`, not after it
+    assert order.count("user_profile_updated") == 3000
 
 
 async def test_resume_across_a_server_restart(cluster: Cluster, nodes: list[Node]) -> None:

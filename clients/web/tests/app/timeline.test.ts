@@ -71,3 +71,18 @@ describe('timeline', () => {
     expect(continues(a, msg({ createdAt: '2026-01-01T12:01:00Z', senderId: 'x' }))).toBe(false);
   });
 });
+
+import { append as appendNewer } from '../../src/lib/app/timeline';
+
+describe('a window scrolled down (newer pages)', () => {
+  const m = (id: string, pending = false) => ({
+    id, channelId: 'c', senderId: 's', ciphertext: id, encryption: 'none', type: 'text', text: id, replyTo: null,
+    createdAt: '2026-01-01T00:00:00Z', edited: false, deleted: false, reactions: [], pending,
+  });
+  it('appends a newer page once, keeps pending sends last', () => {
+    const list = [m('a'), m('b'), m('p', true)];
+    const out = appendNewer(list, [m('b'), m('c'), m('d')]);
+    expect(out.map((x) => x.id)).toEqual(['a', 'b', 'c', 'd', 'p']);
+    expect(appendNewer(out, [m('c'), m('d')]).map((x) => x.id)).toEqual(['a', 'b', 'c', 'd', 'p']);
+  });
+});

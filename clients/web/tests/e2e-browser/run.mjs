@@ -14,6 +14,8 @@ import { promisify } from 'node:util';
 import { test, after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 import { Server } from './server.mjs';
+import { audit, found, report } from './a11y.mjs';
+import { navigation } from './nav.mjs';
 
 const CHROMIUM = process.env.CHATALOT_CHROMIUM ?? '/usr/bin/chromium';
 const PORT = Number(process.env.CHATALOT_WEB_E2E_PORT ?? 18810);
@@ -69,12 +71,15 @@ async function register(p, shots = false) {
   await page.getByRole('status').filter({ hasText: 'Connected' }).waitFor();
 }
 
+/** A screenshot of a main screen at desktop and phone widths, each audited (a11y.mjs). */
 async function shot(page, name) {
   await page.screenshot({ path: `${SHOTS}${name}-desktop.png` });
+  await audit(page, `${name} (desktop)`);
   const size = page.viewportSize();
   await page.setViewportSize(PHONE);
   await page.waitForTimeout(150);
   await page.screenshot({ path: `${SHOTS}${name}-phone.png` });
+  await audit(page, `${name} (phone)`);
   await page.setViewportSize(size);
 }
 
@@ -101,6 +106,14 @@ test('two people chat: plaintext channel, E2E DM, reactions, edits, unreads, a s
     for (const p of people) await p.page.screenshot({ path: `${SHOTS}failure-${p.name}.png` }).catch(() => {});
     throw e;
   }
+});
+
+test('links, the quick switcher, discovery, invite links, a reload resuming the socket', { timeout: 240_000 }, async () => {
+  await navigation({ browser, server, shot, person, register, send, messages, ask, SHOTS });
+});
+
+test('no serious or critical accessibility violation on the main screens (axe-core)', () => {
+  assert.equal(found.length, 0, `axe found:\n${report()}`);
 });
 
 async function scenario() {
@@ -316,6 +329,7 @@ async function scenario() {
 
   // Settings (theme switch kept in the account's preferences).
   await a.getByRole('button', { name: 'Settings' }).click();
+  await a.getByRole('tab', { name: 'Preferences' }).click();
   await a.getByLabel('Light').check();
   await shot(a, 'settings');
   await a.getByRole('button', { name: 'Close' }).click();
@@ -348,6 +362,8 @@ async function scenario() {
   await shot(e, 'cannot-decrypt');
   // That browser registers new keys (password-confirmed): Bob is warned before he uses them.
   await e.getByRole('button', { name: 'Set up keys' }).click();
+  await e.getByRole('tabpanel').getByText('This browser has no keys for your account').waitFor();
+  await shot(e, 'settings-keys');
   await e.getByRole('dialog').getByLabel('Password').fill('correct horse battery staple 42');
   await e.getByRole('button', { name: 'Register new keys for this browser' }).click();
   await e.getByText('New keys registered for this browser.').waitFor();

@@ -13,6 +13,10 @@ export interface GatewayOptions {
   token: () => Promise<string | null>;
   onFrame: (frame: Frame) => void;
   onState?: (state: GatewayState) => void;
+  /** Where a previous page stopped (src/lib/app/positions.ts): the first socket resumes after it. */
+  position?: string | null;
+  /** The server refused that position (malformed, another server's): it is dropped, the next socket starts fresh. */
+  onPositionRefused?: () => void;
   /** The socket factory (tests pass a fake). */
   socket?: (url: string) => WebSocket;
 }
@@ -32,7 +36,9 @@ export class Gateway {
   /** Frames awaiting their answer, by ref: sent again after a reconnect. */
   private readonly pending = new Map<string, { frame: Frame; resolve: (f: Frame) => void; reject: (e: Error) => void }>();
 
-  constructor(private readonly opts: GatewayOptions) {}
+  constructor(private readonly opts: GatewayOptions) {
+    this.position = opts.position ?? null;
+  }
 
   start(): void {
     this.stopped = false;
@@ -85,11 +91,18 @@ export class Gateway {
 
   /** Handle one server frame (public for tests). */
   receive(frame: Frame): void {
+    if (frame.type === 'error' && this.resumeRequested && !frame.ref && frame.code === 'bad_request') {
+      // a refused resume_after (the socket is being closed): start fresh next time
+      this.position = null;
+      this.resumeRequested = false;
+      this.opts.onPositionRefused?.();
+    }
     if (frame.type === 'authenticated') {
       if (!this.position && typeof frame.position === 'string') this.position = frame.position;
       // Without a resume the socket is live at once; with one, after `resumed`.
-      if (!this.resumeRequested) this.live();
-      this.opts.onFrame(frame);
+      const resuming = this.resumeRequested;
+      if (!resuming) this.live();
+      this.opts.onFrame(resuming ? { ...frame, resuming: true } : frame);
       return;
     }
     if (frame.type === 'resumed') {

@@ -8,26 +8,25 @@ import { Api, ApiError, jwtExpiry } from './api';
 import { Gateway, type Frame } from './gateway';
 import { KeyChanged, Secure, adoptKeys, base64ToUtf8, blobStore, prepareKeys, utf8ToBase64 } from './secure';
 import { uploadFile } from './files';
+import { forgetPosition, loadPosition, savePosition } from './positions';
+import { moveCursor, type Cursors } from './receipts';
 import { declaredMentions, type Mentionable } from './mentions';
-import { confirm, prepend, react, receive, update } from './timeline';
+import { append, confirm, prepend, react, receive, update } from './timeline';
 import type { Channel, Community, Dm, Group, Msg, ServerMessage, Unread, User } from './types';
 
 type AuthReply = { access_token: string; refresh_token: string; user: User; recovery_code?: string | null };
 import type { Page } from './types';
+import { DEFAULT_PREFS, alertFor, decodePrefs, encodeChange, type Prefs, type Presence } from './prefs';
+import { playChime, showDesktop } from './notify';
 
-export interface Prefs {
-  theme: 'dark' | 'light';
-  read_receipts: boolean;
-  notifications: 'all' | 'mentions' | 'nothing';
-  sounds: boolean;
-}
-
-const DEFAULT_PREFS: Prefs = { theme: 'dark', read_receipts: true, notifications: 'mentions', sounds: false };
+export type { Prefs } from './prefs';
 
 export class ChatState {
   readonly api = new Api();
   me = $state<User | null>(null);
   ready = $state(false);
+  /** Signed in with keys, sidebar and socket set up: a link's channel can open (not before: no keys yet). */
+  entered = $state(false);
   connection = $state<'connecting' | 'live' | 'offline'>('offline');
   communities = $state<Community[]>([]);
   groups = $state<Record<string, Group[]>>({});
@@ -38,6 +37,12 @@ export class ChatState {
   current = $state<string | null>(null);
   messages = $state<Record<string, Msg[]>>({});
   moreBefore = $state<Record<string, boolean>>({});
+  /** Channels held as a window that does not reach the newest message (opened at a search hit). */
+  moreAfter = $state<Record<string, boolean>>({});
+  /** Per channel: the message to scroll to once shown (a search hit). */
+  focus = $state<Record<string, string | null>>({});
+  /** Live messages of a window channel, merged when scrolling down reaches the end. */
+  private heldLive: Record<string, Msg[]> = {};
   /** Bumped on every poll event (poll_created, poll_voted, ...): open poll panels reload. */
   pollEvents = $state(0);
   /** Bumped on message_pinned / message_unpinned: an open pins panel reloads. */
@@ -53,6 +58,8 @@ export class ChatState {
   /** Per channel: the last message read when it was opened (the unread divider goes after it). */
   readMarker = $state<Record<string, string | null>>({});
   prefs = $state<Prefs>({ ...DEFAULT_PREFS });
+  /** Per channel: members' read cursors (user id -> message id), for "Seen by" (receipts.ts). */
+  readCursors = $state<Record<string, Cursors>>({});
   recoveryCode = $state<string | null>(null);
   noKeys = $state(false);
   secure: Secure | null = null;
@@ -117,6 +124,7 @@ export class ChatState {
     this.gateway?.stop();
     this.gateway = null;
     this.api.setTokens(null);
+    this.entered = false;
     this.me = null;
     this.current = null;
     this.messages = {};
@@ -141,15 +149,27 @@ export class ChatState {
         if (exp - Date.now() < 60_000) await this.api.refresh();
         return this.api.tokens?.access_token ?? null;
       },
-      // one frame at a time, in order: DM ratchets need the server's order
+      // resume where this account's last page stopped (positions.ts): no gap after a reload
+      position: loadPosition(user.id),
+      onPositionRefused: () => forgetPosition(user.id),
+      // one frame at a time, in order: DM ratchets need the server's order; the position is
+      // kept once its frame is handled (a reload mid-frame replays it, the timeline drops doubles)
       onFrame: (f) => {
-        this.frames = this.frames.then(() => this.onFrame(f)).catch((e) => console.error('frame', f.type, e));
+        this.frames = this.frames
+          .then(() => this.onFrame(f))
+          .catch((e) => console.error('frame', f.type, e))
+          .then(() => {
+            if (typeof f.position === 'string' && f.type !== 'message_sent' && f.type !== 'ack' && this.me?.id === user.id) savePosition(user.id, f.position);
+          });
       },
       onState: (s) => {
         this.connection = s;
+        // the server starts every connection online: a chosen presence is said again
+        if (s === 'live' && this.prefs.presence !== 'online') this.gateway?.fire({ type: 'update_presence', status: this.prefs.presence });
       },
     });
     this.gateway.start();
+    this.entered = true;
     if (typeof document !== 'undefined') {
       document.addEventListener('visibilitychange', () => {
         if (document.visibilityState === 'visible' && this.current) this.markRead(this.current);
@@ -167,16 +187,30 @@ export class ChatState {
 
   private async loadPrefs(): Promise<void> {
     try {
-      const reply = await this.api.get<{ preferences: Partial<Prefs> }>('/account/preferences');
-      this.prefs = { ...DEFAULT_PREFS, ...reply.preferences };
+      const reply = await this.api.get<{ preferences: unknown }>('/account/preferences');
+      this.prefs = decodePrefs(reply.preferences);
     } catch {
       this.prefs = { ...DEFAULT_PREFS };
     }
   }
 
+  /** Shown at once; kept in the account (only the keys changed: the server merges). */
   async setPrefs(change: Partial<Prefs>): Promise<void> {
+    const body = encodeChange(change);
     this.prefs = { ...this.prefs, ...change };
-    await this.api.put('/account/preferences', { preferences: change });
+    try {
+      await this.api.put('/account/preferences', { preferences: body });
+    } catch (e) {
+      await this.loadPrefs();
+      throw e;
+    }
+  }
+
+  /** online / idle / dnd / invisible, for the people I share a channel with; kept in the preferences. */
+  async setPresence(status: Presence): Promise<void> {
+    this.gateway?.fire({ type: 'update_presence', status });
+    if (this.me) this.presence[this.me.id] = status === 'invisible' ? 'offline' : status;
+    await this.setPrefs({ presence: status });
   }
 
   // --- sidebar ----------------------------------------------------------------------------
@@ -213,8 +247,9 @@ export class ChatState {
     return this.dms.find((d) => d.channel.id === channelId)?.other_user ?? null;
   }
 
-  async createCommunity(name: string): Promise<string> {
-    const { id } = await this.api.post<{ id: string }>('/communities', { name });
+  /** `open`: public and listed in discovery (anyone may find and join it). */
+  async createCommunity(name: string, open = false): Promise<string> {
+    const { id } = await this.api.post<{ id: string }>('/communities', { name, public: open, discoverable: open });
     await this.loadSidebar();
     return id;
   }
@@ -277,6 +312,70 @@ export class ChatState {
     this.readMarker[channelId] = unread && unread.unread_count > 0 ? (unread.last_read_message_id ?? null) : null;
     if (!this.messages[channelId]) await this.loadHistory(channelId);
     this.markRead(channelId);
+    void this.loadCursors(channelId);
+  }
+
+  /**
+   * Open a channel at one message (a search hit): the page around it, then pages both ways
+   * as the view scrolls (loadHistory older, loadNewer newer) until it meets the live end.
+   */
+  async openAt(channelId: string, messageId: string): Promise<void> {
+    if (this.messages[channelId]?.some((m) => m.id === messageId)) {
+      this.focus[channelId] = messageId;
+      return this.open(channelId);
+    }
+    const seen = this.gateway?.position;
+    const headers: Record<string, string> = seen ? { 'Chatalot-Min-Position': seen } : {};
+    const get = (q: string) => this.api.request<Page<ServerMessage>>('GET', `/channels/${channelId}/messages?${q}`, undefined, { headers });
+    const newer = await get(`after=${messageId}&limit=25`);
+    if (newer.items.length === 0) {
+      // the hit is the newest message: the ordinary end of the channel holds it
+      this.focus[channelId] = messageId;
+      return this.open(channelId);
+    }
+    const older = await get(`before=${newer.items[0].id}&limit=25`);
+    const items: Msg[] = [];
+    for (const item of [...older.items, ...newer.items]) items.push(await this.openMessage(item));
+    this.messages[channelId] = items;
+    this.moreBefore[channelId] = older.items.length === 25;
+    this.moreAfter[channelId] = newer.items.length === 25;
+    this.heldLive[channelId] = [];
+    this.focus[channelId] = messageId;
+    if (!this.moreAfter[channelId]) this.closeWindow(channelId);
+    await this.open(channelId);
+  }
+
+  /** The next page after the window's newest message; at the end, the live messages held meanwhile join. */
+  async loadNewer(channelId: string): Promise<void> {
+    if (!this.moreAfter[channelId]) return;
+    const newest = [...(this.messages[channelId] ?? [])].reverse().find((m) => !m.pending);
+    if (!newest) return;
+    const seen = this.gateway?.position;
+    const page = await this.api.request<Page<ServerMessage>>('GET', `/channels/${channelId}/messages?after=${newest.id}&limit=50`, undefined, {
+      headers: seen ? { 'Chatalot-Min-Position': seen } : {},
+    });
+    const opened: Msg[] = [];
+    for (const item of page.items) opened.push(await this.openMessage(item));
+    this.messages[channelId] = append(this.messages[channelId] ?? [], opened);
+    if (page.items.length < 50) this.closeWindow(channelId);
+  }
+
+  /** Leave a window for the channel's newest messages (and live ones). */
+  async toEnd(channelId: string): Promise<void> {
+    this.moreAfter[channelId] = false;
+    delete this.heldLive[channelId];
+    delete this.messages[channelId];
+    await this.loadHistory(channelId);
+    this.markRead(channelId);
+  }
+
+  private closeWindow(channelId: string): void {
+    this.moreAfter[channelId] = false;
+    const held = this.heldLive[channelId] ?? [];
+    delete this.heldLive[channelId];
+    let list = this.messages[channelId] ?? [];
+    for (const m of held) list = receive(list, m, this.me?.id ?? '')[0];
+    this.messages[channelId] = list;
   }
 
   async loadHistory(channelId: string, older = false): Promise<number> {
@@ -378,6 +477,8 @@ export class ChatState {
   async send(channelId: string, text: string, replyTo: string | null = null, type = 'text', retry = true, threadId: string | null = null): Promise<void> {
     const channel = this.channel(channelId);
     if (!channel || !this.me || !this.gateway) return;
+    // a window far from the end: the end is loaded first (a send goes after the newest)
+    if (this.moreAfter[channelId]) await this.toEnd(channelId);
     const clientId = crypto.randomUUID();
     let ciphertext: string;
     let encryption = 'none';
@@ -563,6 +664,7 @@ export class ChatState {
   }
 
   markRead(channelId: string): void {
+    if (this.moreAfter[channelId]) return; // a window short of the end: its last message is not the newest
     const list = this.messages[channelId] ?? [];
     const last = [...list].reverse().find((m) => !m.pending && !m.id.startsWith('pending:'));
     if (this.unread[channelId]) delete this.unread[channelId];
@@ -576,10 +678,30 @@ export class ChatState {
       .map(([u]) => this.name(u));
   }
 
+  /** Members' read cursors (first page: receipts are shown for small audiences). */
+  private async loadCursors(channelId: string): Promise<void> {
+    const page = await this.api
+      .get<Page<{ user_id: string; last_read_message_id: string }>>(`/channels/${channelId}/read-cursors?limit=100`)
+      .catch(() => null);
+    if (!page) return;
+    let cursors: Cursors = { ...(this.readCursors[channelId] ?? {}) };
+    for (const c of page.items) cursors = moveCursor(cursors, this.messages[channelId] ?? [], c.user_id, c.last_read_message_id);
+    this.readCursors[channelId] = cursors;
+  }
+
   // --- live events ------------------------------------------------------------------------
+
+  /** True while the server replays what a resumed socket missed (no notifications for those). */
+  private replaying = false;
 
   private async onFrame(f: Frame): Promise<void> {
     switch (f.type) {
+      case 'authenticated':
+        this.replaying = f.resuming === true; // the replay runs until `resumed`
+        return;
+      case 'resumed':
+        this.replaying = false;
+        return this.recountUnread(typeof f.position === 'string' ? f.position : null);
       case 'new_message':
         return this.onNewMessage(f as unknown as ServerMessage);
       case 'message_edited': {
@@ -628,6 +750,21 @@ export class ChatState {
         if (this.typing[ch]) delete this.typing[ch][String(f.user_id)];
         return;
       }
+      case 'user_profile_updated': {
+        // only the changed fields are set; "" clears one
+        const id = String(f.user_id);
+        const change = Object.fromEntries(
+          ['display_name', 'avatar_url', 'banner_url', 'custom_status'].filter((k) => typeof f[k] === 'string').map((k) => [k, f[k] || null]),
+        );
+        if (this.users[id]) this.users[id] = { ...this.users[id], ...change };
+        if (this.me?.id === id) this.me = { ...this.me, ...change };
+        return;
+      }
+      case 'read_receipt': {
+        const ch = String(f.channel_id);
+        this.readCursors[ch] = moveCursor(this.readCursors[ch] ?? {}, this.messages[ch] ?? [], String(f.user_id), String(f.message_id));
+        return;
+      }
       case 'presence_update':
         this.presence[String(f.user_id)] = String(f.status);
         return;
@@ -671,7 +808,10 @@ export class ChatState {
       await this.loadSidebar();
     }
     const me = this.me?.id ?? '';
-    if (this.messages[ch]) {
+    if (this.messages[ch] && this.moreAfter[ch]) {
+      // a window that does not reach the end: held until scrolling down gets there
+      this.heldLive[ch] = [...(this.heldLive[ch] ?? []), await this.openMessage(s)];
+    } else if (this.messages[ch]) {
       const msg = await this.openMessage(s);
       const [list, fresh] = receive(this.messages[ch], msg, me);
       this.messages[ch] = list;
@@ -705,16 +845,35 @@ export class ChatState {
     this.notify(ch, s);
   }
 
+  /**
+   * After a replay the counts are read again as of the resumed position: the sidebar read
+   * before the socket opened may already hold replayed messages, which were added again.
+   */
+  private async recountUnread(position: string | null): Promise<void> {
+    const all = await this.api
+      .request<Unread[]>('GET', '/channels/unread', undefined, { headers: position ? { 'Chatalot-Min-Position': position } : {} })
+      .catch(() => null);
+    if (!all) return;
+    const open = this.current && typeof document !== 'undefined' && document.visibilityState === 'visible' ? this.current : null;
+    this.unread = Object.fromEntries(all.filter((u) => u.channel_id !== open).map((u) => [u.channel_id, u]));
+    if (open) this.markRead(open);
+  }
+
   private notify(ch: string, s: ServerMessage): void {
-    const level = this.prefs.notifications;
-    const dm = this.channel(ch)?.kind === 'dm';
-    const mentioned = (s.mentions ?? []).includes(this.me?.id ?? '');
-    if (level === 'nothing' || (level === 'mentions' && !dm && !mentioned)) return;
-    if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
-    if (document.visibilityState === 'visible' && this.current === ch) return;
+    if (this.replaying) return;
+    const me = this.me?.id ?? '';
+    const alert = alertFor(this.prefs, {
+      channelId: ch,
+      isDm: this.channel(ch)?.kind === 'dm',
+      mentioned: (s.mentions ?? []).includes(me),
+      fromMe: s.sender_id === me,
+      watching: typeof document !== 'undefined' && document.visibilityState === 'visible' && this.current === ch,
+    }, Date.now());
+    if (alert.sound) playChime();
+    if (!alert.desktop) return;
     const body =
       s.message_type === 'file' ? 'Sent a file' : s.encryption === 'none' && s.ciphertext ? base64ToUtf8(s.ciphertext).slice(0, 120) : 'New encrypted message';
-    new Notification(this.name(s.sender_id), { body, tag: ch });
+    showDesktop(this.name(s.sender_id), body, ch, () => void this.open(ch));
   }
 }
 

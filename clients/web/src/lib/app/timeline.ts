@@ -70,3 +70,13 @@ export function continues(prev: Msg | undefined, msg: Msg): boolean {
   const b = new Date(msg.createdAt).getTime();
   return b - a < 5 * 60_000 && new Date(a).toDateString() === new Date(b).toDateString();
 }
+
+/** Newer messages (a page after the list's newest, oldest first) after the list; doubles skipped. */
+export function append(list: Msg[], newer: Msg[]): Msg[] {
+  const held = new Set(list.map((m) => m.id));
+  const fresh = newer.filter((m) => !held.has(m.id));
+  // pending sends stay last: they are newer than anything the server has paged
+  const sent = list.filter((m) => !m.pending);
+  const pending = list.filter((m) => m.pending);
+  return [...sent, ...fresh, ...pending];
+}

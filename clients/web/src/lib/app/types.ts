@@ -5,6 +5,8 @@ export interface User {
   username: string;
   display_name: string | null;
   avatar_url?: string | null;
+  banner_url?: string | null;
+  custom_status?: string | null;
 }
 
 export interface Community {
