@@ -9,27 +9,97 @@ not, and stays plain text without our headers: its 500 when an application raise
 starting a response (ours answers every exception itself), the WebSocket libraries' own
 handshake refusals (a WebSocket upgrade to an unknown path), and the 503 of `limit_concurrency`
 (not set here).
+
+It also serves the ASGI `http.response.zerocopysend` extension (the file's bytes go from
+the page cache to the socket with `sendfile`, never through Python): downloads use it
+(chatalot/api/blobs.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import h11
 import msgspec
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
 from chatalot.api.errors import ErrorBody
 from chatalot.api.perimeter import header_values, uses_hsts
 from chatalot.config import Settings
 
+ZERO_COPY = "http.response.zerocopysend"
+
+
+class _Span:
+    """Stands for `count` bytes of a file in h11's framing (its data passthrough)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+
+class ZeroCopyCycle(RequestResponseCycle):
+    """uvicorn's request/response cycle, plus `http.response.zerocopysend`: h11 accounts
+    for the bytes (Content-Length) through a placeholder, the event loop's `sendfile`
+    writes them (os.sendfile on a plain socket; read and write where it cannot)."""
+
+    async def send(self, message: Any) -> None:
+        if message["type"] != ZERO_COPY:
+            await super().send(message)
+            return
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+        if self.disconnected:
+            return
+        if not self.response_started or self.response_complete:
+            raise RuntimeError(f"unexpected ASGI message {ZERO_COPY!r}")
+        count = message.get("count")
+        file = message["file"]
+        offset = int(message.get("offset") or 0)
+        if count is None:
+            count = await asyncio.to_thread(lambda: file.seek(0, 2) - offset)
+        if self.scope["method"] != "HEAD" and count > 0:
+            span = _Span(count)
+            event = h11.Data(data=span)  # type: ignore[arg-type]
+            for piece in self.conn.send_with_data_passthrough(event) or ():
+                if piece is span:  # type: ignore[comparison-overlap]
+                    await self._sendfile(file, offset, count)
+                else:
+                    self.transport.write(piece)
+        if not message.get("more_body", False):
+            await super().send({"type": "http.response.body", "body": b"",
+                                "more_body": False})
+
+    async def _sendfile(self, file: Any, offset: int, count: int) -> None:
+        try:
+            await asyncio.get_running_loop().sendfile(self.transport, file, offset, count)
+        except (OSError, RuntimeError):
+            # the peer went away (or the transport closed) mid-file: the response cannot
+            # be completed on this connection
+            self.disconnected = True
+            with contextlib.suppress(Exception):
+                self.transport.close()
+
 
 class JsonErrorH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with its 400 replies in the protocol's shape."""
+    """uvicorn's h11 protocol with its 400 replies in the protocol's shape, and cycles
+    that take `http.response.zerocopysend`."""
 
     hsts = False
     max_header_bytes = 16 * 1024
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle and type(self.cycle) is RequestResponseCycle:
+            # a new request: its task has been created but has not run yet
+            self.cycle.__class__ = ZeroCopyCycle
+            self.cycle.scope.setdefault("extensions", {})[ZERO_COPY] = {}
 
     def send_400_response(self, msg: str) -> None:
         if msg.startswith("Invalid HTTP request"):

@@ -9,6 +9,11 @@ idempotent: a file already gone is simply not found again. An upload cannot land
 deleted channel (the upload locks the caller's membership row, which the deletion
 removes); an upload racing its uploader's account deletion is caught by the periodic
 sweep (`sweep_orphans`).
+
+Their images go the same way: a deleted account's avatar and banner, a deleted
+community's or group's icon, banner and voice background (`MediaAssetRemoved`, which
+releases the blob like `FileDeleted`); the sweep also removes the images of owners
+already gone (an avatar uploaded while its account was being deleted).
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import msgspec
 
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
+from chatalot.domain.files import events as ev
+from chatalot.domain.streams import media_stream
+from chatalot.files import state
 from chatalot.files.commands.moderation import remove_record
 from chatalot.files.runtime import FilesRuntime
 from event_store import Metadata, RecordedEvent
@@ -27,6 +35,8 @@ FOLLOWED = ("ChannelDeleted", "GroupDeleted", "CommunityDeleted", "UserDeleted")
 BATCH = 200
 CHANNEL_DELETED = "channel_deleted"
 ACCOUNT_DELETED = "account_deleted"
+MEDIA_CAUSES = {"UserDeleted": ACCOUNT_DELETED, "CommunityDeleted": "community_deleted",
+                "GroupDeleted": "group_deleted"}
 COMMAND = "delete_files_left_behind"
 
 
@@ -42,16 +52,35 @@ def left_behind(event: RecordedEvent) -> tuple[list[uuid.UUID], uuid.UUID | None
     return [], None
 
 
+def media_owners(event: RecordedEvent) -> list[tuple[str, uuid.UUID]]:
+    """(owner kind, owner id) whose images a followed event leaves behind."""
+    data = event.data
+    if event.type == "UserDeleted":
+        return [("user", data.user_id)]
+    if event.type == "GroupDeleted":
+        return [("group", data.group_id)]
+    if event.type == "CommunityDeleted":
+        return [("community", data.community_id),
+                *(("group", group) for group in data.group_ids)]
+    return []
+
+
 async def delete_left_behind(rt: FilesRuntime, event: RecordedEvent) -> int:
-    """Delete every file the event leaves behind, in batches; returns how many."""
+    """Delete every file and image the event leaves behind, in batches; returns how many
+    files."""
     channels, uploader = left_behind(event)
-    if not channels and uploader is None:
+    owners = media_owners(event)
+    if not channels and uploader is None and not owners:
         return 0
     cause = ACCOUNT_DELETED if uploader is not None else CHANNEL_DELETED
     actor_text = event.metadata.actor_id
     actor = uuid.UUID(actor_text) if actor_text else uploader
     meta = msgspec.structs.replace(event.metadata.caused_by(event.event_id),
                                    command=COMMAND, ip=None, user_agent=None)
+    if owners:
+        await _remove_media(rt, meta, owners, MEDIA_CAUSES[event.type])
+    if not channels and uploader is None:
+        return 0
     total = 0
     while True:
         deleted = await _delete_batch(rt, meta, channels, uploader, actor, cause)
@@ -74,6 +103,74 @@ async def _delete_batch(rt: FilesRuntime, meta: Metadata, channels: list[uuid.UU
 
     deleted, _ = await run_command(rt.store, meta, rt.now, work, may_record_nothing=True)
     return deleted
+
+
+async def _remove_media(rt: FilesRuntime, meta: Metadata,
+                        owners: list[tuple[str, uuid.UUID]], cause: str) -> int:
+    """Every image of those owners, in one transaction (a handful per owner)."""
+    async def work(tx: Tx) -> int:
+        removed = 0
+        for kind, owner in owners:
+            # the owner's images change one at a time (commands/media.py takes this lock)
+            await tx.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                             (f"media:{kind}:{owner}",))
+            rows = await tx.fetchall(
+                "DELETE FROM media_assets WHERE owner_kind = %s AND owner_id = %s"
+                " RETURNING asset_id, purpose, sha256", (kind, owner))
+            for row in rows:
+                await remove_media_row(tx, kind, owner, row, cause)
+            removed += len(rows)
+        return removed
+
+    removed, _ = await run_command(rt.store, meta, rt.now, work, may_record_nothing=True)
+    return removed
+
+
+async def remove_media_row(tx: Tx, kind: str, owner: uuid.UUID, row: dict[str, object],
+                           cause: str) -> None:
+    """The image's row is gone (the caller deleted it): release its blob and say so."""
+    sha = str(row["sha256"])
+    await state.release(tx, [sha])
+    asset_id = row["asset_id"]
+    assert isinstance(asset_id, uuid.UUID)
+    tx.append(media_stream(kind, owner), ev.MediaAssetRemoved(
+        asset_id=asset_id, owner_kind=kind, owner_id=owner, purpose=str(row["purpose"]),
+        cause=cause, released_sha256=[sha]))
+
+
+MEDIA_ORPHANS = (
+    "DELETE FROM media_assets m WHERE m.asset_id IN (SELECT a.asset_id FROM media_assets a"
+    " WHERE (a.owner_kind = 'user' AND EXISTS (SELECT 1 FROM account_users u"
+    " WHERE u.user_id = a.owner_id AND u.status = 'deleted'))"
+    " OR (a.owner_kind = 'community' AND NOT EXISTS (SELECT 1 FROM spaces_communities c"
+    " WHERE c.community_id = a.owner_id))"
+    " OR (a.owner_kind = 'group' AND NOT EXISTS (SELECT 1 FROM spaces_groups g"
+    " WHERE g.group_id = a.owner_id))"
+    " ORDER BY a.asset_id LIMIT %s FOR UPDATE)"
+    " RETURNING m.asset_id, m.owner_kind, m.owner_id, m.purpose, m.sha256")
+
+
+async def sweep_media_orphans(rt: FilesRuntime) -> int:
+    """Images whose owner is gone but which no followed event reached (an avatar that
+    committed while its account was being deleted)."""
+    async def work(tx: Tx) -> int:
+        rows = await tx.fetchall(MEDIA_ORPHANS, (BATCH,))
+        for row in rows:
+            kind = str(row["owner_kind"])
+            cause = {"user": ACCOUNT_DELETED, "community": "community_deleted"}.get(
+                kind, "group_deleted")
+            owner = row["owner_id"]
+            assert isinstance(owner, uuid.UUID)
+            await remove_media_row(tx, kind, owner, row, cause)
+        return len(rows)
+
+    total = 0
+    while True:
+        removed, _ = await run_command(rt.store, Metadata(command=COMMAND), rt.now, work,
+                                       may_record_nothing=True)
+        total += removed
+        if removed < BATCH:
+            return total
 
 
 ORPHANS = (

@@ -1,23 +1,23 @@
-"""The blob collector: a process manager that reads the log and removes the bytes of
-blobs nothing references any more.
+"""The blob collector: a process manager that reads the log and removes the bytes of blobs
+nothing references any more.
 
-It follows `FileDeleted` and `MediaAssetUploaded` (their `released_sha256` name the blobs
-whose reference count the command lowered) from its checkpoint
-(`file_collector_checkpoint`), deletes the files a deleted channel or account left
-behind (chatalot/files/cleanup.py: their `FileDeleted` come later in the log, and a later
-batch collects their bytes), and now and then sweeps every unreferenced blob (a crash
-between placing bytes and the command). Every node runs one; a transaction-scoped advisory
-lock lets one node collect at a time (the others skip their turn), and a node that dies
-mid-batch leaves the checkpoint where it was (collection is idempotent: the next batch
-redoes it). The batch's own transaction takes no transaction id until it moves the
-checkpoint at its very end (an advisory lock is not a row lock), so it never holds the
-log's readers back while it works.
+It follows `FileDeleted`, `MediaAssetUploaded` and `MediaAssetRemoved` (their
+`released_sha256` name the blobs whose reference count the command lowered) from its
+checkpoint (`file_collector_checkpoint`), deletes the files and images a deleted channel,
+group, community or account left behind (chatalot/files/cleanup.py: their `FileDeleted`
+and `MediaAssetRemoved` come later in the log, and a later batch collects their bytes),
+and now and then sweeps every unreferenced blob (a crash between placing bytes and the
+command). Every node runs one; a transaction-scoped advisory lock lets one node collect at
+a time (the others skip their turn), and a node that dies mid-batch leaves the checkpoint
+where it was (collection is idempotent: the next batch redoes it). The batch's own
+transaction takes no transaction id until it moves the checkpoint at its very end (an
+advisory lock is not a row lock), so it never holds the log's readers back while it works.
 
-Removing one blob: in one transaction, the blob's row is locked, it must have no
-reference and no live pin, the bytes are deleted while the lock is held, the row goes and
+Removing one blob: in one transaction, the blob's row is locked, it must have no reference
+and no live pin, the bytes are deleted while the lock is held, the row goes and
 `BlobCollected` is appended. An upload pins the row (waiting for that lock) before it
-places bytes, so it either runs before (the pin stops the collection) or after (the row
-is gone; the upload makes a new one and places the bytes again). If the transaction fails
+places bytes, so it either runs before (the pin stops the collection) or after (the row is
+gone; the upload makes a new one and places the bytes again). If the transaction fails
 after the bytes went, the row stays unreferenced and the next pass removes nothing more:
 deleting absent bytes is a no-op. This is not a `run_command` command: deleting the bytes
 must happen under the row lock, inside the transaction, exactly once per attempt.
@@ -39,7 +39,7 @@ from event_store import ANY, Metadata, NewEvent, Position
 
 log = logging.getLogger(__name__)
 
-RELEASING = ("FileDeleted", "MediaAssetUploaded")
+RELEASING = ("FileDeleted", "MediaAssetUploaded", "MediaAssetRemoved")
 FOLLOWED = RELEASING + cleanup.FOLLOWED
 LOCK_KEY = 0x0F11E5C011EC7  # pg_try_advisory_xact_lock: one collecting node at a time
 BATCH = 500
@@ -91,6 +91,7 @@ class BlobCollector:
         """Every unreferenced, unpinned blob (and expired pins, old staging files, files
         whose channel or uploader is gone)."""
         await cleanup.sweep_orphans(self.rt)
+        await cleanup.sweep_media_orphans(self.rt)
         async with self.rt.pool.connection() as conn:
             await conn.execute("DELETE FROM file_blob_pins WHERE expires_at <= now()")
             cur = await conn.execute("SELECT sha256 FROM file_blobs WHERE refs = 0")

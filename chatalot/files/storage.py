@@ -133,6 +133,10 @@ class BlobStorage(Protocol):
         """Remove the blob's bytes (missing is fine: deletion may be retried)."""
         ...
 
+    def local_path(self, sha256: str) -> Path | None:
+        """Where the blob is a local file (for zero-copy sending), or None."""
+        ...
+
     async def sweep_staging(self, older_than_secs: float) -> int:
         """Remove staged files abandoned by crashed uploads; returns how many."""
         ...
@@ -203,6 +207,9 @@ class LocalBlobStorage:
 
     async def delete(self, sha256: str) -> None:
         await asyncio.to_thread(self.path_of(sha256).unlink, missing_ok=True)
+
+    def local_path(self, sha256: str) -> Path | None:
+        return self.path_of(sha256)
 
     async def sweep_staging(self, older_than_secs: float) -> int:
         def sweep() -> int:

@@ -97,7 +97,7 @@ class MediaAssets(Projector):
     """The current avatar/banner/icon/background of each owner (one row per slot)."""
 
     name = "media_assets"
-    version = 1
+    version = 2  # 2: MediaAssetRemoved (an owner's deletion takes its images)
     tables: ClassVar = {"media_assets": (
         "owner_kind text NOT NULL, owner_id uuid NOT NULL, purpose text NOT NULL,"
         " asset_id uuid NOT NULL, sha256 text NOT NULL, content_type text NOT NULL,"
@@ -118,6 +118,11 @@ class MediaAssets(Projector):
                    "media_assets",
                    (d.owner_kind, d.owner_id, d.purpose, d.asset_id, d.sha256,
                     d.content_type, d.size_bytes, d.uploader_id, event.recorded_at))
+
+    @on("MediaAssetRemoved")
+    async def removed(self, event: RecordedEvent, ctx: ProjectionContext) -> None:
+        await _run(ctx, "DELETE FROM {t} WHERE asset_id = %s", "media_assets",
+                   (event.data.asset_id,))
 
 
 PROJECTORS: list[type[Projector]] = [Files, BlockedHashes, MediaAssets]

@@ -42,6 +42,7 @@ NAMES_IN_THE_LOG = {
     # files (issue 16)
     "FileUploaded", "FileDeleted", "FileQuarantined", "FileUnquarantined", "FileHashBlocked",
     "FileHashUnblocked", "BlockedUploadRefused", "MediaAssetUploaded", "BlobCollected",
+    "MediaAssetRemoved",  # a deleted account's, community's or group's images
     # instance announcements (issue 14: the gateway's `announcement` frame)
     "AnnouncementPublished",
 }

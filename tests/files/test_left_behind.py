@@ -1,6 +1,7 @@
 """A deleted channel's files, a deleted community's, and a deleted account's uploads are
-deleted (`FileDeleted` with a cause), and the collector then removes the bytes nothing
-else references."""
+deleted (`FileDeleted` with a cause), as are a deleted account's, community's or group's
+images (`MediaAssetRemoved`), and the collector then removes the bytes nothing else
+references."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import psycopg
 
 from tests.accounts.conftest import PASSWORD
 from tests.files.conftest import FilesApi, pdf
+from tests.files.images import jpeg_with_exif
 from tests.files.test_collector import _node
 
 
@@ -114,3 +116,93 @@ async def test_uploads_racing_the_channels_deletion_leave_nothing(files: FilesAp
     stored = [r.json()["sha256"] for r in replies if r.status_code == 201]
     assert {r.status_code for i, r in enumerate(replies) if i != 2} <= {201, 403, 404}
     await gone(files, "channel_id", space.channel_id, *stored)
+
+
+async def media_events(files: FilesApi) -> list[tuple[str, str, str]]:
+    rows = await files.api.db.fetch(
+        "SELECT data->>'owner_kind', data->>'purpose', data->>'cause' FROM events"
+        " WHERE type = 'MediaAssetRemoved' ORDER BY 1, 2")
+    return [tuple(r) for r in rows]
+
+
+async def media_hashes(files: FilesApi, owner_id: str) -> list[str]:
+    rows = await files.api.db.fetch(
+        "SELECT sha256 FROM media_assets WHERE owner_id = %s", (owner_id,))
+    return [r[0] for r in rows]
+
+
+async def unreachable(files: FilesApi, urls: list[str], hashes: list[str]) -> None:
+    """The URLs answer 404 as soon as the collector read the deletion; the bytes go a
+    moment after (the next batch reads the MediaAssetRemoved)."""
+    for _ in range(200):
+        served = [(await files.client.get(url)).status_code for url in urls]
+        if set(served) == {404} and not any(map(files.blob_exists, hashes)):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{urls} are still served or stored")
+
+
+async def test_a_deleted_accounts_avatar_and_banner_go(files: FilesApi) -> None:
+    staying = await files.api.register()  # the first account owns the instance
+    leaving = await files.api.register()
+    urls = []
+    for route, size in (("avatar", (300, 200)), ("banner", (900, 300))):
+        r = await files.client.post(f"/api/account/{route}", headers=leaving.auth,
+                                    files={"file": ("a.jpg", jpeg_with_exif(size))})
+        assert r.status_code == 200, r.text
+        urls.append(r.json()["url"])
+    r = await files.client.post("/api/account/avatar", headers=staying.auth,
+                                files={"file": ("b.jpg", jpeg_with_exif((310, 200)))})
+    kept = r.json()["url"]
+    hashes = await media_hashes(files, leaving.id)
+    assert len(hashes) == 2 and all(map(files.blob_exists, hashes))
+    assert {(await files.client.get(url)).status_code for url in urls} == {200}
+    r = await files.client.request("DELETE", "/api/account/delete", headers=leaving.auth,
+                                   json={"password": PASSWORD})
+    assert r.status_code == 200, r.text
+    await unreachable(files, urls, hashes)
+    assert await media_hashes(files, leaving.id) == []
+    assert await media_events(files) == [("user", "avatar", "account_deleted"),
+                                         ("user", "banner", "account_deleted")]
+    assert (await files.client.get(kept)).status_code == 200
+
+
+async def test_a_deleted_communitys_and_groups_images_go(files: FilesApi) -> None:
+    space = await files.space(members=1)
+    other = await files.space(members=1)
+    image = {"file": ("icon.png", jpeg_with_exif((800, 800)))}
+    urls = {}
+    for name, route in (("community", f"/api/communities/{space.community_id}/icon"),
+                        ("group", f"/api/groups/{space.group_id}/banner"),
+                        ("other", f"/api/groups/{other.group_id}/icon")):
+        r = await files.client.post(route, headers=(other if name == "other" else space
+                                                    ).owner.auth, files=image)
+        assert r.status_code == 200, r.text
+        urls[name] = r.json()["url"]
+    r = await files.client.delete(f"/api/communities/{space.community_id}",
+                                  headers=space.owner.auth)
+    assert r.status_code == 200, r.text
+    # the same picture stays stored for the other group's icon (content-addressed)
+    await unreachable(files, [urls["community"], urls["group"]], [])
+    assert (await files.client.get(urls["other"])).status_code == 200
+    assert await media_events(files) == [("community", "icon", "community_deleted"),
+                                         ("group", "banner", "community_deleted")]
+    await files.wait_until(lambda: files.blob_count() == 1)
+
+
+async def test_the_sweep_removes_images_no_event_reached(files: FilesApi) -> None:
+    await files.api.register()  # the instance's owner
+    user = await files.api.register()
+    r = await files.client.post("/api/account/avatar", headers=user.auth,
+                                files={"file": ("a.jpg", jpeg_with_exif((300, 200)))})
+    url = r.json()["url"]
+    hashes = await media_hashes(files, user.id)
+    collector = await _node(files)
+    async with await psycopg.AsyncConnection.connect(
+            files.api.db.database_url, autocommit=True) as conn:
+        await conn.execute("UPDATE account_users SET status = 'deleted' WHERE user_id = %s",
+                           (user.id,))
+    await collector.sweep()
+    assert await media_hashes(files, user.id) == []
+    await unreachable(files, [url], hashes)
+    assert await media_events(files) == [("user", "avatar", "account_deleted")]

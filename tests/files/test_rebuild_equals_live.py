@@ -1,12 +1,14 @@
 """The files read models rebuilt from the log answer exactly as the live ones did, after
 a flow that touches them all (uploads, a deletion, quarantine, blocked hashes, a refused
-upload, avatars replaced)."""
+upload, avatars replaced, a deleted account's avatar removed)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
+from tests.accounts.conftest import PASSWORD
 from tests.files.conftest import FilesApi, pdf
 from tests.files.images import jpeg_with_exif, png_with_text
 from tests.keys.test_rebuild_equals_live import _active_builds, _settled, _views
@@ -59,6 +61,19 @@ async def test_files_read_models_rebuilt_from_the_log_answer_the_same(files: Fil
         r = await files.client.post("/api/account/avatar", headers=alice.auth,
                                     files={"file": ("a", image)})
         assert r.status_code == 200, r.text
+    carol = await files.api.register()  # her avatar goes with her account
+    r = await files.client.post("/api/account/avatar", headers=carol.auth,
+                                files={"file": ("c", jpeg_with_exif((90, 60)))})
+    assert r.status_code == 200, r.text
+    r = await files.client.request("DELETE", "/api/account/delete", headers=carol.auth,
+                                   json={"password": PASSWORD})
+    assert r.status_code == 200, r.text
+    for _ in range(200):
+        if await files.api.db.fetch("SELECT 1 FROM events WHERE type = 'MediaAssetRemoved'"):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the collector did not remove the deleted account's avatar")
     head = await files.api.head()
 
     await _settled(files, admin.auth, at=head, after={})

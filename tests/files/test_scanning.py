@@ -57,6 +57,9 @@ def test_png_text_and_gif_comments_are_gone(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("data", "name"), [
     (SVG_WITH_SCRIPT, "cat.svg"), (SVG_WITH_SCRIPT, "cat.png"),
+    # every SVG, not only one with a script: refused, not sanitised (docs/files.md, "SVG")
+    (b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="1" height="1"/></svg>', "a.svg"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="1" height="1"/></svg>', "a.txt"),
     (b"MZ\x90\x00\x03" + bytes(200), "setup.exe"), (b"\x7fELF\x02\x01\x01" + bytes(100), "a"),
     (b"#!/usr/bin/env python\nprint(1)\n", "x.txt"),
     (b"\xff\xd8\xff\xe0" + bytes(50), "broken.jpg"),

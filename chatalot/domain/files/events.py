@@ -11,11 +11,13 @@ the storage backend's business, chatalot/files/storage.py).
 - `MediaAssetUploaded` (stream `media-<owner kind>-<owner id>`): an avatar, banner, icon or
   voice background replaced the previous one (`released_sha256` lists the blobs it no
   longer references).
+- `MediaAssetRemoved` (same stream): the image went with its owner (a deleted account,
+  community or group; `cause` says which), its reference released.
 - `BlobCollected` (stream `blob-<sha256>`): the garbage collector removed a blob's bytes
   once nothing referenced it.
 
-`released_sha256` on `FileDeleted` and `MediaAssetUploaded` names the blobs whose
-reference count the command lowered: the collector (chatalot/files/collector.py) reads
+`released_sha256` on `FileDeleted`, `MediaAssetUploaded` and `MediaAssetRemoved` names the
+blobs whose reference count the command lowered: the collector (chatalot/files/collector.py) reads
 those events from the log and removes the bytes that nothing references any more.
 """
 
@@ -103,6 +105,17 @@ class MediaAssetUploaded(msgspec.Struct, frozen=True, kw_only=True):
     released_sha256: list[str]
 
 
+class MediaAssetRemoved(msgspec.Struct, frozen=True, kw_only=True):
+    """`cause`: account_deleted | community_deleted | group_deleted."""
+
+    asset_id: uuid.UUID
+    owner_kind: str
+    owner_id: uuid.UUID
+    purpose: str
+    cause: str
+    released_sha256: list[str]
+
+
 class BlobCollected(msgspec.Struct, frozen=True, kw_only=True):
     sha256: str
     size_bytes: int
@@ -110,5 +123,6 @@ class BlobCollected(msgspec.Struct, frozen=True, kw_only=True):
 
 FILE_EVENTS: list[type[msgspec.Struct]] = [
     FileUploaded, FileDeleted, FileQuarantined, FileUnquarantined, FileHashBlocked,
-    FileHashUnblocked, BlockedUploadRefused, MediaAssetUploaded, BlobCollected,
+    FileHashUnblocked, BlockedUploadRefused, MediaAssetUploaded, MediaAssetRemoved,
+    BlobCollected,
 ]

@@ -1,0 +1,131 @@
+"""uvicorn as `chatalot serve` configures it takes the ASGI `http.response.zerocopysend`
+extension: the file's bytes go out with sendfile, framed by h11 (Content-Length or chunked),
+on keep-alive connections, and a HEAD sends none."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from chatalot.cli.server import ZERO_COPY, server_config
+from chatalot.config import Settings
+
+SIZE = 3 * 1024 * 1024 + 17
+DATA = os.urandom(SIZE)
+sendfile_calls: list[int] = []
+
+
+def app_for(path: Path) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        assert ZERO_COPY in scope["extensions"]
+        query = dict(p.split("=") for p in scope["query_string"].decode().split("&") if p)
+        offset, count = int(query.get("offset", 0)), int(query.get("count", SIZE))
+        headers = [] if "chunked" in query else [(b"content-length", str(count).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        with open(path, "rb") as handle:  # noqa: ASYNC230 - a test app
+            await send({"type": ZERO_COPY, "file": handle, "offset": offset, "count": count,
+                        "more_body": "more" in query})
+        if "more" in query:
+            await send({"type": "http.response.body", "body": b"!", "more_body": False})
+    return app
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    path = tmp_path_factory.mktemp("zero") / "blob"
+    path.write_bytes(DATA)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    server = uvicorn.Server(server_config(Settings(port=free), app_for(path),
+                                          log_level="critical"))
+    real = os.sendfile
+
+    def counting(*args: Any) -> int:
+        sent = real(*args)
+        sendfile_calls.append(sent)
+        return sent
+
+    os.sendfile = counting  # type: ignore[assignment]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield free
+    server.should_exit = True
+    thread.join(timeout=10)
+    os.sendfile = real
+
+
+def read_reply(conn: socket.socket) -> tuple[dict[str, str], bytes]:
+    """One reply off a keep-alive connection (Content-Length or chunked)."""
+    buffer = b""
+    while b"\r\n\r\n" not in buffer:
+        buffer += conn.recv(65536)
+    head, _, buffer = buffer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    if "content-length" in headers:
+        while len(buffer) < int(headers["content-length"]):
+            buffer += conn.recv(1 << 20)
+        return headers, buffer
+    while not buffer.endswith(b"0\r\n\r\n"):
+        buffer += conn.recv(1 << 20)
+    body, rest = b"", buffer
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return headers, body
+        body, rest = body + rest[:size], rest[size + 2:]
+
+
+def test_whole_ranges_and_keep_alive(port: int) -> None:
+    sendfile_calls.clear()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        for query, expected in [("", DATA), ("offset=5&count=100", DATA[5:105]),
+                                (f"offset={SIZE - 1}&count=1", DATA[-1:]),
+                                ("offset=10&count=2000000&more=1", DATA[10:2000010] + b"!")]:
+            if "more" in query:
+                query += "&chunked=1"
+            conn.sendall(f"GET /?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            _, body = read_reply(conn)
+            assert body == expected, query
+    assert sum(sendfile_calls) == SIZE + 100 + 1 + 2_000_000  # the bytes went by sendfile
+
+
+def test_head_sends_no_bytes(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.sendall(b"GET /?offset=1&count=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        buffer = b""
+        while not buffer.endswith(DATA[1:4]):
+            buffer += conn.recv(65536)
+    first, second = buffer.split(b"HTTP/1.1 200", 2)[1:]
+    assert f"content-length: {SIZE}".encode() in first and first.endswith(b"\r\n\r\n")
+    assert second.endswith(b"\r\n\r\n" + DATA[1:4])
+
+
+def test_a_client_that_leaves_mid_file_does_not_stop_the_server(port: int) -> None:
+    for _ in range(3):
+        conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.recv(1000)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        conn.close()  # a reset, with most of the file unsent
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(b"GET /?offset=7&count=9 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_reply(conn)[1] == DATA[7:16]
