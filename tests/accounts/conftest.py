@@ -20,6 +20,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from psycopg import sql
 
+from chatalot.auth.ratelimit import MemoryRateLimiter
 from chatalot.bootstrap import build_registry, create_app
 from chatalot.bootstrap import services as open_services
 from chatalot.config import Limits, Security, Settings
@@ -210,15 +211,20 @@ class Api:
 @contextlib.asynccontextmanager
 async def running_app(settings: Settings, database_url: str, clock: FrozenClock, *,
                       client_address: str | None = None,
-                      wrap: Callable[[Any], Any] | None = None) -> AsyncIterator[Api]:
+                      wrap: Callable[[Any], Any] | None = None,
+                      frozen_buckets: bool = False) -> AsyncIterator[Api]:
     """The app in a test client; `client_address` replaces the test client's peer address
     (what rate limits are keyed by); `wrap` puts middleware around the app (inside that
-    replacement), e.g. what uvicorn puts around it in `chatalot serve`."""
+    replacement), e.g. what uvicorn puts around it in `chatalot serve`; `frozen_buckets`
+    refills the in-process rate-limit buckets by `clock` instead of real time (a slow
+    machine's requests would otherwise refill them between two calls)."""
     holder: dict[str, Services] = {}
 
     @contextlib.asynccontextmanager
     async def factory() -> AsyncIterator[Services]:
         async with open_services(settings, database_url, clock=clock) as services:
+            if frozen_buckets:
+                services.rate_limiter = MemoryRateLimiter(clock=clock)
             holder["services"] = services
             yield services
 

@@ -632,7 +632,7 @@ async def test_rate_limits(tmp_path: Path, fast_database_url: str) -> None:
     settings = make_settings(tmp_path, public_url=None, limits=Limits(
         rate_limit_general_per_sec=2, rate_limit_general_burst=3,
         rate_limit_auth_per_sec=1, rate_limit_auth_burst=2))
-    async with running_app(settings, database_url, FrozenClock()) as api:
+    async with running_app(settings, database_url, FrozenClock(), frozen_buckets=True) as api:
         client = api.client
         codes = [(await client.post("/api/auth/login", json={
             "username": "nobody", "password": "whatever!"})).status_code for _ in range(4)]
