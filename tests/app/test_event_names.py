@@ -44,6 +44,7 @@ NAMES_IN_THE_LOG = {
     "FileHashUnblocked", "BlockedUploadRefused", "MediaAssetUploaded", "BlobCollected",
     # instance announcements (issue 14: the gateway's `announcement` frame)
     "AnnouncementPublished",
+    "AnnouncementDismissed",
 }
 
 
