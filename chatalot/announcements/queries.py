@@ -36,7 +36,8 @@ async def _rows(pool: AsyncConnectionPool[Any], query: sql.Composable, params: A
     try:
         async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query, params)
-            return await cur.fetchall()
+            rows: list[dict[str, Any]] = await cur.fetchall()
+            return rows
     except psycopg.errors.UndefinedTable:
         raise DomainError("projection_lag", "the read models are still being built") from None
 

@@ -36,22 +36,22 @@ async def cast(api: Api) -> Cast:  # noqa: F811 - the accounts fixture
     return Cast(owner, await make_admin(api, owner, admin), alice, bob)
 
 
-async def publish(api: Api, by: User, title: str = "Maintenance", body: str = "Down at 22:00"
-                  ) -> dict[str, Any]:  # noqa: F811
+async def publish(api: Api, by: User, title: str = "Maintenance",  # noqa: F811
+                  body: str = "Down at 22:00") -> dict[str, Any]:
     r = await api.client.post("/api/admin/announcements", headers=by.auth,
                               json={"title": title, "body": body})
     assert r.status_code == 201, r.text
     return dict(r.json())
 
 
-async def listed(api: Api, user: User, position: str | None = None,  # noqa: F811
+async def listed(app: Api, user: User, position: str | None = None,
                  path: str = "/api/announcements") -> list[dict[str, Any]]:
     headers = {**user.auth, **({"Chatalot-Min-Position": position} if position else {})}
-    r: httpx.Response = await api.client.get(path, headers=headers)
+    r: httpx.Response = await app.client.get(path, headers=headers)
     assert r.status_code == 200, r.text
     return list(r.json())
 
 
-async def dismiss(api: Api, user: User, announcement_id: str) -> httpx.Response:  # noqa: F811
-    return await api.client.post(f"/api/announcements/{announcement_id}/dismiss",
+async def dismiss(app: Api, user: User, announcement_id: str) -> httpx.Response:
+    return await app.client.post(f"/api/announcements/{announcement_id}/dismiss",
                                  headers=user.auth)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.announcements.conftest import Cast, dismiss, listed, publish
 from tests.accounts.conftest import Api
+from tests.announcements.conftest import Cast, dismiss, listed, publish
 
 
 async def test_publish_list_and_dismiss_per_user(api: Api, cast: Cast) -> None:

@@ -9,7 +9,6 @@ from urllib.parse import quote
 
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from chatalot.domain.announcements.rules import BODY_MAX, TITLE_MAX
 from tests.accounts.conftest import Api, User
