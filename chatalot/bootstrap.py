@@ -13,6 +13,7 @@ import msgspec
 from litestar import Litestar
 
 from chatalot.accounts.context import ACCOUNTS
+from chatalot.announcements.context import ANNOUNCEMENTS
 from chatalot.api.admin_projections import AdminProjectionsController
 from chatalot.api.health import HealthController
 from chatalot.api.metrics import MetricsController
@@ -31,7 +32,8 @@ from event_store import EventRedacted, EventRegistry
 from projections.projector import Projector
 from projections.read_models.event_stats import EventStats
 
-CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, MESSAGING, FILES, LOGBOOK, GATEWAY)
+CONTEXTS: tuple[BoundedContext, ...] = (ACCOUNTS, KEYS, SPACES, MESSAGING, FILES, LOGBOOK,
+                                        ANNOUNCEMENTS, GATEWAY)
 
 
 def event_types() -> list[type[msgspec.Struct]]:

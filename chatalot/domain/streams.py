@@ -66,6 +66,11 @@ def announcement_stream(announcement_id: uuid.UUID) -> str:
     return f"announcement-{announcement_id}"
 
 
+def announcement_dismissal_stream(announcement_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    """One per (announcement, user): dismissals never contend on a shared stream."""
+    return f"announcement-{announcement_id}-dismissed-{user_id}"
+
+
 def poll_stream(poll_id: uuid.UUID) -> str:
     return f"poll-{poll_id}"
 

@@ -45,6 +45,7 @@ NAMES_IN_THE_LOG = {
     "MediaAssetRemoved",  # a deleted account's, community's or group's images
     # instance announcements (issue 14: the gateway's `announcement` frame)
     "AnnouncementPublished",
+    "AnnouncementDismissed",
 }
 
 

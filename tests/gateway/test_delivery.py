@@ -199,7 +199,7 @@ async def test_an_announcement_reaches_every_socket_and_its_replay(
     channel with (here: two strangers), and replayed on resume like any log event."""
     from chatalot.bootstrap import build_registry
     from chatalot.db import make_pool
-    from chatalot.domain.announcements import AnnouncementPublished
+    from chatalot.domain.announcements.events import AnnouncementPublished
     from chatalot.domain.streams import announcement_stream
     from event_store import NO_STREAM, EventStore, InProcessBus, NewEvent
 

@@ -23,8 +23,10 @@ from chatalot_sdk.keystore import SCRYPT_N, KeyStore, State, Tokens, b64, unb64
 from chatalot_sdk.live import Live, handle_frame
 from chatalot_sdk.messages import Messaging
 from chatalot_sdk.models import (
+    Announcement,
     AuthReply,
     CountReply,
+    Dismissed,
     IdentityReply,
     KeyBundle,
     Me,
@@ -172,6 +174,19 @@ class Client:
 
     async def me(self) -> Me:
         return await self.rest.call("GET", "/account/me", Me)
+
+    # -- announcements --------------------------------------------------------------------
+
+    async def announcements(self, *, min_position: str | None = None) -> list[Announcement]:
+        """The instance announcements this user has not dismissed, newest first."""
+        return await self.rest.call("GET", "/announcements", list[Announcement],
+                                    min_position=min_position)
+
+    async def dismiss_announcement(self, announcement_id: uuid.UUID | str) -> str | None:
+        """Hide it for this user; the position to read one's writes at (None when it was
+        dismissed already). An unknown id raises errors.NotFound."""
+        return (await self.rest.call("POST", f"/announcements/{announcement_id}/dismiss",
+                                     Dismissed)).position
 
     # -- keys -----------------------------------------------------------------------------
 

@@ -46,6 +46,22 @@ class Me(Model):
     display_name: str
 
 
+class Announcement(Model):
+    """An instance announcement (GET /announcements; the `announcement` frame)."""
+
+    id: uuid.UUID
+    title: str
+    body: str
+    created_by: uuid.UUID
+    created_at: str
+    position: str
+
+
+class Dismissed(Model):
+    id: uuid.UUID
+    position: str | None
+
+
 class SignedPrekey(Model):
     key_id: int
     public_key: str

@@ -1,0 +1,1 @@
+"""Instance announcements (docs/announcements.md)."""

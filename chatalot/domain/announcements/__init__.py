@@ -1,0 +1,1 @@
+"""Instance announcements: the events and the rules (docs/announcements.md)."""
