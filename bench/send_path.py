@@ -110,7 +110,7 @@ async def run(quick: bool, admin: str, pg_dir: Path) -> list[dict[str, Any]]:
             limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
                                          timeout=120) as http:
-                owner, users, channel = await setup(http, 16)
+                _owner, users, channel = await setup(http, 16)
                 per_send = await statements_per_send(http, admin, pg_dir, users[0], channel)
                 progress(f"  {per_send:.1f} statements per sequential send (with its read)")
                 results.append({"name": "statements_per_send", "value": round(per_send, 1),

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from event_store import sql
-from event_store.horizon import held_or_ready
 from event_store.positions import START, Position
 from event_store.records import HELD_BACK_NEWS_AFTER, RecordedEvent
 from event_store.wakeups import LocalSignal
@@ -47,6 +46,15 @@ READ_BATCH = 1000
 _HELD_FIRST_DELAY = 0.001
 _HELD_MAX_DELAY = 0.05  # the horizon watch wakes the window; this is the fallback
 _POLL = 1.0  # a lost wake-up only delays this long
+
+# The read and the held-back check of event_store/horizon.py in one statement: one round
+# trip per commit for the whole process.
+_READ = f"""
+SELECT h.held, r.* FROM (SELECT {sql.ANY_HELD} AS held) h
+  LEFT JOIN LATERAL (SELECT {sql.COLUMNS} FROM events e WHERE {sql.VISIBLE}{sql.ORDER}) r
+    ON true
+ ORDER BY r.epoch, r.transaction_id, r.position
+"""
 
 
 class LogWindow:
@@ -160,11 +168,8 @@ class LogWindow:
                     if self.end is None:
                         self._start_at(await self._head(conn))
                         continue
-                    end = self.end
-                    self.reads += 1
-                    rows = await store._read_rows(conn, end, self._read_batch, None, None)
-                    again = not rows and await held_or_ready(conn, store.epoch, end, None)
-                    if again:
+                    rows, held = await self._read(conn, self.end)
+                    if held:
                         await self._note_held(conn)
                     batch = store._decode(rows) if rows else []
                 except psycopg.OperationalError as exc:
@@ -185,12 +190,11 @@ class LogWindow:
                     continue
                 backoff = 0.05
                 if batch:
-                    self._not_held()
-                    held_delay = _HELD_FIRST_DELAY
                     self._extend(batch)
                     self.changed.fire()
-                    continue
-                if again:
+                    if len(batch) == self._read_batch:
+                        continue  # more may be readable at once
+                if held:
                     with store.horizon.waiting(), contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(ticket.wait(), held_delay)
                     held_delay = min(held_delay * 2, _HELD_MAX_DELAY)
@@ -203,6 +207,20 @@ class LogWindow:
             self._reset()
             if conn is not None:
                 await conn.close()
+
+    async def _read(self, conn: Conn, after: Position) -> tuple[list[tuple[Any, ...]], bool]:
+        """The readable events after `after` and whether committed events are held back
+        behind the horizon, in one statement (one snapshot). Fewer rows than asked for and
+        nothing held: everything committed has been read, and any later commit fires the
+        wake-up ticket taken before this read."""
+        self.reads += 1
+        store = self._store
+        cur = conn.cursor(binary=True)
+        await cur.execute(_READ, (store.epoch, after.epoch, after.transaction_id,
+                                  after.sequence, store.epoch, self._read_batch))
+        found = await cur.fetchall()
+        held = bool(found and found[0][0])
+        return [r[1:] for r in found if r[1] is not None], held
 
     def _start_at(self, head: Position) -> None:
         self.start = self.end = head

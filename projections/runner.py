@@ -29,13 +29,13 @@ from event_store import EventStore, Position
 from projections import catalog
 from projections.backoff import Backoff
 from projections.catalog import Build
-from projections.errors import EventFailed, Retired
+from projections.errors import EventFailed, Retired, is_transient
 from projections.leadership import Leadership, build_lock_name, lock_name
 from projections.notifications import Listener, Notifier
 from projections.options import RunnerOptions
 from projections.projector import Projector, validate
 from projections.tasks import stop
-from projections.worker import BuildWorker, describe, is_transient
+from projections.worker import BuildWorker, describe
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ worker whose build was retired, reset or taken over by another node writes nothi
 Once live, a batch with nothing for the projector writes nothing: the worker only moves
 its position in memory (and tells read-your-writes waiters at once: the read model is as
 it would be after the batch), and saves the checkpoint with its next write, after
-`SAVE_IDLE` seconds of quiet, or `SAVE_EVERY` seconds at most.
+`SAVE_IDLE` seconds of quiet, or `SAVE_EVERY` seconds at most (projections/live.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from psycopg import sql
 
 from event_store import EventStore, Position, RecordedEvent
 from projections.catalog import Build, activate, load_build, load_builds
-from projections.errors import EventFailed, Retired
+from projections.errors import EventFailed, Retired, is_transient
+from projections.live import follow_live
 from projections.options import RunnerOptions
 from projections.pacing import Pacer
 from projections.projector import ProjectionContext, Projector
@@ -72,12 +73,6 @@ UPDATE projection_builds
 MAX_ERROR = 1000
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Connection trouble, deadlocks, serialization failures, lock timeouts: retry as is.
-    Anything else that a batch raises is the event's (or the handler's) fault."""
-    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | OSError)
-
-
 def describe(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".strip()
     return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."
@@ -86,11 +81,6 @@ def describe(exc: BaseException) -> str:
 class _NotYet(Exception):
     """The flip could not complete now (its catch-up failed or a lock was busy)."""
 
-
-SAVE_IDLE = 0.2
-"""Seconds of quiet after which a position moved in memory only is written."""
-SAVE_EVERY = 1.0
-"""Under continuous traffic that a projector ignores, its checkpoint is written this often."""
 
 RATE_WINDOW = 3.0
 """Seconds of recent batches that the reported rate (events/s) is measured over."""
@@ -432,53 +422,4 @@ class BuildWorker:
         self.runner.flipped(name)
 
     async def _live(self, conn: Conn) -> None:
-        subscription = self.store.subscribe(
-            self.position,
-            batch_size=self.options.live_batch,
-            poll_interval=self.options.poll_interval,
-            name=self._label("live"),
-        )
-        try:
-            while True:
-                try:
-                    batch = await subscription.next_batch(SAVE_IDLE if self._unsaved else None)
-                except Exception as exc:
-                    if is_transient(exc):
-                        raise
-                    raise await self._read_failed(conn, exc) from exc
-                if not batch:
-                    await self._save(conn)
-                elif self._must_write(batch):
-                    await self._commit(conn, batch, rebuilding=False)
-                else:
-                    self._skip(batch)
-        finally:
-            await subscription.close()
-
-    def _must_write(self, batch: Sequence[RecordedEvent]) -> bool:
-        """Whether the batch needs a transaction: events for the projector, a checkpoint
-        left unsaved too long, or a flip or reset since the last write (which may have
-        changed whether this build is the active one)."""
-        wants = self.projector.wants
-        return (any(wants(e.type) for e in batch)
-                or (self._unsaved > 0
-                    and time.monotonic() - self._unsaved_since >= SAVE_EVERY)
-                or self.runner.generation(self.projector.name) != self._generation)
-
-    def _skip(self, batch: Sequence[RecordedEvent]) -> None:
-        """Nothing to write: move on in memory; the read model is as of the batch's end."""
-        if not self._unsaved:
-            self._unsaved_since = time.monotonic()
-        self._unsaved += len(batch)
-        self.position = batch[-1].position
-        self.runner.advanced(self.projector.name, self.position, active=self.active)
-
-    async def _save(self, conn: Conn) -> None:
-        """Write the checkpoint that moved in memory only (one round trip)."""
-        if not self._unsaved:
-            return
-        generation = self.runner.generation(self.projector.name)
-        async with conn.pipeline(), conn.transaction():
-            active = await self._advance(conn, self.saved, self.position, self._unsaved)
-        self._generation = generation
-        self._committed(self.position, active)
+        await follow_live(self, conn)
