@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 Conn = psycopg.AsyncConnection[Any]
 
-SAVE_IDLE = 0.2
+SAVE_IDLE = 1.0
 """Seconds of quiet after which a position moved in memory only is written."""
-SAVE_EVERY = 1.0
+SAVE_EVERY = 5.0
 """Under continuous traffic that a projector ignores, its checkpoint is written this often."""
 
 
