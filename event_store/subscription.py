@@ -118,6 +118,8 @@ class Subscription:
             if served is not None:
                 self._in_window = True
                 self._not_held()
+                if self._conn is not None:
+                    await self.close()  # the window serves this reader from now on
                 batch, self._cursor = served
                 if batch:
                     self.position = batch[-1].position
@@ -164,8 +166,6 @@ class Subscription:
                 waited = await self._wait(ticket, self._poll_interval, deadline)
             if not waited:
                 return []
-            if window.covers(self._cursor):
-                await self.close()  # the window serves this reader from now on
 
     @staticmethod
     async def _wait(ticket: asyncio.Event, delay: float, deadline: float | None) -> bool:
