@@ -40,6 +40,7 @@ from event_store.registry import EventRegistry
 from event_store.stream_ids import validate_stream_id
 from event_store.subscription import Subscription
 from event_store.wakeups import InProcessBus, LocalSignal, WakeupBus
+from event_store.window import LogWindow
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class EventStore:
         self._bus: WakeupBus = bus or InProcessBus()
         self._signal = LocalSignal()
         self.horizon = HorizonWatch(self.conninfo, self.connect_kwargs, self._signal.fire)
+        self.window = LogWindow(self)
+        """The last events of the log, shared by this process's live subscriptions."""
         self._metadata_decoder = msgspec.json.Decoder(Metadata)
         self._metadata_cache: dict[str, Metadata] = {}  # bulk reads repeat metadata
         self._meta_encoder = msgspec.json.Encoder()
@@ -115,6 +118,7 @@ class EventStore:
         await self._bus.start(self._signal.fire)
 
     async def close(self) -> None:
+        await self.window.close()
         await self.horizon.close()
         await self._bus.close()
 

@@ -5,6 +5,10 @@ cluster (that is what makes the log gap-free), so a subscription can be held bac
 are committed but not yet readable. Then it looks again as soon as a wake-up says a commit
 happened or the process's horizon watch (event_store/horizon.py) sees the oldest
 transaction end, and says in the log who holds it back when that lasts over a second.
+
+Once live, a subscription reads from the process's log window (event_store/window.py),
+which reads the log once per commit for every live reader; only a reader outside the
+window (behind it, catching up) reads the database itself.
 """
 
 from __future__ import annotations
@@ -59,10 +63,16 @@ class Subscription:
         self.reconnects = 0
         self._held_since: float | None = None
         self._held_reported = False
+        self._cursor = after
+        """Where reading goes on from: past `position` when a category reader skipped
+        other events."""
+        self._in_window = False
 
     @property
     def held_back_secs(self) -> float:
         """How long committed events have been out of this reader's reach (0: not held)."""
+        if self._in_window:
+            return self._store.window.held_back_secs
         if self._held_since is None:
             return 0.0
         return time.monotonic() - self._held_since
@@ -84,52 +94,90 @@ class Subscription:
 
     async def batches(self) -> AsyncIterator[list[RecordedEvent]]:
         """Yield non-empty batches forever; the position advances past each batch."""
-        store = self._store
-        backoff = 0.05
-        held_delay = _HELD_FIRST_DELAY
         try:
             while True:
-                ticket = store.signal.ticket()
-                try:
-                    conn = await self._connection()
-                    rows = await store._read_rows(
-                        conn, self.position, self._batch_size, self._category, None
-                    )
-                    again = not rows and await held_or_ready(
-                        conn, store.epoch, self.position, self._category
-                    )
-                    if again:
-                        await self._note_held(conn)
-                except psycopg.OperationalError as exc:
-                    log.warning("subscription %s lost its connection: %s", self._name, exc)
-                    await self.close()
-                    self.reconnects += 1
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 2.0)
-                    continue
-                backoff = 0.05
-                if rows:
-                    self._not_held()
-                    held_delay = _HELD_FIRST_DELAY
-                    batch = store._decode(rows)
-                    self.position = batch[-1].position
+                batch = await self.next_batch()
+                if batch:
                     yield batch
-                    continue
+        finally:
+            await self.close()
+
+    async def next_batch(self, idle: float | None = None) -> list[RecordedEvent]:
+        """The next non-empty batch, or [] once nothing came for `idle` seconds (None:
+        wait as long as it takes). The process's log window (event_store/window.py)
+        serves it while this reader's position is inside the window; else the database."""
+        store = self._store
+        window = store.window
+        window.ensure_started()
+        deadline = None if idle is None else time.monotonic() + idle
+        backoff = 0.05
+        held_delay = _HELD_FIRST_DELAY
+        while True:
+            window_ticket = window.changed.ticket()  # before looking: no wake-up is lost
+            served = window.serve(self._cursor, self._batch_size, self._category)
+            if served is not None:
+                self._in_window = True
+                self._not_held()
+                if self._conn is not None:
+                    await self.close()  # the window serves this reader from now on
+                batch, self._cursor = served
+                if batch:
+                    self.position = batch[-1].position
+                    return batch
+                if not await self._wait(window_ticket, self._poll_interval, deadline):
+                    return []
+                continue
+            self._in_window = False
+            ticket = store.signal.ticket()
+            try:
+                conn = await self._connection()
+                rows = await store._read_rows(
+                    conn, self._cursor, self._batch_size, self._category, None
+                )
+                again = not rows and await held_or_ready(
+                    conn, store.epoch, self._cursor, self._category
+                )
                 if again:
-                    # held back (or a commit became readable since the read): look again
-                    # when a wake-up comes or the process's horizon watch sees the oldest
-                    # transaction end, else soon
-                    with store.horizon.waiting(), contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(ticket.wait(), held_delay)
-                    held_delay = min(held_delay * 2, _HELD_MAX_DELAY)
-                    continue
+                    await self._note_held(conn)
+            except psycopg.OperationalError as exc:
+                log.warning("subscription %s lost its connection: %s", self._name, exc)
+                await self.close()
+                self.reconnects += 1
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.05
+            if rows:
                 self._not_held()
                 held_delay = _HELD_FIRST_DELAY
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ticket.wait(), self._poll_interval)
-        finally:
-            self._not_held()
-            await self.close()
+                batch = store._decode(rows)
+                self.position = self._cursor = batch[-1].position
+                return batch
+            if again:
+                # held back (or a commit became readable since the read): look again
+                # when a wake-up comes or the process's horizon watch sees the oldest
+                # transaction end, else soon
+                with store.horizon.waiting():
+                    waited = await self._wait(ticket, held_delay, deadline)
+                held_delay = min(held_delay * 2, _HELD_MAX_DELAY)
+            else:
+                self._not_held()
+                held_delay = _HELD_FIRST_DELAY
+                waited = await self._wait(ticket, self._poll_interval, deadline)
+            if not waited:
+                return []
+
+    @staticmethod
+    async def _wait(ticket: asyncio.Event, delay: float, deadline: float | None) -> bool:
+        """Wait for the ticket (or the timeout); False once the deadline has passed."""
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            delay = min(delay, left)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ticket.wait(), delay)
+        return deadline is None or ticket.is_set() or time.monotonic() < deadline
 
     async def _note_held(self, conn: Conn) -> None:
         if self._held_since is None:

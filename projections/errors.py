@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import psycopg
+
 from event_store import Position
 
 
@@ -31,3 +33,9 @@ class EventFailed(ProjectionError):
         self.after = after
         self.error = error
         self.where = where
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Connection trouble, deadlocks, serialization failures, lock timeouts: retry as is.
+    Anything else that a batch raises is the event's (or the handler's) fault."""
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | OSError)

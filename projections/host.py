@@ -80,7 +80,8 @@ class ProjectionHost:
             if self._status is not None and now - self._status[0] <= max_age:
                 return self._status[1]
             async with self.store.pool.connection() as conn, conn.transaction():
-                result = await read_status(conn, self.projectors)
+                result = await read_status(conn, self.projectors,
+                                           dict(self.watcher.positions))
             self._status = (time.monotonic(), result)
             return result
 

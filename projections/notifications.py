@@ -23,6 +23,10 @@ from projections.tasks import stop
 
 log = logging.getLogger(__name__)
 
+GATHER = 0.002
+"""Seconds an advance waits for others to share its NOTIFY (cross-process read-your-writes
+waits that long more)."""
+
 
 class Notifier:
     """Announces checkpoint advances after commit, at most one round trip in flight."""
@@ -54,6 +58,9 @@ class Notifier:
         backoff = Backoff(0.05, 2.0)
         while True:
             await self._wanted.wait()
+            # the projectors that one commit wakes advance within a few milliseconds of
+            # each other: one NOTIFY for all of them, not one each
+            await asyncio.sleep(GATHER)
             self._wanted.clear()
             pending, self._pending = self._pending, {}
             messages = [f"advance {name} {pos.encode()}" for name, pos in pending.items()]

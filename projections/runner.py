@@ -29,13 +29,13 @@ from event_store import EventStore, Position
 from projections import catalog
 from projections.backoff import Backoff
 from projections.catalog import Build
-from projections.errors import EventFailed, Retired
+from projections.errors import EventFailed, Retired, is_transient
 from projections.leadership import Leadership, build_lock_name, lock_name
 from projections.notifications import Listener, Notifier
 from projections.options import RunnerOptions
 from projections.projector import Projector, validate
 from projections.tasks import stop
-from projections.worker import BuildWorker, describe, is_transient
+from projections.worker import BuildWorker, describe
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class ProjectionRunner:
             application_name=f"projections-runner-{self.options.node}",
         )
         self._controls = {name: asyncio.Event() for name in self.projectors}
+        self._generations = dict.fromkeys(self.projectors, 0)
         self._supervisors: dict[str, asyncio.Task[None]] = {}
         self._leadership: asyncio.Task[None] | None = None
         self.leading: set[str] = set()
@@ -109,8 +110,19 @@ class ProjectionRunner:
 
     def _on_message(self, payload: str) -> None:
         kind, _, name = payload.partition(" ")
+        if kind in ("reset", "flip"):
+            self._bump(name)
         if kind in ("rebuild", "reset", "flip"):
             self.poke(name)
+
+    def _bump(self, name: str) -> None:
+        if name in self._generations:
+            self._generations[name] += 1
+
+    def generation(self, name: str) -> int:
+        """Moves whenever a build of `name` flips or is reset: a worker that moved its
+        position in memory only then writes it, learning whether it is still active."""
+        return self._generations.get(name, 0)
 
     def advanced(self, name: str, position: Position, *, active: bool) -> None:
         """A batch committed; readers of the active build may wake."""
@@ -120,6 +132,7 @@ class ProjectionRunner:
             self._notifier.advance(name, position)
 
     def flipped(self, name: str) -> None:
+        self._bump(name)
         self.poke(name)
 
     # -- leadership ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ leads a projector is doing, wherever it runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -146,8 +146,14 @@ async def held_locks(conn: Conn, keys: list[str]) -> set[str]:
     return {row[0] for row in await cur.fetchall()}
 
 
-async def read_status(conn: Conn, declared: Iterable[str] = ()) -> list[ProjectionStatus]:
-    """Every projector declared here or known to the database, sorted by name."""
+async def read_status(conn: Conn, declared: Iterable[str] = (),
+                      consumed: Mapping[str, Position] | None = None
+                      ) -> list[ProjectionStatus]:
+    """Every projector declared here or known to the database, sorted by name.
+
+    `consumed`: positions active builds are known to have reached (the watcher's), which
+    may be ahead of their checkpoints: a live worker saves its checkpoint late when the
+    events it passed were none of its business (projections/live.py)."""
     builds = await load_builds(conn)
     active = await active_builds(conn)
     by_name: dict[str, list[Build]] = {name: [] for name in declared}
@@ -157,12 +163,14 @@ async def read_status(conn: Conn, declared: Iterable[str] = ()) -> list[Projecti
     held = await held_locks(conn, keys) if keys else set()
     result = []
     for name in sorted(by_name):
-        result.append(await _status(conn, name, by_name[name], active.get(name), held))
+        result.append(await _status(conn, name, by_name[name], active.get(name), held,
+                                    (consumed or {}).get(name)))
     return result
 
 
 async def _status(
-    conn: Conn, name: str, builds: list[Build], active_id: int | None, held: set[str]
+    conn: Conn, name: str, builds: list[Build], active_id: int | None, held: set[str],
+    consumed: Position | None = None,
 ) -> ProjectionStatus:
     active = next((b for b in builds if b.build == active_id), None)
     if active is None:
@@ -173,14 +181,17 @@ async def _status(
     building = [b for b in builds if b.state == "bulk" or (
         b.state == "live" and b.build != active.build)]
     target = building[-1] if building else None
-    lag_events, lag_seconds = await lag(conn, active.position)
+    position = active.position
+    if consumed is not None and consumed > position:
+        position = consumed
+    lag_events, lag_seconds = await lag(conn, position)
     running = any(lock_name(b.name, b.version) in held for b in [active, *building])
     failed = next((b for b in [*building, active] if b.error is not None), None)
     status = ProjectionStatus(
         name=name,
         version=active.version,
         state="live",
-        position=active.position.encode(),
+        position=position.encode(),
         lag_events=lag_events,
         lag_seconds=round(lag_seconds, 3) if lag_events else 0.0,
         running=running,

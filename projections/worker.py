@@ -4,6 +4,11 @@ Every batch is one transaction that first compares-and-sets the build's checkpoi
 the position this worker last committed to the batch's last position), then applies the
 handlers: effects and checkpoint commit together or not at all (exactly-once), and a
 worker whose build was retired, reset or taken over by another node writes nothing.
+
+Once live, a batch with nothing for the projector writes nothing: the worker only moves
+its position in memory (and tells read-your-writes waiters at once: the read model is as
+it would be after the batch), and saves the checkpoint with its next write, after
+`SAVE_IDLE` seconds of quiet, or `SAVE_EVERY` seconds at most (projections/live.py).
 """
 
 from __future__ import annotations
@@ -13,15 +18,16 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Sequence
-from typing import Any, Protocol, cast
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
 
 from event_store import EventStore, Position, RecordedEvent
 from projections.catalog import Build, activate, load_build, load_builds
-from projections.errors import EventFailed, Retired
+from projections.errors import EventFailed, Retired, is_transient
+from projections.live import follow_live
 from projections.options import RunnerOptions
 from projections.pacing import Pacer
 from projections.projector import ProjectionContext, Projector
@@ -39,6 +45,10 @@ class WorkerHost(Protocol):
     def advanced(self, name: str, position: Position, *, active: bool) -> None: ...
 
     def flipped(self, name: str) -> None: ...
+
+    def generation(self, name: str) -> int:
+        """Moves whenever a build of `name` flips or is reset (here or elsewhere)."""
+        ...
 
 Conn = psycopg.AsyncConnection[Any]
 
@@ -61,12 +71,6 @@ UPDATE projection_builds
 """
 
 MAX_ERROR = 1000
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Connection trouble, deadlocks, serialization failures, lock timeouts: retry as is.
-    Anything else that a batch raises is the event's (or the handler's) fault."""
-    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | OSError)
 
 
 def describe(exc: BaseException) -> str:
@@ -93,6 +97,12 @@ class BuildWorker:
         self.store = runner.store
         self.options = runner.options
         self.position = build.position
+        """How far the worker has consumed the log (its read model is as of here)."""
+        self.saved = build.position
+        """The checkpoint in the database (behind `position` by events it had no use for)."""
+        self._unsaved = 0
+        self._unsaved_since = 0.0
+        self._generation = runner.generation(projector.name)
         self.active = False
         self.progressed = False
         self.until_active = until_active
@@ -139,7 +149,8 @@ class BuildWorker:
             if build is None or build.state == "retired":
                 raise Retired(f"build {self.build.build} is gone")
             self.build = build
-            self.position = build.position
+            self.position = self.saved = build.position
+            self._unsaved = 0
             cur = await conn.execute(
                 "SELECT active_build = %s FROM projection_versions WHERE name = %s",
                 (build.build, build.name),
@@ -164,33 +175,39 @@ class BuildWorker:
     ) -> bool:
         """Inside the caller's transaction: move the checkpoint, then run the handlers.
         Returns whether the build is the active one."""
-        after = events[-1].position
-        cur = await conn.execute(_ADVANCE, {
-            "epoch": after.epoch, "xid": after.transaction_id, "seq": after.sequence,
-            "n": len(events), "rate": self._rate(len(events)), "build": self.build.build,
-            "from_epoch": before.epoch, "from_xid": before.transaction_id,
-            "from_seq": before.sequence,
-        })
-        row = await cur.fetchone()
-        if row is None:
-            raise Retired(f"build {self.build.build} was retired or moved on elsewhere")
+        active = await self._advance(conn, before, events[-1].position,
+                                     len(events) + self._unsaved)
         wanted = [e for e in events if self.projector.wants(e.type)]
         if wanted:
             ctx = ProjectionContext(
                 conn, self.build.schema, self._tables, rebuilding=rebuilding, store=self.store
             )
             await self.projector.apply(wanted, ctx)
+        return active
+
+    async def _advance(self, conn: Conn, before: Position, after: Position, n: int) -> bool:
+        """Compare-and-set the checkpoint; whether the build is the active one."""
+        cur = await conn.execute(_ADVANCE, {
+            "epoch": after.epoch, "xid": after.transaction_id, "seq": after.sequence,
+            "n": n, "rate": self._rate(n), "build": self.build.build,
+            "from_epoch": before.epoch, "from_xid": before.transaction_id,
+            "from_seq": before.sequence,
+        })
+        row = await cur.fetchone()
+        if row is None:
+            raise Retired(f"build {self.build.build} was retired or moved on elsewhere")
         return bool(row[0])
 
     async def _commit(
         self, conn: Conn, events: Sequence[RecordedEvent], *, rebuilding: bool
     ) -> None:
+        generation = self.runner.generation(self.projector.name)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if self.projector.pipeline:  # BEGIN, checkpoint, writes, COMMIT: 2 round trips
                     await stack.enter_async_context(conn.pipeline())
                 await stack.enter_async_context(conn.transaction())
-                active = await self._apply(conn, self.position, events, rebuilding=rebuilding)
+                active = await self._apply(conn, self.saved, events, rebuilding=rebuilding)
         except Retired:
             raise
         except Exception as exc:
@@ -203,10 +220,12 @@ class BuildWorker:
             for event in events:
                 await self._commit(conn, [event], rebuilding=rebuilding)
             return
+        self._generation = generation
         self._committed(events[-1].position, active)
 
     def _committed(self, position: Position, active: bool) -> None:
-        self.position = position
+        self.position = self.saved = position
+        self._unsaved = 0
         self.active = active
         self.progressed = True
         self.runner.advanced(self.projector.name, position, active=active)
@@ -403,22 +422,4 @@ class BuildWorker:
         self.runner.flipped(name)
 
     async def _live(self, conn: Conn) -> None:
-        subscription = self.store.subscribe(
-            self.position,
-            batch_size=self.options.live_batch,
-            poll_interval=self.options.poll_interval,
-            name=self._label("live"),
-        )
-        batches = cast(AsyncGenerator[list[RecordedEvent], None], subscription.batches())
-        try:
-            while True:
-                try:
-                    batch = await anext(batches)
-                except Exception as exc:
-                    if is_transient(exc):
-                        raise
-                    raise await self._read_failed(conn, exc) from exc
-                await self._commit(conn, batch, rebuilding=False)
-        finally:
-            await batches.aclose()
-            await subscription.close()
+        await follow_live(self, conn)
