@@ -96,6 +96,7 @@ class EventStore:
 
     async def start(self) -> None:
         """Read (or advance, after a restore into another cluster) the epoch; start the bus."""
+        self.window.closed = False
         async with self._pool.connection() as conn:
             sysid: str | None = None
             with contextlib.suppress(psycopg.Error):

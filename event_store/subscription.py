@@ -176,7 +176,8 @@ class Subscription:
                 return False
             delay = min(delay, left)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ticket.wait(), delay)
+            async with asyncio.timeout(delay):
+                await ticket.wait()
         return deadline is None or ticket.is_set() or time.monotonic() < deadline
 
     async def _note_held(self, conn: Conn) -> None:

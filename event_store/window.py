@@ -74,6 +74,9 @@ class LogWindow:
         self.changed = LocalSignal()
         """Fired when E moves (or the window stops): readers in the window look again."""
         self._task: asyncio.Task[None] | None = None
+        self.closed = False
+        """Set by `close`: a reader still running while the store shuts down must not start
+        the window again (nobody would stop it); it reads the database until then."""
         self._held_since: float | None = None
         self._held_reported = False
         self.reconnects = 0
@@ -118,10 +121,13 @@ class LogWindow:
 
     def ensure_started(self) -> None:
         """Start following the log (at its head) if not already; idempotent."""
+        if self.closed:
+            return
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._follow(), name="event_store.window")
 
     async def close(self) -> None:
+        self.closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -196,13 +202,15 @@ class LogWindow:
                         continue  # more may be readable at once
                 if held:
                     with store.horizon.waiting(), contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(ticket.wait(), held_delay)
+                        async with asyncio.timeout(held_delay):
+                            await ticket.wait()
                     held_delay = min(held_delay * 2, _HELD_MAX_DELAY)
                     continue
                 self._not_held()
                 held_delay = _HELD_FIRST_DELAY
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ticket.wait(), _POLL)
+                    async with asyncio.timeout(_POLL):
+                        await ticket.wait()
         finally:
             self._reset()
             if conn is not None:

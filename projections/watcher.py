@@ -90,7 +90,8 @@ class ProjectionWatcher:
             if remaining <= 0:
                 return False
             try:
-                await asyncio.wait_for(ticket.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await ticket.wait()
             except TimeoutError:
                 return self.reached(names, position)
 
@@ -139,7 +140,8 @@ class ProjectionWatcher:
     async def _refresher(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._refresh_wanted.wait(), self._refresh_interval)
+                async with asyncio.timeout(self._refresh_interval):
+                    await self._refresh_wanted.wait()
             self._refresh_wanted.clear()
             try:
                 await self.refresh()

@@ -82,7 +82,8 @@ class ScheduledDelivery:
                 self.pending.pop(item.scheduled_id, None)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), DUE_SLACK)
+                async with asyncio.timeout(DUE_SLACK):
+                    await self._wake.wait()
 
 
 @contextlib.asynccontextmanager

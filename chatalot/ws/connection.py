@@ -69,7 +69,8 @@ async def _handshake(gw: Gateway, ws: WebSocket[Any, Any, Any]
                      ) -> tuple[Principal, Position | None] | None:
     timeout = gw.settings.limits.ws_handshake_timeout_secs
     try:
-        raw = await asyncio.wait_for(_receive(ws), timeout)
+        async with asyncio.timeout(timeout):
+            raw = await _receive(ws)
     except TimeoutError:
         await _refuse(ws, CLOSE_NO_AUTH, "unauthorized", "authenticate within"
                       f" {timeout} s")
