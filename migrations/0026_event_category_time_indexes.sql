@@ -11,3 +11,7 @@ CREATE INDEX events_category
 -- order; the commit-order columns make that read index-only.
 CREATE INDEX events_recorded_at
     ON events (recorded_at) INCLUDE (epoch, transaction_id, position);
+-- A stream's events in commit order (its page, `GET /api/admin/streams/{id}`, the stream
+-- filter): version order is not commit order when transactions interleave, so the
+-- (stream_id, version) key cannot serve it.
+CREATE INDEX events_stream_order ON events (stream_id, epoch, transaction_id, position);

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,7 @@ appends = st.lists(st.tuples(st.sampled_from(_STREAMS), st.lists(st.booleans(), 
 # seconds after _BASE for each event, in commit order: mostly growing, sometimes not
 offsets = st.lists(st.integers(0, 40), min_size=60, max_size=60)
 filters = st.fixed_dictionaries({
+    "stream": st.none() | st.sampled_from(_STREAMS),
     "category": st.none() | st.sampled_from(["user", "channel", "userx", "channel-b", "a"]),
     "types": st.sampled_from([(), ("Noted",), ("Renamed",), ("Noted", "Renamed"),
                               ("Renamed", "Nothing")]),
@@ -36,6 +38,8 @@ filters = st.fixed_dictionaries({
 
 
 def _matches(row: dict[str, Any], f: EventFilter) -> bool:
+    if f.stream is not None and row["stream_id"] != f.stream:
+        return False
     if f.category is not None and not row["stream_id"].startswith(f.category + "-"):
         return False
     if f.types and row["type"] not in f.types:
@@ -45,7 +49,8 @@ def _matches(row: dict[str, Any], f: EventFilter) -> bool:
     return f.until is None or row["recorded_at"] < f.until + timedelta(milliseconds=1)
 
 
-async def _log(pool: Any, store: EventStore, batches: list[tuple[str, list[bool]]],
+async def _log(pool: Any, store: EventStore,  # noqa: F811
+               batches: list[tuple[str, list[bool]]],
                seconds: list[int]) -> list[dict[str, Any]]:
     """A fresh log of these appends, recorded_at rewritten (triggers off) in commit order."""
     async with pool.connection() as conn:
@@ -70,14 +75,18 @@ async def _log(pool: Any, store: EventStore, batches: list[tuple[str, list[bool]
 
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(batches=appends, seconds=offsets, wanted=filters, size=st.integers(1, 7))
+@given(batches=appends, seconds=offsets, wanted=filters, size=st.integers(1, 7),
+       small=st.sampled_from([0, 3, 20_000]))
 async def test_pages_are_the_plain_filter(pool: Any, store: EventStore,  # noqa: F811
                                           batches: list[tuple[str, list[bool]]],
                                           seconds: list[int], wanted: dict[str, Any],
-                                          size: int) -> None:
+                                          size: int, small: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # windows read by time (small ones) and by walking commit order (the rest), both ways
+    monkeypatch.setattr(log_queries, "SMALL_WINDOW", small)
     everything = await _log(pool, store, batches, seconds)
     f = EventFilter(
-        category=wanted["category"], types=wanted["types"],
+        stream=wanted["stream"], category=wanted["category"], types=wanted["types"],
         since=None if wanted["since"] is None else _BASE + timedelta(seconds=wanted["since"]),
         until=None if wanted["until"] is None else _BASE + timedelta(seconds=wanted["until"]),
         newest_first=wanted["newest_first"])
