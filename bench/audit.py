@@ -184,11 +184,12 @@ async def wait_live(host: ProjectionHost, store: EventStore) -> None:
 
 async def explain(pool: Any, store: EventStore, metric: str, f: Any) -> None:
     """The plan of one page's statement, as the route runs it (CHATALOT_BENCH_EXPLAIN=1)."""
-    if isinstance(f, EventFilter):
-        query, params = log_queries.page_statement(f, store.epoch, 101)
-    else:
-        query, params = audit_queries.page_statement(f, None, 101)
     async with pool.connection() as conn:
+        if isinstance(f, EventFilter):
+            query, params = log_queries.page_statement(
+                f, store.epoch, 101, by_time=await log_queries.small_window(conn, f))
+        else:
+            query, params = audit_queries.page_statement(f, None, 101)
         cur = await conn.execute(b"EXPLAIN (ANALYZE, BUFFERS) " + query.as_bytes(conn),
                                  params)
         plan = "\n".join(f"    {r[0]}" for r in await cur.fetchall())

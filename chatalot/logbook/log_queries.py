@@ -26,6 +26,12 @@ from event_store import EventStore, InvalidPosition, Position
 from event_store.sql import XMIN, category_pattern
 
 _MAX_BIGINT = 2**63 - 1
+# The readers' horizon once per statement (an InitPlan): bare, the stable function is
+# evaluated again for every row a filter looks at (a time window's 20,000).
+_HORIZON = f"(SELECT {XMIN} - 1)"
+# A time window of at most this many events is read by time (the recorded_at index) and
+# then sorted; a wider one by walking commit order, where its events are dense.
+SMALL_WINDOW = 20_000
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
 _COLUMNS = sql.SQL(
@@ -91,23 +97,33 @@ def time_range(column: str, since: datetime | None, until: datetime | None
     return where, params
 
 
-def _conditions(f: EventFilter, epoch: int) -> tuple[list[sql.Composable], list[Any]]:
+def _conditions(f: EventFilter, epoch: int, keyed: str | None = None
+                ) -> tuple[list[sql.Composable], list[Any]]:
     # Row comparisons are written `<=`/`>=`: the planner estimates one by its first column
     # alone, and `epoch < the current epoch` reads as "no rows", which made it walk the
     # whole log in commit order rather than take a filter's index (actor, stream).
     where: list[sql.Composable] = [
-        sql.SQL(f"(e.epoch, e.transaction_id) <= (%s, {XMIN} - 1)")]
+        sql.SQL(f"(e.epoch, e.transaction_id) <= (%s, {_HORIZON})")]
     params: list[Any] = [epoch]
-    if f.stream is not None:
+    if f.stream is not None and keyed != "stream":
         where.append(sql.SQL("e.stream_id = %s"))
         params.append(f.stream)
     if f.streams:
         where.append(sql.SQL("e.stream_id = ANY(%s::text[])"))
         params.append(list(f.streams))
     if f.category is not None:
+        if "-" not in f.category and keyed != "category":
+            # The category index's key (migration 0026); the LIKE keeps out a stream id
+            # without a '-', whose split_part is the whole id.
+            where.append(sql.SQL("split_part(e.stream_id, '-', 1) = %s"))
+            params.append(f.category)
         where.append(sql.SQL("e.stream_id LIKE %s"))
         params.append(category_pattern(f.category))
-    if f.types:
+    if len(f.types) == 1:
+        if keyed != "type":  # else written as the bounds of the type index's range
+            where.append(sql.SQL("e.type = %s"))
+            params.append(f.types[0])
+    elif f.types:
         where.append(sql.SQL("e.type = ANY(%s::text[])"))
         params.append(list(f.types))
     if f.actor is not None:
@@ -150,15 +166,49 @@ def to_item(row: dict[str, Any]) -> EventItem:
         recorded_at=iso(row["recorded_at"]), redacted=row["redacted"])
 
 
-def page_statement(f: EventFilter, epoch: int, limit: int) -> tuple[sql.Composed, list[Any]]:
-    """One page's statement and parameters (bench/audit.py explains it)."""
-    where, params = _conditions(f, epoch)
+def page_statement(f: EventFilter, epoch: int, limit: int, *, by_time: bool = False
+                   ) -> tuple[sql.Composed, list[Any]]:
+    """One page's statement and parameters (bench/audit.py explains it). `by_time`: the
+    rows are those of a small time window (`small_window`), read by time then sorted."""
     direction = sql.SQL("DESC" if f.newest_first else "ASC")
-    # Given streams: their rows through the stream index, then sorted (OFFSET 0 fences the
-    # planner off walking the whole log in commit order for a stream's page, which it
-    # guesses cheap when the stream's events are old).
+    if len(f.types) > 1:
+        # Each type's page through the type index in commit order, then merged: an
+        # `= ANY` would read every row of every type and sort them.
+        parts, params = [], []
+        for t in dict.fromkeys(f.types):
+            part, values = page_statement(msgspec.structs.replace(f, types=(t,)), epoch, limit,
+                                          by_time=by_time)
+            parts.append(sql.SQL("({})").format(part))
+            params += values
+        query = sql.SQL(
+            "SELECT * FROM ({parts}) e"
+            " ORDER BY e.epoch {d}, e.transaction_id {d}, e.position {d} LIMIT %s"
+        ).format(parts=sql.SQL(" UNION ALL ").join(parts), d=direction)
+        return query, [*params, limit]
+    key = None if by_time else _key(f)
+    if key is not None:
+        return _keyed_page(f, epoch, limit, key, direction)
+    where, params = _conditions(f, epoch)
+    if by_time:
+        # A small window's positions (index-only when time is the only filter), the page's
+        # positions sorted out of them, then only those rows read and decoded. OFFSET 0
+        # fences the planner off walking the whole log in commit order, which it guesses
+        # cheap when the window is old: recorded_at follows commit order only roughly, so a
+        # window cannot be turned into a commit-order range with the same answer.
+        query = sql.SQL(
+            "SELECT {cols} FROM events e JOIN ("
+            "SELECT k.epoch, k.transaction_id, k.position FROM ("
+            "SELECT e.epoch, e.transaction_id, e.position FROM events e WHERE {where}"
+            " OFFSET 0) k ORDER BY k.epoch {d}, k.transaction_id {d}, k.position {d}"
+            " LIMIT %s) p ON (e.epoch, e.transaction_id, e.position)"
+            " = (p.epoch, p.transaction_id, p.position)"
+            " ORDER BY e.epoch {d}, e.transaction_id {d}, e.position {d}"
+        ).format(cols=_COLUMNS, where=sql.SQL(" AND ").join(where), d=direction)
+        return query, [*params, limit]
+    # Several streams: their rows through the stream index, then sorted (OFFSET 0, as
+    # above: the planner guesses a walk cheap when the rows are old).
     source = (sql.SQL("(SELECT * FROM events e WHERE {where} OFFSET 0) e")
-              if f.stream is not None or f.streams else sql.SQL("events e WHERE {where}"))
+              if f.streams else sql.SQL("events e WHERE {where}"))
     query = sql.SQL(
         "SELECT {cols} FROM {source}"
         " ORDER BY e.epoch {d}, e.transaction_id {d}, e.position {d} LIMIT %s"
@@ -167,10 +217,71 @@ def page_statement(f: EventFilter, epoch: int, limit: int) -> tuple[sql.Composed
     return query, [*params, limit]
 
 
+# The indexes whose first column is a filter's value and the rest commit order
+# (events_stream_order, events_type, events_category): a page is a range of one of them.
+_KEYS = {"stream": "e.stream_id", "type": "e.type",
+         "category": "split_part(e.stream_id, '-', 1)"}
+_LOWEST = (-(2**31), -(2**63), -(2**63))
+
+
+def _key(f: EventFilter) -> tuple[str, str] | None:
+    """The most selective filter with an index in commit order: (its name, its value)."""
+    if f.stream is not None:
+        return "stream", f.stream
+    if len(f.types) == 1:
+        return "type", f.types[0]
+    if f.category is not None and "-" not in f.category:
+        return "category", f.category
+    return None
+
+
+def _keyed_page(f: EventFilter, epoch: int, limit: int, key: tuple[str, str],
+                direction: sql.SQL) -> tuple[sql.Composed, list[Any]]:
+    """A page as one index range read in order: `(key, epoch, transaction_id, position)`
+    between (value, lowest) and (value, highest), ordered by the same columns. No
+    `key = value`: with it the planner drops the key from the order, and then may walk the
+    commit-order index instead, filtering (it estimates correlated filters as
+    independent: a category's events that are all old cost a walk of everything after
+    them). The bounds imply the equality, so the answer is the same."""
+    name, value = key
+    where, params = _conditions(f, epoch, keyed=name)
+    column = sql.SQL(_KEYS[name])
+    low: list[Any] = [value, *(successor(f.after) if f.after is not None else _LOWEST)]
+    if f.before is not None:
+        high = sql.SQL("(%s, %s, %s, %s)")
+        high_params: list[Any] = [value, f.before.epoch, f.before.transaction_id,
+                                  f.before.sequence - 1]
+    else:  # the horizon, also among the conditions
+        high = sql.SQL(f"(%s, %s, {_HORIZON}, %s)")
+        high_params = [value, epoch, _MAX_BIGINT]
+    row = sql.SQL("({}, e.epoch, e.transaction_id, e.position)").format(column)
+    where += [sql.SQL("{} >= (%s, %s, %s, %s)").format(row),
+              sql.SQL("{} <= {}").format(row, high)]
+    query = sql.SQL(
+        "SELECT {cols} FROM events e WHERE {where}"
+        " ORDER BY {k} {d}, e.epoch {d}, e.transaction_id {d}, e.position {d} LIMIT %s"
+    ).format(cols=_COLUMNS, where=sql.SQL(" AND ").join(where), k=column, d=direction)
+    return query, [*params, *low, *high_params, limit]
+
+
+async def small_window(conn: Any, f: EventFilter) -> bool:
+    """Whether `f` has a time window of at most SMALL_WINDOW events (an index-only count
+    that stops there)."""
+    if (f.since is None and f.until is None) or len(f.types) > 1:
+        return False  # several types: a merge of each type's range, time a filter
+    times, params = time_range("recorded_at", f.since, f.until)
+    cur = await conn.execute(sql.SQL(
+        "SELECT count(*) FROM (SELECT FROM events WHERE {} LIMIT %s) w").format(
+            sql.SQL(" AND ").join(times)), [*params, SMALL_WINDOW + 1])
+    row = await cur.fetchone()
+    return bool(row and row[0] <= SMALL_WINDOW)
+
+
 async def page_rows(pool: AsyncConnectionPool[Any], store: EventStore, f: EventFilter,
                     limit: int) -> list[dict[str, Any]]:
-    query, params = page_statement(f, store.epoch, limit)
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        by_time = await small_window(conn, f)
+        query, params = page_statement(f, store.epoch, limit, by_time=by_time)
         await cur.execute(query, params)
         rows: list[dict[str, Any]] = await cur.fetchall()
         return rows
