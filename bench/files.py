@@ -218,11 +218,16 @@ def assert_round_trip(auth: dict[str, str], channel: str, path: Path) -> None:
                f"Authorization: {auth['Authorization']}\r\n\r\n").encode()
     with socket.create_connection(("127.0.0.1", PORT)) as conn:
         conn.sendall(request)
-        status, _, length, body = _reply(conn, bytearray(1 << 16))
-        while len(body) < length:
-            body += conn.recv(MIB)
+        status, _, length, first = _reply(conn, bytearray(1 << 16))
+        parts, got = [bytes(first)], len(first)
+        while got < length:
+            part = conn.recv(MIB)
+            if not part:
+                raise RuntimeError(f"the download ended after {got} of {length} bytes")
+            parts.append(part)
+            got += len(part)
     assert status == 200
-    assert hashlib.sha256(body).hexdigest() == meta["sha256"]
+    assert hashlib.sha256(b"".join(parts)).hexdigest() == meta["sha256"]
 
 
 def copy_rate(source: Path, target_dir: Path, runs: int) -> float:

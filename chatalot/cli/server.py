@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import Any
 
 import h11
@@ -78,12 +79,34 @@ class ZeroCopyCycle(RequestResponseCycle):
     async def _sendfile(self, file: Any, offset: int, count: int) -> None:
         try:
             await asyncio.get_running_loop().sendfile(self.transport, file, offset, count)
+        except NotImplementedError:
+            # uvloop's loop has no sendfile (and wrote nothing): copy through Python
+            await self._copy(file, offset, count)
         except (OSError, RuntimeError):
             # the peer went away (or the transport closed) mid-file: the response cannot
             # be completed on this connection
             self.disconnected = True
             with contextlib.suppress(Exception):
                 self.transport.close()
+
+
+    async def _copy(self, file: Any, offset: int, count: int) -> None:
+        """The file's bytes read in chunks and written with the transport's flow control."""
+        fd = file.fileno()
+        while count > 0 and not self.disconnected:
+            chunk = await asyncio.to_thread(os.pread, fd, min(count, _COPY_CHUNK), offset)
+            if not chunk:  # the file shrank under us: the response cannot be completed
+                self.disconnected = True
+                self.transport.close()
+                return
+            self.transport.write(chunk)
+            offset += len(chunk)
+            count -= len(chunk)
+            if self.flow.write_paused and not self.disconnected:
+                await self.flow.drain()
+
+
+_COPY_CHUNK = 1 << 20
 
 
 class JsonErrorH11Protocol(H11Protocol):
