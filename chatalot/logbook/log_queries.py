@@ -129,7 +129,7 @@ def _conditions(f: EventFilter, epoch: int, keyed: str | None = None
     if f.actor is not None:
         where.append(sql.SQL("e.metadata->>'actor_id' = %s"))
         params.append(f.actor)
-    if f.correlation_id is not None:
+    if f.correlation_id is not None and keyed != "correlation":
         where.append(sql.SQL("e.metadata->>'correlation_id' = %s"))
         params.append(f.correlation_id)
     if f.after is not None:
@@ -220,12 +220,15 @@ def page_statement(f: EventFilter, epoch: int, limit: int, *, by_time: bool = Fa
 # The indexes whose first column is a filter's value and the rest commit order
 # (events_stream_order, events_type, events_category): a page is a range of one of them.
 _KEYS = {"stream": "e.stream_id", "type": "e.type",
-         "category": "split_part(e.stream_id, '-', 1)"}
+         "category": "split_part(e.stream_id, '-', 1)",
+         "correlation": "(e.metadata->>'correlation_id')"}
 _LOWEST = (-(2**31), -(2**63), -(2**63))
 
 
 def _key(f: EventFilter) -> tuple[str, str] | None:
     """The most selective filter with an index in commit order: (its name, its value)."""
+    if f.correlation_id is not None:  # one command's few events
+        return "correlation", f.correlation_id
     if f.stream is not None:
         return "stream", f.stream
     if len(f.types) == 1:
