@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import psycopg
 
 from event_store import sql
 from event_store.positions import Position
-from event_store.records import HeldBack
+from event_store.records import HELD_BACK_NEWS_AFTER, HeldBack
 
 log = logging.getLogger(__name__)
 Conn = psycopg.AsyncConnection[Any]
@@ -102,3 +103,40 @@ async def held_or_ready(conn: Conn, epoch: int, after: Position, category: str |
     )
     row = await cur.fetchone()
     return bool(row and row[0])
+
+
+class HeldBackNews:
+    """How long a reader has been held back behind the horizon, and the one warning (then
+    the all-clear) it logs about it: the same for a subscription reading the database and
+    for the process's log window."""
+
+    def __init__(self, logger: logging.Logger, who: str) -> None:
+        self._log = logger
+        self._who = who
+        self._since: float | None = None
+        self._reported = False
+
+    @property
+    def secs(self) -> float:
+        """How long committed events have been out of reach (0: not held)."""
+        return 0.0 if self._since is None else time.monotonic() - self._since
+
+    async def note(self, conn: Any,
+                   held_back: Callable[[Any], Awaitable[HeldBack | None]]) -> None:
+        """Held back at this read: start the clock, or say who holds it once it is long."""
+        if self._since is None:
+            self._since = time.monotonic()
+            return
+        if self._reported or self.secs < HELD_BACK_NEWS_AFTER:
+            return
+        self._reported = True
+        report = await held_back(conn)
+        if report is not None:
+            self._log.warning("%s held back %.1f s: %s", self._who, self.secs,
+                              report.describe())
+
+    def clear(self) -> None:
+        if self._reported:
+            self._log.info("%s no longer held back (%.1f s)", self._who, self.secs)
+        self._since = None
+        self._reported = False

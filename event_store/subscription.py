@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from event_store.horizon import held_or_ready
+from event_store.horizon import HeldBackNews, held_or_ready
 from event_store.positions import Position
-from event_store.records import HELD_BACK_NEWS_AFTER, RecordedEvent
+from event_store.records import RecordedEvent
 
 if TYPE_CHECKING:
     from event_store.store import EventStore
@@ -61,8 +61,7 @@ class Subscription:
         self._name = name
         self._conn: Conn | None = None
         self.reconnects = 0
-        self._held_since: float | None = None
-        self._held_reported = False
+        self._held = HeldBackNews(log, f"subscription {name}")
         self._cursor = after
         """Where reading goes on from: past `position` when a category reader skipped
         other events."""
@@ -73,9 +72,7 @@ class Subscription:
         """How long committed events have been out of this reader's reach (0: not held)."""
         if self._in_window:
             return self._store.window.held_back_secs
-        if self._held_since is None:
-            return 0.0
-        return time.monotonic() - self._held_since
+        return self._held.secs
 
     async def _connection(self) -> Conn:
         if self._conn is None or self._conn.closed:
@@ -117,7 +114,7 @@ class Subscription:
             served = window.serve(self._cursor, self._batch_size, self._category)
             if served is not None:
                 self._in_window = True
-                self._not_held()
+                self._held.clear()
                 if self._conn is not None:
                     await self.close()  # the window serves this reader from now on
                 batch, self._cursor = served
@@ -138,7 +135,7 @@ class Subscription:
                     conn, store.epoch, self._cursor, self._category
                 )
                 if again:
-                    await self._note_held(conn)
+                    await self._held.note(conn, self._store.held_back)
             except psycopg.OperationalError as exc:
                 log.warning("subscription %s lost its connection: %s", self._name, exc)
                 await self.close()
@@ -148,7 +145,7 @@ class Subscription:
                 continue
             backoff = 0.05
             if rows:
-                self._not_held()
+                self._held.clear()
                 held_delay = _HELD_FIRST_DELAY
                 batch = store._decode(rows)
                 self.position = self._cursor = batch[-1].position
@@ -161,7 +158,7 @@ class Subscription:
                     waited = await self._wait(ticket, held_delay, deadline)
                 held_delay = min(held_delay * 2, _HELD_MAX_DELAY)
             else:
-                self._not_held()
+                self._held.clear()
                 held_delay = _HELD_FIRST_DELAY
                 waited = await self._wait(ticket, self._poll_interval, deadline)
             if not waited:
@@ -179,25 +176,6 @@ class Subscription:
             async with asyncio.timeout(delay):
                 await ticket.wait()
         return deadline is None or ticket.is_set() or time.monotonic() < deadline
-
-    async def _note_held(self, conn: Conn) -> None:
-        if self._held_since is None:
-            self._held_since = time.monotonic()
-            return
-        if self._held_reported or self.held_back_secs < HELD_BACK_NEWS_AFTER:
-            return
-        self._held_reported = True
-        report = await self._store.held_back(conn)
-        if report is not None:
-            log.warning("subscription %s held back %.1f s: %s", self._name,
-                        self.held_back_secs, report.describe())
-
-    def _not_held(self) -> None:
-        if self._held_reported:
-            log.info("subscription %s no longer held back (%.1f s)", self._name,
-                     self.held_back_secs)
-        self._held_since = None
-        self._held_reported = False
 
     async def __aiter__(self) -> AsyncIterator[RecordedEvent]:
         async for batch in self.batches():

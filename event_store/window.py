@@ -22,15 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from event_store import sql
+from event_store.horizon import HeldBackNews
 from event_store.positions import START, Position
-from event_store.records import HELD_BACK_NEWS_AFTER, RecordedEvent
+from event_store.records import RecordedEvent
 from event_store.wakeups import LocalSignal
 
 if TYPE_CHECKING:
@@ -77,8 +77,7 @@ class LogWindow:
         self.closed = False
         """Set by `close`: a reader still running while the store shuts down must not start
         the window again (nobody would stop it); it reads the database until then."""
-        self._held_since: float | None = None
-        self._held_reported = False
+        self._held = HeldBackNews(log, "the log's live readers are")
         self.reconnects = 0
         self.reads = 0
         """Reads of the log made by the window (for tests and benchmarks)."""
@@ -113,9 +112,7 @@ class LogWindow:
     @property
     def held_back_secs(self) -> float:
         """How long committed events have been out of the window's reach (0: not held)."""
-        if self._held_since is None:
-            return 0.0
-        return time.monotonic() - self._held_since
+        return self._held.secs
 
     # -- following -------------------------------------------------------------------------
 
@@ -139,7 +136,7 @@ class LogWindow:
         self.start = self.end = None
         self._events = []
         self._positions = []
-        self._not_held()
+        self._held.clear()
         self.changed.fire()  # readers in the window read the database themselves now
 
     def _extend(self, batch: list[RecordedEvent]) -> None:
@@ -176,7 +173,7 @@ class LogWindow:
                         continue
                     rows, held = await self._read(conn, self.end)
                     if held:
-                        await self._note_held(conn)
+                        await self._held.note(conn, self._store.held_back)
                     batch = store._decode(rows) if rows else []
                 except psycopg.OperationalError as exc:
                     log.warning("the log window lost its connection: %s", exc)
@@ -206,7 +203,7 @@ class LogWindow:
                             await ticket.wait()
                     held_delay = min(held_delay * 2, _HELD_MAX_DELAY)
                     continue
-                self._not_held()
+                self._held.clear()
                 held_delay = _HELD_FIRST_DELAY
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(_POLL):
@@ -240,22 +237,3 @@ class LogWindow:
         cur = await conn.execute(sql.HEAD, (self._store.epoch,))
         row = await cur.fetchone()
         return Position(row[1], row[2], row[0]) if row else START
-
-    async def _note_held(self, conn: Conn) -> None:
-        if self._held_since is None:
-            self._held_since = time.monotonic()
-            return
-        if self._held_reported or self.held_back_secs < HELD_BACK_NEWS_AFTER:
-            return
-        self._held_reported = True
-        report = await self._store.held_back(conn)
-        if report is not None:
-            log.warning("the log's live readers are held back %.1f s: %s",
-                        self.held_back_secs, report.describe())
-
-    def _not_held(self) -> None:
-        if self._held_reported:
-            log.info("the log's live readers are no longer held back (%.1f s)",
-                     self.held_back_secs)
-        self._held_since = None
-        self._held_reported = False

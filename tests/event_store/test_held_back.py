@@ -8,9 +8,8 @@ import logging
 
 import psycopg
 
+import event_store.horizon
 import event_store.records
-import event_store.subscription
-import event_store.window
 from event_store import NewEvent, PostgresNotifyBus
 from tests.event_store.conftest import Noted
 
@@ -45,8 +44,7 @@ async def test_held_back_names_the_backend_that_holds_the_horizon(store, databas
 async def test_a_held_subscription_says_once_who_holds_it(store, database_url, caplog,
                                                          monkeypatch):
     monkeypatch.setattr(event_store.records, "HELD_BACK_NEWS_AFTER", 0.2)
-    monkeypatch.setattr(event_store.subscription, "HELD_BACK_NEWS_AFTER", 0.2)
-    monkeypatch.setattr(event_store.window, "HELD_BACK_NEWS_AFTER", 0.2)
+    monkeypatch.setattr(event_store.horizon, "HELD_BACK_NEWS_AFTER", 0.2)  # readers' news
     caplog.set_level(logging.INFO, logger="event_store.subscription")
     caplog.set_level(logging.INFO, logger="event_store.window")
     subscription = store.subscribe(await store.head(), name="held-sub")
