@@ -19,6 +19,7 @@ already gone (an avatar uploaded while its account was being deleted).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
@@ -164,13 +165,7 @@ async def sweep_media_orphans(rt: FilesRuntime) -> int:
             await remove_media_row(tx, kind, owner, row, cause)
         return len(rows)
 
-    total = 0
-    while True:
-        removed, _ = await run_command(rt.store, Metadata(command=COMMAND), rt.now, work,
-                                       may_record_nothing=True)
-        total += removed
-        if removed < BATCH:
-            return total
+    return await _in_batches(rt, work)
 
 
 ORPHANS = (
@@ -191,10 +186,16 @@ async def sweep_orphans(rt: FilesRuntime) -> int:
             await remove_record(tx, row, row["uploader_id"], by_admin=False, cause=cause)
         return len(rows)
 
+    return await _in_batches(rt, work)
+
+
+async def _in_batches(rt: FilesRuntime, work: Callable[[Tx], Awaitable[int]]) -> int:
+    """Run a sweep's `work` (at most BATCH rows a transaction) until a batch comes back
+    short; the rows it handled in all."""
     total = 0
     while True:
-        deleted, _ = await run_command(rt.store, Metadata(command=COMMAND), rt.now, work,
-                                       may_record_nothing=True)
-        total += deleted
-        if deleted < BATCH:
+        done, _ = await run_command(rt.store, Metadata(command=COMMAND), rt.now, work,
+                                    may_record_nothing=True)
+        total += done
+        if done < BATCH:
             return total
