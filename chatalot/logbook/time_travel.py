@@ -105,7 +105,10 @@ async def channel_state(store: EventStore, channel_id: uuid.UUID, scope: LogScop
         # One probe of the stream index per message (a bitmap per probe costs twice as
         # much), and a sort of every message's events in memory. Rows come in chunks
         # (not a DECLAREd cursor, which would keep the planner from parallel workers).
-        await conn.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL work_mem = '64MB'")
+        # No JIT: the plan's cost (a probe per message) makes PostgreSQL compile it, which
+        # took 140 ms of a 0.7 s fold at 100,000 messages and saves nothing at run time.
+        await conn.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL work_mem = '64MB';"
+                           " SET LOCAL jit = off")
         async with conn.cursor() as cur:
             async for epoch, txid, pos, is_own, kind, data, message, channel in cur.stream(
                     query, params, size=FETCH):
