@@ -46,8 +46,9 @@ class _Span:
 
 class ZeroCopyCycle(RequestResponseCycle):
     """uvicorn's request/response cycle, plus `http.response.zerocopysend`: h11 accounts
-    for the bytes (Content-Length) through a placeholder, the event loop's `sendfile`
-    writes them (os.sendfile on a plain socket; read and write where it cannot)."""
+    for the bytes (Content-Length) through a placeholder, and os.sendfile writes them: by
+    asyncio's loop.sendfile, or under uvloop (which has none) by our own loop over the
+    socket; read and write through Python only where the transport has no socket."""
 
     async def send(self, message: Any) -> None:
         if message["type"] != ZERO_COPY:
