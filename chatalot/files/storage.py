@@ -63,10 +63,11 @@ class StagedBlob:
         """Wait for the batch in the workers, then raise what either raised. Waited on
         with `asyncio.wait`, which never cancels them: a cancelled request cannot close
         the file under a write still running in its thread."""
-        running = self._take_running()
+        running = [f for f in (self._hashing, self._writing) if f is not None]
         if not running:
             return
-        await asyncio.wait(running)
+        await asyncio.wait(running)  # cancelled here: they stay set, for abort to wait on
+        self._take_running()
         errors = [f.exception() for f in running if not f.cancelled()]
         for error in errors:
             if error is not None:
@@ -80,8 +81,8 @@ class StagedBlob:
         chunks = self._pending
         self._pending, self._pending_size = [], 0
         loop = asyncio.get_running_loop()
-        # chunks as received (no joined copy): each is large enough for hashlib to
-        # release the GIL, and each is one write(2) (larger than the file's buffer)
+        # the chunks as received, not joined into one more copy: hashlib releases the GIL
+        # for all but tiny ones, and the buffered file passes large ones straight on
         self._hashing = loop.run_in_executor(None, self._hash_sync, chunks)
         self._writing = loop.run_in_executor(None, self._write_sync, chunks)
 
