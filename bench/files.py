@@ -21,6 +21,11 @@ channel through HTTP, then measures:
   The native-like client's round trip is checked byte for byte (SHA-256) before timing.
 - upload_peak_rss_mib: how far the server's resident memory rises above its idle level
   while one 100 MB file is uploaded (sampled every 5 ms from /proc).
+- loopback_socket_mib_per_sec (no target): the floor under any HTTP server on this
+  machine: the same file sent over a loopback TCP connection with sendfile to a plain
+  receiver that reads it into one reused buffer and discards it (no HTTP, no hashing, no
+  write), measured between the transfers beside the copy. An upload moves the bytes
+  this way and then hashes and writes them, so its ratio cannot exceed this one.
 - upload_pipeline_without_http_mib_per_sec (no target): the same upload's own work
   without HTTP (multipart parse, SHA-256, staged write, placing), fed in 64 KiB chunks as
   uvicorn hands them over: what the HTTP stack costs shows in the difference.
@@ -242,6 +247,45 @@ def copy_rate(source: Path, target_dir: Path, runs: int) -> float:
     return size / MIB / sorted(times)[len(times) // 2]
 
 
+@contextlib.contextmanager
+def discarding_receiver() -> Iterator[int]:
+    """A plain TCP receiver on a free loopback port: reads each connection to its end
+    into one reused buffer, then answers b"ok"."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    buffer = memoryview(bytearray(MIB))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                while conn.recv_into(buffer):
+                    pass
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"ok")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        thread.join(5)
+
+
+def loopback_rate(port: int, source: Path) -> float:
+    """One loopback TCP transfer of the file (sendfile, as the native-like client sends
+    it) to the discarding receiver, in MiB/s."""
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port)) as conn, open(source, "rb") as handle:
+        conn.sendfile(handle)
+        conn.shutdown(socket.SHUT_WR)
+        conn.recv(16)
+    return source.stat().st_size / MIB / (time.perf_counter() - start)
+
+
 class _Body:
     """A request whose body is already in memory, in the chunks uvicorn hands over."""
 
@@ -311,7 +355,8 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
                          CHATALOT_RATE_LIMIT_GENERAL_BURST="100000",
                          CHATALOT_ARGON2_MEMORY_KIB="8192", CHATALOT_ARGON2_TIME_COST="1")
         with server(env) as proc, httpx.Client(base_url=f"http://127.0.0.1:{PORT}",
-                                               timeout=120) as client:
+                                               timeout=120) as client, \
+                discarding_receiver() as floor_port:
             auth, channel = setup(client)
             sources = []
             for i in range(runs):
@@ -326,6 +371,7 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
                 "up", "down", "up_httpx", "down_httpx")}
             stored: dict[str, list[dict[str, Any]]] = {"raw": [], "httpx": []}
             copies: list[float] = []
+            floors: list[float] = []
             for i, path in enumerate(sources):
                 for kind in ("raw", "httpx"):
                     make_file(path, size, seed=100 + 2 * i + (kind == "httpx"))
@@ -335,6 +381,7 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
                     times["up" if kind == "raw" else "up_httpx"].append(
                         time.perf_counter() - start)
                     copies.append(copy_rate(path, data_dir, 1))
+                    floors.append(loopback_rate(floor_port, path))
             for raw_meta, httpx_meta in zip(stored["raw"], stored["httpx"], strict=True):
                 start = time.perf_counter()
                 assert raw_download(PORT, auth, raw_meta["id"]) == size
@@ -344,6 +391,7 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
                 assert download(client, auth, httpx_meta["id"]) == size
                 times["down_httpx"].append(time.perf_counter() - start)
                 copies.append(copy_rate(sources[0], data_dir, 1))
+                floors.append(loopback_rate(floor_port, sources[0]))
             copy = sorted(copies)[len(copies) // 2]
             rate = {k: size / MIB / sorted(v)[len(v) // 2] for k, v in times.items()}
             baseline = "shutil.copyfile of the same file on the same disk (between transfers)"
@@ -357,6 +405,10 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
                                         baseline, copy, None))
             results.append(ratio_result("download_httpx_mib_per_sec", rate["down_httpx"],
                                         "MiB/s", baseline, copy, None))
+            # without a target: the loopback transfer alone, the floor under any server
+            results.append(ratio_result("loopback_socket_mib_per_sec",
+                                        sorted(floors)[len(floors) // 2], "MiB/s", baseline,
+                                        copy, None))
             # without a target: where the upload's time goes (our path vs the HTTP stack)
             pipeline = await pipeline_rate(sources[0], Path(tmp) / "pipeline", runs)
             result = ratio_result("upload_pipeline_without_http_mib_per_sec", pipeline,

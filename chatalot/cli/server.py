@@ -46,8 +46,9 @@ class _Span:
 
 class ZeroCopyCycle(RequestResponseCycle):
     """uvicorn's request/response cycle, plus `http.response.zerocopysend`: h11 accounts
-    for the bytes (Content-Length) through a placeholder, the event loop's `sendfile`
-    writes them (os.sendfile on a plain socket; read and write where it cannot)."""
+    for the bytes (Content-Length) through a placeholder, and os.sendfile writes them: by
+    asyncio's loop.sendfile, or under uvloop (which has none) by our own loop over the
+    socket; read and write through Python only where the transport has no socket."""
 
     async def send(self, message: Any) -> None:
         if message["type"] != ZERO_COPY:
@@ -78,10 +79,11 @@ class ZeroCopyCycle(RequestResponseCycle):
 
     async def _sendfile(self, file: Any, offset: int, count: int) -> None:
         try:
-            await asyncio.get_running_loop().sendfile(self.transport, file, offset, count)
-        except NotImplementedError:
-            # uvloop's loop has no sendfile (and wrote nothing): copy through Python
-            await self._copy(file, offset, count)
+            try:
+                await asyncio.get_running_loop().sendfile(self.transport, file, offset, count)
+            except NotImplementedError:
+                # uvloop's loop has no sendfile (and wrote nothing): the same, done here
+                await self._sendfile_on_socket(file, offset, count)
         except (OSError, RuntimeError):
             # the peer went away (or the transport closed) mid-file: the response cannot
             # be completed on this connection
@@ -89,6 +91,44 @@ class ZeroCopyCycle(RequestResponseCycle):
             with contextlib.suppress(Exception):
                 self.transport.close()
 
+    async def _sendfile_on_socket(self, file: Any, offset: int, count: int) -> None:
+        """What asyncio's loop.sendfile does, for uvloop's loop: `os.sendfile` straight to
+        the connection's (non-blocking) socket, waiting for room with the loop's
+        `add_writer`, so the bytes never pass through Python and a slow reader holds no
+        thread. It starts once the transport's own buffer (the response head) is empty,
+        and nothing else writes to the connection until it ends. The waiting is done on a
+        duplicate of the socket's descriptor: the loop refuses a watcher on a transport's
+        own descriptor. Where the transport has no socket, the bytes are copied through
+        Python."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            await self._copy(file, offset, count)
+            return
+        while self.transport.get_write_buffer_size() and not self.disconnected:
+            if self.flow.write_paused:
+                await self.flow.drain()
+            else:
+                await asyncio.sleep(0.001)
+        if self.disconnected or self.transport.is_closing():
+            raise ConnectionResetError("the connection closed before the file")
+        loop = asyncio.get_running_loop()
+        sock_fd = os.dup(sock.fileno())
+        file_fd = file.fileno()
+        try:
+            while count > 0:
+                try:
+                    sent = os.sendfile(sock_fd, file_fd, offset, count)
+                except BlockingIOError:
+                    await _writable(loop, sock_fd)
+                    if self.disconnected:
+                        raise ConnectionResetError("the peer went away mid-file") from None
+                    continue
+                if sent == 0:  # the file shrank under us: the response cannot be completed
+                    raise ShortFileError("the file ended before its announced length")
+                offset += sent
+                count -= sent
+        finally:
+            os.close(sock_fd)  # its watcher, if any, was removed in _writable
 
     async def _copy(self, file: Any, offset: int, count: int) -> None:
         """The file's bytes read in chunks and written with the transport's flow control."""
@@ -107,6 +147,26 @@ class ZeroCopyCycle(RequestResponseCycle):
 
 
 _COPY_CHUNK = 1 << 20
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    """Until the socket behind `fd` has room (or an error to report on the next send)."""
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_writer(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_writer(fd)  # before the descriptor is closed, always
+
+
+class ShortFileError(OSError):
+    """The file is shorter than the response announced (an OSError: the caller closes
+    the connection, as for a peer that left)."""
 
 
 class JsonErrorH11Protocol(H11Protocol):

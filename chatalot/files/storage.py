@@ -29,9 +29,10 @@ CHUNK = 1024 * 1024
 
 class StagedBlob:
     """A file being written to staging: append bytes (hashed on the way), then place it or
-    discard it. Bytes are handed to a worker thread in batches of about 1 MiB, one batch
-    at a time, while the next one is gathered (hashing and writing overlap with
-    receiving): an upload holds at most about two batches in memory."""
+    discard it. Bytes are handed over in batches of about 1 MiB, one batch at a time, while
+    the next one is gathered: the batch is hashed in one worker thread and written in
+    another at the same time (both release the GIL), so hashing, writing and receiving
+    overlap on separate cores. An upload holds at most about two batches in memory."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -40,7 +41,9 @@ class StagedBlob:
         self._file: BinaryIO | None = open(path, "wb")  # noqa: SIM115 - closed in finish/discard
         self._pending: list[bytes] = []
         self._pending_size = 0
+        self._hashing: asyncio.Future[None] | None = None
         self._writing: asyncio.Future[None] | None = None
+        """the batch's write (the only user of the file besides close)"""
 
     async def write(self, data: bytes) -> None:
         if not data:
@@ -51,46 +54,84 @@ class StagedBlob:
         if self._pending_size >= CHUNK:
             await self._flush()
 
+    def _take_running(self) -> list[asyncio.Future[None]]:
+        running = [f for f in (self._hashing, self._writing) if f is not None]
+        self._hashing = self._writing = None
+        return running
+
+    async def _settle(self) -> None:
+        """Wait for the batch in the workers, then raise what either raised. Waited on
+        with `asyncio.wait`, which never cancels them: a cancelled request cannot close
+        the file under a write still running in its thread."""
+        running = [f for f in (self._hashing, self._writing) if f is not None]
+        if not running:
+            return
+        await asyncio.wait(running)  # cancelled here: they stay set, for abort to wait on
+        self._take_running()
+        errors = [f.exception() for f in running if not f.cancelled()]
+        for error in errors:
+            if error is not None:
+                raise error
+
     async def _flush(self) -> None:
-        """Wait for the batch being written, then start writing the gathered one."""
-        if self._writing is not None:
-            await self._writing
-            self._writing = None
+        """Wait for the batch being hashed and written, then start on the gathered one."""
+        await self._settle()
         if not self._pending:
             return
-        data = b"".join(self._pending)
+        chunks = self._pending
         self._pending, self._pending_size = [], 0
-        self._writing = asyncio.ensure_future(asyncio.to_thread(self._write_sync, data))
+        loop = asyncio.get_running_loop()
+        # the chunks as received, not joined into one more copy: hashlib releases the GIL
+        # for all but tiny ones, and the buffered file passes large ones straight on
+        self._hashing = loop.run_in_executor(None, self._hash_sync, chunks)
+        self._writing = loop.run_in_executor(None, self._write_sync, chunks)
 
-    def _write_sync(self, data: bytes) -> None:
+    def _hash_sync(self, chunks: list[bytes]) -> None:
+        update = self._hash.update
+        for chunk in chunks:
+            update(chunk)
+
+    def _write_sync(self, chunks: list[bytes]) -> None:
         assert self._file is not None
-        self._hash.update(data)  # hashlib releases the GIL for large buffers
-        self._file.write(data)
+        write = self._file.write
+        for chunk in chunks:
+            write(chunk)
 
     async def finish(self) -> str:
         """Write what is left and close; returns the hex SHA-256 of everything written."""
         await self._flush()
-        if self._writing is not None:
-            await self._writing
-            self._writing = None
+        await self._settle()
         if self._file is not None:
             await asyncio.to_thread(self._file.close)
             self._file = None
         return self._hash.hexdigest()
 
     async def abort(self) -> None:
-        """Discard, once the batch in its thread (if any) is done with the file."""
-        if self._writing is not None:
-            writing, self._writing = self._writing, None
-            with contextlib.suppress(Exception):
-                await writing
+        """Discard, once the batch in its threads (if any) is done with the file."""
+        running = self._take_running()
+        if running:
+            await asyncio.wait(running)
+            for future in running:
+                if not future.cancelled():
+                    future.exception()  # retrieved: the upload's own error is what counts
         self._close_and_unlink()
 
     def discard(self) -> None:
-        if self._writing is not None:
-            # a batch still in its thread: close the file once it is done with it
-            writing, self._writing = self._writing, None
-            writing.add_done_callback(lambda _: self._close_and_unlink())
+        running = self._take_running()
+        if running:
+            # a batch still in its threads: close the file once both are done with it
+            left = len(running)
+
+            def done(future: asyncio.Future[None]) -> None:
+                nonlocal left
+                if not future.cancelled():
+                    future.exception()
+                left -= 1
+                if left == 0:
+                    self._close_and_unlink()
+
+            for future in running:
+                future.add_done_callback(done)
             return
         self._close_and_unlink()
 
