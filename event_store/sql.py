@@ -53,20 +53,20 @@ _ONE = """SELECT m.epoch, %(stream)s, v.version, b.id, b.type, b.schema, b.data,
        (SELECT ({base})::bigint + 1 AS version) v, event_store_meta m"""
 
 # A batch, in two passes over its JSON array and no join: the first computes each row's
-# data hash and link input (the versions follow the head's) and chains the inputs in one
-# call, event_chain (migration 0040: sha256(previous link || input), as event_link does);
-# the second reads the rows again zipped with the hashes (ROWS FROM: the i-th row with the
-# i-th hash), in order (WITH ORDINALITY: no sort). Before, a recursive CTE chained the
-# inputs and its rows were joined back to the batch's: two sorts and a merge join, a third
-# of the chain's cost for a batch of 100.
+# data hash and link input (the versions follow the head's; the time's text once, all share
+# now()) and chains the inputs in one call, event_chain (migration 0040: sha256(previous
+# link || input), as event_link does); the second reads the rows again zipped with the
+# hashes (ROWS FROM: the i-th row with the i-th hash), in order (WITH ORDINALITY: no sort).
+# Before, a recursive CTE chained the inputs and its rows were joined back to the batch's:
+# two sorts and a merge join; with the time's text per row, a sixth of the chain's server
+# CPU for a batch of 100 (docs/log.md, figures).
 _CHAIN = """links AS MATERIALIZED (
-    SELECT array_agg(x.dh ORDER BY x.ord) AS dhs,
-           event_chain({prev}, array_agg(event_link_input(
-               x.id, %(stream)s, ({base})::bigint + x.ord, x.type, x.meta, now(), x.dh)
-               ORDER BY x.ord)) AS hashes
-      FROM (SELECT b.id, b.type, b.meta, b.ord, event_data_hash(b.data) AS dh
-              FROM ROWS FROM ({recordset}) WITH ORDINALITY AS b(id, type, schema, data, meta, ord)
-            OFFSET 0) x  -- a fence: each data hash computed once
+    SELECT array_agg(d.dh ORDER BY b.ord) AS dhs,
+           event_chain({prev}, array_agg(event_link_fields(
+               b.id, %(stream)s, ({base})::bigint + b.ord, b.type, b.meta,
+               (SELECT event_recorded_us(now())), d.dh) ORDER BY b.ord)) AS hashes
+      FROM ROWS FROM ({recordset}) WITH ORDINALITY AS b(id, type, schema, data, meta, ord),
+           LATERAL (SELECT event_data_hash(b.data) AS dh OFFSET 0) d  -- once per row
 )"""
 _ROWS = """ROWS FROM ({recordset}, unnest((SELECT dhs FROM links)),
                  unnest((SELECT hashes FROM links)))
