@@ -14,7 +14,8 @@ reader held back by an open transaction gets its events once that transaction en
 Issue 11: the hash chain's cost. Every append figure is also measured, in the same rounds,
 on the statements and schema of before the chain (commit BASELINE_COMMIT, read with git, on
 a second scratch database migrated without 0011 and later, except the events table's later
-indexes, so the difference is the chain's alone); target: at most 10 % slower. And the
+indexes: EVENTS_INDEX_MIGRATIONS, checked against the migrations that touch the table, so
+the difference is the chain's alone); target: at most 10 % slower. And the
 cost of those indexes (migration 0025: actor, correlation id, type), against a
 third database migrated without them, in the same rounds (1 writer, 8, batches of 100).
 """
@@ -22,6 +23,8 @@ third database migrated without them, in the same rounds (1 writer, 8, batches o
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import statistics
 import subprocess
 import tempfile
@@ -62,6 +65,11 @@ TARGET_CHAIN_RATIO = 0.9  # issue 11: the hash chain costs appends at most 10 %
 BASELINE_COMMIT = "df279e8"  # main just before the hash chain (issue 11)
 CHAIN_MIGRATION = 11
 INDEX_MIGRATIONS = (25,)  # issue 11: the raw log's actor, correlation id and type indexes
+# Every later migration that adds indexes to the events table: the chain's baseline has
+# them all (0026's category, recorded_at and stream-order indexes and 0027's correlation
+# order index update on every insert; without them the baseline wrote four index entries
+# fewer per row, and that was charged to the chain).
+EVENTS_INDEX_MIGRATIONS = (25, 26, 27)
 TARGET_INDEX_RATIO = 0.9  # they may cost appends a few percent, not more
 
 
@@ -95,8 +103,23 @@ async def variant_database(url: str, suffix: str, keep: Callable[[int], bool]) -
 async def unchained_database(url: str) -> str:
     """The schema before the chain, plus the later indexes of the events table (so the
     comparison is the chain's alone)."""
+    later = events_migrations() - {CHAIN_MIGRATION}
+    unknown = {n for n in later if n > CHAIN_MIGRATION} - set(EVENTS_INDEX_MIGRATIONS)
+    if unknown:  # a new migration touches events: the baseline must have it, or say why
+        raise SystemExit(f"bench/event_store.py: migrations {sorted(unknown)} touch the events"
+                         " table; add them to EVENTS_INDEX_MIGRATIONS (or exclude them)")
     return await variant_database(
-        url, "_before", lambda n: n < CHAIN_MIGRATION or n in INDEX_MIGRATIONS)
+        url, "_before", lambda n: n < CHAIN_MIGRATION or n in EVENTS_INDEX_MIGRATIONS)
+
+
+def events_migrations() -> set[int]:
+    """The migrations that create indexes on, or alter, the events table."""
+    found = set()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        text = " ".join(path.read_text().split())
+        if re.search(r"\bON events\b|\bALTER TABLE events\b", text):
+            found.add(int(path.name[:4]))
+    return found
 
 
 async def unindexed_database(url: str) -> str:
@@ -307,25 +330,46 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
 
     progress("the append statements alone (one transaction, rolled back: no commits) ...")
 
-    async def statements_only(on: EventStore, size: int) -> float:
+    cpu: dict[tuple[str, int], list[float]] = {}
+
+    async def statements_only(on: EventStore, size: int, name: str) -> float:
         """Events/s of appends run back to back inside one transaction that is rolled
         back: the statements' own cost, without the commit's fsync (the noisiest part on a
-        shared machine), so an upper bound of the chain's share of an append."""
+        shared machine), so an upper bound of the chain's share of an append. Also notes
+        the CPU time per event (the server backend's, read from /proc when the server is
+        local, plus this process's): what the lead compares under load, where wall-clock
+        rates swing with the other sessions."""
         async with on.pool.connection() as conn, conn.transaction(force_rollback=True):
+            backend = await backend_cpu_reader(conn)
             count, start = 0, time.perf_counter()
+            server0, client0 = backend(), time.process_time()
             while time.perf_counter() - start < duration:
                 await on.append(f"message-{uuid.uuid4()}",
                                 [NewEvent(sample(i)) for i in range(size)], 0, conn=conn)
                 count += size
-            return count / (time.perf_counter() - start)
+            rate = count / (time.perf_counter() - start)
+            server = backend() - server0
+            if server0 >= 0:
+                cpu.setdefault((name, size), []).append(
+                    (server + time.process_time() - client0) / count * 1e6)
+            return rate
 
     for size in (1, 100):
         ours, before, without = await alternate(
-            rounds, lambda s=size: statements_only(store, s),
-            lambda s=size: statements_only(unchained, s),
-            lambda s=size: statements_only(unindexed, s))
+            rounds, lambda s=size: statements_only(store, s, "ours"),
+            lambda s=size: statements_only(unchained, s, "before"),
+            lambda s=size: statements_only(unindexed, s, "without"))
         chain_cost(f"statements_only_batch_{size}", ours, before)
         index_cost(f"statements_only_batch_{size}", ours, without)
+        if cpu.get(("ours", size)) and cpu.get(("before", size)):
+            ours_us = statistics.median(cpu[("ours", size)])
+            before_us = statistics.median(cpu[("before", size)])
+            progress(f"  CPU per event (server + client): {ours_us:.1f} us, before the chain"
+                     f" {before_us:.1f} us ({(ours_us / before_us - 1) * 100:+.1f} %)")
+            results.append(ratio_result(
+                f"hash_chain_cpu_statements_only_batch_{size}", ours_us, "us CPU/event",
+                "the same statements before the chain: server backend + client CPU time",
+                before_us, TARGET_CHAIN_RATIO, lower_is_better=True))
 
     progress("delivery once an open transaction that holds readers back ends ...")
     held = await held_back_delivery(store, pool, 15 if quick else 60)
@@ -400,6 +444,31 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
     await unindexed_pool.close()
     drop_database(unindexed_url)
     return results
+
+
+async def backend_cpu_reader(conn: Any) -> Callable[[], float]:
+    """A function returning the connection's server backend's CPU seconds so far (user +
+    system, from /proc), or -1 when the server is not on this machine."""
+    pid = (await (await conn.execute("SELECT pg_backend_pid()")).fetchone())[0]
+    path = Path(f"/proc/{pid}/stat")
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float:
+        try:
+            fields = path.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return -1.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    return read if is_postgres(pid) else (lambda: -1.0)
+
+
+def is_postgres(pid: int) -> bool:
+    """A remote server's backend pid may be any local process's."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().startswith("postgres")
+    except OSError:
+        return False
 
 
 async def subscription_latency(store: EventStore, duration: float, rate: int) -> list[float]:

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from event_store import ConcurrencyError, EventStore, NewEvent, StreamOrderConflict
+from event_store import ConcurrencyError, EventStore, Metadata, NewEvent, StreamOrderConflict
 from event_store.integrity import verify, write_checkpoint
 from tests.event_store.conftest import Noted
 
@@ -87,6 +87,30 @@ async def test_writers_racing_on_one_stream_keep_its_chain(store: EventStore) ->
     await asyncio.gather(*(writer(w) for w in range(6)))
     report = await check(store)
     assert report.ok and report.events == 6 * 9
+
+
+async def test_a_batch_is_linked_as_event_link_links_each_event(store: EventStore) -> None:
+    """A batch's links come from one event_chain call (migration 0040): they must be the
+    links event_link gives each row in turn, in every append mode and after a head."""
+    meta = Metadata(actor_id="a\n\"b\"", command="x")
+    await store.append("delta", [NewEvent(Noted(4, n, "é\u2028")) for n in (1, 2, 3)], 0)
+    await store.append("delta", [NewEvent(Noted(4, n), metadata=meta) for n in (4, 5)], 3)
+    await store.append("delta", [NewEvent(Noted(4, n)) for n in (6, 7)])
+    async with store.transaction() as conn:
+        await store.append("delta", [NewEvent(Noted(4, n)) for n in (8, 9)], conn=conn)
+        await store.append("delta", [NewEvent(Noted(4, n)) for n in (10, 11)], 9, conn=conn)
+    async with store.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT e.version, e.data_hash = event_data_hash(e.data),"
+            "       e.hash = event_link(lag(e.hash) OVER w, e.event_id, e.stream_id, e.version,"
+            "                           e.type, e.metadata, e.recorded_at, e.data_hash)"
+            "  FROM events e WHERE e.stream_id = 'delta' WINDOW w AS (ORDER BY e.version)"
+            " ORDER BY e.version")
+        assert await cur.fetchall() == [(v, True, True) for v in range(1, 12)]
+        cur = await conn.execute(
+            "SELECT event_chain(NULL, '{}'), event_chain('\\x00', ARRAY['\\x01'::bytea, '\\x02'])"
+            " = ARRAY[sha256('\\x0001'), sha256(sha256('\\x0001') || '\\x02'::bytea)]")
+        assert await cur.fetchone() == ([], True)
 
 
 @pytest.mark.parametrize(("edit", "stream", "version", "problem"), [
