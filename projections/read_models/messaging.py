@@ -3,7 +3,8 @@
 bookmarks.
 
 Order is the log's commit order: each message row keeps the position of its MessageSent,
-and history pages by it. A message committed while a client pages gets a position after
+and its number in its channel (`ord`, given in that same order), and history pages by the
+number. A message committed while a client pages gets a position, and a number, after
 every message already projected, so a page never skips or repeats one (message ids are
 UUIDv7, but two concurrent sends may commit in the other order than their ids).
 
@@ -99,7 +100,9 @@ async def _run(ctx: ProjectionContext, table: str, query: str, params: Any) -> N
 
 class Messages(Projector):
     name = "messages"
-    version = 3
+    # 4: history pages by (channel_id, ord), an index range of exactly one page, instead
+    # of (channel_id, epoch, transaction_id, sequence) (chatalot/messaging/queries.py)
+    version = 4
     tables: ClassVar = {
         "messages": (
             "message_id uuid PRIMARY KEY, channel_id uuid NOT NULL, sender_id uuid,"
@@ -128,7 +131,8 @@ class Messages(Projector):
             + ", PRIMARY KEY (channel_id, user_id)"),
     }
     indexes: ClassVar = [
-        "CREATE INDEX ON {messages} (channel_id, epoch, transaction_id, sequence)",
+        # history pages, and each channel's last message (mark all read)
+        "CREATE INDEX ON {messages} (channel_id, ord)",
         # unread counts (chatalot/messaging/unreads.py): the caller's own live messages,
         # the deleted ones and the live ones with mentions after a cursor's ord
         "CREATE INDEX ON {messages} (channel_id, sender_id, ord) WHERE deleted_at IS NULL",

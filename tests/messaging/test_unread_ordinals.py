@@ -121,7 +121,8 @@ async def counts(conn: Any, schema: str, text: str = _UNREAD) -> dict[Any, tuple
     query = sql.SQL(text).format(
         cursors=sql.Identifier(schema, "read_cursors"),
         messages=sql.Identifier(schema, "messages"),
-        heads=sql.Identifier(schema, "channel_heads"))
+        heads=sql.Identifier(schema, "channel_heads"),
+        channels=sql.SQL("unnest(%(channels)s::uuid[])"))
     found = {}
     for user in USERS:
         cur = await conn.execute(query, {"channels": CHANNELS, "user": user})

@@ -10,6 +10,7 @@ cursors route shows the cursor only when it is true.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -58,12 +59,33 @@ async def mark_read(rt: MessagingRuntime, actor: uuid.UUID, channel_id: uuid.UUI
     return c.Position(position=position), position
 
 
+# Each channel's last message is its number `n` (channel_heads): one index probe per
+# channel, not a walk over all its messages.
 _LATEST = """
+SELECT h.channel_id, m.message_id
+  FROM {heads} h JOIN {messages} m ON m.channel_id = h.channel_id AND m.ord = h.n
+ WHERE h.channel_id = ANY(%s)
+"""
+
+# The same by position, for an active build that predates `ord` and channel_heads (while
+# an upgrade rebuilds beside it).
+_LATEST_BY_POSITION = """
 SELECT DISTINCT ON (m.channel_id) m.channel_id, m.message_id
   FROM {messages} m
  WHERE m.channel_id = ANY(%s)
  ORDER BY m.channel_id, m.epoch DESC, m.transaction_id DESC, m.sequence DESC
 """
+
+
+async def _latest(tx: Tx, channels: list[uuid.UUID]) -> list[dict[str, Any]]:
+    try:
+        async with tx.conn.transaction():  # a savepoint: the fallback runs in this tx
+            return await tx.fetchall(sql.SQL(_LATEST).format(
+                heads=read_model("channel_heads"), messages=read_model("messages")
+            ).as_string(tx.conn), (channels,))
+    except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable):
+        return await tx.fetchall(sql.SQL(_LATEST_BY_POSITION).format(
+            messages=read_model("messages")).as_string(tx.conn), (channels,))
 
 
 async def mark_all_read(rt: MessagingRuntime, actor: uuid.UUID, info: RequestInfo
@@ -78,8 +100,7 @@ async def mark_all_read(rt: MessagingRuntime, actor: uuid.UUID, info: RequestInf
         if not channels:
             return
         try:
-            latest = await tx.fetchall(sql.SQL(_LATEST).format(
-                messages=read_model("messages")).as_string(tx.conn), (channels,))
+            latest = await _latest(tx, channels)
             cursors = {r["channel_id"]: r["message_id"] for r in await tx.fetchall(
                 sql.SQL("SELECT channel_id, message_id FROM {} WHERE user_id = %s").format(
                     read_model("read_cursors")).as_string(tx.conn), (actor,))}
