@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { Gateway, type Frame } from '../../src/lib/app/gateway';
+import { describe, expect, it, vi } from 'vitest';
+import { Gateway, PACE, type Frame } from '../../src/lib/app/gateway';
 
 /** A fake WebSocket: records what the client sends; the test plays the server. */
 class FakeSocket {
@@ -75,5 +75,43 @@ describe('gateway', () => {
     sockets[0].server({ type: 'error', ref: sockets[0].sent[1].ref, code: 'forbidden', message: 'no' });
     await expect(answer).rejects.toMatchObject({ code: 'forbidden' });
     gw.stop();
+  });
+
+  it("keeps under the server's token bucket (burst 30, 10/s), in order: a burst of sends lost none", async () => {
+    const sockets: FakeSocket[] = [];
+    const gw = await connected(sockets, []);
+    const s = sockets[0];
+    s.onopen!();
+    s.server({ type: 'authenticated', position: 'p0' });
+    vi.useFakeTimers();
+    try {
+      // the server's bucket, replayed on the times the frames went out
+      let tokens = 30;
+      let at = Date.now();
+      let refused = 0;
+      const send = s.send.bind(s);
+      s.send = (data: string) => {
+        tokens = Math.min(30, tokens + ((Date.now() - at) / 1000) * 10);
+        at = Date.now();
+        if (tokens >= 1) tokens -= 1;
+        else refused += 1;
+        send(data);
+      };
+      // 40 sends, each followed by a mark_read, typed as fast as a test types them
+      for (let i = 0; i < 40; i++) {
+        void gw.command({ type: 'send_message', client_id: `c${i}` });
+        void gw.command({ type: 'mark_read', channel_id: 'ch', message_id: `m${i}` });
+        await vi.advanceTimersByTimeAsync(20);
+      }
+      const sends = () => s.sent.filter((f) => f.type === 'send_message').map((f) => f.client_id);
+      expect(sends().length).toBeLessThan(40); // paced, not all at once
+      await vi.advanceTimersByTimeAsync(((80 - PACE.burst) / PACE.perSec) * 1000 + 500);
+      expect(sends()).toEqual(Array.from({ length: 40 }, (_, i) => `c${i}`));
+      expect(s.sent.filter((f) => f.type === 'mark_read')).toHaveLength(40);
+      expect(refused).toBe(0);
+    } finally {
+      vi.useRealTimers();
+      gw.stop();
+    }
   });
 });

@@ -25,6 +25,14 @@ export type GatewayState = 'connecting' | 'live' | 'offline';
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 
+/**
+ * The server's per-socket token bucket (protocol.md: burst 30, refill 10/s) drops a frame
+ * over it with `rate_limited`: a burst of sends (each also followed by its mark_read) lost
+ * its last messages. Frames go out paced under a slightly smaller bucket (margin for frames
+ * that arrive bunched), in order; the wait is a fraction of a second per frame over it.
+ */
+export const PACE = { burst: 25, perSec: 8 };
+
 export class Gateway {
   position: string | null = null;
   state: GatewayState = 'offline';
@@ -35,6 +43,11 @@ export class Gateway {
   private refs = 0;
   /** Frames awaiting their answer, by ref: sent again after a reconnect. */
   private readonly pending = new Map<string, { frame: Frame; resolve: (f: Frame) => void; reject: (e: Error) => void }>();
+  /** Frames waiting for the pace (see PACE), oldest first; a new socket starts with none. */
+  private outbox: string[] = [];
+  private tokens = PACE.burst;
+  private refilledAt = Date.now();
+  private paceTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly opts: GatewayOptions) {
     this.position = opts.position ?? null;
@@ -48,6 +61,8 @@ export class Gateway {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.paceTimer);
+    this.outbox = [];
     this.ws?.close(1000);
     this.ws = null;
     this.setState('offline');
@@ -65,6 +80,12 @@ export class Gateway {
     if (!token || this.stopped) return;
     const ws = (this.opts.socket ?? ((u) => new WebSocket(u)))(this.opts.url);
     this.ws = ws;
+    // a new socket has a full bucket on the server; what waited for the old one is either
+    // pending (sent again once live) or a fire-and-forget frame (dropped when offline)
+    this.outbox = [];
+    this.tokens = PACE.burst;
+    this.refilledAt = Date.now();
+    clearTimeout(this.paceTimer);
     ws.onopen = () => {
       this.resumeRequested = this.position !== null;
       ws.send(JSON.stringify(this.position ? { type: 'authenticate', token, resume_after: this.position } : { type: 'authenticate', token }));
@@ -129,7 +150,29 @@ export class Gateway {
     this.attempts = 0;
     this.resumeRequested = false;
     this.setState('live');
-    for (const [, p] of this.pending) this.ws?.send(JSON.stringify(p.frame));
+    for (const [, p] of this.pending) this.paced(JSON.stringify(p.frame));
+  }
+
+  /** Send now if the pace allows and nothing waits before it, else after what waits. */
+  private paced(data: string): void {
+    this.outbox.push(data);
+    this.flush();
+  }
+
+  private flush(): void {
+    clearTimeout(this.paceTimer);
+    const now = Date.now();
+    this.tokens = Math.min(PACE.burst, this.tokens + ((now - this.refilledAt) / 1000) * PACE.perSec);
+    this.refilledAt = now;
+    while (this.outbox.length && this.tokens >= 1) {
+      if (this.state !== 'live' || !this.ws) {
+        this.outbox = [];
+        return;
+      }
+      this.tokens -= 1;
+      this.ws.send(this.outbox.shift()!);
+    }
+    if (this.outbox.length) this.paceTimer = setTimeout(() => this.flush(), Math.ceil(((1 - this.tokens) / PACE.perSec) * 1000));
   }
 
   /** Send a frame; resolves with its answer (message_sent, ack) or rejects with an error frame. */
@@ -138,12 +181,12 @@ export class Gateway {
     const withRef = { ...frame, ref };
     return new Promise((resolve, reject) => {
       this.pending.set(ref, { frame: withRef, resolve, reject });
-      if (this.state === 'live') this.ws?.send(JSON.stringify(withRef));
+      if (this.state === 'live') this.paced(JSON.stringify(withRef));
     });
   }
 
   /** A frame without an answer to wait for (typing, presence): dropped when offline. */
   fire(frame: Frame): void {
-    if (this.state === 'live') this.ws?.send(JSON.stringify(frame));
+    if (this.state === 'live') this.paced(JSON.stringify(frame));
   }
 }

@@ -12,6 +12,7 @@ import { forgetPosition, loadPosition, savePosition } from './positions';
 import { moveCursor, type Cursors } from './receipts';
 import { declaredMentions, type Mentionable } from './mentions';
 import { append, confirm, prepend, react, receive, update } from './timeline';
+import { LiveHold, join, windowOf } from './windowing';
 import type { Channel, Community, Dm, Group, Msg, ServerMessage, Unread, User } from './types';
 
 type AuthReply = { access_token: string; refresh_token: string; user: User; recovery_code?: string | null };
@@ -41,8 +42,8 @@ export class ChatState {
   moreAfter = $state<Record<string, boolean>>({});
   /** Per channel: the message to scroll to once shown (a search hit). */
   focus = $state<Record<string, string | null>>({});
-  /** Live messages of a window channel, merged when scrolling down reaches the end. */
-  private heldLive: Record<string, Msg[]> = {};
+  /** Live messages of a window channel (loading, or short of the end), merged when scrolling down reaches the end. */
+  private held = new LiveHold();
   /** Bumped on every poll event (poll_created, poll_voted, ...): open poll panels reload. */
   pollEvents = $state(0);
   /** Bumped on message_pinned / message_unpinned: an open pins panel reloads. */
@@ -327,21 +328,35 @@ export class ChatState {
     const seen = this.gateway?.position;
     const headers: Record<string, string> = seen ? { 'Chatalot-Min-Position': seen } : {};
     const get = (q: string) => this.api.request<Page<ServerMessage>>('GET', `/channels/${channelId}/messages?${q}`, undefined, { headers });
-    const newer = await get(`after=${messageId}&limit=25`);
+    // held from here: the pages answer as of `seen`, and the list they replace drops what
+    // arrives meanwhile (windowing.ts)
+    this.held.start(channelId);
+    let newer: Page<ServerMessage>;
+    let older: Page<ServerMessage>;
+    try {
+      newer = await get(`after=${messageId}&limit=25`);
+      older = newer.items.length ? await get(`before=${newer.items[0].id}&limit=25`) : { items: [], next_cursor: null };
+    } catch (e) {
+      if (!this.moreAfter[channelId]) this.closeWindow(channelId);
+      throw e;
+    }
     if (newer.items.length === 0) {
       // the hit is the newest message: the ordinary end of the channel holds it
       this.focus[channelId] = messageId;
-      return this.open(channelId);
+      if (this.moreAfter[channelId]) await this.toEnd(channelId); // another window of this channel was open
+      const held = this.held.release(channelId);
+      await this.open(channelId);
+      if (this.messages[channelId]) this.messages[channelId] = join(this.messages[channelId], held, this.me?.id ?? '');
+      return;
     }
-    const older = await get(`before=${newer.items[0].id}&limit=25`);
-    const items: Msg[] = [];
-    for (const item of [...older.items, ...newer.items]) items.push(await this.openMessage(item));
-    this.messages[channelId] = items;
-    this.moreBefore[channelId] = older.items.length === 25;
-    this.moreAfter[channelId] = newer.items.length === 25;
-    this.heldLive[channelId] = [];
+    const opened: Msg[][] = [[], []];
+    for (const [i, page] of [older, newer].entries()) for (const item of page.items) opened[i].push(await this.openMessage(item));
+    const w = windowOf(opened[0], opened[1], 25);
+    this.messages[channelId] = w.list;
+    this.moreBefore[channelId] = w.moreBefore;
+    this.moreAfter[channelId] = w.moreAfter;
     this.focus[channelId] = messageId;
-    if (!this.moreAfter[channelId]) this.closeWindow(channelId);
+    if (!w.moreAfter) this.closeWindow(channelId);
     await this.open(channelId);
   }
 
@@ -363,7 +378,7 @@ export class ChatState {
   /** Leave a window for the channel's newest messages (and live ones). */
   async toEnd(channelId: string): Promise<void> {
     this.moreAfter[channelId] = false;
-    delete this.heldLive[channelId];
+    this.held.release(channelId); // the newest page answers as of this socket's position: it has them
     delete this.messages[channelId];
     await this.loadHistory(channelId);
     this.markRead(channelId);
@@ -371,11 +386,8 @@ export class ChatState {
 
   private closeWindow(channelId: string): void {
     this.moreAfter[channelId] = false;
-    const held = this.heldLive[channelId] ?? [];
-    delete this.heldLive[channelId];
-    let list = this.messages[channelId] ?? [];
-    for (const m of held) list = receive(list, m, this.me?.id ?? '')[0];
-    this.messages[channelId] = list;
+    const held = this.held.release(channelId);
+    if (this.messages[channelId]) this.messages[channelId] = join(this.messages[channelId], held, this.me?.id ?? '');
   }
 
   async loadHistory(channelId: string, older = false): Promise<number> {
@@ -808,14 +820,14 @@ export class ChatState {
       await this.loadSidebar();
     }
     const me = this.me?.id ?? '';
-    if (this.messages[ch] && this.moreAfter[ch]) {
-      // a window that does not reach the end: held until scrolling down gets there
-      this.heldLive[ch] = [...(this.heldLive[ch] ?? []), await this.openMessage(s)];
-    } else if (this.messages[ch]) {
+    if (this.held.holding(ch) || this.messages[ch]) {
       const msg = await this.openMessage(s);
-      const [list, fresh] = receive(this.messages[ch], msg, me);
-      this.messages[ch] = list;
-      if (!fresh) return;
+      // a window loading or short of the end: held until scrolling down gets there
+      if (!this.held.add(ch, msg) && this.messages[ch]) {
+        const [list, fresh] = receive(this.messages[ch], msg, me);
+        this.messages[ch] = list;
+        if (!fresh) return;
+      }
     } else if (s.encryption === 'double_ratchet' && s.sender_id !== me) {
       // decrypt now, in order: the ratchet advances and the vault keeps the text
       await this.openMessage(s);
