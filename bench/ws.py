@@ -2,8 +2,9 @@
 scratch database, load clients in another process, all on loopback.
 
 - latency: 20 msg/s into one channel (4 senders taking turns, evenly spaced), 4
-  receiving sockets: send (client clock) to receive (same clock) p50/p99. For scale: Synapse's /sync long-poll delivers at
-  p50 44 ms, p99 63 ms on this machine (issue 14); our target p99 <= 12 ms.
+  receiving sockets: send (client clock) to receive (same clock) p50/p99. For scale:
+  Synapse's /sync long-poll delivers at p50 44 ms, p99 63 ms on this machine (issue 14);
+  our target p99 <= 12 ms.
 - fan-out: 500 sockets in one channel (200 with --quick), 50 msg/s: p99 <= 100 ms.
 - spread: 1,000 sockets over 100 channels (each socket narrowed to one channel with
   `unsubscribe`), 200 msg/s in total: p99 <= 50 ms (300 over 30 with --quick).

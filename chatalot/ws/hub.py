@@ -126,10 +126,11 @@ class Members:
         if need_users:
             # one question for every channel with an unknown user, about all of them
             need_channels = {c for c, who in unknown.items() if who}
-            if self._size + len(need_channels) * len(need_users) > self._limit:
-                self.forget()
-                need_channels, need_users = set(channels), set(users)
             WS_MEMBERSHIP_QUESTIONS.inc()
+            if self._size + len(need_channels) * len(need_users) > self._limit:
+                # too many to keep: forget, and answer this batch as asked
+                self.forget()
+                return await audience.channel_members(channels, users)
             found = await audience.channel_members(need_channels, need_users)
             for c in need_channels:
                 asked = self._asked.setdefault(c, set())
@@ -222,7 +223,7 @@ class Hub:
         # does not wait on anything)
         subscription = self.store.subscribe(after, batch_size=REPLAY_PAGE, poll_interval=1.0,
                                             name="ws-hub", prompt=True)
-        self.members.forget()  # a restarted reader may have missed nothing, but be sure
+        self.members.forget()  # after a failure: start from the table again
         async for batch in subscription.batches():
             try:
                 await self._fan_out(batch)
