@@ -38,6 +38,10 @@ RATE_LIMITED = Counter(
 # The WebSocket gateway updates these two (chatalot/ws/connection.py).
 WS_CONNECTIONS = Gauge(f"{PREFIX}_ws_connections", "WebSocket connections open on this node")
 WS_FRAMES_SENT = Counter(f"{PREFIX}_ws_frames_sent", "WebSocket frames sent by this node")
+# chatalot/ws/hub.py: the live feed remembers channel memberships between batches
+WS_MEMBERSHIP_QUESTIONS = Counter(
+    f"{PREFIX}_ws_membership_questions",
+    "Questions the gateway's live feed asked the channel_members table")
 
 
 def observe_append(events: int, seconds: float) -> None:

@@ -413,7 +413,10 @@ class EventStore:
         category: str | None = None,
         poll_interval: float = 1.0,
         name: str = "subscription",
+        prompt: bool = False,
     ) -> Subscription:
+        """`prompt`: woken before the other live readers when the log grows (for a reader
+        whose work between wake-up and its next wait is short and latency-bound)."""
         return Subscription(
             self,
             after,
@@ -421,6 +424,7 @@ class EventStore:
             category=category,
             poll_interval=poll_interval,
             name=name,
+            prompt=prompt,
         )
 
     # -- redaction -------------------------------------------------------------------------

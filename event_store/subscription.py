@@ -52,8 +52,10 @@ class Subscription:
         category: str | None,
         poll_interval: float,
         name: str,
+        prompt: bool = False,
     ) -> None:
         self._store = store
+        self._prompt = prompt
         self.position = after
         self._batch_size = batch_size
         self._category = category
@@ -110,7 +112,8 @@ class Subscription:
         backoff = 0.05
         held_delay = _HELD_FIRST_DELAY
         while True:
-            window_ticket = window.changed.ticket()  # before looking: no wake-up is lost
+            # before looking: no wake-up is lost
+            window_ticket = (window.prompt if self._prompt else window.changed).ticket()
             served = window.serve(self._cursor, self._batch_size, self._category)
             if served is not None:
                 self._in_window = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Protocol
 
@@ -75,6 +76,10 @@ class _CoalescingBus:
         self._wanted = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._on_wakeup: Callable[[], None] = lambda: None
+        self.origin = uuid.uuid4().hex
+        """What this bus publishes: its listener hears its own wake-ups too, and ignores
+        them (the commits that asked for them fired the process's local signal already;
+        a second wake-up would only cost every reader in the process another read)."""
 
     def publish(self) -> None:
         self._wanted.set()
@@ -146,7 +151,7 @@ class PostgresNotifyBus(_CoalescingBus):
                 self._conninfo, autocommit=True, application_name="event_store-notify"
             )
         try:
-            await self._sender.execute(f"NOTIFY {CHANNEL}")
+            await self._sender.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self.origin))
         except psycopg.OperationalError:
             await self._sender.close()
             self._sender = None
@@ -158,8 +163,9 @@ class PostgresNotifyBus(_CoalescingBus):
         ) as conn:
             await conn.execute(f"LISTEN {CHANNEL}")
             self._on_wakeup()
-            async for _ in conn.notifies():
-                self._on_wakeup()
+            async for notice in conn.notifies():
+                if notice.payload != self.origin:
+                    self._on_wakeup()
 
     async def close(self) -> None:
         await super().close()
@@ -178,15 +184,16 @@ class RedisBus(_CoalescingBus):
         self._channel = channel
 
     async def _send(self) -> None:
-        await self._client.publish(self._channel, b"1")
+        await self._client.publish(self._channel, self.origin.encode())
 
     async def _listen(self) -> None:
         pubsub = self._client.pubsub()
         try:
             await pubsub.subscribe(self._channel)
             self._on_wakeup()
+            mine = self.origin.encode()
             async for message in pubsub.listen():
-                if message.get("type") == "message":
+                if message.get("type") == "message" and message.get("data") != mine:
                     self._on_wakeup()
         finally:
             await pubsub.aclose()

@@ -71,8 +71,14 @@ class LogWindow:
         """S: the position before the first event held; None while not following."""
         self.end: Position | None = None
         """E: the last position read (every event in (S, E] is held)."""
+        self.prompt = LocalSignal()
+        """Fired first when E moves: readers that wait on it (`subscribe(prompt=True)`, the
+        gateway's fan-out) run before the others, which `changed` wakes one turn of the
+        event loop later. Some twenty projection readers wake on every commit; woken with
+        them, a reader that only puts frames on sockets would wait behind their work."""
         self.changed = LocalSignal()
-        """Fired when E moves (or the window stops): readers in the window look again."""
+        """Fired when E moves (after `prompt`) or the window stops: readers in the window
+        look again."""
         self._task: asyncio.Task[None] | None = None
         self.closed = False
         """Set by `close`: a reader still running while the store shuts down must not start
@@ -137,7 +143,7 @@ class LogWindow:
         self._events = []
         self._positions = []
         self._held.clear()
-        self.changed.fire()  # readers in the window read the database themselves now
+        self._fire_now()  # readers in the window read the database themselves now
 
     def _extend(self, batch: list[RecordedEvent]) -> None:
         self._events.extend(batch)
@@ -194,7 +200,7 @@ class LogWindow:
                 backoff = 0.05
                 if batch:
                     self._extend(batch)
-                    self.changed.fire()
+                    self._moved()
                     if len(batch) == self._read_batch:
                         continue  # more may be readable at once
                 if held:
@@ -231,7 +237,18 @@ class LogWindow:
         self.start = self.end = head
         self._events = []
         self._positions = []
+        self._fire_now()
+
+    def _fire_now(self) -> None:
+        self.prompt.fire()
         self.changed.fire()
+
+    def _moved(self) -> None:
+        """E moved: prompt readers now, the rest on the next turn of the loop (after what
+        the prompt readers did without waiting, such as queueing frames on sockets). A
+        reader takes its ticket before it looks, so a deferred fire loses no wake-up."""
+        self.prompt.fire()
+        asyncio.get_running_loop().call_soon(self.changed.fire)
 
     async def _head(self, conn: Conn) -> Position:
         cur = await conn.execute(sql.HEAD, (self._store.epoch,))

@@ -12,6 +12,15 @@ the log, travel over a pub/sub bus (chatalot/ws/signals.py).
 Per batch the hub routes each event once (chatalot/ws/routing.py: the frame is encoded
 once, whatever the audience's size), asks the decision table once who among this node's
 users may receive it, then puts the same bytes on each recipient socket's queue.
+
+Channel membership is asked once and then remembered (`Members`) for as long as the log
+shows only events whose commands never change a membership (messages, reactions, read
+receipts, polls): a batch of those is delivered without a round trip to the database.
+Any other event empties that memory before its batch is routed, so the answer for an
+event reflects every membership change that precedes it in the log: a kicked member's
+sockets receive nothing positioned after the kick, a new member's sockets receive
+everything after the join. (Asking the table at delivery time, as a batch with any other
+event still does, can also apply a change that follows the event in the log.)
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import uuid
 from collections.abc import Callable, Iterable
 
 from chatalot.domain.streams import poll_stream
+from chatalot.metrics import WS_MEMBERSHIP_QUESTIONS
 from chatalot.ws.audience import Audience
 from chatalot.ws.routing import Route, route
 from chatalot.ws.socket import Socket
@@ -33,6 +43,16 @@ log = logging.getLogger(__name__)
 CLOSE_POLICY = 4003
 REPLAY_PAGE = 500
 POLLS_REMEMBERED = 100_000
+MEMBERS_REMEMBERED = 200_000
+"""(channel, user) answers kept between batches, at most (then forgotten, asked again)."""
+
+MEMBERSHIP_NEUTRAL = frozenset({
+    "MessageSent", "MessageEdited", "MessageDeleted", "MessagePinned", "MessageUnpinned",
+    "ReactionAdded", "ReactionRemoved", "ReadCursorMoved",
+    "PollCreated", "PollVoted", "PollVoteRemoved", "PollClosed",
+})
+"""Event types whose commands (chatalot/messaging) write no `channel_members` row. Every
+other type, including any added later, makes the hub forget the memberships it knows."""
 
 
 Pairs = set[tuple[uuid.UUID, uuid.UUID]]
@@ -72,15 +92,70 @@ class Audiences:
         return out
 
 
-async def audiences_for(audience: Audience, routes: list[Route],
-                        users: set[uuid.UUID]) -> Audiences:
-    """One round trip's worth of questions for a whole batch (one pooled connection)."""
+class Members:
+    """Who among this node's users is a member of which channel, remembered between the
+    hub's batches while the log shows nothing that could change it (MEMBERSHIP_NEUTRAL):
+    at 20 messages a second into one channel, one question to the database instead of
+    one per batch. Only the hub's live feed uses it, in log order; replays and signals
+    ask the table."""
+
+    def __init__(self, limit: int = MEMBERS_REMEMBERED) -> None:
+        self._limit = limit
+        self._asked: dict[uuid.UUID, set[uuid.UUID]] = {}
+        """channel -> the users whose membership of it is known."""
+        self._members: dict[uuid.UUID, set[uuid.UUID]] = {}
+        """channel -> the members among them."""
+        self._size = 0
+
+    def forget(self) -> None:
+        self._asked.clear()
+        self._members.clear()
+        self._size = 0
+
+    def observe(self, batch: Iterable[RecordedEvent]) -> None:
+        """Before a batch is routed: forget everything if any of its events may come with
+        a membership change (its command's transaction wrote the table)."""
+        if self._size and any(e.type not in MEMBERSHIP_NEUTRAL for e in batch):
+            self.forget()
+
+    async def pairs(self, audience: Audience, channels: set[uuid.UUID],
+                    users: set[uuid.UUID]) -> Pairs:
+        """(channel, user) for every given user who is a member of a given channel."""
+        unknown = {c: users - self._asked.get(c, NOBODY) for c in channels}
+        need_users = set().union(*unknown.values()) if unknown else set()
+        if need_users:
+            # one question for every channel with an unknown user, about all of them
+            need_channels = {c for c, who in unknown.items() if who}
+            WS_MEMBERSHIP_QUESTIONS.inc()
+            if self._size + len(need_channels) * len(need_users) > self._limit:
+                # too many to keep: forget, and answer this batch as asked
+                self.forget()
+                return await audience.channel_members(channels, users)
+            found = await audience.channel_members(need_channels, need_users)
+            for c in need_channels:
+                asked = self._asked.setdefault(c, set())
+                self._size += len(need_users - asked)
+                asked |= need_users
+                self._members.setdefault(c, set())
+            for c, u in found:
+                self._members[c].add(u)
+        return {(c, u) for c in channels for u in self._members.get(c, NOBODY) & users}
+
+
+async def audiences_for(audience: Audience, routes: list[Route], users: set[uuid.UUID],
+                        members: Members | None = None) -> Audiences:
+    """One round trip's worth of questions for a whole batch (one pooled connection);
+    none when `members` already knows the channels' members and nothing else is asked."""
     channels = {c for r in routes for c in (r.channel_id, r.gate) if c is not None}
     subjects = {r.sharers_of for r in routes if r.sharers_of is not None}
     communities = {r.community_id for r in routes if r.community_id is not None}
-    members, sharers, community = await audience.batch(channels, subjects, communities,
-                                                       users)
-    return Audiences(members, sharers, community)
+    if members is None:
+        pairs, sharers, community = await audience.batch(channels, subjects, communities,
+                                                         users)
+    else:
+        pairs = await members.pairs(audience, channels, users)
+        _, sharers, community = await audience.batch((), subjects, communities, users)
+    return Audiences(pairs, sharers, community)
 
 
 class Hub:
@@ -94,6 +169,7 @@ class Hub:
         self._started = asyncio.Lock()
         self._polls: dict[uuid.UUID, bool] = {}
         """poll_id -> anonymous (a poll's anonymity never changes)."""
+        self.members = Members()
 
     async def start(self) -> None:
         async with self._started:
@@ -142,13 +218,18 @@ class Hub:
                 await asyncio.sleep(1.0)
 
     async def _read(self, after: Position) -> None:
+        # prompt: woken before the projection readers, so that a batch is on the sockets'
+        # queues before they start their work (with its memberships known, the fan-out
+        # does not wait on anything)
         subscription = self.store.subscribe(after, batch_size=REPLAY_PAGE, poll_interval=1.0,
-                                            name="ws-hub")
+                                            name="ws-hub", prompt=True)
+        self.members.forget()  # after a failure: start from the table again
         async for batch in subscription.batches():
             try:
                 await self._fan_out(batch)
             except Exception:  # a bad batch must not stop delivery to every socket
                 log.exception("gateway fan-out failed for a batch; sockets will resume")
+                self.members.forget()
                 for sock in list(self.sockets.values()):
                     sock.close(1011, "delivery failed: resume from your last position")
             self.position = batch[-1].position
@@ -181,6 +262,7 @@ class Hub:
         return known
 
     async def _fan_out(self, batch: list[RecordedEvent]) -> None:
+        self.members.observe(batch)
         if not self.sockets:
             for e in batch:  # still learn which polls are anonymous
                 if e.type == "PollCreated":
@@ -190,7 +272,8 @@ class Hub:
         if not pairs:
             return
         users = set(self.by_user)
-        answers = await audiences_for(self.audience, [r for _, r in pairs], users)
+        answers = await audiences_for(self.audience, [r for _, r in pairs], users,
+                                      self.members)
         users = set(self.by_user)  # sockets may have come or gone during the query
         for position, r in pairs:
             self._close_for(r, self.sockets.values())

@@ -66,3 +66,41 @@ async def test_without_a_bus_another_node_still_catches_up_by_polling(pool):
 
     event = await asyncio.wait_for(first(), 5)
     assert event.stream_id == "poll-1"
+
+
+async def _own_wakeups_are_not_heard(bus_a, bus_b) -> None:
+    """A process's commits fire its local signal; its own wake-up coming back over the bus
+    would only make every reader in it read again. Another process's is heard."""
+    heard_a: list[int] = []
+    heard_b: list[int] = []
+    await bus_a.start(lambda: heard_a.append(1))
+    await bus_b.start(lambda: heard_b.append(1))
+    try:
+        for _ in range(200):  # each listener wakes its process once it is listening
+            if heard_a and heard_b:
+                break
+            await asyncio.sleep(0.025)
+        await asyncio.sleep(0.1)
+        a, b = len(heard_a), len(heard_b)
+        bus_a.publish()
+        for _ in range(200):
+            if len(heard_b) > b:
+                break
+            await asyncio.sleep(0.025)
+        assert len(heard_b) > b
+        await asyncio.sleep(0.2)
+        assert len(heard_a) == a
+    finally:
+        await bus_a.close()
+        await bus_b.close()
+
+
+async def test_postgres_notify_bus_does_not_wake_its_own_process(database_url):
+    await _own_wakeups_are_not_heard(PostgresNotifyBus(database_url),
+                                     PostgresNotifyBus(database_url))
+
+
+@pytest.mark.redis
+async def test_redis_bus_does_not_wake_its_own_process(redis_url):
+    channel = f"test-own-{id(redis_url)}"
+    await _own_wakeups_are_not_heard(RedisBus(redis_url, channel), RedisBus(redis_url, channel))

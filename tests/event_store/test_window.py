@@ -157,3 +157,34 @@ async def test_concurrent_appends_reach_every_reader_once_in_order(
     for start, collector in zip(starts, collectors, strict=True):
         got = await collector
         assert got == await store.read_all(start, limit=100_000)
+
+
+async def test_a_prompt_reader_runs_before_the_others_are_woken(store):
+    """`subscribe(prompt=True)` (the gateway's fan-out): when the log grows, it is woken
+    first, and what it does before it next waits is done before the other readers in
+    the window are woken, even one that was waiting longer."""
+    window = store.window
+    window.ensure_started()
+    await _caught_up(window, store)
+    head = await store.head()
+    plain = store.subscribe(head, name="plain")
+    prompt = store.subscribe(head, name="prompt", prompt=True)
+    order: list[str] = []
+
+    async def read(subscription, name: str) -> None:
+        batch = await subscription.next_batch(idle=10)
+        assert batch
+        order.append(name)  # no await between the wake-up and this
+
+    try:
+        plain_task = asyncio.create_task(read(plain, "plain"))
+        await asyncio.sleep(0.05)  # the plain reader waits first
+        prompt_task = asyncio.create_task(read(prompt, "prompt"))
+        await asyncio.sleep(0.05)
+        assert order == []
+        await store.append(f"prompt{uuid.uuid4().hex[:6]}-1", [NewEvent(Noted(0, 1))])
+        await asyncio.wait_for(asyncio.gather(plain_task, prompt_task), 10)
+        assert order == ["prompt", "plain"]
+    finally:
+        await plain.close()
+        await prompt.close()

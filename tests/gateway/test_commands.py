@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import HttpApi, Node, register, socket_of
+from tests.gateway.conftest import METRICS_TOKEN, HttpApi, Node, register, socket_of
 from tests.spaces.builders import Space, SpacesBuilder
 
 
@@ -162,3 +162,46 @@ async def test_a_vote_on_an_anonymous_poll_names_the_voter_to_the_voter_only(
         replayed = [f for f in a.frames if f["type"] in ("poll_voted", "poll_vote_removed")]
         assert [(f["poll_id"], f["user_id"]) for f in replayed] == [
             (secret, None), (public, bob.id), (secret, None)], replayed
+
+
+async def _membership_questions(node: Node) -> float:
+    async with httpx.AsyncClient() as http:
+        r = await http.get(f"{node.http}/metrics",
+                           headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert r.status_code == 200
+    return sum(float(line.rsplit(" ", 1)[1]) for line in r.text.splitlines()
+               if line.startswith("chatalot_ws_membership_questions_total "))
+
+
+async def test_remembered_memberships_end_at_a_kick_and_a_join(
+        node: Node, spaces: SpacesBuilder) -> None:
+    """The live feed remembers who is a member between batches of messages (no question
+    to the database per message), and forgets it at a membership change in the log: a
+    member kicked while it is remembered receives nothing after the kick, a newcomer who
+    joins while it is remembered receives what follows the join."""
+    space = await spaces.community_with_channel(members=2)
+    alice, bob = space.members
+    newcomer = await register(node)
+    ch = space.channel_id
+    async with socket_of(node, alice) as a, socket_of(node, bob) as b, \
+            socket_of(node, newcomer) as n:
+        await a.send(type="send_message", channel_id=ch, ref="warm", **body("warm"))
+        await b.expect("new_message")
+        before = await _membership_questions(node)
+        for i in range(5):
+            await a.send(type="send_message", channel_id=ch, ref=f"m{i}", **body(f"m{i}"))
+            sent = await a.expect("message_sent", ref=f"m{i}")
+            await b.expect("new_message", message_id=sent["id"])
+        assert await _membership_questions(node) == before
+        r = await spaces.client.post(f"/api/channels/{ch}/members/{bob.id}/kick",
+                                     headers=space.owner.auth, json={})
+        assert r.status_code == 200, r.text
+        await b.expect("member_kicked")
+        await a.send(type="send_message", channel_id=ch, ref="k", **body("after the kick"))
+        sent = await a.expect("message_sent", ref="k")
+        await a.expect("new_message", message_id=sent["id"])
+        await b.silent("new_message", 0.5)
+        await spaces.join(newcomer, space.community_id)
+        await a.send(type="send_message", channel_id=ch, ref="j", **body("after the join"))
+        sent = await a.expect("message_sent", ref="j")
+        assert (await n.expect("new_message"))["message_id"] == sent["id"]

@@ -8,11 +8,25 @@ import base64
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from tests.gateway.conftest import Cluster, HttpApi, Node, join, register, socket_of, space_on
+from chatalot.db import make_pool
+from chatalot.ws.audience import Audience
+from chatalot.ws.hub import Members
+from event_store import Metadata, Position, RecordedEvent
+from tests.gateway.conftest import (
+    Cluster,
+    HttpApi,
+    Node,
+    join,
+    leave,
+    register,
+    socket_of,
+    space_on,
+)
 from tests.keys.test_sender_keys import message_envelope
 from tests.spaces.builders import SpacesBuilder
 
@@ -227,3 +241,42 @@ async def test_an_announcement_reaches_every_socket_and_its_replay(
         await b.expect("resumed")
         assert [f["id"] for f in b.frames if f["type"] == "announcement"] == [
             str(announcement)]
+
+
+def _event(type_name: str) -> RecordedEvent:
+    return RecordedEvent(Position(1, 2, 3), "s-1", 1, uuid.uuid4(), type_name, None,
+                         Metadata(), datetime.now(UTC))
+
+
+async def test_the_live_feed_remembers_members_until_the_log_shows_a_change(
+        cluster: Cluster, node: Node) -> None:
+    """chatalot/ws/hub.Members: answers from the table, kept while only membership-neutral
+    events pass (a row changed behind its back stays unseen), forgotten at any other
+    event; past its limit it answers without keeping anything."""
+    alice, bob, carol = [await register(node) for _ in range(3)]
+    channel = uuid.uuid4()
+    await join(cluster.database_url, channel, alice)
+    pool = make_pool(cluster.database_url, min_size=1, max_size=2)
+    await pool.open(wait=True)
+    try:
+        audience = Audience(pool)
+        members = Members()
+        users = {alice.uuid, bob.uuid}
+        assert await members.pairs(audience, {channel}, users) == {(channel, alice.uuid)}
+        await join(cluster.database_url, channel, bob)
+        members.observe([_event("MessageSent"), _event("ReactionAdded")])
+        assert await members.pairs(audience, {channel}, users) == {(channel, alice.uuid)}
+        # a user not asked about yet is asked about (alone)
+        await join(cluster.database_url, channel, carol)
+        assert await members.pairs(audience, {channel}, {*users, carol.uuid}) == {
+            (channel, alice.uuid), (channel, carol.uuid)}
+        members.observe([_event("MessageSent"), _event("ChannelMemberKicked")])
+        assert await members.pairs(audience, {channel}, users) == {
+            (channel, alice.uuid), (channel, bob.uuid)}
+        await leave(cluster.database_url, channel, bob)
+        tiny = Members(limit=1)
+        assert await tiny.pairs(audience, {channel}, users) == {(channel, alice.uuid)}
+        await leave(cluster.database_url, channel, alice)
+        assert await tiny.pairs(audience, {channel}, users) == set()
+    finally:
+        await pool.close()

@@ -19,6 +19,7 @@ from chatalot.domain.spaces.events import (
     ChannelOwnershipTransferred,
     GroupCreated,
 )
+from chatalot.ws.hub import MEMBERSHIP_NEUTRAL
 from chatalot.ws.routing import delivered_types, route
 from event_store import Metadata, Position, RecordedEvent
 
@@ -119,3 +120,13 @@ def test_new_groups_channels_and_channel_owners_reach_who_may_see_them() -> None
                                           user_id=ids[3], name="g", public=False)))
     assert private is not None and private.community_id is None
     assert private.users == frozenset({ids[3]}) and private.channel_id is None
+
+
+def test_membership_neutral_names_are_messaging_events() -> None:
+    """The hub keeps what it knows of channel memberships across these (chatalot/ws/hub.py):
+    each must be a registered type (a typo would only cost a question), and none may be
+    recorded by a command that writes channel_members (the spaces context's)."""
+    registry = build_registry()
+    assert {name for name in MEMBERSHIP_NEUTRAL if name not in registry} == set()
+    assert not MEMBERSHIP_NEUTRAL & {e.__name__ for e in SPACES_EVENTS}
+    assert not MEMBERSHIP_NEUTRAL & set(WIRE_NAMES)
