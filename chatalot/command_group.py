@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+import psycopg
+
 from chatalot.command_tx import (
     ATTEMPTS,
     RETRYABLE,
@@ -44,6 +46,7 @@ from event_store import NO_STREAM, EventStore, Metadata, NewEvent
 from event_store.bulk import append_new_streams
 
 T = TypeVar("T")
+Conn = psycopg.AsyncConnection[Any]
 
 MAX_GROUP = 64
 """Members per transaction at most: a longer queue is served by the next group."""
@@ -56,6 +59,7 @@ class _Member(Generic[T]):
     work: Callable[[CommandTx], Awaitable[T]]
     order_key: bytes
     done: asyncio.Future[tuple[T, str | None]]
+    prepare_key: Any = None
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -67,8 +71,14 @@ class CommandGroup(Generic[T]):
     """One queue of commands of one kind; `run` answers as `run_command(...,
     may_record_nothing=True)` would."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore,
+                 prepare: Callable[[Conn, list[Any]], Awaitable[list[Any]]] | None = None
+                 ) -> None:
+        """`prepare(conn, [member's prepare_key...])`: one read for the whole group, in its
+        transaction before any work runs; the i-th answer becomes member i's
+        `CommandTx.prepared` (a member running alone gets None and reads for itself)."""
         self._store = store
+        self._prepare = prepare
         self._queue: list[_Member[T]] = []
         self._running: asyncio.Task[None] | None = None
         self.groups = 0
@@ -77,11 +87,12 @@ class CommandGroup(Generic[T]):
         """How many groups of each size were formed (tests and benchmarks read it)."""
 
     async def run(self, meta: Metadata, clock: Callable[[], datetime],
-                  work: Callable[[CommandTx], Awaitable[T]], order_key: bytes
-                  ) -> tuple[T, str | None]:
+                  work: Callable[[CommandTx], Awaitable[T]], order_key: bytes,
+                  prepare_key: Any = None) -> tuple[T, str | None]:
         """`clock` as run_command's (a group reads the first member's once for all)."""
         loop = asyncio.get_running_loop()
-        member: _Member[T] = _Member(meta, clock, work, order_key, loop.create_future())
+        member: _Member[T] = _Member(meta, clock, work, order_key, loop.create_future(),
+                                     prepare_key)
         self._queue.append(member)
         if self._running is None or self._running.done():
             self._running = loop.create_task(self._drain(), name="command-group")
@@ -134,8 +145,10 @@ class CommandGroup(Generic[T]):
         outcomes: list[tuple[T, CommandTx] | DomainError] = []
         try:
             async with self._store.transaction() as conn:
-                for m in group:
-                    tx = CommandTx(self._store, conn, m.meta, now)
+                prepared = (await self._prepare(conn, [m.prepare_key for m in group])
+                            if self._prepare is not None else [None] * len(group))
+                for m, ready in zip(group, prepared, strict=True):
+                    tx = CommandTx(self._store, conn, m.meta, now, prepared=ready)
                     try:
                         outcomes.append((await m.work(tx), tx))
                     except DomainError as refused:

@@ -41,9 +41,10 @@ async def test_a_group_commits_its_members_and_refuses_only_the_refused(msg: Msg
     rt = runtime(msg.client.app.state.services)
     retried, replayed = uuid.uuid4(), uuid.uuid4()
 
-    def send(user: Any, text: str, client_id: uuid.UUID | None = None) -> Any:
+    def send(user: Any, text: str, client_id: uuid.UUID | None = None,
+             channel: str = ch) -> Any:
         req = c.SendMessage(ciphertext=b64(text), encryption="none", client_id=client_id)
-        return commands.send_message(rt, uuid.UUID(user.id), uuid.UUID(ch), req,
+        return commands.send_message(rt, uuid.UUID(user.id), uuid.UUID(channel), req,
                                      RequestInfo(correlation_id=text))
 
     async def together() -> tuple[list[Any], dict[int, int]]:
@@ -52,12 +53,13 @@ async def test_a_group_commits_its_members_and_refuses_only_the_refused(msg: Msg
         out = await asyncio.gather(
             send(alice, "a1"), send(outsider, "x"), send(alice, "a2", retried),
             send(bob, "b1", replayed), send(bob, "b1 again", replayed),
-            return_exceptions=True)
+            send(bob, "nowhere", channel=str(uuid.uuid4())), return_exceptions=True)
         return out, {k: v - before.get(k, 0) for k, v in group.sizes.items()
                      if v != before.get(k, 0)}
 
-    (a1, x, a2, b1, b1_again), sizes = _call(msg, together)
-    assert sizes == {5: 1}  # one transaction for all five
+    (a1, x, a2, b1, b1_again, nowhere), sizes = _call(msg, together)
+    assert sizes == {6: 1}  # one transaction for all six
+    assert isinstance(nowhere, DomainError) and nowhere.code == "not_found"
     assert isinstance(x, DomainError) and x.code == "forbidden"
     assert isinstance(a2, DomainError) and a2.code == "slow_mode"  # alice's a1 came first
     assert not isinstance(a1, BaseException) and not isinstance(b1, BaseException)

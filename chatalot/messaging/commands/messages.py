@@ -25,6 +25,7 @@ import uuid
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -45,7 +46,7 @@ from chatalot.messaging.commands.state import message_facts, run
 from chatalot.messaging.runtime import MessagingRuntime
 from chatalot.request_info import RequestInfo
 from chatalot.session_positions import current_writes
-from chatalot.spaces.access import load_channel_access, members_among
+from chatalot.spaces.access import load_channel_access, load_channel_accesses, members_among
 from event_store import NO_STREAM, ConcurrencyError, EventStore, Position
 
 
@@ -142,7 +143,10 @@ async def checked_send(tx: Tx, rt: MessagingRuntime, sender: uuid.UUID,
                        **extra: object) -> None:
     """Every check of a member's send, in `tx`, then the record (sends and scheduled
     deliveries share it)."""
-    access = await load_channel_access(tx.conn, channel_id, sender, lock=True)
+    prepared = tx.prepared
+    access = prepared if isinstance(prepared, ChannelAccess) and (
+        prepared.channel_id == channel_id) else (
+        await load_channel_access(tx.conn, channel_id, sender, lock=True))
     permissions.require_post(access, tx.now)
     rules.check_encryption(req.encryption, access.e2e_required)
     rules.check_message_type(req.message_type,
@@ -167,8 +171,15 @@ def _send_group(rt: MessagingRuntime) -> CommandGroup[Sent]:
     loop = asyncio.get_running_loop()
     group = by_loop.get(loop)
     if group is None:
-        group = by_loop[loop] = CommandGroup(rt.store)
+        group = by_loop[loop] = CommandGroup(rt.store, _accesses)
     return group
+
+
+async def _accesses(conn: psycopg.AsyncConnection[Any],
+                    pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> list[ChannelAccess | None]:
+    """A group's members' channel access in one statement (None: no such channel, which
+    the member's own read then answers 404)."""
+    return await load_channel_accesses(conn, pairs)
 
 
 async def send_message(rt: MessagingRuntime, actor: uuid.UUID, channel_id: uuid.UUID,
@@ -198,7 +209,8 @@ async def send_message(rt: MessagingRuntime, actor: uuid.UUID, channel_id: uuid.
 
     try:
         if current_claim.get() is None:  # an Idempotency-Key is claimed by run_command
-            sent, position = await _send_group(rt).run(meta, rt.now, work, actor.bytes)
+            sent, position = await _send_group(rt).run(meta, rt.now, work, actor.bytes,
+                                                       (channel_id, actor))
             writes = current_writes.get()
             if writes is not None and position is not None:
                 writes.committed(Position.parse(position))
