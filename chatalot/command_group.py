@@ -155,7 +155,12 @@ class CommandGroup(Generic[T]):
                         outcomes.append(refused)
                 items = [_one_new_stream(o[1]) for o in outcomes
                          if not isinstance(o, DomainError) and o[1].pending]
-                results = await append_new_streams(self._store, items, conn=conn) if items else []
+                results = []
+                if items:
+                    started = time.perf_counter()
+                    results = await append_new_streams(self._store, items, conn=conn)
+                    if self._store.on_append is not None:  # the append metrics, as append's
+                        self._store.on_append(len(items), time.perf_counter() - started)
         except RETRYABLE:
             raise
         except Exception as exc:

@@ -57,7 +57,15 @@ async def test_a_group_commits_its_members_and_refuses_only_the_refused(msg: Msg
         return out, {k: v - before.get(k, 0) for k, v in group.sizes.items()
                      if v != before.get(k, 0)}
 
-    (a1, x, a2, b1, b1_again, nowhere), sizes = _call(msg, together)
+    store = msg.client.app.state.services.store
+    appended: list[int] = []
+    observe = store.on_append
+    store.on_append = lambda n, secs: (appended.append(n), observe and observe(n, secs))
+    try:
+        (a1, x, a2, b1, b1_again, nowhere), sizes = _call(msg, together)
+    finally:
+        store.on_append = observe
+    assert appended == [2]  # the append metrics see the group's one statement
     assert sizes == {6: 1}  # one transaction for all six
     assert isinstance(nowhere, DomainError) and nowhere.code == "not_found"
     assert isinstance(x, DomainError) and x.code == "forbidden"
