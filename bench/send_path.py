@@ -5,8 +5,9 @@
 The send phases of bench/messaging.py without its seeding, reads and rebuilds, plus a
 count of the SQL statements the server runs per sequential send (`log_statement = all`
 on the embedded PostgreSQL, counted in its log while N sends run one after another and
-their messages are visible in history). Needs the embedded PostgreSQL (DATABASE_URL
-unset): it reads the server's log file. CHATALOT_BENCH_PORT picks the server's port.
+their messages are visible in history), and per send while 16 senders send at once.
+Needs the embedded PostgreSQL (DATABASE_URL unset): it reads the server's log file.
+CHATALOT_BENCH_PORT picks the server's port.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import psycopg
 from _common import emit, parse_args, progress, ratio_result, target_result
 from auth import free_port, server, server_env
@@ -28,6 +30,7 @@ from messaging import (
     LIFTED,
     TARGET_SEND_16,
     TARGET_SEND_RATIO_16,
+    LeanSender,
     auth,
     b64,
     ok,
@@ -38,9 +41,10 @@ from messaging import (
 
 from chatalot.bootstrap import build_registry
 from chatalot.db import embedded_postgres, ensure_database, make_pool, with_database
-from event_store import EventStore
+from event_store import EventStore, Position
 
 COUNTED = 200
+COUNTED_EACH = 25  # per sender, 16 senders
 _STATEMENT = re.compile(r"LOG:  (statement|execute [^:]*):")
 _LINE = re.compile(r"LOG:  (?:statement|execute [^:]*): (.*(?:\n\t.*)*)")
 
@@ -86,15 +90,63 @@ async def statements_per_send(http: httpx.AsyncClient, admin: str, pg_dir: Path,
         f.seek(before)
         text = f.read().decode(errors="replace")
     counted = [m.group(0) for m in _STATEMENT.finditer(text)]
-    if os.environ.get("CHATALOT_BENCH_SHOW_STATEMENTS"):
-        shapes: dict[str, int] = {}
-        for m in _LINE.finditer(text):
-            shape = " ".join(m.group(1).split())[:90]
-            shapes[shape] = shapes.get(shape, 0) + 1
-        for shape, n in sorted(shapes.items(), key=lambda kv: -kv[1]):
-            progress(f"{n / COUNTED:6.2f} {shape}")
+    _show_shapes(text, COUNTED)
     # the history read (one per send) and the ALTER SYSTEM are not the send's
     return len(counted) / COUNTED
+
+
+async def statements_per_concurrent_send(http: httpx.AsyncClient, admin: str, pg_dir: Path,
+                                         users: list[Any], channel: str) -> float:
+    """The same count while 16 senders send COUNTED_EACH messages each at once (group
+    commit and projector batches share statements between sends), the last one then
+    read once at its position."""
+    log = _log_file(pg_dir)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET log_statement = 'all'")
+        conn.execute("SELECT pg_reload_conf()")
+    await asyncio.sleep(0.5)
+    before = log.stat().st_size
+    body = {"ciphertext": b64("counted"), "encryption": "none"}
+    senders = [LeanSender(str(http.base_url), f"/api/channels/{channel}/messages",
+                          u["access_token"], body) for u in users]
+    positions: list[str] = []
+
+    async def sender(lean: LeanSender) -> None:
+        for _ in range(COUNTED_EACH):
+            status, reply = await lean.post()
+            if status != 201:
+                raise RuntimeError(reply.decode(errors="replace"))
+            positions.append(msgspec.json.decode(reply)["position"])
+
+    try:
+        await asyncio.gather(*(sender(s) for s in senders))
+    finally:
+        for s in senders:
+            await s.close()
+    last = max(positions, key=Position.parse)
+    await ok(http.get(f"/api/channels/{channel}/messages", params={"limit": 1},
+                      headers={**auth(users[0]), "Chatalot-Min-Position": last}))
+    await asyncio.sleep(1.5)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM RESET log_statement")
+        conn.execute("SELECT pg_reload_conf()")
+    with log.open("rb") as f:
+        f.seek(before)
+        text = f.read().decode(errors="replace")
+    _show_shapes(text, len(positions))
+    return len(_STATEMENT.findall(text)) / len(positions)
+
+
+def _show_shapes(text: str, sends: int) -> None:
+    """With CHATALOT_BENCH_SHOW_STATEMENTS: each statement shape, per send."""
+    if not os.environ.get("CHATALOT_BENCH_SHOW_STATEMENTS"):
+        return
+    shapes: dict[str, int] = {}
+    for m in _LINE.finditer(text):
+        shape = " ".join(m.group(1).split())[:90]
+        shapes[shape] = shapes.get(shape, 0) + 1
+    for shape, n in sorted(shapes.items(), key=lambda kv: -kv[1]):
+        progress(f"{n / sends:6.2f} {shape}")
 
 
 async def run(quick: bool, admin: str, pg_dir: Path) -> list[dict[str, Any]]:
@@ -114,6 +166,11 @@ async def run(quick: bool, admin: str, pg_dir: Path) -> list[dict[str, Any]]:
                 per_send = await statements_per_send(http, admin, pg_dir, users[0], channel)
                 progress(f"  {per_send:.1f} statements per sequential send (with its read)")
                 results.append({"name": "statements_per_send", "value": round(per_send, 1),
+                                "unit": "statements"})
+                per_16 = await statements_per_concurrent_send(http, admin, pg_dir, users,
+                                                              channel)
+                progress(f"  {per_16:.1f} statements per send, 16 senders at once")
+                results.append({"name": "statements_per_send_16", "value": round(per_16, 1),
                                 "unit": "statements"})
                 ours: dict[int, float] = {}
                 for n in (1, 16):

@@ -76,6 +76,9 @@ class CommandTx:
     meta: Metadata
     now: datetime
     pending: list[_Append] = field(default_factory=list)
+    prepared: Any = None
+    """What a command group read for this member before its work ran (command_group.py:
+    `prepare`), None when the command runs alone."""
 
     def event(self, data: msgspec.Struct, meta: Metadata | None = None) -> NewEvent:
         return NewEvent(data, event_id=uuid7(), metadata=meta or self.meta)

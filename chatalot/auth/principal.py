@@ -9,9 +9,13 @@ new grant needs a fresh token (the claim must also say so).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from psycopg_pool import AsyncConnectionPool
 
 from chatalot.auth.tokens import InvalidToken
 from chatalot.domain.accounts.rules import Account
@@ -20,11 +24,73 @@ from chatalot.domain.errors import DomainError
 if TYPE_CHECKING:
     from chatalot.accounts.runtime import AccountsRuntime
 
+# One statement for every request waiting at that moment (see _Lookups): the i-th pair's
+# row carries i; a pair without a row is an unknown user or session.
 _LOOKUP = (
-    "SELECT u.username, u.is_admin, u.is_owner, u.status, s.revoked_at, s.expires_at"
-    " FROM account_users u JOIN account_sessions s ON s.user_id = u.user_id"
-    " WHERE u.user_id = %s AND s.session_id = %s"
+    "SELECT k.i, u.username, u.is_admin, u.is_owner, u.status, s.revoked_at, s.expires_at"
+    " FROM unnest(%s::uuid[], %s::uuid[]) WITH ORDINALITY AS k(user_id, session_id, i)"
+    " JOIN account_users u ON u.user_id = k.user_id"
+    " JOIN account_sessions s ON s.session_id = k.session_id AND s.user_id = k.user_id"
 )
+_MAX_LOOKUPS = 256
+
+_Row = tuple[str, bool, bool, str, Any, Any]
+
+
+class _Lookups:
+    """The user-and-session lookups of concurrent requests, coalesced: those that arrive
+    while one lookup statement runs share the next (one pool checkout, one statement).
+    Each request's lookup still starts after the request arrived, so a revocation or
+    suspension committed before it is seen, as with a lookup of its own."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self._pool = pool
+        self._queue: list[tuple[uuid.UUID, uuid.UUID, asyncio.Future[_Row | None]]] = []
+        self._running: asyncio.Task[None] | None = None
+        self.statements = 0
+        """Lookup statements run (tests read it)."""
+
+    async def find(self, user_id: uuid.UUID, session_id: uuid.UUID) -> _Row | None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[_Row | None] = loop.create_future()
+        self._queue.append((user_id, session_id, done))
+        if self._running is None or self._running.done():
+            self._running = loop.create_task(self._drain(), name="principal-lookups")
+        return await asyncio.shield(done)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:_MAX_LOOKUPS], self._queue[_MAX_LOOKUPS:]
+            try:
+                self.statements += 1
+                async with self._pool.connection() as conn:
+                    cur = await conn.execute(_LOOKUP, ([b[0] for b in batch],
+                                                       [b[1] for b in batch]))
+                    rows = {int(r[0]): tuple(r[1:]) for r in await cur.fetchall()}
+            except BaseException as exc:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for i, (_, _, done) in enumerate(batch, start=1):
+                if not done.done():
+                    done.set_result(rows.get(i))
+
+
+_LOOKUPS: weakref.WeakKeyDictionary[
+    AsyncConnectionPool[Any], weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lookups]
+] = weakref.WeakKeyDictionary()
+
+
+def _lookups(pool: AsyncConnectionPool[Any]) -> _Lookups:
+    by_loop = _LOOKUPS.setdefault(pool, weakref.WeakKeyDictionary())
+    loop = asyncio.get_running_loop()
+    found = by_loop.get(loop)
+    if found is None:
+        found = by_loop[loop] = _Lookups(pool)
+    return found
 
 
 @dataclass(frozen=True)
@@ -55,9 +121,7 @@ async def authenticate_access_token(rt: AccountsRuntime, token: str) -> Principa
         claims = rt.tokens.verify_access(token)
     except InvalidToken:
         raise _refuse() from None
-    async with rt.pool.connection() as conn:
-        cur = await conn.execute(_LOOKUP, (claims.sub, claims.sid))
-        row = await cur.fetchone()
+    row = await _lookups(rt.pool).find(claims.sub, claims.sid)
     if row is None:
         raise _refuse()
     username, is_admin, is_owner, status, revoked_at, expires_at = row

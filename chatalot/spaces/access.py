@@ -77,6 +77,26 @@ def channel_access_query(channel_id: uuid.UUID, user_id: uuid.UUID) -> tuple[byt
                                                                      "u": user_id}
 
 
+_CHANNELS = ("SELECT k.i, a.* FROM unnest(%(cs)s::uuid[], %(us)s::uuid[])"
+             " WITH ORDINALITY AS k(c, u, i)"
+             " CROSS JOIN LATERAL (" + _CHANNEL.replace("%(c)s", "k.c").replace("%(u)s", "k.u")
+             + ") AS a")
+
+
+async def load_channel_accesses(conn: Conn, pairs: list[tuple[uuid.UUID, uuid.UUID]]
+                                ) -> list[ChannelAccess | None]:
+    """`load_channel_access(..., lock=True)` of several (channel, user) pairs in one
+    statement (a group of sends, chatalot/command_group.py); None for an unknown channel.
+    The member rows are held FOR KEY SHARE as one by one."""
+    query = _CHANNELS.format(member_lock="FOR KEY SHARE", channel_lock="")
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query.encode(), {"cs": [c for c, _ in pairs],
+                                           "us": [u for _, u in pairs]})
+        rows = {int(r["i"]): r for r in await cur.fetchall()}
+    return [channel_access_from_row(c, rows[i]) if i in rows else None
+            for i, (c, _) in enumerate(pairs, start=1)]
+
+
 def channel_access_from_row(channel_id: uuid.UUID, row: dict[str, Any]) -> ChannelAccess:
     banned = bool(row["banned"])
     member = row["channel_role"] is not None and not banned

@@ -94,6 +94,46 @@ def test_access_tokens() -> None:
             tokens.verify_access(bad)
 
 
+def test_verified_access_tokens_are_remembered_until_they_expire(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signature is checked once per token; expiry on every use; a token differing in
+    any byte (a forged signature) is verified on its own; the memory stays bounded."""
+    key = Ed25519PrivateKey.generate()
+    clock = FrozenClock()
+    tokens = TokenService(key, key.public_key(), issuer="https://chat.example", ttl_secs=900,
+                          clock=clock)
+    uid, sid = uuid.uuid4(), uuid.uuid4()
+    token = tokens.issue_access(user_id=uid, session_id=sid, username="alice", is_admin=False,
+                                is_owner=False)
+    decodes = 0
+    real = jwt.decode
+
+    def counting(*args: object, **kwargs: object) -> object:
+        nonlocal decodes
+        decodes += 1
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    assert tokens.verify_access(token).sub == uid
+    assert tokens.verify_access(token).sub == uid
+    assert decodes == 1
+    head, _, signature = token.rpartition(".")
+    forged = head + "." + ("A" if signature[0] != "A" else "B") + signature[1:]
+    with pytest.raises(InvalidToken):
+        tokens.verify_access(forged)
+    with pytest.raises(InvalidToken):  # a refused token is not remembered
+        tokens.verify_access(forged)
+    assert decodes == 3
+    clock.advance(900 + 61)
+    with pytest.raises(InvalidToken):
+        tokens.verify_access(token)
+    monkeypatch.setattr("chatalot.auth.tokens.VERIFIED_CACHE_SIZE", 8)
+    for _ in range(50):
+        tokens.verify_access(tokens.issue_access(user_id=uid, session_id=sid, username="a",
+                                                 is_admin=False, is_owner=False))
+    assert len(tokens._verified) <= 8
+
+
 def test_refresh_tokens_are_opaque_and_hashed() -> None:
     token, digest = new_refresh_token()
     assert len(token) == 64 and digest == hash_refresh_token(token)

@@ -10,16 +10,26 @@ contend for a stream. What a send decides on:
   answer its reply) or rolled back (one of them sends);
 - `messaging_slow_mode`: the sender's last send, row-locked while slow mode is on, so one
   user's concurrent sends are judged one after another against the exact interval.
+
+Sends are group-committed (chatalot/command_group.py): the sends that arrive while one
+group's transaction commits share the next one, each with its own checks and answer. A
+refused send undoes its own client_id claim (the group commits the others); one user's
+sends in one group run in arrival order, and see each other's rows as queued sends would.
+A send under an Idempotency-Key runs alone (run_command claims the key).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
+from chatalot.command_group import CommandGroup
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.command_tx import run_command
 from chatalot.contracts import iso
@@ -29,13 +39,15 @@ from chatalot.domain.messaging import rules
 from chatalot.domain.spaces import permissions
 from chatalot.domain.spaces.access import ChannelAccess
 from chatalot.domain.streams import message_stream
+from chatalot.idempotency import current_claim
 from chatalot.ids import uuid7
 from chatalot.messaging import contracts as c
 from chatalot.messaging.commands.state import message_facts, run
 from chatalot.messaging.runtime import MessagingRuntime
 from chatalot.request_info import RequestInfo
-from chatalot.spaces.access import load_channel_access, members_among
-from event_store import NO_STREAM, ConcurrencyError
+from chatalot.session_positions import current_writes
+from chatalot.spaces.access import load_channel_access, load_channel_accesses, members_among
+from event_store import NO_STREAM, ConcurrencyError, EventStore, Position
 
 
 def permits(check: object, access: ChannelAccess) -> bool:
@@ -131,7 +143,10 @@ async def checked_send(tx: Tx, rt: MessagingRuntime, sender: uuid.UUID,
                        **extra: object) -> None:
     """Every check of a member's send, in `tx`, then the record (sends and scheduled
     deliveries share it)."""
-    access = await load_channel_access(tx.conn, channel_id, sender, lock=True)
+    prepared = tx.prepared
+    access = prepared if isinstance(prepared, ChannelAccess) and (
+        prepared.channel_id == channel_id) else (
+        await load_channel_access(tx.conn, channel_id, sender, lock=True))
     permissions.require_post(access, tx.now)
     rules.check_encryption(req.encryption, access.e2e_required)
     rules.check_message_type(req.message_type,
@@ -141,6 +156,30 @@ async def checked_send(tx: Tx, rt: MessagingRuntime, sender: uuid.UUID,
     await _check_references(tx, channel_id, req)
     await _check_slow_mode(tx, access, sender)
     await record_message(tx, channel_id, sender, message_id, req, mentions, **extra)
+
+
+_SEND_GROUPS: weakref.WeakKeyDictionary[
+    EventStore, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CommandGroup[Sent]]
+] = weakref.WeakKeyDictionary()
+
+
+def _send_group(rt: MessagingRuntime) -> CommandGroup[Sent]:
+    """Sends are group-committed (chatalot/command_group.py), one group queue per store
+    and event loop, ordered by sender within a group: each sender's rows (member, slow
+    mode, client ids) are then locked in one order by every group."""
+    by_loop = _SEND_GROUPS.setdefault(rt.store, weakref.WeakKeyDictionary())
+    loop = asyncio.get_running_loop()
+    group = by_loop.get(loop)
+    if group is None:
+        group = by_loop[loop] = CommandGroup(rt.store, _accesses)
+    return group
+
+
+async def _accesses(conn: psycopg.AsyncConnection[Any],
+                    pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> list[ChannelAccess | None]:
+    """A group's members' channel access in one statement (None: no such channel, which
+    the member's own read then answers 404)."""
+    return await load_channel_accesses(conn, pairs)
 
 
 async def send_message(rt: MessagingRuntime, actor: uuid.UUID, channel_id: uuid.UUID,
@@ -158,12 +197,26 @@ async def send_message(rt: MessagingRuntime, actor: uuid.UUID, channel_id: uuid.
             prior = await _claim_client_id(tx, actor, req.client_id, message_id, channel_id)
             if prior is not None:
                 return prior
-        await checked_send(tx, rt, actor, channel_id, req, message_id)
+        try:
+            await checked_send(tx, rt, actor, channel_id, req, message_id)
+        except DomainError:
+            if req.client_id is not None:  # grouped, the transaction commits the others
+                await tx.execute("DELETE FROM messaging_client_ids WHERE sender_id = %s"
+                                 " AND client_id = %s AND message_id = %s",
+                                 (actor, req.client_id, message_id))
+            raise
         return Sent(message_id, channel_id, tx.now, replayed=False)
 
     try:
-        sent, position = await run_command(rt.store, meta, rt.now, work,
-                                           may_record_nothing=True)
+        if current_claim.get() is None:  # an Idempotency-Key is claimed by run_command
+            sent, position = await _send_group(rt).run(meta, rt.now, work, actor.bytes,
+                                                       (channel_id, actor))
+            writes = current_writes.get()
+            if writes is not None and position is not None:
+                writes.committed(Position.parse(position))
+        else:
+            sent, position = await run_command(rt.store, meta, rt.now, work,
+                                               may_record_nothing=True)
     except ConcurrencyError:
         raise conflict("the send raced another; retry") from None
     if sent.replayed or position is None:
