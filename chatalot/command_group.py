@@ -163,6 +163,11 @@ class CommandGroup(Generic[T]):
                         self._store.on_append(len(items), time.perf_counter() - started)
         except RETRYABLE:
             raise
+        except psycopg.OperationalError:
+            # the connection failed: the COMMIT may have happened with its reply lost, so
+            # running the members again could send a message twice; each fails as a
+            # command alone would
+            raise
         except Exception as exc:
             raise _Single() from exc
         positions = {r.stream_id: r.positions[-1].encode() for r in results}

@@ -113,6 +113,39 @@ async def test_an_unexpected_failure_of_one_member_fails_it_alone(msg: Msg) -> N
         assert event.position.encode() == position
 
 
+async def test_a_killed_connection_fails_the_group_without_running_it_again(
+        msg: Msg) -> None:
+    """The backend dies under the group (its COMMIT could have been the lost reply): no
+    member runs a second time, which could send a message twice; each fails, as a
+    command alone would (503)."""
+    store = msg.client.app.state.services.store
+    group: CommandGroup[uuid.UUID] = CommandGroup(store)
+    channel, sender = uuid.uuid4(), uuid.uuid4()
+    calls: list[int] = []
+
+    def sends(i: int) -> Any:
+        async def work(tx: CommandTx) -> uuid.UUID:
+            calls.append(i)
+            if i == 2:
+                await tx.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+            mid = uuid7()
+            tx.append(message_stream(mid), MessageSent(
+                message_id=mid, channel_id=channel, sender_id=sender, ciphertext=b64("k"),
+                nonce="", encryption="none", message_type="text"), expected=NO_STREAM)
+            return mid
+        return work
+
+    async def together() -> list[Any]:
+        return await asyncio.gather(*(
+            group.run(Metadata(command="grouped"), _now, sends(i), bytes([i]))
+            for i in range(3)), return_exceptions=True)
+
+    outcomes = _call(msg, together)
+    assert group.sizes == {3: 1}
+    assert sorted(calls) == [0, 1, 2]  # each member's work ran once, in the group
+    assert all(isinstance(o, psycopg.OperationalError) for o in outcomes), outcomes
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
