@@ -39,11 +39,14 @@ _COLUMNS = (
     " deleted_at, quarantined, pinned, reply_count, epoch, transaction_id, sequence")
 
 
-async def rows(conn: Conn, query: sql.SQL | sql.Composed, params: Any) -> list[dict[str, Any]]:
-    """Read-model rows; 503 projection_lag while the read models are first built."""
+async def rows(conn: Conn, query: sql.SQL | sql.Composed, params: Any, *,
+               prepare: bool | None = None) -> list[dict[str, Any]]:
+    """Read-model rows; 503 projection_lag while the read models are first built.
+    `prepare=False`: never a server-side prepared statement (see search.py: a generic
+    plan can be far worse than the plan for the actual values)."""
     try:
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query, params)
+            await cur.execute(query, params, prepare=prepare)
             return await cur.fetchall()
     except psycopg.errors.UndefinedTable:
         raise DomainError("projection_lag", "the read models are still being built") from None

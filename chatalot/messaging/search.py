@@ -5,6 +5,14 @@ at query time are searched (chatalot/spaces/access.readable_channels).
 
 Order: rank, best first, then newest first; the cursor is the last hit's (rank, position)
 so a page continues exactly where the previous one ended.
+
+The statement is never prepared (`prepare=False`): psycopg prepares a statement after its
+fifth run on a connection, and PostgreSQL then switches to a generic plan that cannot see
+the query's lexemes nor the size of the readable-channel array. With 1,000,000 messages
+that generic plan ANDs the GIN bitmap with a bitmap of every row of the caller's channels
+(all million index entries, ~40 ms) where the planned-per-call statement uses the GIN
+index alone and filters channels with a hashed `= ANY` (measured: p50 47 -> 17 ms,
+p99 169 -> 66-80 ms, statement alone, under load 5-6). Planning costs ~1 ms.
 """
 
 from __future__ import annotations
@@ -90,7 +98,7 @@ async def search(pool: Pool, user_id: uuid.UUID, f: Filters, *, limit: int,
             "SELECT h.*, ts_headline(%(config)s::regconfig, h.body, h.query, %(headline)s)"
             " AS snippet FROM ({inner}) h{page} ORDER BY h.rank DESC, h.epoch DESC,"
             " h.transaction_id DESC, h.sequence DESC LIMIT %(limit)s").format(
-                inner=inner, page=page_filter), params)
+                inner=inner, page=page_filter), params, prepare=False)
     items = [c.SearchHit(message_id=r["message_id"], channel_id=r["channel_id"],
                          sender_id=r["sender_id"], message_type=r["message_type"],
                          snippet=r["snippet"], rank=float(r["rank"]),

@@ -105,3 +105,63 @@ async def test_a_redacted_body_leaves_history_and_the_index(msg: Msg) -> None:
     assert (await _search(msg, alice, q="secret"))["items"] == []
     [m] = (await msg.history(alice, space.channel_id, await msg.api.head()))["items"]
     assert m["ciphertext"] is None and not m["deleted"]
+
+
+async def test_the_search_statement_is_never_a_generic_plan(msg: Msg) -> None:
+    """psycopg prepares a statement after its fifth run on a connection and PostgreSQL
+    then may use a generic plan, blind to the lexemes and to the size of the channel array
+    (at 1,000,000 messages it scanned every channel-index entry: chatalot/messaging/
+    search.py). The search statement stays unprepared on a connection that ran it often."""
+    from chatalot.db import make_pool
+    from chatalot.messaging.search import Filters, search
+
+    space = await msg.space(members=2)
+    alice = space.members[0]
+    sent = await msg.send(alice, space.channel_id, "pipeline pipeline")
+    assert [h["message_id"] for h in (await _search(msg, alice, q="pipeline"))["items"]] \
+        == [sent["id"]]
+    pool = make_pool(msg.api.db.database_url, min_size=1, max_size=1)
+    await pool.open(wait=True)
+    try:
+        for _ in range(12):
+            page = await search(pool, uuid.UUID(alice.id), Filters(q="pipeline"), limit=5,
+                                cursor=None)
+            assert [str(h.message_id) for h in page.items] == [sent["id"]]
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT count(*) FROM pg_prepared_statements"
+                                     " WHERE statement LIKE '%ts_rank_cd%'", prepare=False)
+            assert (await cur.fetchone()) == (0,)
+    finally:
+        await pool.close()
+
+
+async def test_pages_follow_the_straightforward_order(msg: Msg) -> None:
+    """Paging with every page size gives the order of one plain query over the read
+    model: rank best first, then newest (ties on rank are the common case)."""
+    space = await msg.space(members=2)
+    alice, bob = space.members
+    ch = space.channel_id
+    texts = ["pipeline", "pipeline green", "the pipeline pipeline", "pipeline", "red pipeline",
+             "pipeline pipeline pipeline", "lunch", "pipeline is a pipeline", "pipeline"]
+    for i, text in enumerate(texts):
+        await msg.send(alice if i % 2 else bob, ch, text)
+    await _search(msg, alice, q="pipeline")  # waits for the projection to catch up
+    expected = [str(r[0]) for r in await msg.api.db.fetch(
+        "SELECT message_id FROM read_models.message_search s,"
+        " websearch_to_tsquery('english', 'pipeline') q WHERE s.tsv @@ q AND channel_id = %s"
+        " ORDER BY ts_rank_cd(s.tsv, q) DESC, epoch DESC, transaction_id DESC, sequence DESC",
+        (uuid.UUID(ch),))]
+    assert len(expected) == 8
+    for limit in (1, 2, 3, 8, 50):
+        got: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, object] = {"q": "pipeline", "limit": limit}
+            if cursor is not None:
+                params["cursor"] = cursor
+            page = await _search(msg, alice, **params)
+            got += [h["message_id"] for h in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert got == expected, limit
