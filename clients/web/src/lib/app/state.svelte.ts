@@ -6,7 +6,7 @@
  */
 import { Api, ApiError, jwtExpiry } from './api';
 import { Gateway, type Frame } from './gateway';
-import { KeyChanged, Secure, adoptKeys, base64ToUtf8, blobStore, prepareKeys } from './secure';
+import { KeyChanged, Secure, adoptKeys, blobStore, prepareKeys } from './secure';
 import { Messages } from './messages.svelte';
 import { forgetPosition, loadPosition, savePosition } from './positions';
 import { Unreads } from './unreads.svelte';
@@ -15,8 +15,7 @@ import type { Channel, Community, Dm, Group, ServerMessage, Unread, User } from 
 
 type AuthReply = { access_token: string; refresh_token: string; user: User; recovery_code?: string | null };
 import type { Page } from './types';
-import { DEFAULT_PREFS, alertFor, decodePrefs, encodeChange, type Prefs, type Presence } from './prefs';
-import { playChime, showDesktop } from './notify';
+import { Settings } from './settings.svelte';
 
 export type { Prefs } from './prefs';
 
@@ -37,6 +36,8 @@ export class ChatState {
   readonly messages: Messages = new Messages(this);
   /** Unread counts, the unread divider, marking read, members' read cursors (unreads.svelte.ts). */
   readonly unreads: Unreads = new Unreads(this);
+  /** The account's preferences and the notifications they decide (settings.svelte.ts). */
+  readonly settings: Settings = new Settings(this);
   /** Bumped on every poll event (poll_created, poll_voted, ...): open poll panels reload. */
   pollEvents = $state(0);
   /** Bumped on message_pinned / message_unpinned: an open pins panel reloads. */
@@ -47,7 +48,6 @@ export class ChatState {
   /** Per channel: its members as last fetched (mention autocomplete). */
   private mentionable: Record<string, { at: number; members: Mentionable[] }> = {};
   keyWarnings = $state<Record<string, boolean>>({});
-  prefs = $state<Prefs>({ ...DEFAULT_PREFS });
   recoveryCode = $state<string | null>(null);
   noKeys = $state(false);
   secure: Secure | null = null;
@@ -129,7 +129,7 @@ export class ChatState {
     const store = await blobStore();
     this.secure = new Secure(store, user.id, this.api);
     this.noKeys = !(await this.secure.hasKeys());
-    await Promise.all([this.loadSidebar(), this.loadPrefs()]);
+    await Promise.all([this.loadSidebar(), this.settings.load()]);
     this.gateway = new Gateway({
       url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
       token: async () => {
@@ -154,7 +154,7 @@ export class ChatState {
       onState: (s) => {
         this.connection = s;
         // the server starts every connection online: a chosen presence is said again
-        if (s === 'live' && this.prefs.presence !== 'online') this.gateway?.fire({ type: 'update_presence', status: this.prefs.presence });
+        if (s === 'live' && this.settings.prefs.presence !== 'online') this.gateway?.fire({ type: 'update_presence', status: this.settings.prefs.presence });
       },
     });
     this.gateway.start();
@@ -170,36 +170,6 @@ export class ChatState {
   async resetKeys(password: string): Promise<void> {
     await this.secure!.resetKeys(password, await blobStore());
     this.noKeys = false;
-  }
-
-  // --- preferences ------------------------------------------------------------------------
-
-  private async loadPrefs(): Promise<void> {
-    try {
-      const reply = await this.api.get<{ preferences: unknown }>('/account/preferences');
-      this.prefs = decodePrefs(reply.preferences);
-    } catch {
-      this.prefs = { ...DEFAULT_PREFS };
-    }
-  }
-
-  /** Shown at once; kept in the account (only the keys changed: the server merges). */
-  async setPrefs(change: Partial<Prefs>): Promise<void> {
-    const body = encodeChange(change);
-    this.prefs = { ...this.prefs, ...change };
-    try {
-      await this.api.put('/account/preferences', { preferences: body });
-    } catch (e) {
-      await this.loadPrefs();
-      throw e;
-    }
-  }
-
-  /** online / idle / dnd / invisible, for the people I share a channel with; kept in the preferences. */
-  async setPresence(status: Presence): Promise<void> {
-    this.gateway?.fire({ type: 'update_presence', status });
-    if (this.me) this.presence[this.me.id] = status === 'invisible' ? 'offline' : status;
-    await this.setPrefs({ presence: status });
   }
 
   // --- sidebar ----------------------------------------------------------------------------
@@ -395,16 +365,13 @@ export class ChatState {
 
   // --- live events ------------------------------------------------------------------------
 
-  /** True while the server replays what a resumed socket missed (no notifications for those). */
-  private replaying = false;
-
   private async onFrame(f: Frame): Promise<void> {
     switch (f.type) {
       case 'authenticated':
-        this.replaying = f.resuming === true; // the replay runs until `resumed`
+        this.settings.replaying = f.resuming === true; // the replay runs until `resumed`
         return;
       case 'resumed':
-        this.replaying = false;
+        this.settings.replaying = false;
         return this.unreads.recountAll(typeof f.position === 'string' ? f.position : null);
       case 'new_message':
         return this.onNewMessage(f as unknown as ServerMessage);
@@ -496,24 +463,7 @@ export class ChatState {
       return;
     }
     await this.unreads.count(s);
-    this.notify(ch, s);
-  }
-
-  private notify(ch: string, s: ServerMessage): void {
-    if (this.replaying) return;
-    const me = this.me?.id ?? '';
-    const alert = alertFor(this.prefs, {
-      channelId: ch,
-      isDm: this.channel(ch)?.kind === 'dm',
-      mentioned: (s.mentions ?? []).includes(me),
-      fromMe: s.sender_id === me,
-      watching: typeof document !== 'undefined' && document.visibilityState === 'visible' && this.current === ch,
-    }, Date.now());
-    if (alert.sound) playChime();
-    if (!alert.desktop) return;
-    const body =
-      s.message_type === 'file' ? 'Sent a file' : s.encryption === 'none' && s.ciphertext ? base64ToUtf8(s.ciphertext).slice(0, 120) : 'New encrypted message';
-    showDesktop(this.name(s.sender_id), body, ch, () => void this.open(ch));
+    this.settings.notify(ch, s);
   }
 }
 
