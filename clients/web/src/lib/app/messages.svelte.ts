@@ -158,7 +158,7 @@ export class Messages {
       threadId: s.thread_id ?? null,
       replyCount: (s as { reply_count?: number }).reply_count ?? 0,
     };
-    if (msg.senderId) void this.app.user(msg.senderId);
+    if (msg.senderId) void this.app.people.user(msg.senderId);
     if (msg.deleted || s.ciphertext === null) return msg;
     return { ...msg, ...(await this.decrypt(s.channel_id, s.sender_id, s.encryption, s.ciphertext)) };
   }
@@ -216,14 +216,14 @@ export class Messages {
       encryption = 'double_ratchet';
     } else if (channel.e2e_required) {
       if (!app.secure) throw new Error('no encryption keys in this browser');
-      const sealed = await app.secure.encryptGroup(channelId, await app.members(channelId), text);
+      const sealed = await app.secure.encryptGroup(channelId, await app.people.members(channelId), text);
       ciphertext = sealed.ciphertext;
       senderKeyId = sealed.chainId;
       encryption = 'sender_key';
     } else {
       ciphertext = utf8ToBase64(text);
     }
-    const mentions = await app.mentionsIn(channelId, text);
+    const mentions = await app.people.mentionsIn(channelId, text);
     const msg: Msg = {
       id: `pending:${clientId}`,
       clientId,
@@ -286,12 +286,12 @@ export class Messages {
       ciphertext = await app.secure!.encryptDm(app.dmPeer(msg.channelId)!.id, text);
     } else if (msg.encryption === 'sender_key') {
       if (!app.secure) throw new Error('no encryption keys in this browser');
-      const members = await app.members(msg.channelId);
+      const members = await app.people.members(msg.channelId);
       ciphertext = (await app.secure.encryptGroup(msg.channelId, members, text)).ciphertext;
     } else {
       ciphertext = utf8ToBase64(text);
     }
-    const mentions = await app.mentionsIn(msg.channelId, text);
+    const mentions = await app.people.mentionsIn(msg.channelId, text);
     await app.gateway!.command({ type: 'edit_message', message_id: msg.id, ciphertext, nonce: '', mentions });
     this.byChannel[msg.channelId] = update(this.byChannel[msg.channelId], msg.id, (m) => ({ ...m, text, ciphertext, edited: true }));
   }

@@ -42,7 +42,7 @@ export class Settings {
   async setPresence(status: Presence): Promise<void> {
     const app = this.app;
     app.gateway?.fire({ type: 'update_presence', status });
-    if (app.me) app.presence[app.me.id] = status === 'invisible' ? 'offline' : status;
+    if (app.me) app.people.presence[app.me.id] = status === 'invisible' ? 'offline' : status;
     await this.set({ presence: status });
   }
 
@@ -62,6 +62,6 @@ export class Settings {
     if (!alert.desktop) return;
     const body =
       s.message_type === 'file' ? 'Sent a file' : s.encryption === 'none' && s.ciphertext ? base64ToUtf8(s.ciphertext).slice(0, 120) : 'New encrypted message';
-    showDesktop(app.name(s.sender_id), body, ch, () => void app.open(ch));
+    showDesktop(app.people.name(s.sender_id), body, ch, () => void app.open(ch));
   }
 }

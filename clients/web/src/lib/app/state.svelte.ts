@@ -10,7 +10,7 @@ import { KeyChanged, Secure, adoptKeys, blobStore, prepareKeys } from './secure'
 import { Messages } from './messages.svelte';
 import { forgetPosition, loadPosition, savePosition } from './positions';
 import { Unreads } from './unreads.svelte';
-import { declaredMentions, type Mentionable } from './mentions';
+import { People } from './people.svelte';
 import type { Channel, Community, Dm, Group, ServerMessage, Unread, User } from './types';
 
 type AuthReply = { access_token: string; refresh_token: string; user: User; recovery_code?: string | null };
@@ -38,15 +38,12 @@ export class ChatState {
   readonly unreads: Unreads = new Unreads(this);
   /** The account's preferences and the notifications they decide (settings.svelte.ts). */
   readonly settings: Settings = new Settings(this);
+  /** Profiles, presence, typing, channel members (people.svelte.ts). */
+  readonly people: People = new People(this);
   /** Bumped on every poll event (poll_created, poll_voted, ...): open poll panels reload. */
   pollEvents = $state(0);
   /** Bumped on message_pinned / message_unpinned: an open pins panel reloads. */
   pinEvents = $state(0);
-  typing = $state<Record<string, Record<string, number>>>({});
-  presence = $state<Record<string, string>>({});
-  users = $state<Record<string, User>>({});
-  /** Per channel: its members as last fetched (mention autocomplete). */
-  private mentionable: Record<string, { at: number; members: Mentionable[] }> = {};
   keyWarnings = $state<Record<string, boolean>>({});
   recoveryCode = $state<string | null>(null);
   noKeys = $state(false);
@@ -125,7 +122,7 @@ export class ChatState {
 
   private async enter(user: User): Promise<void> {
     this.me = user;
-    this.users[user.id] = user;
+    this.people.users[user.id] = user;
     const store = await blobStore();
     this.secure = new Secure(store, user.id, this.api);
     this.noKeys = !(await this.secure.hasKeys());
@@ -192,7 +189,7 @@ export class ChatState {
     this.myGroups = myGroups.map((g) => g.id);
     this.channels = channels;
     this.dms = dms.items;
-    for (const dm of dms.items) if (dm.other_user) this.users[dm.other_user.id] = dm.other_user;
+    for (const dm of dms.items) if (dm.other_user) this.people.users[dm.other_user.id] = dm.other_user;
     this.unreads.replace(unread);
     this.groups = Object.fromEntries(communities.map((c, i) => [c.id, groups[i]]));
   }
@@ -245,14 +242,9 @@ export class ChatState {
     await this.loadSidebar();
   }
 
-  async searchUsers(q: string): Promise<User[]> {
-    const found = await this.api.get<User[] | Page<User>>(`/users/search?q=${encodeURIComponent(q)}`);
-    return Array.isArray(found) ? found : found.items;
-  }
-
   async openDm(user: User): Promise<string> {
     const reply = await this.api.post<{ channel_id: string }>('/dms', { target_user_id: user.id });
-    this.users[user.id] = user;
+    this.people.users[user.id] = user;
     await this.loadSidebar();
     await this.open(reply.channel_id);
     return reply.channel_id;
@@ -266,23 +258,6 @@ export class ChatState {
     if (!this.messages.byChannel[channelId]) await this.messages.loadHistory(channelId);
     this.unreads.markRead(channelId);
     void this.unreads.loadCursors(channelId);
-  }
-
-  async user(id: string): Promise<User | undefined> {
-    if (this.users[id]) return this.users[id];
-    try {
-      const u = await this.api.get<User>(`/users/${id}`);
-      this.users[id] = u;
-      return u;
-    } catch {
-      return undefined;
-    }
-  }
-
-  name(id: string | null): string {
-    if (!id) return 'webhook';
-    const u = this.users[id];
-    return u ? u.display_name || u.username : '…';
   }
 
   /**
@@ -301,41 +276,8 @@ export class ChatState {
       snippet: h.snippet.replace(/<[^>]*>/g, ''),
       local: false,
     }));
-    for (const r of [...local, ...remote]) if (r.senderId) void this.user(r.senderId);
+    for (const r of [...local, ...remote]) if (r.senderId) void this.people.user(r.senderId);
     return [...remote, ...local];
-  }
-
-  /** Every member of a channel (paged). */
-  async members(channelId: string): Promise<string[]> {
-    return (await this.memberList(channelId)).map((m) => m.id);
-  }
-
-  /** The channel's members with their names (every page); cached for mentions. */
-  async memberList(channelId: string): Promise<Mentionable[]> {
-    const out: Mentionable[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: Page<{ user_id: string; username: string | null; display_name: string | null }> = await this.api.get(
-        `/channels/${channelId}/members?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-      );
-      for (const m of page.items) out.push({ id: m.user_id, username: m.username ?? '', display_name: m.display_name });
-      cursor = page.next_cursor;
-    } while (cursor);
-    this.mentionable[channelId] = { at: Date.now(), members: out };
-    return out;
-  }
-
-  /** Members to offer after `@` (fetched at most every 30 s per channel). */
-  async mentionCandidates(channelId: string): Promise<Mentionable[]> {
-    const held = this.mentionable[channelId];
-    if (held && Date.now() - held.at < 30_000) return held.members;
-    return this.memberList(channelId);
-  }
-
-  /** The ids the text mentions, from the current member list (fetched only when the text has an `@`). */
-  async mentionsIn(channelId: string, text: string): Promise<string[]> {
-    if (!text.includes('@')) return [];
-    return declaredMentions(text, await this.memberList(channelId));
   }
 
   async setE2e(channelId: string): Promise<void> {
@@ -347,20 +289,6 @@ export class ChatState {
   async acceptKeyChange(peer: string): Promise<void> {
     await this.secure!.acceptKey(peer);
     delete this.keyWarnings[peer];
-  }
-
-  private lastTyping = 0;
-  typed(channelId: string): void {
-    if (Date.now() - this.lastTyping < 3000) return;
-    this.lastTyping = Date.now();
-    this.gateway?.fire({ type: 'typing', channel_id: channelId });
-  }
-
-  typingNames(channelId: string): string[] {
-    const now = Date.now();
-    return Object.entries(this.typing[channelId] ?? {})
-      .filter(([u, until]) => until > now && u !== this.me?.id)
-      .map(([u]) => this.name(u));
   }
 
   // --- live events ------------------------------------------------------------------------
@@ -390,37 +318,16 @@ export class ChatState {
       case 'poll_closed':
         this.pollEvents += 1;
         return;
-      case 'user_typing': {
-        const ch = String(f.channel_id);
-        this.typing[ch] = { ...(this.typing[ch] ?? {}), [String(f.user_id)]: Date.now() + 6000 };
+      case 'user_typing':
+      case 'user_stopped_typing':
+      case 'user_profile_updated':
+      case 'presence_update':
+      case 'presence_bulk':
+        this.people.onFrame(f);
         return;
-      }
-      case 'user_stopped_typing': {
-        const ch = String(f.channel_id);
-        if (this.typing[ch]) delete this.typing[ch][String(f.user_id)];
-        return;
-      }
-      case 'user_profile_updated': {
-        // only the changed fields are set; "" clears one
-        const id = String(f.user_id);
-        const change = Object.fromEntries(
-          ['display_name', 'avatar_url', 'banner_url', 'custom_status'].filter((k) => typeof f[k] === 'string').map((k) => [k, f[k] || null]),
-        );
-        if (this.users[id]) this.users[id] = { ...this.users[id], ...change };
-        if (this.me?.id === id) this.me = { ...this.me, ...change };
-        return;
-      }
       case 'read_receipt':
         this.unreads.onReceipt(f);
         return;
-      case 'presence_update':
-        this.presence[String(f.user_id)] = String(f.status);
-        return;
-      case 'presence_bulk': {
-        const list = (f.users ?? f.presences ?? []) as { user_id: string; status: string }[];
-        for (const p of list) this.presence[p.user_id] = p.status;
-        return;
-      }
       case 'sender_key_updated':
         await this.secure?.receiveDistribution(String(f.channel_id), String(f.sender_id), String(f.envelope));
         return;
