@@ -173,7 +173,7 @@ export class Messages {
     try {
       if (encryption === 'none') return { text: base64ToUtf8(ciphertext) };
       if (encryption === 'double_ratchet' && sender && secure) {
-        const peer = this.app.dmPeer(channelId)?.id ?? sender;
+        const peer = this.app.spaces.dmPeer(channelId)?.id ?? sender;
         return { text: await secure.openDm(peer, sender, ciphertext) };
       }
       if (encryption === 'sender_key' && sender && secure) {
@@ -192,7 +192,7 @@ export class Messages {
   /** Send: shown at once (pending), sent with a client_id, answered by message_sent. */
   async send(channelId: string, text: string, replyTo: string | null = null, type = 'text', retry = true, threadId: string | null = null): Promise<void> {
     const app = this.app;
-    const channel = app.channel(channelId);
+    const channel = app.spaces.channel(channelId);
     const gateway = app.gateway;
     if (!channel || !app.me || !gateway) return;
     // a window far from the end: the end is loaded first (a send goes after the newest)
@@ -202,7 +202,7 @@ export class Messages {
     let encryption = 'none';
     let senderKeyId: number | null = null;
     if (channel.kind === 'dm') {
-      const peer = app.dmPeer(channelId);
+      const peer = app.spaces.dmPeer(channelId);
       if (!peer || !app.secure) throw new Error('no peer for this DM');
       if (app.keyWarnings[peer.id]) throw new KeyChanged(peer.id, new Uint8Array());
       try {
@@ -262,7 +262,7 @@ export class Messages {
       if ((e as { code?: string }).code === 'e2e_required' && encryption === 'none' && retry) {
         // the channel became end-to-end encrypted since the sidebar was read: read it again, encrypt
         this.byChannel[channelId] = (this.byChannel[channelId] ?? []).filter((m) => m.id !== msg.id);
-        await app.loadSidebar();
+        await app.spaces.load();
         return this.send(channelId, text, replyTo, type, false, threadId);
       }
       this.byChannel[channelId] = update(this.byChannel[channelId] ?? [], msg.id, (m) => ({ ...m, pending: false, failed: (e as Error).message }));
@@ -271,7 +271,7 @@ export class Messages {
 
   /** An attachment: uploaded (encrypted first in E2E conversations), then sent as a file message. */
   async sendFile(channelId: string, file: File): Promise<void> {
-    const channel = this.app.channel(channelId);
+    const channel = this.app.spaces.channel(channelId);
     if (!channel) return;
     const body = await uploadFile(this.app.api, channelId, file, channel.kind === 'dm' || channel.e2e_required);
     await this.send(channelId, JSON.stringify(body), null, 'file');
@@ -283,7 +283,7 @@ export class Messages {
     // reach the server readable (group edits used to go out as plain base64).
     let ciphertext: string;
     if (msg.encryption === 'double_ratchet') {
-      ciphertext = await app.secure!.encryptDm(app.dmPeer(msg.channelId)!.id, text);
+      ciphertext = await app.secure!.encryptDm(app.spaces.dmPeer(msg.channelId)!.id, text);
     } else if (msg.encryption === 'sender_key') {
       if (!app.secure) throw new Error('no encryption keys in this browser');
       const members = await app.people.members(msg.channelId);

@@ -53,7 +53,7 @@ export class Settings {
     const me = app.me?.id ?? '';
     const alert = alertFor(this.prefs, {
       channelId: ch,
-      isDm: app.channel(ch)?.kind === 'dm',
+      isDm: app.spaces.channel(ch)?.kind === 'dm',
       mentioned: (s.mentions ?? []).includes(me),
       fromMe: s.sender_id === me,
       watching: typeof document !== 'undefined' && document.visibilityState === 'visible' && app.current === ch,

@@ -1,21 +1,25 @@
 /**
- * The app's state and what changes it: the signed-in user, the sidebar (communities,
- * groups, channels, DMs, unreads), the open channel's messages, typing and presence, kept
- * current by the gateway. Components read it and call its methods; nothing else talks to
- * the server.
+ * The app's composition root: the session (register, log in, a saved session, log out, the
+ * browser's keys), the gateway's wiring (one frame at a time, in order, the position kept;
+ * each frame handed to the store it is about), the open channel and search. What the app
+ * holds lives in the stores it composes, each given this root for what it needs of the
+ * others: spaces (the sidebar's communities, groups, channels, DMs), messages (per-channel
+ * lists and windows), unreads (counts, the divider, read cursors), people (profiles,
+ * presence, typing, members) and settings (preferences and notifications). Components read
+ * them through `app` and call their methods; nothing else talks to the server.
  */
 import { Api, ApiError, jwtExpiry } from './api';
 import { Gateway, type Frame } from './gateway';
 import { KeyChanged, Secure, adoptKeys, blobStore, prepareKeys } from './secure';
-import { Messages } from './messages.svelte';
 import { forgetPosition, loadPosition, savePosition } from './positions';
-import { Unreads } from './unreads.svelte';
+import { Messages } from './messages.svelte';
 import { People } from './people.svelte';
-import type { Channel, Community, Dm, Group, ServerMessage, Unread, User } from './types';
+import { Settings } from './settings.svelte';
+import { Spaces } from './spaces.svelte';
+import { Unreads } from './unreads.svelte';
+import type { Page, ServerMessage, User } from './types';
 
 type AuthReply = { access_token: string; refresh_token: string; user: User; recovery_code?: string | null };
-import type { Page } from './types';
-import { Settings } from './settings.svelte';
 
 export type { Prefs } from './prefs';
 
@@ -26,12 +30,10 @@ export class ChatState {
   /** Signed in with keys, sidebar and socket set up: a link's channel can open (not before: no keys yet). */
   entered = $state(false);
   connection = $state<'connecting' | 'live' | 'offline'>('offline');
-  communities = $state<Community[]>([]);
-  groups = $state<Record<string, Group[]>>({});
-  myGroups = $state<string[]>([]);
-  channels = $state<Channel[]>([]);
-  dms = $state<Dm[]>([]);
+  /** The channel on screen (its messages are marked read as they arrive while the page is visible). */
   current = $state<string | null>(null);
+  /** Communities, groups, channels and DMs: what the sidebar shows (spaces.svelte.ts). */
+  readonly spaces: Spaces = new Spaces(this);
   /** Per-channel message lists, their windows, and what changes them (messages.svelte.ts). */
   readonly messages: Messages = new Messages(this);
   /** Unread counts, the unread divider, marking read, members' read cursors (unreads.svelte.ts). */
@@ -44,6 +46,7 @@ export class ChatState {
   pollEvents = $state(0);
   /** Bumped on message_pinned / message_unpinned: an open pins panel reloads. */
   pinEvents = $state(0);
+  /** Peers whose identity key changed: nothing is sent to them until the user accepts the new key. */
   keyWarnings = $state<Record<string, boolean>>({});
   recoveryCode = $state<string | null>(null);
   noKeys = $state(false);
@@ -114,9 +117,7 @@ export class ChatState {
     this.me = null;
     this.current = null;
     this.messages.reset();
-    this.communities = [];
-    this.channels = [];
-    this.dms = [];
+    this.spaces.reset();
     this.unreads.reset();
   }
 
@@ -126,7 +127,7 @@ export class ChatState {
     const store = await blobStore();
     this.secure = new Secure(store, user.id, this.api);
     this.noKeys = !(await this.secure.hasKeys());
-    await Promise.all([this.loadSidebar(), this.settings.load()]);
+    await Promise.all([this.spaces.load(), this.settings.load()]);
     this.gateway = new Gateway({
       url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
       token: async () => {
@@ -169,87 +170,6 @@ export class ChatState {
     this.noKeys = false;
   }
 
-  // --- sidebar ----------------------------------------------------------------------------
-
-  private sidebarLoads = 0;
-
-  /** Everything the sidebar shows; of loads that overlap, only the latest one's answers are kept. */
-  async loadSidebar(): Promise<void> {
-    const load = ++this.sidebarLoads;
-    const [communities, myGroups, channels, dms, unread] = await Promise.all([
-      this.api.get<Community[]>('/communities'),
-      this.api.get<Group[]>('/groups'),
-      this.api.get<Channel[]>('/channels'),
-      this.api.get<Page<Dm>>('/dms?limit=100'),
-      this.api.get<Unread[]>('/channels/unread'),
-    ]);
-    const groups = await Promise.all(communities.map((c) => this.api.get<Group[]>(`/communities/${c.id}/groups`)));
-    if (load !== this.sidebarLoads) return;
-    this.communities = communities;
-    this.myGroups = myGroups.map((g) => g.id);
-    this.channels = channels;
-    this.dms = dms.items;
-    for (const dm of dms.items) if (dm.other_user) this.people.users[dm.other_user.id] = dm.other_user;
-    this.unreads.replace(unread);
-    this.groups = Object.fromEntries(communities.map((c, i) => [c.id, groups[i]]));
-  }
-
-  channel(id: string | null): Channel | undefined {
-    if (!id) return undefined;
-    return this.channels.find((c) => c.id === id) ?? this.dms.find((d) => d.channel.id === id)?.channel;
-  }
-
-  dmPeer(channelId: string): User | null {
-    return this.dms.find((d) => d.channel.id === channelId)?.other_user ?? null;
-  }
-
-  /** `open`: public and listed in discovery (anyone may find and join it). */
-  async createCommunity(name: string, open = false): Promise<string> {
-    const { id } = await this.api.post<{ id: string }>('/communities', { name, public: open, discoverable: open });
-    await this.loadSidebar();
-    return id;
-  }
-
-  async createGroup(communityId: string, name: string): Promise<string> {
-    const { id } = await this.api.post<{ id: string }>('/groups', { community_id: communityId, name });
-    await this.loadSidebar();
-    return id;
-  }
-
-  async createChannel(groupId: string, name: string): Promise<string> {
-    const { id } = await this.api.post<{ id: string }>(`/groups/${groupId}/channels`, { name });
-    await this.loadSidebar();
-    return id;
-  }
-
-  async joinGroup(groupId: string): Promise<void> {
-    await this.api.post(`/groups/${groupId}/join`);
-    await this.loadSidebar();
-  }
-
-  async createInvite(communityId: string): Promise<string> {
-    const invite = await this.api.post<{ code: string }>(`/communities/${communityId}/invites`, {});
-    return invite.code;
-  }
-
-  async acceptInvite(code: string): Promise<void> {
-    const joined = await this.api.post<{ community_id: string; group_id: string | null }>(`/community-invites/${encodeURIComponent(code.trim())}/accept`);
-    await this.loadSidebar();
-    // Join the community's public groups at once: its channels show up in the sidebar.
-    for (const g of this.groups[joined.community_id] ?? []) {
-      if (!this.myGroups.includes(g.id) && g.public) await this.api.post(`/groups/${g.id}/join`).catch(() => {});
-    }
-    await this.loadSidebar();
-  }
-
-  async openDm(user: User): Promise<string> {
-    const reply = await this.api.post<{ channel_id: string }>('/dms', { target_user_id: user.id });
-    this.people.users[user.id] = user;
-    await this.loadSidebar();
-    await this.open(reply.channel_id);
-    return reply.channel_id;
-  }
-
   // --- the open channel -------------------------------------------------------------------
 
   async open(channelId: string): Promise<void> {
@@ -278,11 +198,6 @@ export class ChatState {
     }));
     for (const r of [...local, ...remote]) if (r.senderId) void this.people.user(r.senderId);
     return [...remote, ...local];
-  }
-
-  async setE2e(channelId: string): Promise<void> {
-    await this.api.patch(`/channels/${channelId}`, { e2e_required: true });
-    await this.loadSidebar();
   }
 
   /** The user saw the key change: trust the new key (the next send uses it). */
@@ -342,7 +257,7 @@ export class ChatState {
       case 'new_dm_channel':
         // the sidebar's unread counts may or may not include the DM's first message yet
         this.unreads.recountNext(String(f.channel_id ?? (f.channel as { id?: string } | undefined)?.id));
-        await this.loadSidebar();
+        await this.spaces.load();
         return;
       case 'channel_updated':
       case 'channel_deleted':
@@ -351,16 +266,16 @@ export class ChatState {
       case 'community_updated':
       case 'member_kicked':
       case 'member_banned':
-        await this.loadSidebar();
+        await this.spaces.load();
         return;
     }
   }
 
   private async onNewMessage(s: ServerMessage): Promise<void> {
     const ch = s.channel_id;
-    if (!this.channel(ch)) {
+    if (!this.spaces.channel(ch)) {
       this.unreads.recountNext(ch);
-      await this.loadSidebar();
+      await this.spaces.load();
     }
     const me = this.me?.id ?? '';
     if (!(await this.messages.receive(s))) return;
