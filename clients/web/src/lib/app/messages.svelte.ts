@@ -193,8 +193,7 @@ export class Messages {
   async send(channelId: string, text: string, replyTo: string | null = null, type = 'text', retry = true, threadId: string | null = null): Promise<void> {
     const app = this.app;
     const channel = app.spaces.channel(channelId);
-    const gateway = app.gateway;
-    if (!channel || !app.me || !gateway) return;
+    if (!channel || !app.me || !app.gateway) return;
     // a window far from the end: the end is loaded first (a send goes after the newest)
     if (this.moreAfter[channelId]) await this.toEnd(channelId);
     const clientId = crypto.randomUUID();
@@ -243,7 +242,7 @@ export class Messages {
     };
     this.byChannel[channelId] = [...(this.byChannel[channelId] ?? []), msg];
     try {
-      const reply = await gateway.command({
+      const reply = await app.gateway!.command({
         type: 'send_message',
         channel_id: channelId,
         ciphertext,
@@ -302,10 +301,9 @@ export class Messages {
   }
 
   async toggleReaction(msg: Msg, emoji: string): Promise<void> {
-    const me = this.app.me!.id;
-    const mine = msg.reactions.find((r) => r.emoji === emoji)?.user_ids.includes(me);
+    const mine = msg.reactions.find((r) => r.emoji === emoji)?.user_ids.includes(this.app.me!.id);
     await this.app.gateway!.command({ type: mine ? 'remove_reaction' : 'add_reaction', message_id: msg.id, emoji });
-    this.byChannel[msg.channelId] = update(this.byChannel[msg.channelId], msg.id, (m) => ({ ...m, reactions: react(m.reactions, emoji, me, !mine) }));
+    this.byChannel[msg.channelId] = update(this.byChannel[msg.channelId], msg.id, (m) => ({ ...m, reactions: react(m.reactions, emoji, this.app.me!.id, !mine) }));
   }
 
   /** The decrypted messages of E2E conversations held in this page that hold `q` (the server cannot search those). */
