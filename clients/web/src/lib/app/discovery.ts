@@ -28,11 +28,11 @@ export async function discoverGroups(app: ChatState): Promise<Group[]> {
 /** Join a public community, then its public groups (their channels show in the sidebar). */
 export async function joinCommunity(app: ChatState, communityId: string): Promise<void> {
   await app.api.post(`/communities/${communityId}/join`);
-  await app.loadSidebar();
-  for (const g of app.groups[communityId] ?? []) {
-    if (!app.myGroups.includes(g.id) && g.public) await app.api.post(`/groups/${g.id}/join`).catch(() => {});
+  await app.spaces.load();
+  for (const g of app.spaces.groups[communityId] ?? []) {
+    if (!app.spaces.myGroups.includes(g.id) && g.public) await app.api.post(`/groups/${g.id}/join`).catch(() => {});
   }
-  await app.loadSidebar();
+  await app.spaces.load();
 }
 
 export function inviteInfo(app: ChatState, code: string): Promise<InviteInfo> {
@@ -41,6 +41,6 @@ export function inviteInfo(app: ChatState, code: string): Promise<InviteInfo> {
 
 /** The first text channel of a community I can open (where joining lands). */
 export function firstChannel(app: ChatState, communityId: string): string | null {
-  const groups = new Set((app.groups[communityId] ?? []).filter((g) => app.myGroups.includes(g.id)).map((g) => g.id));
-  return app.channels.find((c) => c.kind === 'text' && c.group_id && groups.has(c.group_id))?.id ?? null;
+  const groups = new Set((app.spaces.groups[communityId] ?? []).filter((g) => app.spaces.myGroups.includes(g.id)).map((g) => g.id));
+  return app.spaces.channels.find((c) => c.kind === 'text' && c.group_id && groups.has(c.group_id))?.id ?? null;
 }

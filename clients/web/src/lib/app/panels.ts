@@ -52,7 +52,7 @@ export function replyCount(m: Msg, all: Msg[]): number {
 
 export async function loadThread(app: ChatState, channelId: string, root: string): Promise<Msg[]> {
   const page = await app.api.get<Page<ServerMessage>>(`/channels/${channelId}/threads/${root}?limit=100`);
-  const opened = await Promise.all(page.items.map((s) => app.show(s)));
+  const opened = await Promise.all(page.items.map((s) => app.messages.show(s)));
   return opened.sort(byTime);
 }
 
@@ -65,7 +65,7 @@ export async function loadPins(app: ChatState, channelId: string): Promise<PinVi
       messageId: p.message_id,
       pinnedBy: p.pinned_by,
       pinnedAt: p.pinned_at,
-      msg: p.message ? await app.show(p.message) : null,
+      msg: p.message ? await app.messages.show(p.message) : null,
     })),
   );
 }
@@ -85,7 +85,7 @@ export async function loadHistory(app: ChatState, msg: Msg): Promise<Version[]> 
     h.versions.map(async (v) => ({
       at: v.at,
       editorId: v.editor_id,
-      ...(await app.openText(msg.channelId, msg.senderId, msg.encryption, v.ciphertext)),
+      ...(await app.messages.openText(msg.channelId, msg.senderId, msg.encryption, v.ciphertext)),
     })),
   );
 }
