@@ -29,6 +29,15 @@ export interface Bookmark {
   created_at: string;
 }
 
+/**
+ * Headers that make a panel's read answer as of what this socket has seen: a panel reloads
+ * when a pin or poll event arrives, and another user's vote must be in the answer.
+ */
+function seen(app: ChatState): { headers: Record<string, string> } {
+  const position = app.gateway?.position;
+  return { headers: position ? { 'Chatalot-Min-Position': position } : {} };
+}
+
 const byTime = (a: Msg, b: Msg) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id);
 
 /**
@@ -57,8 +66,11 @@ export async function loadThread(app: ChatState, channelId: string, root: string
 }
 
 export async function loadPins(app: ChatState, channelId: string): Promise<PinView[]> {
-  const pins = await app.api.get<{ message_id: string; pinned_by: string; pinned_at: string; message: ServerMessage | null }[]>(
+  const pins = await app.api.request<{ message_id: string; pinned_by: string; pinned_at: string; message: ServerMessage | null }[]>(
+    'GET',
     `/channels/${channelId}/pins`,
+    undefined,
+    seen(app),
   );
   return Promise.all(
     pins.map(async (p) => ({
@@ -134,7 +146,7 @@ export function shares(poll: Poll): number[] {
 }
 
 export async function loadPolls(app: ChatState, channelId: string): Promise<Poll[]> {
-  const page = await app.api.get<Page<Poll>>(`/channels/${channelId}/polls?limit=50`);
+  const page = await app.api.request<Page<Poll>>('GET', `/channels/${channelId}/polls?limit=50`, undefined, seen(app));
   return page.items;
 }
 
