@@ -82,17 +82,14 @@ async def test_a_group_commits_its_members_and_refuses_only_the_refused(msg: Msg
     assert sorted(text_of(m) for m in page["items"]) == ["a1", "a2", "b1"]
 
 
-async def test_an_unexpected_failure_of_one_member_fails_it_alone(msg: Msg) -> None:
-    """A SQL error aborts the group's transaction for every member: the members then run
-    one by one, and only the failing one fails."""
-    store = msg.client.app.state.services.store
-    group: CommandGroup[uuid.UUID] = CommandGroup(store)
+def _grouped(msg: Msg, before: Any) -> tuple[CommandGroup[uuid.UUID], list[Any]]:
+    """Three members of one group, each sending one message after `before(tx, i)`."""
+    group: CommandGroup[uuid.UUID] = CommandGroup(msg.client.app.state.services.store)
     channel, sender = uuid.uuid4(), uuid.uuid4()
 
-    def sends(fail: bool) -> Any:
+    def sends(i: int) -> Any:
         async def work(tx: CommandTx) -> uuid.UUID:
-            if fail:
-                await tx.execute("SELECT 1 / 0")
+            await before(tx, i)
             mid = uuid7()
             tx.append(message_stream(mid), MessageSent(
                 message_id=mid, channel_id=channel, sender_id=sender, ciphertext=b64("g"),
@@ -102,12 +99,23 @@ async def test_an_unexpected_failure_of_one_member_fails_it_alone(msg: Msg) -> N
 
     async def together() -> list[Any]:
         return await asyncio.gather(*(
-            group.run(Metadata(command="grouped"), _now, sends(i == 1), bytes([i]))
+            group.run(Metadata(command="grouped"), _now, sends(i), bytes([i]))
             for i in range(3)), return_exceptions=True)
 
-    first, failed, third = _call(msg, together)
+    return group, _call(msg, together)
+
+
+async def test_an_unexpected_failure_of_one_member_fails_it_alone(msg: Msg) -> None:
+    """A SQL error aborts the group's transaction for every member: the members then run
+    one by one, and only the failing one fails."""
+    async def before(tx: CommandTx, i: int) -> None:
+        if i == 1:
+            await tx.execute("SELECT 1 / 0")
+
+    group, (first, failed, third) = _grouped(msg, before)
     assert isinstance(failed, psycopg.errors.DivisionByZero)
     assert group.sizes == {3: 1} and group.groups == 0
+    store = msg.client.app.state.services.store
     for mid, position in (first, third):
         [event] = await store.read_stream(message_stream(mid))
         assert event.position.encode() == position
@@ -118,29 +126,14 @@ async def test_a_killed_connection_fails_the_group_without_running_it_again(
     """The backend dies under the group (its COMMIT could have been the lost reply): no
     member runs a second time, which could send a message twice; each fails, as a
     command alone would (503)."""
-    store = msg.client.app.state.services.store
-    group: CommandGroup[uuid.UUID] = CommandGroup(store)
-    channel, sender = uuid.uuid4(), uuid.uuid4()
     calls: list[int] = []
 
-    def sends(i: int) -> Any:
-        async def work(tx: CommandTx) -> uuid.UUID:
-            calls.append(i)
-            if i == 2:
-                await tx.execute("SELECT pg_terminate_backend(pg_backend_pid())")
-            mid = uuid7()
-            tx.append(message_stream(mid), MessageSent(
-                message_id=mid, channel_id=channel, sender_id=sender, ciphertext=b64("k"),
-                nonce="", encryption="none", message_type="text"), expected=NO_STREAM)
-            return mid
-        return work
+    async def before(tx: CommandTx, i: int) -> None:
+        calls.append(i)
+        if i == 2:
+            await tx.execute("SELECT pg_terminate_backend(pg_backend_pid())")
 
-    async def together() -> list[Any]:
-        return await asyncio.gather(*(
-            group.run(Metadata(command="grouped"), _now, sends(i), bytes([i]))
-            for i in range(3)), return_exceptions=True)
-
-    outcomes = _call(msg, together)
+    group, outcomes = _grouped(msg, before)
     assert group.sizes == {3: 1}
     assert sorted(calls) == [0, 1, 2]  # each member's work ran once, in the group
     assert all(isinstance(o, psycopg.OperationalError) for o in outcomes), outcomes
