@@ -21,8 +21,9 @@ from projections.projector import VIEWS_SCHEMA, Projector, schema_name
 Conn = psycopg.AsyncConnection[Any]
 
 CHANNEL = "projections"
-"""NOTIFY channel: `advance <name> <position>`, `flip <name>`, `reset <name>`,
-`rebuild <name>`. Wake-ups only; the tables are the truth."""
+"""NOTIFY channel: `advance <name> <position>` (several such lines to a payload, one per
+projector), `flip <name>`, `reset <name>`, `rebuild <name>`. Wake-ups only; the tables are
+the truth."""
 
 _BUILD_COLUMNS = (
     "build, name, version, state, epoch, transaction_id, sequence, events_done, created_at,"

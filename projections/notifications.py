@@ -28,6 +28,29 @@ GATHER = 0.002
 waits that long more)."""
 
 
+PAYLOAD_BYTES = 7000
+"""At most this much of `advance` lines per NOTIFY (PostgreSQL's limit is 8000 bytes)."""
+
+
+def advance_messages(advances: dict[str, Position]) -> list[str]:
+    """The advances as few NOTIFY payloads: one `advance <name> <position>` line each,
+    lines joined by newlines. One commit moves some twenty projectors; one notification
+    instead of twenty is what every listening process (two per node) then has to read."""
+    messages: list[str] = []
+    lines: list[str] = []
+    size = 0
+    for name, pos in advances.items():
+        line = f"advance {name} {pos.encode()}"
+        if lines and size + len(line) + 1 > PAYLOAD_BYTES:
+            messages.append("\n".join(lines))
+            lines, size = [], 0
+        lines.append(line)
+        size += len(line) + 1
+    if lines:
+        messages.append("\n".join(lines))
+    return messages
+
+
 class Notifier:
     """Announces checkpoint advances after commit, at most one round trip in flight."""
 
@@ -63,7 +86,7 @@ class Notifier:
             await asyncio.sleep(GATHER)
             self._wanted.clear()
             pending, self._pending = self._pending, {}
-            messages = [f"advance {name} {pos.encode()}" for name, pos in pending.items()]
+            messages = advance_messages(pending)
             try:
                 if self._conn is None or self._conn.closed:
                     self._conn = await psycopg.AsyncConnection.connect(

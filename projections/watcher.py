@@ -98,6 +98,10 @@ class ProjectionWatcher:
     # -- keeping up with other processes -----------------------------------------------------
 
     def _on_message(self, payload: str) -> None:
+        for line in payload.split("\n"):  # advances come several to a payload
+            self._on_line(line)
+
+    def _on_line(self, payload: str) -> None:
         kind, _, rest = payload.partition(" ")
         if kind == "advance":
             name, _, text = rest.partition(" ")

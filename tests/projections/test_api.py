@@ -230,3 +230,40 @@ async def test_waiters_in_another_process_are_woken_by_notify(store, database_ur
     finally:
         await runner.close()
         await watcher.close()
+
+
+async def test_one_notification_carries_every_projector_a_commit_moved(store, database_url):
+    """Two projectors advance together: the other process hears both from one payload
+    (one notification read per listener, not one per projector) and moves both."""
+    from projections import ProjectionWatcher
+    from projections.notifications import Notifier
+
+    watcher = ProjectionWatcher(store.pool, refresh_interval=60.0)
+    heard: list[str] = []
+    on_message = watcher._on_message
+    watcher._listener._on_message = lambda p: (heard.append(p), on_message(p))
+    await watcher.start()
+    await watcher._listener.connected.wait()
+    notifier = Notifier(store.conninfo, {})
+    notifier.start()
+    try:
+        at = Position(store.epoch, 10**9, 1)
+        notifier.advance("ledger", at)
+        notifier.advance("tally", at)
+        assert await watcher.wait_for(["ledger", "tally"], at, 5.0)
+        assert heard == [f"advance ledger {at.encode()}\nadvance tally {at.encode()}"]
+    finally:
+        await notifier.close()
+        await watcher.close()
+
+
+def test_advances_are_split_under_the_notify_payload_limit():
+    from projections.notifications import PAYLOAD_BYTES, advance_messages
+
+    advances = {f"projector_{i:03}": Position(1, 10_000 + i, i) for i in range(300)}
+    messages = advance_messages(advances)
+    assert len(messages) > 1
+    assert all(len(m.encode()) <= PAYLOAD_BYTES for m in messages)
+    lines = [line for m in messages for line in m.split("\n")]
+    assert lines == [f"advance {n} {p.encode()}" for n, p in advances.items()]
+    assert advance_messages({}) == []
