@@ -117,7 +117,8 @@ async def test_an_unexpected_failure_of_one_member_fails_it_alone(msg: Msg) -> N
     assert group.sizes == {3: 1} and group.groups == 0
     store = msg.client.app.state.services.store
     for mid, position in (first, third):
-        [event] = await store.read_stream(message_stream(mid))
+        # on the app's loop, where its pool lives
+        [event] = _call(msg, lambda mid=mid: store.read_stream(message_stream(mid)))
         assert event.position.encode() == position
 
 
