@@ -19,14 +19,13 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
-    import uvicorn
 
     from chatalot.auth.jwt_keys import ensure_jwt_keys
     from chatalot.auth.totp import load_totp_key
     from chatalot.bootstrap import create_app
     from chatalot.cli.database import resolve_database
     from chatalot.cli.projections import check_projectors
-    from chatalot.cli.server import server_config
+    from chatalot.cli.server import ChatalotServer, server_config
 
     # Every key is read (or created) and every read model checked before anything starts:
     # a bad one is one line here, not a traceback from the application's start-up.
@@ -38,7 +37,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     with resolve_database(settings) as database_url:
         app = create_app(settings, database_url)
-        uvicorn.Server(server_config(settings, app, log_level=args.log_level)).run()
+        ChatalotServer(server_config(settings, app, log_level=args.log_level)).run()
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> None:

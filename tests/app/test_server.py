@@ -86,3 +86,44 @@ def test_request_heads_are_capped_by_our_setting(port: int) -> None:
     status, headers, body = exchange(port, huge)
     assert_our_error(status, headers, body)
     assert "8192 bytes" in json.loads(body)["error"]
+
+
+FREEZE_PROBE = """
+import gc, socket, sys, threading, time
+from chatalot.cli.server import ChatalotServer, server_config
+from chatalot.config import Settings
+from tests.app.test_server import hello
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    free = s.getsockname()[1]
+settings = Settings(port=free, public_url="https://chat.example")
+server = ChatalotServer(server_config(settings, hello, log_level="critical"))
+before = gc.get_freeze_count()
+thread = threading.Thread(target=server.run, daemon=True)
+thread.start()
+deadline = time.monotonic() + 20
+while not server.started and time.monotonic() < deadline:
+    time.sleep(0.02)
+deadline = time.monotonic() + 5  # `started` is set just before the freeze
+while not gc.get_freeze_count() and time.monotonic() < deadline:
+    time.sleep(0.02)
+print(server.started, before, gc.get_freeze_count())
+server.should_exit = True
+thread.join(timeout=10)
+"""
+
+
+def test_the_server_freezes_what_its_start_up_left_alive() -> None:
+    """`chatalot serve`'s heap after start-up goes to the collector's permanent generation
+    (its full collections paused the event loop for up to 118 ms): checked in a process of
+    its own, since freezing is for the whole process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", FREEZE_PROBE], cwd=root, capture_output=True,
+                         text=True, timeout=60, check=True).stdout.split()
+    started, before, after = out[0] == "True", int(out[1]), int(out[2])
+    assert started and before == 0
+    assert after > 10_000  # modules, classes, functions: all of them, not a few
