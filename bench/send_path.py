@@ -13,11 +13,13 @@ CHATALOT_BENCH_PORT picks the server's port.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,33 +64,45 @@ def _log_file(pg_dir: Path) -> Path:
     return log
 
 
-async def statements_per_send(http: httpx.AsyncClient, admin: str, pg_dir: Path,
-                              user: Any, channel: str) -> float:
-    for _ in range(50):  # warm up: caches, prepared statements, pool connections
-        await ok(http.post(f"/api/channels/{channel}/messages", headers=auth(user),
-                           json={"ciphertext": b64("warm"), "encryption": "none"}), 201)
-    await asyncio.sleep(1.5)  # every projector saved its checkpoint, the log is quiet
+@contextlib.asynccontextmanager
+async def _statements_logged(admin: str, pg_dir: Path) -> AsyncIterator[Callable[[], str]]:
+    """PostgreSQL logs every statement inside the block; the callable returns what it
+    logged so far (call it after the block, once the late checkpoints are in)."""
     log = _log_file(pg_dir)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("ALTER SYSTEM SET log_statement = 'all'")
         conn.execute("SELECT pg_reload_conf()")
     await asyncio.sleep(0.5)
     before = log.stat().st_size
-    last = ""
-    for _ in range(COUNTED):
-        r = await ok(http.post(f"/api/channels/{channel}/messages", headers=auth(user),
-                               json={"ciphertext": b64("counted"), "encryption": "none"}),
-                     201)
-        last = r["position"]
-        await ok(http.get(f"/api/channels/{channel}/messages", params={"limit": 1},
-                          headers={**auth(user), "Chatalot-Min-Position": last}))
-    await asyncio.sleep(1.5)  # the checkpoints saved late are counted too
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("ALTER SYSTEM RESET log_statement")
-        conn.execute("SELECT pg_reload_conf()")
-    with log.open("rb") as f:
-        f.seek(before)
-        text = f.read().decode(errors="replace")
+
+    def logged() -> str:
+        with log.open("rb") as f:
+            f.seek(before)
+            return f.read().decode(errors="replace")
+
+    try:
+        yield logged
+        await asyncio.sleep(1.5)  # the checkpoints saved late are counted too
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM RESET log_statement")
+            conn.execute("SELECT pg_reload_conf()")
+
+
+async def statements_per_send(http: httpx.AsyncClient, admin: str, pg_dir: Path,
+                              user: Any, channel: str) -> float:
+    for _ in range(50):  # warm up: caches, prepared statements, pool connections
+        await ok(http.post(f"/api/channels/{channel}/messages", headers=auth(user),
+                           json={"ciphertext": b64("warm"), "encryption": "none"}), 201)
+    await asyncio.sleep(1.5)  # every projector saved its checkpoint, the log is quiet
+    async with _statements_logged(admin, pg_dir) as logged:
+        for _ in range(COUNTED):
+            r = await ok(http.post(f"/api/channels/{channel}/messages", headers=auth(user),
+                                   json={"ciphertext": b64("counted"),
+                                         "encryption": "none"}), 201)
+            await ok(http.get(f"/api/channels/{channel}/messages", params={"limit": 1},
+                              headers={**auth(user), "Chatalot-Min-Position": r["position"]}))
+    text = logged()
     counted = [m.group(0) for m in _STATEMENT.finditer(text)]
     _show_shapes(text, COUNTED)
     # the history read (one per send) and the ALTER SYSTEM are not the send's
@@ -100,12 +114,6 @@ async def statements_per_concurrent_send(http: httpx.AsyncClient, admin: str, pg
     """The same count while 16 senders send COUNTED_EACH messages each at once (group
     commit and projector batches share statements between sends), the last one then
     read once at its position."""
-    log = _log_file(pg_dir)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("ALTER SYSTEM SET log_statement = 'all'")
-        conn.execute("SELECT pg_reload_conf()")
-    await asyncio.sleep(0.5)
-    before = log.stat().st_size
     body = {"ciphertext": b64("counted"), "encryption": "none"}
     senders = [LeanSender(str(http.base_url), f"/api/channels/{channel}/messages",
                           u["access_token"], body) for u in users]
@@ -118,21 +126,16 @@ async def statements_per_concurrent_send(http: httpx.AsyncClient, admin: str, pg
                 raise RuntimeError(reply.decode(errors="replace"))
             positions.append(msgspec.json.decode(reply)["position"])
 
-    try:
-        await asyncio.gather(*(sender(s) for s in senders))
-    finally:
-        for s in senders:
-            await s.close()
-    last = max(positions, key=Position.parse)
-    await ok(http.get(f"/api/channels/{channel}/messages", params={"limit": 1},
-                      headers={**auth(users[0]), "Chatalot-Min-Position": last}))
-    await asyncio.sleep(1.5)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("ALTER SYSTEM RESET log_statement")
-        conn.execute("SELECT pg_reload_conf()")
-    with log.open("rb") as f:
-        f.seek(before)
-        text = f.read().decode(errors="replace")
+    async with _statements_logged(admin, pg_dir) as logged:
+        try:
+            await asyncio.gather(*(sender(s) for s in senders))
+        finally:
+            for s in senders:
+                await s.close()
+        last = max(positions, key=Position.parse)
+        await ok(http.get(f"/api/channels/{channel}/messages", params={"limit": 1},
+                          headers={**auth(users[0]), "Chatalot-Min-Position": last}))
+    text = logged()
     _show_shapes(text, len(positions))
     return len(_STATEMENT.findall(text)) / len(positions)
 
