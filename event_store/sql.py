@@ -10,8 +10,8 @@ from __future__ import annotations
 
 # Every row carries `hash`, the link of its stream's chain (migration 0011: event_link over
 # the previous link, its ids, type, metadata, time and event_data_hash(data)), computed in
-# the append statement from the head it reads: inline for one event, by event_chain
-# (migration 0040) for a batch. A new stream (NO_STREAM) starts from no link and reads no
+# the append statement from the head it reads: inline for one event, by event_links
+# (migration 0043) for a batch. A new stream (NO_STREAM) starts from no link and reads no
 # head: if the stream exists, version 1 is taken and the append conflicts anyway.
 _IN = (
     "INSERT INTO events (epoch, stream_id, version, event_id, type, schema_version, data,"
@@ -52,28 +52,26 @@ _ONE = """SELECT m.epoch, %(stream)s, v.version, b.id, b.type, b.schema, b.data,
         OFFSET 0) b,  -- a fence: the data's hash is computed once, not once per use
        (SELECT ({base})::bigint + 1 AS version) v, event_store_meta m"""
 
-# A batch, in two passes over its JSON array and no join: the first computes each row's
-# data hash and link input (the versions follow the head's; the time's text once, all share
-# now()) and chains the inputs in one call, event_chain (migration 0040: sha256(previous
-# link || input), as event_link does); the second reads the rows again zipped with the
-# hashes (ROWS FROM: the i-th row with the i-th hash), in order (WITH ORDINALITY: no sort).
-# Before, a recursive CTE chained the inputs and its rows were joined back to the batch's:
-# two sorts and a merge join; with the time's text per row, a sixth of the chain's server
-# CPU for a batch of 100 (docs/log.md, figures).
-_CHAIN = """links AS MATERIALIZED (
-    SELECT array_agg(d.dh ORDER BY b.ord) AS dhs,
-           event_chain({prev}, array_agg(event_link_fields(
-               b.id, %(stream)s, ({base})::bigint + b.ord, b.type, b.meta,
-               (SELECT event_recorded_us(now())), d.dh) ORDER BY b.ord)) AS hashes
-      FROM ROWS FROM ({recordset}) WITH ORDINALITY AS b(id, type, schema, data, meta, ord),
-           LATERAL (SELECT event_data_hash(b.data) AS dh OFFSET 0) d  -- once per row
+# A batch reads its JSON array once: `batch` holds each row with its data hash and its link
+# input (the versions follow the head's; the time's text once: all share now()); `links`
+# chains the inputs in one call, event_links (migration 0043: sha256(previous link || input),
+# as event_link does, the links end to end, 32 bytes each), and each row takes its own link
+# with substring. Before, the links came back as an array and the JSON array was read a
+# second time, zipped with them (ROWS FROM ..., unnest); before that, a recursive CTE was
+# merge-joined back to the rows (docs/log.md, figures).
+_BATCH = """batch AS MATERIALIZED (
+    SELECT r.id, r.type, r.schema, r.data, r.meta, r.ord, d.dh,
+           event_link_fields(r.id, %(stream)s, ({base})::bigint + r.ord, r.type, r.meta,
+                             (SELECT event_recorded_us(now())), d.dh) AS input
+      FROM ROWS FROM ({recordset}) WITH ORDINALITY AS r(id, type, schema, data, meta, ord),
+           LATERAL (SELECT event_data_hash(r.data) AS dh OFFSET 0) d  -- once per row
+),
+links AS MATERIALIZED (
+    SELECT event_links({prev}, array_agg(input ORDER BY ord)) AS hashes FROM batch
 )"""
-_ROWS = """ROWS FROM ({recordset}, unnest((SELECT dhs FROM links)),
-                 unnest((SELECT hashes FROM links)))
-       WITH ORDINALITY AS b(id, type, schema, data, meta, dh, hash, ord)"""
 _MANY = """SELECT m.epoch, %(stream)s, ({base})::bigint + b.ord, b.id, b.type, b.schema, b.data,
-       b.meta, now(), b.dh, b.hash
-  FROM {rows}, event_store_meta m"""
+       b.meta, now(), b.dh, substring((SELECT hashes FROM links) FROM b.ord::int * 32 - 31 FOR 32)
+  FROM batch b, event_store_meta m"""
 
 
 def _with(*ctes: str) -> str:
@@ -91,8 +89,8 @@ def append_statement(mode: str, *, batch: bool = False) -> str:
     ctes = [] if mode == "no_stream" else [_HEAD]
     guard = f"WHERE {_HEAD_VERSION} = %(expected)s" if mode == "exact" else ""
     if batch:
-        ctes.append(_CHAIN)
-        rows, order = _MANY.replace("{rows}", _ROWS), "ORDER BY b.ord"
+        ctes.append(_BATCH)
+        rows, order = _MANY, "ORDER BY b.ord"
     else:
         rows, order = _ONE, ""
     text = f"{_IN}\n{_with(*ctes)}\n{rows}\n{guard}\n{order}\n{_RETURNING}"
@@ -107,25 +105,22 @@ ON CONFLICT DO NOTHING
 {_RETURNING}
 """
 
-_MANY_IN_TX = _MANY.replace("{rows}", "b")  # b: the rows, read by both INSERTs below
-
 # A batch of several events inside a transaction, whole or not at all, in one statement:
 # only its first row may meet a concurrent append (versions are dense, so another writer
 # reaches the batch's later versions only through its first), and the rest go in only if
 # the first did. Ids already in the log stop the whole batch (a re-append, judged after).
-_APPEND_BATCH_IN_TX = f"""{_with(_HEAD_IN_TX, _CHAIN)},
-b AS MATERIALIZED (SELECT * FROM {_ROWS}),
+_APPEND_BATCH_IN_TX = f"""{_with(_HEAD_IN_TX, _BATCH)},
 first AS (
     {_IN}
-    {_MANY_IN_TX}
+    {_MANY}
      WHERE b.ord = 1 AND {_NOT_YOUNGER}{{guard}}
-       AND NOT EXISTS (SELECT 1 FROM events e JOIN b used ON e.event_id = used.id)
+       AND NOT EXISTS (SELECT 1 FROM events e JOIN batch used ON e.event_id = used.id)
     ON CONFLICT DO NOTHING
     {_RETURNING}
 ),
 rest AS (
     {_IN}
-    {_MANY_IN_TX}
+    {_MANY}
      WHERE b.ord > 1 AND EXISTS (SELECT 1 FROM first)
      ORDER BY b.ord
     ON CONFLICT DO NOTHING

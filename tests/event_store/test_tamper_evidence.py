@@ -90,7 +90,7 @@ async def test_writers_racing_on_one_stream_keep_its_chain(store: EventStore) ->
 
 
 async def test_a_batch_is_linked_as_event_link_links_each_event(store: EventStore) -> None:
-    """A batch's links come from one event_chain call (migration 0040): they must be the
+    """A batch's links come from one event_links call (migration 0043): they must be the
     links event_link gives each row in turn, in every append mode and after a head."""
     meta = Metadata(actor_id="a\n\"b\"", command="x")
     await store.append("delta", [NewEvent(Noted(4, n, "é\u2028")) for n in (1, 2, 3)], 0)
@@ -111,6 +111,13 @@ async def test_a_batch_is_linked_as_event_link_links_each_event(store: EventStor
             "SELECT event_chain(NULL, '{}'), event_chain('\\x00', ARRAY['\\x01'::bytea, '\\x02'])"
             " = ARRAY[sha256('\\x0001'), sha256(sha256('\\x0001') || '\\x02'::bytea)]")
         assert await cur.fetchone() == ([], True)
+        cur = await conn.execute(  # the same links end to end, from no link too
+            "SELECT event_links(NULL, '{}'), event_links(NULL, NULL),"
+            "       event_links('\\x00', ARRAY['\\x01'::bytea, '\\x02'])"
+            "       = (SELECT string_agg(l, '' ORDER BY i) FROM unnest(event_chain('\\x00',"
+            "          ARRAY['\\x01'::bytea, '\\x02'])) WITH ORDINALITY AS u(l, i)),"
+            "       event_links(NULL, ARRAY['\\x01'::bytea]) = sha256('\\x01')")
+        assert await cur.fetchone() == (b"", b"", True, True)
 
 
 @pytest.mark.parametrize(("edit", "stream", "version", "problem"), [
