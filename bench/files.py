@@ -26,6 +26,12 @@ channel through HTTP, then measures:
   receiver that reads it into one reused buffer and discards it (no HTTP, no hashing, no
   write), measured between the transfers beside the copy. An upload moves the bytes
   this way and then hashes and writes them, so its ratio cannot exceed this one.
+- upload_floor_mib_per_sec (no target): the floor under any upload on this machine: the
+  same transfer to a plain receiver that does only what every upload must do with each
+  byte (read it into one reused buffer, SHA-256 it in one stream, write it to a new file
+  in the data directory; no HTTP, no multipart, no database), beside the same copy.
+- sha256_mib_per_sec (no target): hashlib's SHA-256 of the file in memory, one stream in
+  1 MiB updates, the best of five: an upload cannot be answered faster than its hash.
 - upload_pipeline_without_http_mib_per_sec (no target): the same upload's own work
   without HTTP (multipart parse, SHA-256, staged write, placing), fed in 64 KiB chunks as
   uvicorn hands them over: what the HTTP stack costs shows in the difference.
@@ -275,6 +281,56 @@ def discarding_receiver() -> Iterator[int]:
         thread.join(5)
 
 
+@contextlib.contextmanager
+def storing_receiver(target_dir: Path) -> Iterator[int]:
+    """What any upload server must do with each byte, and nothing else: a plain TCP receiver
+    on a free loopback port that reads each connection into one reused 1 MiB buffer,
+    hashes it (SHA-256, one stream: the content address and the blocked-hash check need it
+    before the upload is answered) and writes it to a new file, then answers b"ok"."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    buffer = memoryview(bytearray(MIB))
+    counter = iter(range(1_000_000))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            target = target_dir / f"floor-{next(counter)}"
+            with conn, open(target, "wb", buffering=0) as out:
+                digest = hashlib.sha256()
+                while size := conn.recv_into(buffer):
+                    digest.update(buffer[:size])
+                    out.write(buffer[:size])
+                digest.hexdigest()
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"ok")
+            target.unlink()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        thread.join(5)
+
+
+def sha256_rate(source: Path, runs: int) -> float:
+    """SHA-256 of the file in memory, one stream in 1 MiB updates (hashlib, as the server
+    hashes an upload), in MiB/s: the best of `runs`."""
+    data = memoryview(source.read_bytes())
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        digest = hashlib.sha256()
+        for offset in range(0, len(data), MIB):
+            digest.update(data[offset:offset + MIB])
+        best = min(best, time.perf_counter() - start)
+    return len(data) / MIB / best
+
+
 def loopback_rate(port: int, source: Path) -> float:
     """One loopback TCP transfer of the file (sendfile, as the native-like client sends
     it) to the discarding receiver, in MiB/s."""
@@ -356,7 +412,8 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
                          CHATALOT_ARGON2_MEMORY_KIB="8192", CHATALOT_ARGON2_TIME_COST="1")
         with server(env) as proc, httpx.Client(base_url=f"http://127.0.0.1:{PORT}",
                                                timeout=120) as client, \
-                discarding_receiver() as floor_port:
+                discarding_receiver() as floor_port, \
+                storing_receiver(data_dir) as upload_floor_port:
             auth, channel = setup(client)
             sources = []
             for i in range(runs):
@@ -372,6 +429,7 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
             stored: dict[str, list[dict[str, Any]]] = {"raw": [], "httpx": []}
             copies: list[float] = []
             floors: list[float] = []
+            upload_floors: list[float] = []
             for i, path in enumerate(sources):
                 for kind in ("raw", "httpx"):
                     make_file(path, size, seed=100 + 2 * i + (kind == "httpx"))
@@ -382,6 +440,7 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
                         time.perf_counter() - start)
                     copies.append(copy_rate(path, data_dir, 1))
                     floors.append(loopback_rate(floor_port, path))
+                    upload_floors.append(loopback_rate(upload_floor_port, path))
             for raw_meta, httpx_meta in zip(stored["raw"], stored["httpx"], strict=True):
                 start = time.perf_counter()
                 assert raw_download(PORT, auth, raw_meta["id"]) == size
@@ -409,6 +468,13 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
             results.append(ratio_result("loopback_socket_mib_per_sec",
                                         sorted(floors)[len(floors) // 2], "MiB/s", baseline,
                                         copy, None))
+            # without a target: what an upload cannot avoid here (read, hash, write: no
+            # HTTP), and its single-stream SHA-256 alone, beside the same copy
+            results.append(ratio_result("upload_floor_mib_per_sec",
+                                        sorted(upload_floors)[len(upload_floors) // 2],
+                                        "MiB/s", baseline, copy, None))
+            results.append(ratio_result("sha256_mib_per_sec", sha256_rate(sources[0], 5),
+                                        "MiB/s", baseline, copy, None))
             # without a target: where the upload's time goes (our path vs the HTTP stack)
             pipeline = await pipeline_rate(sources[0], Path(tmp) / "pipeline", runs)
             result = ratio_result("upload_pipeline_without_http_mib_per_sec", pipeline,
