@@ -13,15 +13,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from chatalot.accounts import contracts as c
 from chatalot.contracts import iso
 from chatalot.domain.accounts.validation import check_no_nul
 from chatalot.domain.errors import DomainError, bad_request, not_found
+from chatalot.read_rows import read_rows
 from projections.projector import read_model
 
 USER_SEARCH_LIMIT = 20
@@ -54,18 +53,6 @@ def _like(q: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-async def _all(pool: AsyncConnectionPool[Any], query: sql.Composable, params: Any
-               ) -> list[dict[str, Any]]:
-    try:
-        async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query, params)
-            rows: list[dict[str, Any]] = await cur.fetchall()
-            return rows
-    except psycopg.errors.UndefinedTable:
-        # a first start: the projector has not created its tables yet
-        raise DomainError("projection_lag", "the read models are still being built") from None
-
-
 async def _keyset_page(pool: AsyncConnectionPool[Any], model: str, key: str,
                        conditions: list[sql.Composable], params: list[Any],
                        cursor: str | None, limit: int | None
@@ -76,7 +63,7 @@ async def _keyset_page(pool: AsyncConnectionPool[Any], model: str, key: str,
     if after is not None:
         conditions = [*conditions, sql.SQL("{} > %s").format(sql.Identifier(key))]
         params = [*params, after]
-    rows = await _all(pool, sql.SQL("SELECT * FROM {} WHERE {} ORDER BY {} LIMIT %s").format(
+    rows = await read_rows(pool, sql.SQL("SELECT * FROM {} WHERE {} ORDER BY {} LIMIT %s").format(
         read_model(model), sql.SQL(" AND ").join(conditions), sql.Identifier(key)),
         [*params, size + 1])
     if len(rows) <= size:
@@ -116,7 +103,7 @@ def visible_to(viewer_id: uuid.UUID, is_staff: bool) -> tuple[sql.Composable, li
 
 
 async def me(pool: AsyncConnectionPool[Any], user_id: uuid.UUID) -> c.Me:
-    rows = await _all(pool, sql.SQL("SELECT * FROM {} u WHERE user_id = %s AND NOT deleted")
+    rows = await read_rows(pool, sql.SQL("SELECT * FROM {} u WHERE user_id = %s AND NOT deleted")
                       .format(read_model("users")), (user_id,))
     if not rows:
         raise DomainError("not_found", "not in the user directory yet; retry with "
@@ -133,7 +120,7 @@ async def me(pool: AsyncConnectionPool[Any], user_id: uuid.UUID) -> c.Me:
 async def get_user(pool: AsyncConnectionPool[Any], viewer_id: uuid.UUID, is_staff: bool,
                    user_id: uuid.UUID) -> c.UserPublic:
     where, params = visible_to(viewer_id, is_staff)
-    rows = await _all(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT * FROM {} u WHERE u.user_id = %s AND NOT u.deleted AND ({})").format(
         read_model("users"), where), [user_id, *params])
     if not rows:
@@ -148,7 +135,7 @@ async def search_users(pool: AsyncConnectionPool[Any], viewer_id: uuid.UUID, is_
         raise bad_request("search query must be 2-64 characters")
     check_no_nul(q, "q")
     where, params = visible_to(viewer_id, is_staff)
-    rows = await _all(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT * FROM {} u WHERE NOT u.deleted AND u.suspended_at IS NULL AND ({})"
         " AND (u.username_lower LIKE %s OR lower(u.display_name) LIKE %s)"
         " ORDER BY (u.username_lower = %s) DESC, u.username_lower, u.user_id LIMIT %s").format(
@@ -158,7 +145,7 @@ async def search_users(pool: AsyncConnectionPool[Any], viewer_id: uuid.UUID, is_
 
 
 async def blocked(pool: AsyncConnectionPool[Any], user_id: uuid.UUID) -> list[c.BlockedUser]:
-    rows = await _all(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT b.blocked_user_id, b.blocked_at, u.username, u.display_name FROM {} b"
         " JOIN {} u ON u.user_id = b.blocked_user_id WHERE b.user_id = %s"
         " ORDER BY b.blocked_at DESC, b.blocked_user_id DESC LIMIT 1000").format(
@@ -170,14 +157,14 @@ async def blocked(pool: AsyncConnectionPool[Any], user_id: uuid.UUID) -> list[c.
 
 async def preferences(pool: AsyncConnectionPool[Any], user_id: uuid.UUID
                       ) -> dict[str, object]:
-    rows = await _all(pool, sql.SQL("SELECT preferences FROM {} WHERE user_id = %s").format(
+    rows = await read_rows(pool, sql.SQL("SELECT preferences FROM {} WHERE user_id = %s").format(
         read_model("user_preferences")), (user_id,))
     return rows[0]["preferences"] if rows else {}
 
 
 async def sessions(pool: AsyncConnectionPool[Any], user_id: uuid.UUID,
                    current: uuid.UUID, now: datetime) -> list[c.Session]:
-    rows = await _all(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT * FROM {} WHERE user_id = %s AND revoked_at IS NULL AND expires_at > %s"
         " ORDER BY last_used_at DESC, session_id DESC LIMIT 1000").format(
             read_model("sessions")),
@@ -191,7 +178,7 @@ async def sessions(pool: AsyncConnectionPool[Any], user_id: uuid.UUID,
 
 async def backup_codes(pool: AsyncConnectionPool[Any], user_id: uuid.UUID
                        ) -> c.BackupCodesStatus:
-    rows = await _all(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT totp_enabled, backup_codes_remaining FROM {} WHERE user_id = %s").format(
         read_model("users")), (user_id,))
     if not rows:
@@ -228,7 +215,7 @@ async def admin_users(pool: AsyncConnectionPool[Any], q: str | None, cursor: str
 
 
 async def invites(pool: AsyncConnectionPool[Any]) -> list[c.RegistrationInvite]:
-    rows = await _all(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT * FROM {} ORDER BY created_at DESC, invite_id DESC LIMIT 1000").format(
         read_model("registration_invites")), ())
     return [c.RegistrationInvite(

@@ -7,15 +7,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from chatalot.announcements import contracts as c
 from chatalot.contracts import iso
-from chatalot.domain.errors import DomainError
 from chatalot.domain.streams import announcement_stream
+from chatalot.read_rows import read_rows
 from event_store import EventStore, Position
 from projections.projector import read_model
 
@@ -31,21 +29,10 @@ def _item(r: dict[str, Any]) -> c.Announcement:
         position=Position(r["epoch"], r["transaction_id"], r["sequence"]).encode())
 
 
-async def _rows(pool: AsyncConnectionPool[Any], query: sql.Composable, params: Any = ()
-                ) -> list[dict[str, Any]]:
-    try:
-        async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query, params)
-            rows: list[dict[str, Any]] = await cur.fetchall()
-            return rows
-    except psycopg.errors.UndefinedTable:
-        raise DomainError("projection_lag", "the read models are still being built") from None
-
-
 async def undismissed(pool: AsyncConnectionPool[Any], user_id: uuid.UUID
                       ) -> list[c.Announcement]:
     """The caller's: every announcement they have not dismissed."""
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         _COLUMNS + " FROM {a} a WHERE NOT EXISTS (SELECT 1 FROM {d} d WHERE d.user_id = %s"
         " AND d.announcement_id = a.announcement_id)" + _NEWEST_FIRST).format(
         a=read_model("announcements"), d=read_model("announcement_dismissals")), (user_id,))
@@ -54,7 +41,7 @@ async def undismissed(pool: AsyncConnectionPool[Any], user_id: uuid.UUID
 
 async def everything(pool: AsyncConnectionPool[Any]) -> list[c.Announcement]:
     """Every announcement, for staff (created_by says who published it)."""
-    rows = await _rows(pool, sql.SQL(_COLUMNS + " FROM {a} a" + _NEWEST_FIRST).format(
+    rows = await read_rows(pool, sql.SQL(_COLUMNS + " FROM {a} a" + _NEWEST_FIRST).format(
         a=read_model("announcements")))
     return [_item(r) for r in rows]
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from chatalot.contracts import iso
-from chatalot.domain.errors import DomainError
 from chatalot.domain.keys import rules
 from chatalot.domain.spaces.permissions import require_read
 from chatalot.keys import contracts as c
+from chatalot.read_rows import read_rows
 from chatalot.spaces.access import load_channel_access
 from event_store import Position
 from projections.projector import read_model
@@ -44,18 +42,11 @@ async def sender_keys(pool: AsyncConnectionPool[Any], channel_id: uuid.UUID,
     non-member."""
     async with pool.connection() as conn:
         require_read(await load_channel_access(conn, channel_id, user_id))
-        try:
-            async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(sql.SQL(
-                    "SELECT sender_id, chain_id, envelope, created_at, epoch, transaction_id,"
-                    " sequence FROM {} WHERE channel_id = %s AND recipient_id = %s"
-                    " ORDER BY epoch DESC, transaction_id DESC, sequence DESC LIMIT %s"
-                ).format(read_model("sender_keys")),
-                    (channel_id, user_id, rules.SENDER_KEYS_LIST_MAX))
-                rows = await cur.fetchall()
-        except psycopg.errors.UndefinedTable:
-            raise DomainError("projection_lag", "the read models are still being built"
-                              ) from None
+        rows = await read_rows(conn, sql.SQL(
+            "SELECT sender_id, chain_id, envelope, created_at, epoch, transaction_id,"
+            " sequence FROM {} WHERE channel_id = %s AND recipient_id = %s"
+            " ORDER BY epoch DESC, transaction_id DESC, sequence DESC LIMIT %s"
+        ).format(read_model("sender_keys")), (channel_id, user_id, rules.SENDER_KEYS_LIST_MAX))
     return [c.StoredSenderKey(
         sender_id=r["sender_id"], chain_id=r["chain_id"], envelope=r["envelope"],
         created_at=iso(r["created_at"]),

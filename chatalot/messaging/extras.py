@@ -12,7 +12,8 @@ from chatalot.contracts import iso
 from chatalot.domain.errors import bad_request
 from chatalot.domain.spaces import permissions
 from chatalot.messaging import contracts as c
-from chatalot.messaging.queries import Pool, readable, rows
+from chatalot.messaging.queries import Pool, readable
+from chatalot.read_rows import read_rows
 from chatalot.spaces.access import load_channel_access
 from projections.projector import read_model
 
@@ -53,12 +54,12 @@ async def polls(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID, *, limit:
     after = _after(cursor)
     async with pool.connection() as conn:
         await readable(conn, channel_id, user_id)
-        found = await rows(conn, sql.SQL(
+        found = await read_rows(conn, sql.SQL(
             "SELECT *, now() AS now FROM {} WHERE channel_id = %s"
             " AND (%s::uuid IS NULL OR poll_id < %s) ORDER BY poll_id DESC LIMIT %s").format(
                 read_model("polls")), (channel_id, after, after, limit + 1))
         ids = [r["poll_id"] for r in found[:limit]]
-        votes = await rows(conn, sql.SQL(
+        votes = await read_rows(conn, sql.SQL(
             "SELECT poll_id, user_id, option_indexes FROM {} WHERE poll_id = ANY(%s)"
             " ORDER BY user_id").format(read_model("poll_votes")), (ids,))
     by_poll: dict[uuid.UUID, list[dict[str, Any]]] = {}
@@ -74,7 +75,7 @@ async def scheduled(pool: Pool, user_id: uuid.UUID, *, limit: int, cursor: str |
     """The caller's pending scheduled messages, by id (creation order)."""
     after = _after(cursor)
     async with pool.connection() as conn:
-        found = await rows(conn, sql.SQL(
+        found = await read_rows(conn, sql.SQL(
             "SELECT * FROM {} WHERE sender_id = %s AND (%s::uuid IS NULL OR scheduled_id > %s)"
             " ORDER BY scheduled_id LIMIT %s").format(read_model("scheduled_messages")),
             (user_id, after, after, limit + 1))
@@ -91,7 +92,7 @@ async def webhooks(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID) -> lis
     """The channel's webhooks, for its admins (never a token)."""
     async with pool.connection() as conn:
         permissions.require_manage(await load_channel_access(conn, channel_id, user_id))
-        found = await rows(conn, sql.SQL(
+        found = await read_rows(conn, sql.SQL(
             "SELECT * FROM {} WHERE channel_id = %s ORDER BY webhook_id").format(
                 read_model("webhooks")), (channel_id,))
     return [c.Webhook(id=r["webhook_id"], channel_id=r["channel_id"], name=r["name"],

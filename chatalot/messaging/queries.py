@@ -9,6 +9,7 @@ oldest first, whichever way they page, and `next_cursor` continues in the same d
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -19,9 +20,10 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from chatalot.contracts import iso
-from chatalot.domain.errors import DomainError, bad_request, not_found
+from chatalot.domain.errors import bad_request, not_found
 from chatalot.domain.spaces import permissions
 from chatalot.messaging import contracts as c
+from chatalot.read_rows import projection_lag, read_rows
 from chatalot.spaces.access import (
     channel_access_from_row,
     channel_access_query,
@@ -37,19 +39,6 @@ _COLUMNS = (
     "message_id, channel_id, sender_id, ciphertext, nonce, encryption, message_type, reply_to,"
     " thread_id, sender_key_id, mentions, webhook_name, webhook_avatar, created_at, edited_at,"
     " deleted_at, quarantined, pinned, reply_count, epoch, transaction_id, sequence")
-
-
-async def rows(conn: Conn, query: sql.SQL | sql.Composed, params: Any, *,
-               prepare: bool | None = None) -> list[dict[str, Any]]:
-    """Read-model rows; 503 projection_lag while the read models are first built.
-    `prepare=False`: never a server-side prepared statement (see search.py: a generic
-    plan can be far worse than the plan for the actual values)."""
-    try:
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query, params, prepare=prepare)
-            return await cur.fetchall()
-    except psycopg.errors.UndefinedTable:
-        raise DomainError("projection_lag", "the read models are still being built") from None
 
 
 async def readable(conn: Conn, channel_id: uuid.UUID, user_id: uuid.UUID) -> None:
@@ -71,7 +60,7 @@ async def render(conn: Conn, found: Sequence[dict[str, Any]], staff: bool = Fals
     ids = [r["message_id"] for r in found]
     reactions: dict[uuid.UUID, list[c.ReactionCount]] = {}
     if ids:
-        for r in await rows(conn, sql.SQL(
+        for r in await read_rows(conn, sql.SQL(
                 "SELECT message_id, emoji, array_agg(user_id ORDER BY epoch, transaction_id,"
                 " sequence) AS users FROM {} WHERE message_id = ANY(%s)"
                 " GROUP BY message_id, emoji ORDER BY min(epoch), min(transaction_id),"
@@ -119,7 +108,7 @@ def _reactions_of(found: Sequence[dict[str, Any]]) -> dict[uuid.UUID, list[c.Rea
 
 async def _anchor(conn: Conn, channel_id: uuid.UUID, message_id: uuid.UUID,
                   ) -> tuple[int, int, int]:
-    found = await rows(conn, sql.SQL(
+    found = await read_rows(conn, sql.SQL(
         "SELECT epoch, transaction_id, sequence FROM {} WHERE message_id = %s"
         " AND channel_id = %s").format(read_model("messages")), (message_id, channel_id))
     if not found:
@@ -169,7 +158,7 @@ def page_query(direction: str, anchor: uuid.UUID | None, thread_id: uuid.UUID | 
     A thread's replies are not contiguous in `ord`: its pages stay position-bounded (on
     the thread index). `ordinal=False` is the same page by position only, for a build
     that predates `ord` (while an upgrade rebuilds beside it)."""
-    where = [sql.SQL("m.channel_id = %s")]
+    where: list[sql.Composable] = [sql.SQL("m.channel_id = %s")]
     params: list[Any] = [channel_id]
     by_ord = ordinal and thread_id is None
     if thread_id is not None:
@@ -236,9 +225,11 @@ async def page(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID, *, limit: 
     One round trip: the access check and the page (its anchor and reactions inside) are
     pipelined (page_query says which rows it reads)."""
     direction, anchor = parse_cursor(cursor, before, after)
-    tables = {"messages": read_model("messages"), "reactions": read_model("reactions"),
-              "heads": read_model("channel_heads")}
-    query, params = page_query(direction, anchor, thread_id, channel_id, limit, **tables)
+    query_of = functools.partial(page_query, direction, anchor, thread_id, channel_id, limit,
+                                 messages=read_model("messages"),
+                                 reactions=read_model("reactions"),
+                                 heads=read_model("channel_heads"))
+    query, params = query_of()
     async with pool.connection() as conn:
         try:
             found = await _checked_page(conn, channel_id, user_id, query, params)
@@ -246,13 +237,11 @@ async def page(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID, *, limit: 
             found = None  # an active build without `ord` (and channel_heads), or none yet
         try:
             if found is None:
-                query, params = page_query(direction, anchor, thread_id, channel_id, limit,
-                                           ordinal=False, **tables)
+                query, params = query_of(ordinal=False)
                 found = await _checked_page(conn, channel_id, user_id, query, params)
         except psycopg.errors.UndefinedTable:  # the read models are still first built
             await readable(conn, channel_id, user_id)
-            raise DomainError("projection_lag", "the read models are still being built"
-                              ) from None
+            raise projection_lag() from None
         if not found and anchor is not None:
             await _anchor(conn, channel_id, anchor)  # 404 for an anchor not in the channel
     more = len(found) > limit
@@ -273,12 +262,12 @@ async def edit_history(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID,
     A deleted message has none (its bodies left the read models)."""
     async with pool.connection() as conn:
         await readable(conn, channel_id, user_id)
-        found = await rows(conn, sql.SQL(
+        found = await read_rows(conn, sql.SQL(
             "SELECT ciphertext, nonce, mentions, editor_id, at, epoch, transaction_id,"
             " sequence FROM {} WHERE message_id = %s"
             " ORDER BY epoch, transaction_id, sequence").format(read_model("message_edits")),
             (message_id,))
-        message = await rows(conn, sql.SQL(
+        message = await read_rows(conn, sql.SQL(
             f"SELECT {_COLUMNS} FROM {{}} WHERE message_id = %s AND channel_id = %s").format(
                 read_model("messages")), (message_id, channel_id))
     if not message:
@@ -300,11 +289,11 @@ async def pins(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID, staff: boo
     """The channel's pins, newest first (at most 50), each with its message."""
     async with pool.connection() as conn:
         await readable(conn, channel_id, user_id)
-        found = await rows(conn, sql.SQL(
+        found = await read_rows(conn, sql.SQL(
             "SELECT message_id, pinned_by, pinned_at FROM {} WHERE channel_id = %s"
             " ORDER BY pinned_at DESC, message_id DESC").format(read_model("pins")),
             (channel_id,))
-        messages = await render(conn, await rows(conn, sql.SQL(
+        messages = await render(conn, await read_rows(conn, sql.SQL(
             f"SELECT {_COLUMNS} FROM {{}} WHERE message_id = ANY(%s)").format(
                 read_model("messages")), ([r["message_id"] for r in found],)), staff)
     by_id = {m.id: m for m in messages}
@@ -317,13 +306,13 @@ async def reactions(pool: Pool, user_id: uuid.UUID, message_id: uuid.UUID
                     ) -> list[c.ReactionCount]:
     """Who reacted with what, per emoji in the order first used."""
     async with pool.connection() as conn:
-        found = await rows(conn, sql.SQL(
+        found = await read_rows(conn, sql.SQL(
             "SELECT channel_id FROM {} WHERE message_id = %s").format(read_model("messages")),
             (message_id,))
         if not found:
             raise not_found("no such message")
         await readable(conn, found[0]["channel_id"], user_id)
-        rendered = await render(conn, await rows(conn, sql.SQL(
+        rendered = await render(conn, await read_rows(conn, sql.SQL(
             f"SELECT {_COLUMNS} FROM {{}} WHERE message_id = %s").format(
                 read_model("messages")), (message_id,)))
     return rendered[0].reactions
@@ -332,7 +321,7 @@ async def reactions(pool: Pool, user_id: uuid.UUID, message_id: uuid.UUID
 async def bookmarks(pool: Pool, user_id: uuid.UUID) -> list[c.BookmarkOut]:
     """The caller's bookmarks, newest first (at most 500)."""
     async with pool.connection() as conn:
-        found = await rows(conn, sql.SQL(
+        found = await read_rows(conn, sql.SQL(
             "SELECT bookmark_id, message_id, channel_id, note, created_at FROM {}"
             " WHERE user_id = %s ORDER BY created_at DESC, bookmark_id DESC LIMIT 500").format(
                 read_model("bookmarks")), (user_id,))

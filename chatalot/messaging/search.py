@@ -27,7 +27,8 @@ from psycopg import sql
 from chatalot.contracts import iso
 from chatalot.domain.errors import bad_request
 from chatalot.messaging import contracts as c
-from chatalot.messaging.queries import Pool, readable, rows
+from chatalot.messaging.queries import Pool, readable
+from chatalot.read_rows import read_rows
 from chatalot.spaces.access import readable_channels
 from projections.projector import read_model
 from projections.read_models.messaging_search import TS_CONFIG
@@ -94,7 +95,7 @@ async def search(pool: Pool, user_id: uuid.UUID, f: Filters, *, limit: int,
                 " WHERE (h.rank, h.epoch, h.transaction_id, h.sequence)"
                 " < (%(r)s::real, %(e)s, %(x)s, %(s)s)")
             params.update(r=after[0], e=after[1], x=after[2], s=after[3])
-        found = await rows(conn, sql.SQL(
+        found = await read_rows(conn, sql.SQL(
             "SELECT h.*, ts_headline(%(config)s::regconfig, h.body, h.query, %(headline)s)"
             " AS snippet FROM ({inner}) h{page} ORDER BY h.rank DESC, h.epoch DESC,"
             " h.transaction_id DESC, h.sequence DESC LIMIT %(limit)s").format(

@@ -19,7 +19,8 @@ from psycopg import sql
 
 from chatalot.domain.errors import DomainError, bad_request
 from chatalot.messaging import contracts as c
-from chatalot.messaging.queries import Pool, readable, rows
+from chatalot.messaging.queries import Pool, readable
+from chatalot.read_rows import read_rows
 from chatalot.spaces.access import READABLE_CHANNELS
 from event_store import Position
 from projections.projector import read_model
@@ -75,10 +76,10 @@ async def unread(pool: Pool, user_id: uuid.UUID) -> list[c.Unread]:
         names = {"cursors": read_model("read_cursors"), "messages": read_model("messages"),
                  "channels": CALLERS_CHANNELS}
         try:
-            found = await rows(conn, sql.SQL(_UNREAD).format(
+            found = await read_rows(conn, sql.SQL(_UNREAD).format(
                 heads=read_model("channel_heads"), **names), params)
         except (DomainError, psycopg.errors.UndefinedColumn):  # a build without `ord`
-            found = await rows(conn, sql.SQL(_UNREAD_BY_POSITION).format(**names), params)
+            found = await read_rows(conn, sql.SQL(_UNREAD_BY_POSITION).format(**names), params)
     return [c.Unread(channel_id=r["channel_id"], unread_count=int(r["n"]),
                      mention_count=int(r["mentions"]), last_read_message_id=r["last_read"])
             for r in found]
@@ -96,7 +97,7 @@ async def read_cursors(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID, *,
             raise bad_request("malformed cursor") from None
     async with pool.connection() as conn:
         await readable(conn, channel_id, user_id)
-        found = await rows(conn, sql.SQL(
+        found = await read_rows(conn, sql.SQL(
             "SELECT r.user_id, r.message_id, r.epoch, r.transaction_id, r.sequence"
             " FROM {} r JOIN channel_members cm ON cm.channel_id = r.channel_id"
             " AND cm.user_id = r.user_id"

@@ -15,9 +15,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from chatalot.accounts.queries import decode_cursor, encode_cursor, page_limit
 from chatalot.contracts import iso
-from chatalot.domain.errors import DomainError, not_found
+from chatalot.domain.errors import not_found
 from chatalot.domain.spaces import permissions as perm
 from chatalot.domain.spaces.roles import Role
+from chatalot.read_rows import projection_lag, read_rows
 from chatalot.spaces import contracts as c
 from chatalot.spaces.access import (
     community_access_from_row,
@@ -31,25 +32,6 @@ from projections.projector import read_model
 Pool = AsyncConnectionPool[Any]
 Conn = psycopg.AsyncConnection[Any]
 T = read_model
-
-
-async def _rows(source: Pool | Conn, query: sql.Composed, params: Any
-                ) -> list[dict[str, Any]]:
-    """Rows of a read model, on the given connection or a pooled one."""
-    try:
-        if isinstance(source, AsyncConnectionPool):
-            async with source.connection() as conn:
-                return await _fetch(conn, query, params)
-        return await _fetch(source, query, params)
-    except psycopg.errors.UndefinedTable:
-        raise DomainError("projection_lag", "the read models are still being built") from None
-
-
-async def _fetch(conn: Conn, query: sql.Composed, params: Any) -> list[dict[str, Any]]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        rows: list[dict[str, Any]] = await cur.fetchall()
-        return rows
 
 
 def _community(r: dict[str, Any]) -> c.Community:
@@ -87,7 +69,7 @@ async def _access(pool: Pool, loader: Any, *args: Any) -> Any:
 
 
 async def my_communities(pool: Pool, user: uuid.UUID) -> list[c.Community]:
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT c.* FROM {} c JOIN {} m USING (community_id) WHERE m.user_id = %s"
         " ORDER BY c.name, c.community_id").format(
         T("space_communities"), T("space_community_members")), (user,))
@@ -97,7 +79,7 @@ async def my_communities(pool: Pool, user: uuid.UUID) -> list[c.Community]:
 async def discover_communities(pool: Pool, cursor: str | None, limit: int | None
                                ) -> tuple[list[c.Community], str | None]:
     size, after = page_limit(limit), decode_cursor(cursor)
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT * FROM {} WHERE discoverable AND community_id > %s ORDER BY community_id"
         " LIMIT %s").format(T("space_communities")),
         (after or uuid.UUID(int=0), size + 1))
@@ -113,7 +95,7 @@ def _page(items: list[Any], size: int, key: Any) -> tuple[list[Any], str | None]
 
 async def community(pool: Pool, user: uuid.UUID, community_id: uuid.UUID) -> c.Community:
     perm.require_community_view(await _access(pool, load_community_access, community_id, user))
-    rows = await _rows(pool, sql.SQL("SELECT * FROM {} WHERE community_id = %s").format(
+    rows = await read_rows(pool, sql.SQL("SELECT * FROM {} WHERE community_id = %s").format(
         T("space_communities")), (community_id,))
     if not rows:
         raise not_found("no such community")
@@ -144,7 +126,7 @@ def _members_query(table: str, key: str, value: uuid.UUID, nickname: bool,
 async def _members(conn: Conn, table: str, key: str, value: uuid.UUID, nickname: bool,
                    cursor: str | None, limit: int | None) -> c.MemberPage:
     query, params, size = _members_query(table, key, value, nickname, cursor, limit)
-    return _member_page(await _rows(conn, query, params), size)
+    return _member_page(await read_rows(conn, query, params), size)
 
 
 def _member_page(rows: list[dict[str, Any]], size: int) -> c.MemberPage:
@@ -172,7 +154,7 @@ async def community_members(pool: Pool, user: uuid.UUID, community_id: uuid.UUID
             access_row = await first.fetchone()
             rows = await second.fetchall()
     except psycopg.errors.UndefinedTable:
-        raise DomainError("projection_lag", "the read models are still being built") from None
+        raise projection_lag() from None
     perm.require_community_view(community_access_from_row(community_id, access_row))
     return _member_page(rows, size)
 
@@ -182,7 +164,7 @@ async def community_bans(pool: Pool, user: uuid.UUID, community_id: uuid.UUID,
     access = await _access(pool, load_community_access, community_id, user)
     perm.require_community_moderate(access)
     size, after = page_limit(limit), decode_cursor(cursor)
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT * FROM {} WHERE community_id = %s AND user_id > %s ORDER BY user_id LIMIT %s"
     ).format(T("space_community_bans")), (community_id, after or uuid.UUID(int=0), size + 1))
     items = [c.Ban(user_id=r["user_id"], moderator_id=r["moderator_id"], reason=r["reason"],
@@ -203,7 +185,7 @@ async def community_invites(pool: Pool, user: uuid.UUID, community_id: uuid.UUID
     access = await _access(pool, load_community_access, community_id, user)
     perm.require_community_member(access)
     mine_only = access.role is None or access.role < Role.MODERATOR
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT * FROM {} WHERE community_id = %s AND (NOT %s OR created_by = %s)"
         " ORDER BY invite_id").format(T("space_invites")), (community_id, mine_only, user))
     return [_invite(r) for r in rows]
@@ -211,7 +193,7 @@ async def community_invites(pool: Pool, user: uuid.UUID, community_id: uuid.UUID
 
 async def invite_info(pool: Pool, code: str, group: bool) -> c.InviteInfo:
     """What an invite leads to, for anyone signed in who holds the code."""
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT i.community_id, i.group_id, i.expires_at, i.max_uses, i.uses,"
         " c.name AS community_name, c.member_count, g.name AS group_name"
         " FROM {} i JOIN {} c USING (community_id) LEFT JOIN {} g ON g.group_id = i.group_id"
@@ -238,7 +220,7 @@ async def warnings(pool: Pool, user: uuid.UUID, community_id: uuid.UUID,
     if target != user:
         perm.require_moderate(access)
     size, after = page_limit(limit), decode_cursor(cursor)
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT *, count(*) OVER () AS total FROM {} WHERE community_id = %s AND user_id = %s"
         " ORDER BY warning_id").format(T("space_warnings")), (community_id, target))
     total = int(rows[0]["total"]) if rows else 0
@@ -259,7 +241,7 @@ async def community_groups(pool: Pool, user: uuid.UUID, community_id: uuid.UUID
     access = await _access(pool, load_community_access, community_id, user)
     perm.require_community_view(access)
     staff = access.role is not None and access.role >= Role.ADMIN
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT g.* FROM {} g WHERE g.community_id = %s AND (%s OR g.public OR EXISTS ("
         " SELECT 1 FROM {} m WHERE m.group_id = g.group_id AND m.user_id = %s))"
         " ORDER BY g.name, g.group_id").format(T("space_groups"), T("space_group_members")),
@@ -268,7 +250,7 @@ async def community_groups(pool: Pool, user: uuid.UUID, community_id: uuid.UUID
 
 
 async def my_groups(pool: Pool, user: uuid.UUID) -> list[c.Group]:
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT g.* FROM {} g JOIN {} m USING (group_id) WHERE m.user_id = %s"
         " ORDER BY g.name, g.group_id").format(T("space_groups"), T("space_group_members")),
         (user,))
@@ -280,7 +262,7 @@ async def discover_groups(pool: Pool, user: uuid.UUID, cursor: str | None,
     """Discoverable public groups the caller is not in, of their communities and of
     discoverable communities."""
     size, after = page_limit(limit), decode_cursor(cursor)
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT g.* FROM {g} g JOIN {c} c USING (community_id)"
         " WHERE g.discoverable AND g.public AND g.group_id > %s"
         " AND (c.discoverable OR EXISTS (SELECT 1 FROM {cm} x"
@@ -297,7 +279,7 @@ async def discover_groups(pool: Pool, user: uuid.UUID, cursor: str | None,
 async def group_invites(pool: Pool, user: uuid.UUID, group_id: uuid.UUID
                         ) -> list[c.InviteReply]:
     perm.require_group_manage(await _access(pool, load_group_access, group_id, user))
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT * FROM {} WHERE group_id = %s ORDER BY invite_id").format(T("space_invites")),
         (group_id,))
     return [_invite(r) for r in rows]
@@ -305,7 +287,7 @@ async def group_invites(pool: Pool, user: uuid.UUID, group_id: uuid.UUID
 
 async def group(pool: Pool, user: uuid.UUID, group_id: uuid.UUID) -> c.Group:
     perm.require_group_view(await _access(pool, load_group_access, group_id, user))
-    rows = await _rows(pool, sql.SQL("SELECT * FROM {} WHERE group_id = %s").format(
+    rows = await read_rows(pool, sql.SQL("SELECT * FROM {} WHERE group_id = %s").format(
         T("space_groups")), (group_id,))
     if not rows:
         raise not_found("no such group")
@@ -323,7 +305,7 @@ async def group_members(pool: Pool, user: uuid.UUID, group_id: uuid.UUID,
 async def group_channels(pool: Pool, user: uuid.UUID, group_id: uuid.UUID
                          ) -> list[c.Channel]:
     perm.require_group_view(await _access(pool, load_group_access, group_id, user))
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT * FROM {} WHERE group_id = %s ORDER BY created_at, channel_id").format(
         T("space_channels")), (group_id,))
     return [_channel(r) for r in rows]
@@ -333,7 +315,7 @@ async def group_channels(pool: Pool, user: uuid.UUID, group_id: uuid.UUID
 
 
 async def my_channels(pool: Pool, user: uuid.UUID) -> list[c.Channel]:
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT ch.* FROM {} ch JOIN {} m USING (channel_id) WHERE m.user_id = %s"
         " AND ch.kind <> 'dm' ORDER BY ch.channel_id").format(
         T("space_channels"), T("space_channel_members")), (user,))
@@ -342,7 +324,7 @@ async def my_channels(pool: Pool, user: uuid.UUID) -> list[c.Channel]:
 
 async def channel(pool: Pool, user: uuid.UUID, channel_id: uuid.UUID) -> c.Channel:
     perm.require_read(await _access(pool, load_channel_access, channel_id, user))
-    rows = await _rows(pool, sql.SQL("SELECT * FROM {} WHERE channel_id = %s").format(
+    rows = await read_rows(pool, sql.SQL("SELECT * FROM {} WHERE channel_id = %s").format(
         T("space_channels")), (channel_id,))
     if not rows:
         raise not_found("no such channel")
@@ -360,7 +342,7 @@ async def channel_members(pool: Pool, user: uuid.UUID, channel_id: uuid.UUID,
 async def dms(pool: Pool, user: uuid.UUID, cursor: str | None, limit: int | None
               ) -> c.DmPage:
     size, after = page_limit(limit), decode_cursor(cursor)
-    rows = await _rows(pool, sql.SQL(
+    rows = await read_rows(pool, sql.SQL(
         "SELECT ch.*, u.user_id AS other_id, u.username, u.display_name, u.avatar_url"
         " FROM {ch} ch LEFT JOIN {u} u ON u.user_id = CASE WHEN ch.dm_low = %s"
         "   THEN ch.dm_high ELSE ch.dm_low END AND NOT u.deleted"
