@@ -70,6 +70,38 @@ async def test_a_group_of_three_with_one_catching_up(server: Server,
     assert [m.text for m in history] == ["one", "two", "three", "four"]
 
 
+async def test_an_own_message_ahead_of_its_reply_is_read(server: Server,
+                                                         clients: list[Client]) -> None:
+    """The gateway can deliver a message to its sender before the HTTP reply to the send
+    (whose id says which kept plaintext it is): the live copy waits for the reply instead
+    of failing as "my own message, sent from another key file". Here the reply is held back
+    until the live copy is being opened."""
+    alice, bob = await server.register("alice"), await server.register("bob")
+    clients += [alice, bob]
+    channel = await server.channel(alice, bob)
+    opening = asyncio.Event()
+    call, open_message = bob.rest.call, bob.messages.open_message
+
+    async def late_reply(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        reply = await call(method, path, *args, **kwargs)
+        if method == "POST" and path.endswith("/messages"):
+            await asyncio.wait_for(opening.wait(), 10)  # the live copy came first
+        return reply
+
+    async def observed(item: dict[str, Any]) -> Message:
+        if item.get("sender_id") == str(bob.user_id):
+            opening.set()
+        return await open_message(item)
+
+    async with following(bob) as (_, bob_items):
+        bob.rest.call = late_reply  # type: ignore[method-assign]
+        bob.messages.open_message = observed  # type: ignore[method-assign]
+        sent = await bob.messages.send_text(channel, "mine", encryption="sender_key")
+        [got] = await until(bob_items, lambda i: isinstance(i, Message))
+    assert opening.is_set()
+    assert got.id == sent.id and got.text == "mine" and got.error is None
+
+
 async def test_an_undecryptable_message_is_reported(server: Server,
                                                     clients: list[Client]) -> None:
     alice, bob = await server.register("alice"), await server.register("bob")

@@ -8,6 +8,7 @@ crash, and one's own messages are answered from there.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 
 Encryption = Literal["none", "double_ratchet", "sender_key"]
 PLAINTEXTS_KEPT = 20_000  # newest first; an older E2E message shows as not decryptable
+# How long an own message that arrived before its send's reply waits for that reply: the
+# gateway may deliver a message before the HTTP reply reaches its sender, and only the
+# reply tells which message id the plaintext kept for it belongs to.
+IN_FLIGHT_WAIT_SECS = 30.0
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -33,6 +38,7 @@ class Messaging:
 
     def __init__(self, client: Client) -> None:
         self.client = client
+        self._in_flight: set[asyncio.Future[None]] = set()
 
     async def send_text(self, channel: uuid.UUID, text: str, *,
                         encryption: Encryption, peer: uuid.UUID | None = None,
@@ -68,9 +74,15 @@ class Messaging:
         state = self.client.store.state
         state.plaintexts[str(client_id)] = text
         self.client.store.save()
-        sent = await self.client.rest.call("POST", path, MessageSent, json=body)
-        self._keep(str(sent.id), state.plaintexts.pop(str(client_id), text))
-        self.client.store.save()
+        replied = asyncio.get_running_loop().create_future()
+        self._in_flight.add(replied)
+        try:
+            sent = await self.client.rest.call("POST", path, MessageSent, json=body)
+            self._keep(str(sent.id), state.plaintexts.pop(str(client_id), text))
+            self.client.store.save()
+        finally:
+            self._in_flight.discard(replied)
+            replied.set_result(None)
         return sent
 
     def _keep(self, key: str, text: str) -> None:
@@ -96,6 +108,11 @@ class Messaging:
             known = state.plaintexts.pop(str(client_id), None)
             if known is not None:
                 state.plaintexts[str(mid)] = known
+        if known is None and sender == self.client.user_id and self._in_flight:
+            # my own message, ahead of the reply to one of my sends: that reply keeps its
+            # plaintext under this id (a new_message frame carries no client_id)
+            await asyncio.wait(list(self._in_flight), timeout=IN_FLIGHT_WAIT_SECS)
+            known = state.plaintexts.get(str(mid))
         if known is not None:
             return msgspec.structs.replace(message, text=known)
         ciphertext = item.get("ciphertext")
