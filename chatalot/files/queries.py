@@ -47,8 +47,9 @@ def _lag() -> DomainError:
 
 
 # The file and the caller's reading access to its channel, in one statement (one round
-# trip on the download's path): the channel is the file's own column.
-_SERVABLE = (
+# trip on the download's path): the channel is the file's own column. Parameters: the file
+# `f`, the caller `u`.
+SERVABLE = (
     "SELECT f.file_id, f.channel_id, f.filename, f.size_bytes, f.content_type, f.sha256,"
     " f.thumbnail_sha256, f.encrypted, f.quarantined, a.*"
     " FROM file_records f LEFT JOIN LATERAL (" + reading_access_lateral("f.channel_id")
@@ -61,8 +62,14 @@ async def servable(pool: AsyncConnectionPool[Any], user_id: uuid.UUID, is_staff:
     of its channel (any more), 403 quarantined (instance staff excepted). One statement:
     the file's row and the access check of its channel (`reading_access`'s rules)."""
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_SERVABLE, {"f": file_id, "u": user_id})
+        await cur.execute(SERVABLE, {"f": file_id, "u": user_id})
         row = await cur.fetchone()
+    return servable_from(row, is_staff)
+
+
+def servable_from(row: dict[str, Any] | None, is_staff: bool) -> Servable:
+    """`servable`'s decision on the row of its statement `SERVABLE` (read elsewhere: a
+    download reads it behind the caller's session lookup, chatalot/api/files.py)."""
     if row is None:
         raise not_found("no such file")
     require_reading(row["channel_id"], row)

@@ -1,9 +1,12 @@
 """The download's access check is one statement (chatalot/files/queries.py `servable`, the
-spaces query joined LATERAL to the file's row): it must decide exactly as the two-step
-check it replaced, `reading_access` on the file's channel, for every kind of caller."""
+spaces query joined LATERAL to the file's row), read behind the session lookup: it must
+decide exactly as the two-step check it replaced, `reading_access` on the file's channel,
+for every kind of caller, and authenticate as every other route does."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from typing import Any
 
@@ -86,3 +89,39 @@ async def test_one_statement_decides_as_reading_access(files: FilesApi) -> None:
         assert missing == ("refused", "not_found")
     finally:
         await pool.close()
+
+
+def _session_of(access_token: str) -> str:
+    payload = access_token.split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"])
+
+
+async def test_the_download_authenticates_as_strictly_as_every_route(files: FilesApi) -> None:
+    """The download's guard reads the file behind the session lookup (one round trip):
+    a refused caller still gets 401 and nothing else, whatever the file."""
+    space = await files.space(members=2)
+    alice, bob = space.members
+    stored = await files.stored(alice, space.channel_id, pdf(400))
+    path = f"/api/files/{stored.id}"
+    assert (await files.download(alice, stored.id)).content == pdf(400)
+
+    again = await files.api.login(alice)
+    assert again.status_code == 200, again.text
+    other = {"Authorization": f"Bearer {again.json()['access_token']}"}
+    r = await files.client.delete(f"/api/account/sessions/{_session_of(alice.access)}",
+                                  headers=other)
+    assert r.status_code == 200, r.text
+    refused = await files.download(alice, stored.id)  # the revoked session's token
+    assert (refused.status_code, refused.json()["code"]) == (401, "unauthorized")
+    assert (await files.client.get(path, headers=other)).status_code == 200
+
+    r = await files.client.post(f"/api/admin/users/{bob.id}/suspend",
+                                headers=space.owner.auth, json={"reason": "x"})
+    assert r.status_code == 200, r.text
+    for headers in (bob.auth, {"Authorization": f"Bearer {other['Authorization'][7:-2]}xx"},
+                    {}):
+        for target in (path, f"/api/files/{uuid.uuid4()}", "/api/files/not-a-uuid"):
+            r = await files.client.get(target, headers=headers)
+            assert (r.status_code, r.json()["code"]) == (401, "unauthorized"), (target, r.text)
+    r = await files.client.get("/api/files/not-a-uuid", headers=other)
+    assert r.status_code == 400
