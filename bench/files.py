@@ -13,8 +13,9 @@ channel through HTTP, then measures:
   plain file copy of the same file on the same disk (shutil.copyfile into the server's
   data directory, measured between the transfers: the median of all). The median of a few
   runs, each with distinct content (so every run really stores its bytes).
-- download_mib_per_sec: the same file downloaded by that client (read into one reused
-  1 MiB buffer, discarded), beside the same copy.
+- download_mib_per_sec: the same file downloaded by that client (read into one 1 MiB
+  buffer made before any timing, as the floor's receiver reads, the head parsed in place
+  and the body discarded), beside the same copy.
 - upload_httpx_mib_per_sec, download_httpx_mib_per_sec (no target): the same through
   httpx, alternating with the above. httpx is Python: on downloads its own parsing costs
   several times what the server spends, so it measures the client more than the server.
@@ -26,6 +27,9 @@ channel through HTTP, then measures:
   receiver that reads it into one reused buffer and discards it (no HTTP, no hashing, no
   write), measured between the transfers beside the copy. An upload moves the bytes
   this way and then hashes and writes them, so its ratio cannot exceed this one.
+  Every figure is a median (of the two middle values for an even count: with --quick's
+  two transfers, the upper one would be the slower of two times but the faster of two
+  rates, biasing transfers against the copy and the floor).
 - upload_floor_mib_per_sec (no target): the floor under any upload on this machine: the
   same transfer to a plain receiver that does only what every upload must do with each
   byte (read it into one reused buffer, SHA-256 it in one stream, write it to a new file
@@ -50,6 +54,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import tempfile
 import threading
 import time
@@ -158,20 +163,25 @@ def download(client: httpx.Client, auth: dict[str, str], file_id: str) -> int:
 BOUNDARY = "chatalot-bench-0123456789abcdef"
 
 
-def _reply(conn: socket.socket, buffer: bytearray) -> tuple[int, dict[str, str], int, bytes]:
-    """Read a reply's head; returns (status, headers, body length, body bytes read)."""
+def _read_head(conn: socket.socket, buffer: bytearray) -> tuple[int, dict[str, str], int, int]:
+    """Read a reply's head into `buffer`; returns (status, headers, where the body starts,
+    bytes read). The body's first bytes stay in the buffer, uncopied."""
     view = memoryview(buffer)
     got = 0
-    while b"\r\n\r\n" not in buffer[:got]:
+    while (head_end := buffer.find(b"\r\n\r\n", 0, got)) < 0:
         n = conn.recv_into(view[got:])
         if not n:
             raise RuntimeError("the server closed the connection")
         got += n
-    head_end = buffer.find(b"\r\n\r\n", 0, got) + 4
     lines = bytes(buffer[:head_end]).decode("latin-1").split("\r\n")
     headers = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
-    return int(lines[0].split()[1]), headers, int(headers["content-length"]), bytes(
-        buffer[head_end:got])
+    return int(lines[0].split()[1]), headers, head_end + 4, got
+
+
+def _reply(conn: socket.socket, buffer: bytearray) -> tuple[int, dict[str, str], int, bytes]:
+    """Read a reply's head; returns (status, headers, body length, body bytes read)."""
+    status, headers, body_start, got = _read_head(conn, buffer)
+    return status, headers, int(headers["content-length"]), bytes(buffer[body_start:got])
 
 
 def raw_upload(port: int, auth: dict[str, str], channel: str, path: Path) -> dict[str, Any]:
@@ -200,19 +210,25 @@ def raw_upload(port: int, auth: dict[str, str], channel: str, path: Path) -> dic
     return dict(json.loads(body))
 
 
+# The download's reader, made once: as the floor's receiver (discarding_receiver), it
+# reads into one buffer allocated before any timing, so the two are read the same way.
+_READ_BUFFER = bytearray(MIB)
+
+
 def raw_download(port: int, auth: dict[str, str], file_id: str) -> int:
-    """The download as a native client reads it: into one reused 1 MiB buffer, discarded;
-    one fresh connection. Returns the body's length."""
+    """The download as a native client reads it: into one reused 1 MiB buffer, discarded
+    (the head parsed in place, the body never copied); one fresh connection. Returns the
+    body's length."""
     request = (f"GET /api/files/{file_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                f"Authorization: {auth['Authorization']}\r\n\r\n").encode()
-    buffer = bytearray(MIB)
-    view = memoryview(buffer)
+    view = memoryview(_READ_BUFFER)
     with socket.create_connection(("127.0.0.1", port)) as conn:
         conn.sendall(request)
-        status, _, length, body = _reply(conn, buffer)
+        status, headers, body_start, read = _read_head(conn, _READ_BUFFER)
         if status != 200:
             raise RuntimeError(f"download failed: {status}")
-        got = len(body)
+        length = int(headers["content-length"])
+        got = read - body_start
         while got < length:
             n = conn.recv_into(view)
             if not n:
@@ -250,7 +266,7 @@ def copy_rate(source: Path, target_dir: Path, runs: int) -> float:
         shutil.copyfile(source, target)  # no fsync: a stored blob is not synced either
         times.append(time.perf_counter() - start)
         target.unlink()
-    return size / MIB / sorted(times)[len(times) // 2]
+    return size / MIB / statistics.median(times)
 
 
 @contextlib.contextmanager
@@ -372,7 +388,7 @@ async def pipeline_rate(source: Path, root: Path, runs: int) -> float:
         await storage.place(received.staged, received.sha256)
         times.append(time.perf_counter() - start)
         await storage.delete(received.sha256)
-    return len(payload) / MIB / sorted(times)[len(times) // 2]
+    return len(payload) / MIB / statistics.median(times)
 
 
 def thumbnails(quick: bool) -> tuple[float, float]:
@@ -451,8 +467,10 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
                 times["down_httpx"].append(time.perf_counter() - start)
                 copies.append(copy_rate(sources[0], data_dir, 1))
                 floors.append(loopback_rate(floor_port, sources[0]))
-            copy = sorted(copies)[len(copies) // 2]
-            rate = {k: size / MIB / sorted(v)[len(v) // 2] for k, v in times.items()}
+            # medians of the middle two for an even count (--quick: 2 transfers, 8 copies, 6
+            # floors): the upper one is the slower of two times but the faster of two rates
+            copy = statistics.median(copies)
+            rate = {k: size / MIB / statistics.median(v) for k, v in times.items()}
             baseline = "shutil.copyfile of the same file on the same disk (between transfers)"
             results.append(ratio_result("upload_mib_per_sec", rate["up"], "MiB/s", baseline,
                                         copy, TARGET_UPLOAD_RATIO))
@@ -466,12 +484,12 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
                                         "MiB/s", baseline, copy, None))
             # without a target: the loopback transfer alone, the floor under any server
             results.append(ratio_result("loopback_socket_mib_per_sec",
-                                        sorted(floors)[len(floors) // 2], "MiB/s", baseline,
+                                        statistics.median(floors), "MiB/s", baseline,
                                         copy, None))
             # without a target: what an upload cannot avoid here (read, hash, write: no
             # HTTP), and its single-stream SHA-256 alone, beside the same copy
             results.append(ratio_result("upload_floor_mib_per_sec",
-                                        sorted(upload_floors)[len(upload_floors) // 2],
+                                        statistics.median(upload_floors),
                                         "MiB/s", baseline, copy, None))
             results.append(ratio_result("sha256_mib_per_sec", sha256_rate(sources[0], 5),
                                         "MiB/s", baseline, copy, None))

@@ -9,7 +9,6 @@ without local files), the bytes are streamed in 1 MiB chunks read in worker thre
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -45,8 +44,12 @@ class ZeroCopyResponse(ASGIStreamingResponse):
                 or ZERO_COPY not in extensions or self.is_head_response):
             await super().__call__(scope, receive, send)
             return
+        # Opened and closed on the loop, not in worker threads: the server's sendfile reads
+        # this file's pages on the loop anyway, and a local open or close is one short
+        # system call, where the two hand-overs to a thread and back cost a 1 KiB download
+        # 0.28 ms of server CPU (1.66 -> 1.38 ms a request, A/B at load 4.2-4.6).
         try:
-            handle = await asyncio.to_thread(open, body.local_path, "rb")
+            handle = open(body.local_path, "rb")  # noqa: ASYNC230, SIM115
         except FileNotFoundError:  # collected meanwhile: the streamed way says so
             await super().__call__(scope, receive, send)
             return
@@ -57,7 +60,7 @@ class ZeroCopyResponse(ASGIStreamingResponse):
             await send(zero_copy)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            await asyncio.to_thread(handle.close)
+            handle.close()
         await self.after_response()
 
 

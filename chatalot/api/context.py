@@ -3,6 +3,8 @@ came from (for event metadata), and the documented error responses."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request
@@ -12,7 +14,11 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from chatalot.api.correlation import correlation_of
 from chatalot.api.errors import ErrorBody
-from chatalot.auth.principal import Principal, authenticate_access_token
+from chatalot.auth.principal import (
+    Principal,
+    authenticate_access_token,
+    authenticate_with_read,
+)
 from chatalot.domain.errors import DomainError
 from chatalot.request_info import RequestInfo
 from chatalot.services import Services
@@ -51,6 +57,20 @@ async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     principal = await authenticate_access_token(services.accounts, bearer_token(connection))
     connection.scope[_SCOPE_KEY] = principal  # type: ignore[literal-required]
     return principal
+
+
+async def principal_with_read(
+    connection: ASGIConnection[Any, Any, Any, Any], statement: bytes,
+    params: Callable[[uuid.UUID], dict[str, Any]],
+) -> dict[str, Any] | None:
+    """Authenticate as `principal_of` does (the result is shared the same way), with one
+    read of the route's pipelined behind the session lookup: one round trip for both
+    (chatalot/auth/principal.py `authenticate_with_read`). Returns the read's row."""
+    services: Services = connection.app.state.services
+    principal, row = await authenticate_with_read(
+        services.accounts, bearer_token(connection), statement, params)
+    connection.scope[_SCOPE_KEY] = principal  # type: ignore[literal-required]
+    return row
 
 
 async def _provide_principal(request: Request[Any, Any, Any]) -> Principal:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chatalot.api.admin_files import AdminFilesController
-from chatalot.api.files import FilesController
+from chatalot.api.files import FileDownloadController, FilesController
 from chatalot.api.media import AccountMediaController, MediaController
 from chatalot.api.space_media import CommunityMediaController, GroupMediaController
 from chatalot.bounded_context import BoundedContext
@@ -16,8 +16,9 @@ FILES = BoundedContext(
     name="files",
     events=FILE_EVENTS,
     projectors=PROJECTORS,
-    controllers=[FilesController, AdminFilesController, AccountMediaController,
-                 MediaController, CommunityMediaController, GroupMediaController],
+    controllers=[FilesController, FileDownloadController, AdminFilesController,
+                 AccountMediaController, MediaController, CommunityMediaController,
+                 GroupMediaController],
     runtimes={"files": files_runtime},
     processes=[running_collector],
 )

@@ -77,6 +77,14 @@ def channel_access_query(channel_id: uuid.UUID, user_id: uuid.UUID) -> tuple[byt
                                                                      "u": user_id}
 
 
+def channel_access_lateral(channel: str) -> str:
+    """The statement load_channel_access sends (no locks), for the channel that `channel`
+    names: a column of a row the caller's own statement joins it to LATERAL (the user is
+    still the parameter `%(u)s`). A read that only finds the channel in the database then
+    checks access in the same statement: one round trip, no second query."""
+    return _CHANNEL.format(member_lock="", channel_lock="").replace("%(c)s", channel)
+
+
 _CHANNELS = ("SELECT k.i, a.* FROM unnest(%(cs)s::uuid[], %(us)s::uuid[])"
              " WITH ORDINALITY AS k(c, u, i)"
              " CROSS JOIN LATERAL (" + _CHANNEL.replace("%(c)s", "k.c").replace("%(u)s", "k.u")
