@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from chatalot.contracts import iso
-from chatalot.domain.errors import DomainError, bad_request, not_found
+from chatalot.domain.errors import bad_request, not_found
 from chatalot.domain.files import rules
 from chatalot.files import contracts as c
 from chatalot.files.channels import reading_access, reading_access_lateral, require_reading
+from chatalot.read_rows import read_rows
 from event_store import Position
 from projections.projector import read_model
 
@@ -42,8 +42,9 @@ class Servable:
     encrypted: bool
 
 
-def _lag() -> DomainError:
-    return DomainError("projection_lag", "the read models are still being built")
+def _in(query: str, table: str) -> sql.Composed:
+    """`query` with its `{}` naming the read model `table`."""
+    return sql.SQL(query).format(read_model(table))
 
 
 # The file and the caller's reading access to its channel, in one statement (one round
@@ -87,7 +88,8 @@ async def meta(pool: AsyncConnectionPool[Any], user_id: uuid.UUID, file_id: uuid
         if owner is None:
             raise not_found("no such file")
         await reading_access(conn, owner[0], user_id)
-        rows = await _fetch(conn, "SELECT * FROM {} WHERE file_id = %s", "files", (file_id,))
+        rows = await read_rows(conn, _in("SELECT * FROM {} WHERE file_id = %s", "files"),
+                               (file_id,))
     if not rows:
         raise not_found("no such file")
     return _meta(rows[0])
@@ -99,15 +101,6 @@ def _meta(r: dict[str, Any]) -> c.FileMeta:
         content_type=r["content_type"], sha256=r["sha256"], encrypted=r["encrypted"],
         channel_id=r["channel_id"], created_at=iso(r["created_at"]),
         position=Position(r["epoch"], r["transaction_id"], r["sequence"]).encode())
-
-
-async def _fetch(conn: Any, query: str, table: str, params: Any) -> list[dict[str, Any]]:
-    try:
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(sql.SQL(query).format(read_model(table)), params)
-            return list(await cur.fetchall())
-    except psycopg.errors.UndefinedTable:
-        raise _lag() from None
 
 
 # -- admin ---------------------------------------------------------------------------------
@@ -158,7 +151,7 @@ async def admin_files(pool: AsyncConnectionPool[Any], where: FileFilter,
     query = ("SELECT * FROM {}" + (" WHERE " + " AND ".join(clauses) if clauses else "")
              + f" ORDER BY {order} DESC, file_id DESC LIMIT %s")
     async with pool.connection() as conn:
-        rows = await _fetch(conn, query, "files", (*params, limit + 1))
+        rows = await read_rows(conn, _in(query, "files"), (*params, limit + 1))
     items = [c.AdminFile(
         id=r["file_id"], filename=r["filename"], size_bytes=r["size_bytes"],
         content_type=r["content_type"], sha256=r["sha256"], encrypted=r["encrypted"],
@@ -175,14 +168,14 @@ async def admin_files(pool: AsyncConnectionPool[Any], where: FileFilter,
 
 async def storage_stats(pool: AsyncConnectionPool[Any]) -> c.StorageStats:
     async with pool.connection() as conn:
-        totals = await _fetch(
-            conn, "SELECT count(*) AS files, coalesce(sum(size_bytes), 0) AS bytes,"
+        totals = await read_rows(conn, _in(
+            "SELECT count(*) AS files, coalesce(sum(size_bytes), 0) AS bytes,"
             " count(DISTINCT uploader_id) AS uploaders,"
             " count(*) FILTER (WHERE quarantined) AS quarantined,"
-            " count(*) FILTER (WHERE encrypted) AS encrypted FROM {}", "files", ())
-        per_user = await _fetch(
-            conn, "SELECT uploader_id, count(*) AS files, sum(size_bytes) AS bytes FROM {}"
-            " GROUP BY uploader_id ORDER BY bytes DESC, uploader_id LIMIT 50", "files", ())
+            " count(*) FILTER (WHERE encrypted) AS encrypted FROM {}", "files"))
+        per_user = await read_rows(conn, _in(
+            "SELECT uploader_id, count(*) AS files, sum(size_bytes) AS bytes FROM {}"
+            " GROUP BY uploader_id ORDER BY bytes DESC, uploader_id LIMIT 50", "files"))
         cur = await conn.execute(
             "SELECT count(*), coalesce(sum(size_bytes), 0) FROM file_blobs WHERE refs > 0")
         blobs = await cur.fetchone()
@@ -198,8 +191,8 @@ async def storage_stats(pool: AsyncConnectionPool[Any]) -> c.StorageStats:
 
 async def blocked_hashes(pool: AsyncConnectionPool[Any]) -> list[c.BlockedHash]:
     async with pool.connection() as conn:
-        rows = await _fetch(conn, "SELECT * FROM {} ORDER BY created_at DESC, hash_id DESC",
-                            "blocked_hashes", ())
+        rows = await read_rows(conn, _in(
+            "SELECT * FROM {} ORDER BY created_at DESC, hash_id DESC", "blocked_hashes"))
     return [c.BlockedHash(id=r["hash_id"], sha256=r["sha256"], reason=r["reason"],
                           created_by=r["created_by"], created_at=iso(r["created_at"]))
             for r in rows]
