@@ -39,6 +39,7 @@ from chatalot.command_tx import (
     CommandTx,
     _log_command,
     run_command,
+    write_rows,
 )
 from chatalot.domain.errors import DomainError
 from chatalot.metrics import COMMAND_SECONDS, COMMANDS
@@ -147,12 +148,17 @@ class CommandGroup(Generic[T]):
             async with self._store.transaction() as conn:
                 prepared = (await self._prepare(conn, [m.prepare_key for m in group])
                             if self._prepare is not None else [None] * len(group))
+                peers: list[CommandTx] = []
                 for m, ready in zip(group, prepared, strict=True):
-                    tx = CommandTx(self._store, conn, m.meta, now, prepared=ready)
+                    tx = CommandTx(self._store, conn, m.meta, now, prepared=ready,
+                                   peers=peers)
+                    peers.append(tx)
                     try:
                         outcomes.append((await m.work(tx), tx))
                     except DomainError as refused:
+                        tx.later.clear()  # a refused member leaves nothing behind
                         outcomes.append(refused)
+                await write_rows(conn, peers)  # every member's rows in one statement each
                 items = [_one_new_stream(o[1]) for o in outcomes
                          if not isinstance(o, DomainError) and o[1].pending]
                 results = []

@@ -60,6 +60,27 @@ class Refusal(Exception):
         self.error = error
 
 
+@dataclass(frozen=True)
+class Rows:
+    """An INSERT of many rows in one statement: `sql` takes one array per column (as
+    `unnest(%s::uuid[], ...)`), so that the rows a group's members record cost one
+    statement and one round trip instead of one each."""
+
+    sql: str
+
+
+async def write_rows(conn: Conn, txs: list[CommandTx]) -> None:
+    """Insert the rows that `txs` recorded with `insert_later`, one statement per `Rows`,
+    and forget them."""
+    by_insert: dict[Rows, list[tuple[Any, ...]]] = {}
+    for tx in txs:
+        for insert, row in tx.later:
+            by_insert.setdefault(insert, []).append(row)
+        tx.later.clear()
+    for insert, rows in by_insert.items():
+        await conn.execute(insert.sql, [list(column) for column in zip(*rows, strict=True)])
+
+
 @dataclass
 class _Append:
     stream: str
@@ -79,6 +100,20 @@ class CommandTx:
     prepared: Any = None
     """What a command group read for this member before its work ran (command_group.py:
     `prepare`), None when the command runs alone."""
+    later: list[tuple[Rows, tuple[Any, ...]]] = field(default_factory=list)
+    """Rows recorded with `insert_later`, written before the events."""
+    peers: list[CommandTx] | None = None
+    """The members of this command's group so far (itself included), None alone."""
+
+    def insert_later(self, insert: Rows, row: tuple[Any, ...]) -> None:
+        """Record a row to insert in this transaction before the events are appended: a
+        group's members' rows then go in one statement. A read that may need to see it
+        calls `write_later` first; a refused member's rows are dropped."""
+        self.later.append((insert, row))
+
+    async def write_later(self) -> None:
+        """Insert the rows recorded so far (by every member of the group, when grouped)."""
+        await write_rows(self.conn, self.peers if self.peers is not None else [self])
 
     def event(self, data: msgspec.Struct, meta: Metadata | None = None) -> NewEvent:
         return NewEvent(data, event_id=uuid7(), metadata=meta or self.meta)
@@ -110,7 +145,10 @@ class CommandTx:
         return cur.rowcount
 
     async def _flush(self) -> AppendResult | None:
-        """Append everything recorded, the streams' locks taken first when there are several."""
+        """Write the rows recorded for later, then append everything recorded, the
+        streams' locks taken first when there are several."""
+        if self.later:
+            await self.write_later()
         streams = {a.stream for a in self.pending}
         if len(streams) > 1:
             await self.store.lock_streams(self.conn, streams)

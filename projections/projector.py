@@ -20,6 +20,7 @@ overrides `apply` and gets the whole batch at once (see read_models/event_stats.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -58,7 +59,7 @@ def read_model(table: str) -> sql.Identifier:
 class ProjectionContext:
     """What handlers write through: the batch's transaction and their build's tables."""
 
-    __slots__ = ("_tables", "conn", "rebuilding", "schema", "store")
+    __slots__ = ("_tables", "conn", "pipelined", "rebuilding", "schema", "store")
 
     def __init__(
         self,
@@ -68,8 +69,11 @@ class ProjectionContext:
         *,
         rebuilding: bool,
         store: EventStore,
+        pipelined: bool = False,
     ) -> None:
         self.conn = conn
+        self.pipelined = pipelined
+        """The batch's transaction is already one pipeline (projections/worker.py)."""
         self.schema = schema
         self.rebuilding = rebuilding
         """True while loading from position 0: large batches, secondary indexes not built."""
@@ -82,6 +86,13 @@ class ProjectionContext:
             return self._tables[name]
         except KeyError:
             raise UnknownProjection(f"the projector does not own a table {name!r}") from None
+
+    def pipeline(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Pipeline mode for a handler's statements: the batch's own pipeline when it runs
+        in one (a nested pipeline would cost a round trip on leaving), else a new one."""
+        if self.pipelined:
+            return contextlib.nullcontext()
+        return self.conn.pipeline()
 
     async def copy(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
@@ -168,7 +179,7 @@ class Projector:
         """Apply a batch in commit order. The default calls the @on handlers, pipelined."""
         if not self._handlers:
             raise NotImplementedError(f"{type(self).__name__} has no @on handlers and no apply")
-        async with ctx.conn.pipeline():
+        async with ctx.pipeline():
             for event in events:
                 attr = self._handlers.get(event.type)
                 if attr is not None:

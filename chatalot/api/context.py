@@ -77,7 +77,8 @@ async def _provide_principal(request: Request[Any, Any, Any]) -> Principal:
     return await principal_of(request)
 
 
-def _provide_info(request: Request[Any, Any, Any]) -> RequestInfo:
+def request_info(request: Request[Any, Any, Any]) -> RequestInfo:
+    """Where the request came from, for the metadata of the events it appends."""
     return RequestInfo(
         ip=client_ip(request.scope),
         user_agent=(request.headers.get("user-agent") or None),
@@ -89,7 +90,7 @@ def _provide_info(request: Request[Any, Any, Any]) -> RequestInfo:
 
 DEPENDENCIES = {
     "principal": Provide(_provide_principal),
-    "info": Provide(_provide_info, sync_to_thread=False),
+    "info": Provide(request_info, sync_to_thread=False),
 }
 
 _DESCRIPTIONS = {

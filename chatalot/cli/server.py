@@ -52,8 +52,35 @@ class ZeroCopyCycle(RequestResponseCycle):
     asyncio's loop.sendfile, or under uvloop (which has none) by our own loop over the
     socket; read and write through Python only where the transport has no socket."""
 
+    _held: _Held | None = None
+
     async def send(self, message: Any) -> None:
-        if message["type"] != ZERO_COPY:
+        kind = message["type"]
+        if kind == "http.response.start" and _has_length(message):
+            # a reply of known length: its head waits for its body, and both go to the
+            # socket in one write (one send system call and one packet instead of two)
+            real = self.transport
+            hold = _Held(real)
+            self.transport = hold  # type: ignore[assignment]
+            try:
+                await super().send(message)
+            finally:
+                self.transport = real
+            self._held = hold
+            return
+        held, self._held = self._held, None
+        if held is not None:
+            if kind == ZERO_COPY:
+                held.flush()  # the file's bytes follow the head on the socket itself
+            else:
+                self.transport = held  # type: ignore[assignment]
+                try:
+                    await super().send(message)
+                finally:
+                    self.transport = held.real
+                    held.flush()
+                return
+        if kind != ZERO_COPY:
             await super().send(message)
             return
         if self.flow.write_paused and not self.disconnected:
@@ -164,6 +191,35 @@ async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
         await ready
     finally:
         loop.remove_writer(fd)  # before the descriptor is closed, always
+
+
+def _has_length(message: Any) -> bool:
+    return any(name.lower() == b"content-length" for name, _ in message.get("headers", ()))
+
+
+class _Held:
+    """A transport whose writes wait in a list until `flush` (which `close` does first);
+    everything else is the real transport's."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.data: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.data.append(data)
+
+    def flush(self) -> None:
+        if self.data:
+            self.real.write(b"".join(self.data))
+            self.data.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self.real.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
 
 
 class ShortFileError(OSError):

@@ -75,7 +75,7 @@ class MessageSearch(Projector):
     async def apply(self, events: Sequence[RecordedEvent], ctx: ProjectionContext) -> None:
         """In commit order; a run of MessageSent is one INSERT."""
         sent: list[RecordedEvent] = []
-        async with ctx.conn.pipeline():
+        async with ctx.pipeline():
             for event in events:
                 if event.type == "MessageSent":
                     sent.append(event)

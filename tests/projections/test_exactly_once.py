@@ -6,12 +6,16 @@ import asyncio
 import uuid
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from psycopg.pq import TransactionStatus
 
 from event_store import START, NewEvent
 from projections import ProjectionRunner, catalog
+from projections.errors import Retired
 from projections.read_models.event_stats import EventStats, category
+from projections.worker import BuildWorker
 from tests.projections.conftest import (
     FAST,
     Added,
@@ -146,3 +150,31 @@ async def test_killed_runner_resumes_exactly_once(store, kills):
         assert await ledger_state(store) == await expected_ledger(store)
     finally:
         await runner.close()
+
+
+async def test_a_batch_behind_a_moved_checkpoint_writes_nothing(store):
+    """A pipelined batch (BEGIN to COMMIT in one round trip) cannot look at its
+    checkpoint's compare-and-set before its writes are sent: a moved checkpoint fails
+    the statement (migration 0041), the batch rolls back whole, and the worker learns it
+    was overtaken (Retired); its connection is usable after."""
+    async with running(store, [Ledger()]) as runner:
+        await store.append("acct-moved", [NewEvent(Added(5))])
+        await settled(store, ["ledger"])
+        before = await ledger_state(store)
+        async with store.pool.connection() as conn:
+            (build,) = await catalog.load_builds(conn, "ledger")
+        stale = BuildWorker(runner, Ledger(), build)
+        stale.saved = START  # it believes the checkpoint is where the build began
+        events = await store.read_all(START, limit=100)
+        conn = await stale._connect("write")
+        try:
+            with pytest.raises(Retired):
+                await stale._commit(conn, events, rebuilding=False)
+            assert conn.info.transaction_status == TransactionStatus.IDLE
+            assert await (await conn.execute("SELECT 1")).fetchone() == (1,)
+        finally:
+            await conn.close()
+        assert await ledger_state(store) == before  # applied once, by the live worker
+        async with store.pool.connection() as conn:
+            (after,) = await catalog.load_builds(conn, "ledger")
+        assert after.position == build.position

@@ -31,7 +31,7 @@ import psycopg
 
 from chatalot.command_group import CommandGroup
 from chatalot.command_tx import CommandTx as Tx
-from chatalot.command_tx import run_command
+from chatalot.command_tx import Rows, run_command
 from chatalot.contracts import iso
 from chatalot.domain.errors import DomainError, bad_request, conflict
 from chatalot.domain.messaging import events as ev
@@ -77,6 +77,7 @@ async def _claim_client_id(tx: Tx, sender: uuid.UUID, client_id: uuid.UUID,
         (sender, client_id, message_id, channel_id))
     if claimed:
         return None
+    await tx.write_later()  # an earlier send of this group may be the one claimed
     row = await tx.fetchone(
         "SELECT c.message_id, c.channel_id, m.sent_at FROM messaging_client_ids c"
         " JOIN messaging_messages m USING (message_id)"
@@ -120,15 +121,19 @@ async def _check_references(tx: Tx, channel_id: uuid.UUID, req: c.SendMessage) -
             raise bad_request("the thread's first message was deleted")
 
 
+_MESSAGE_ROWS = Rows(
+    "INSERT INTO messaging_messages (message_id, channel_id, sender_id, encryption, sent_at)"
+    " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[],"
+    " %s::timestamptz[])")
+
+
 async def record_message(tx: Tx, channel_id: uuid.UUID, sender: uuid.UUID | None,
                          message_id: uuid.UUID, req: c.SendMessage, mentions: list[uuid.UUID],
                          **extra: object) -> None:
-    """Write the decision row and record MessageSent (shared by sends, scheduled
-    deliveries and webhooks, whose messages have no sender)."""
-    await tx.execute(
-        "INSERT INTO messaging_messages (message_id, channel_id, sender_id, encryption,"
-        " sent_at) VALUES (%s, %s, %s, %s, %s)",
-        (message_id, channel_id, sender, req.encryption, tx.now))
+    """Record the decision row and MessageSent (shared by sends, scheduled deliveries and
+    webhooks, whose messages have no sender). The row is written with the group's others
+    in one statement, before the append."""
+    tx.insert_later(_MESSAGE_ROWS, (message_id, channel_id, sender, req.encryption, tx.now))
     tx.append(message_stream(message_id), ev.MessageSent(
         message_id=message_id, channel_id=channel_id, sender_id=sender,
         ciphertext=req.ciphertext, nonce=req.nonce, encryption=req.encryption,

@@ -116,11 +116,12 @@ async def deliver_scheduled(rt: MessagingRuntime, scheduled: ev.MessageScheduled
         refused: str | None = None
         try:
             async with tx.conn.transaction():  # a savepoint: a refusal undoes its writes
-                pending = len(tx.pending)
+                pending, later = len(tx.pending), len(tx.later)
                 await checked_send(tx, rt, scheduled.sender_id, scheduled.channel_id, req,
                                    message_id, scheduled_id=scheduled.scheduled_id)
         except DomainError as error:
             del tx.pending[pending:]
+            del tx.later[later:]
             refused = error.code
         tx.append(scheduled_stream(scheduled.scheduled_id), ev.ScheduledMessageDelivered(
             scheduled_id=scheduled.scheduled_id, channel_id=scheduled.channel_id,
