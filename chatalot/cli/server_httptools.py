@@ -100,6 +100,10 @@ class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_open = False
+        if not any(name == b"host" for name, _ in self.headers) and \
+                self.parser.get_http_version() == "1.1":
+            # RFC 9112 3.2 (h11 refuses it too): the parser answers our 400
+            raise ValueError("an HTTP/1.1 request without Host")
         cycle = self.cycle
         super().on_headers_complete()
         if self.cycle is not cycle and type(self.cycle) is RequestResponseCycle:

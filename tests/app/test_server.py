@@ -78,6 +78,10 @@ def test_a_malformed_request_line_is_answered_in_the_protocols_shape(port: int) 
     """Failed with uvicorn's plain-text 'Invalid HTTP request received.' (issue 18)."""
     assert_our_error(*exchange(port, b"GET /\x01 nonsense\r\n\r\n"))
     assert_our_error(*exchange(port, b"NOT HTTP AT ALL\r\n\r\n"))
+    assert_our_error(*exchange(port, b"GET / HTTP/1.1\r\nHost : x\r\n\r\n"))
+    assert_our_error(*exchange(port, b"GET / HTTP/1.1\r\nX-A: \x00\r\n\r\n"))
+    # HTTP/1.1 requires Host (RFC 9112 3.2): both protocols refuse a request without it
+    assert_our_error(*exchange(port, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"))
 
 
 def test_request_heads_are_capped_by_our_setting(port: int) -> None:
