@@ -13,6 +13,10 @@ handshake refusals (a WebSocket upgrade to an unknown path), and the 503 of `lim
 It also serves the ASGI `http.response.zerocopysend` extension (the file's bytes go from
 the page cache to the socket with `sendfile`, never through Python): downloads use it
 (chatalot/api/blobs.py).
+
+Two protocols do all this: ours on uvicorn's httptools (chatalot/cli/server_httptools.py,
+llhttp's C parser: less CPU per request), used whenever httptools is importable, and ours
+on h11 below, the fallback.
 """
 
 from __future__ import annotations

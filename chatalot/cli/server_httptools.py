@@ -48,9 +48,10 @@ class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with its 400 replies in the protocol's shape, a cap on
     a request head still arriving, and cycles that take `http.response.zerocopysend`.
 
-    The cap counts what llhttp has been fed of the current head: the request line and the
-    headers completed in the read where the request began (its callbacks), then every
-    later read that ends with the head still open (all of it is head)."""
+    The cap counts what llhttp has been fed of a head still open after a read: of the read
+    where the request began, the target and the headers it has handed over so far (a
+    header still arriving is counted from the next read on), then every later read whole.
+    Per request that costs one flag; the counting runs only while a head spans reads."""
 
     hsts = False
     max_header_bytes = 16 * 1024
@@ -77,7 +78,10 @@ class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
             began, self._head_began = self._head_began, False
         if self._head_open:
             if was_open and not began:
-                self._head_bytes += len(data)
+                self._head_bytes += len(data)  # all of it is head
+            else:  # the head began in this read: what the parser has handed over of it
+                self._head_bytes = len(self.url) + sum(
+                    len(name) + len(value) + 4 for name, value in self.headers)
             if self._head_bytes > self.max_header_bytes:
                 self._refuse(
                     f"the request line and headers exceed {self.max_header_bytes} bytes")
@@ -86,17 +90,6 @@ class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.scope["extensions"] = {ZERO_COPY: {}}
         self._head_open = self._head_began = True
-        self._head_bytes = 0
-
-    def on_url(self, url: bytes) -> None:
-        super().on_url(url)
-        if self._head_began:
-            self._head_bytes += len(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        super().on_header(name, value)
-        if self._head_began:
-            self._head_bytes += len(name) + len(value) + 4
 
     def on_headers_complete(self) -> None:
         self._head_open = False
