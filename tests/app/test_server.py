@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -169,3 +170,15 @@ def test_a_large_body_does_not_count_towards_the_next_requests_head(port: int) -
             reply += chunk
     assert reply.count(b"HTTP/1.1 200") == 2 and reply.endswith(b"hello"), reply[:300]
 
+
+
+def test_without_httptools_the_h11_protocol_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httptools is preferred when importable; where it is not, ours on h11 is used."""
+    from chatalot.cli.server import JsonErrorH11Protocol
+
+    monkeypatch.setitem(sys.modules, "httptools", None)
+    monkeypatch.setitem(sys.modules, "chatalot.cli.server_httptools", None)
+    config = server_config(Settings(), hello)
+    assert issubclass(config.http, JsonErrorH11Protocol)
+    with pytest.raises(ImportError):
+        server_config(Settings(), hello, http="httptools")
