@@ -13,6 +13,10 @@ handshake refusals (a WebSocket upgrade to an unknown path), and the 503 of `lim
 It also serves the ASGI `http.response.zerocopysend` extension (the file's bytes go from
 the page cache to the socket with `sendfile`, never through Python): downloads use it
 (chatalot/api/blobs.py).
+
+Two protocols do all this: ours on uvicorn's httptools (chatalot/cli/server_httptools.py,
+llhttp's C parser: less CPU per request), used whenever httptools is importable, and ours
+on h11 below, the fallback.
 """
 
 from __future__ import annotations
@@ -46,24 +50,33 @@ class _Span:
         return self.count
 
 
-class ZeroCopyCycle(RequestResponseCycle):
-    """uvicorn's request/response cycle, plus `http.response.zerocopysend`: h11 accounts
-    for the bytes (Content-Length) through a placeholder, and os.sendfile writes them: by
-    asyncio's loop.sendfile, or under uvloop (which has none) by our own loop over the
-    socket; read and write through Python only where the transport has no socket."""
+class ZeroCopySends:
+    """What both HTTP protocols' request/response cycles add to uvicorn's (a mixin before
+    uvicorn's cycle class): a reply of known length goes to the socket in one write, and
+    `http.response.zerocopysend` (os.sendfile writes the file's bytes: by asyncio's
+    loop.sendfile, or under uvloop, which has none, by our own loop over the socket; read
+    and write through Python only where the transport has no socket). The protocol's cycle
+    frames the file's bytes (`_send_file`)."""
 
+    transport: Any
+    flow: Any
+    scope: Any
+    disconnected: bool
+    response_started: bool
+    response_complete: bool
     _held: _Held | None = None
 
     async def send(self, message: Any) -> None:
+        base: Any = super()
         kind = message["type"]
         if kind == "http.response.start" and _has_length(message):
             # a reply of known length: its head waits for its body, and both go to the
             # socket in one write (one send system call and one packet instead of two)
             real = self.transport
             hold = _Held(real)
-            self.transport = hold  # type: ignore[assignment]
+            self.transport = hold
             try:
-                await super().send(message)
+                await base.send(message)
             finally:
                 self.transport = real
             self._held = hold
@@ -73,15 +86,15 @@ class ZeroCopyCycle(RequestResponseCycle):
             if kind == ZERO_COPY:
                 held.flush()  # the file's bytes follow the head on the socket itself
             else:
-                self.transport = held  # type: ignore[assignment]
+                self.transport = held
                 try:
-                    await super().send(message)
+                    await base.send(message)
                 finally:
                     self.transport = held.real
                     held.flush()
                 return
         if kind != ZERO_COPY:
-            await super().send(message)
+            await base.send(message)
             return
         if self.flow.write_paused and not self.disconnected:
             await self.flow.drain()
@@ -95,16 +108,16 @@ class ZeroCopyCycle(RequestResponseCycle):
         if count is None:
             count = await asyncio.to_thread(lambda: file.seek(0, 2) - offset)
         if self.scope["method"] != "HEAD" and count > 0:
-            span = _Span(count)
-            event = h11.Data(data=span)  # type: ignore[arg-type]
-            for piece in self.conn.send_with_data_passthrough(event) or ():
-                if piece is span:  # type: ignore[comparison-overlap]
-                    await self._sendfile(file, offset, count)
-                else:
-                    self.transport.write(piece)
+            await self._send_file(file, offset, count)
+            if self.disconnected:
+                return
         if not message.get("more_body", False):
-            await super().send({"type": "http.response.body", "body": b"",
-                                "more_body": False})
+            await base.send({"type": "http.response.body",
+                             "body": b"", "more_body": False})
+
+    async def _send_file(self, file: Any, offset: int, count: int) -> None:
+        """The file's bytes in the response's framing."""
+        raise NotImplementedError
 
     async def _sendfile(self, file: Any, offset: int, count: int) -> None:
         try:
@@ -227,6 +240,20 @@ class ShortFileError(OSError):
     the connection, as for a peer that left)."""
 
 
+class ZeroCopyCycle(ZeroCopySends, RequestResponseCycle):
+    """uvicorn's h11 cycle with our sends: h11 accounts for the file's bytes
+    (Content-Length or chunked) through a placeholder of their length."""
+
+    async def _send_file(self, file: Any, offset: int, count: int) -> None:
+        span = _Span(count)
+        event = h11.Data(data=span)  # type: ignore[arg-type]
+        for piece in self.conn.send_with_data_passthrough(event) or ():
+            if piece is span:  # type: ignore[comparison-overlap]
+                await self._sendfile(file, offset, count)
+            else:
+                self.transport.write(piece)
+
+
 class JsonErrorH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with its 400 replies in the protocol's shape, and cycles
     that take `http.response.zerocopysend`."""
@@ -246,19 +273,26 @@ class JsonErrorH11Protocol(H11Protocol):
         if msg.startswith("Invalid HTTP request"):
             msg = ("malformed HTTP request, or its request line and headers exceed"
                    f" {self.max_header_bytes} bytes")
-        body = msgspec.json.encode(ErrorBody(msg, "bad_request"))
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-            *((name.lower().encode(), value.encode())
-              for name, value in header_values("/api/", hsts=self.hsts)),
-        ]
+        headers, body = bad_request(msg, hsts=self.hsts)
         self.transport.write(self.conn.send(
             h11.Response(status_code=400, headers=headers, reason=b"Bad Request")))
         self.transport.write(self.conn.send(h11.Data(data=body)))
         self.transport.write(self.conn.send(h11.EndOfMessage()))
         self.transport.close()
+
+
+def bad_request(msg: str, *, hsts: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The head's headers and the body of the protocols' own 400 (then the connection
+    closes)."""
+    body = msgspec.json.encode(ErrorBody(msg, "bad_request"))
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        *((name.lower().encode(), value.encode())
+          for name, value in header_values("/api/", hsts=hsts)),
+    ]
+    return headers, body
 
 
 class ChatalotServer(uvicorn.Server):
@@ -276,15 +310,29 @@ class ChatalotServer(uvicorn.Server):
         gc.freeze()
 
 
-def server_config(settings: Settings, app: Any, *, log_level: str = "info") -> uvicorn.Config:
+def http_protocol(name: str | None = None) -> type[Any]:
+    """Our protocol class on httptools (when importable, or when named) or on h11."""
+    if name in (None, "httptools"):
+        try:
+            from chatalot.cli.server_httptools import JsonErrorHttpToolsProtocol
+        except ImportError:
+            if name is not None:
+                raise
+        else:
+            return JsonErrorHttpToolsProtocol
+    return JsonErrorH11Protocol
+
+
+def server_config(settings: Settings, app: Any, *, log_level: str = "info",
+                  http: str | None = None) -> uvicorn.Config:
     """X-Forwarded-For and -Proto are believed only from CHATALOT_TRUSTED_PROXIES (none by
     default: uvicorn's own default believes 127.0.0.1, so a local proxy that passes the
     client's header on would let every request pick its own rate bucket). Of the header's
     addresses, uvicorn takes the right-most one that is not a trusted proxy. The HTTP
-    implementation is h11 always (httptools, if installed, would bypass both our error
-    replies and the header cap)."""
+    protocol is ours on httptools when it is installed (a C parser: less CPU per request),
+    else ours on h11; `http` names one ("h11" or "httptools") instead."""
     trusted = settings.security.trusted_proxy_list
-    protocol = type("ChatalotH11Protocol", (JsonErrorH11Protocol,), {
+    protocol = type("ChatalotHttpProtocol", (http_protocol(http),), {
         "hsts": uses_hsts(settings), "max_header_bytes": settings.limits.max_header_bytes})
     return uvicorn.Config(
         app,

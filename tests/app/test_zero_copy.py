@@ -49,14 +49,24 @@ def loop_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="module", params=["h11", "httptools"])
+def http_name(request: pytest.FixtureRequest) -> str:
+    """Both of our HTTP protocols: each frames the file's bytes its own way."""
+    if request.param == "httptools":
+        pytest.importorskip("httptools")
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def port(tmp_path_factory: pytest.TempPathFactory, loop_name: str) -> Iterator[int]:
+def port(tmp_path_factory: pytest.TempPathFactory, loop_name: str,
+         http_name: str) -> Iterator[int]:
     path = tmp_path_factory.mktemp("zero") / "blob"
     path.write_bytes(DATA)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         free = s.getsockname()[1]
-    config = server_config(Settings(port=free), app_for(path), log_level="critical")
+    config = server_config(Settings(port=free), app_for(path), log_level="critical",
+                           http=http_name)
     config.loop = loop_name  # type: ignore[assignment]
     server = uvicorn.Server(config)
     real = os.sendfile
