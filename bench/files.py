@@ -58,7 +58,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +210,7 @@ def raw_upload(port: int, auth: dict[str, str], channel: str, path: Path) -> dic
     return dict(json.loads(body))
 
 
-# The download's reader, made once: as the floor's receiver (discarding_receiver), it
+# The download's reader, made once: as the floor's receiver (discard), it
 # reads into one buffer allocated before any timing, so the two are read the same way.
 _READ_BUFFER = bytearray(MIB)
 
@@ -270,9 +270,9 @@ def copy_rate(source: Path, target_dir: Path, runs: int) -> float:
 
 
 @contextlib.contextmanager
-def discarding_receiver() -> Iterator[int]:
-    """A plain TCP receiver on a free loopback port: reads each connection to its end
-    into one reused buffer, then answers b"ok"."""
+def loopback_receiver(take: Callable[[socket.socket, memoryview], None]) -> Iterator[int]:
+    """A plain TCP receiver on a free loopback port: `take` reads each connection to its
+    end (through one reused 1 MiB buffer), then the receiver answers b"ok"."""
     listener = socket.create_server(("127.0.0.1", 0))
     buffer = memoryview(bytearray(MIB))
 
@@ -283,8 +283,7 @@ def discarding_receiver() -> Iterator[int]:
             except OSError:
                 return
             with conn:
-                while conn.recv_into(buffer):
-                    pass
+                take(conn, buffer)
                 with contextlib.suppress(OSError):
                     conn.sendall(b"ok")
 
@@ -297,40 +296,28 @@ def discarding_receiver() -> Iterator[int]:
         thread.join(5)
 
 
-@contextlib.contextmanager
-def storing_receiver(target_dir: Path) -> Iterator[int]:
-    """What any upload server must do with each byte, and nothing else: a plain TCP receiver
-    on a free loopback port that reads each connection into one reused 1 MiB buffer,
-    hashes it (SHA-256, one stream: the content address and the blocked-hash check need it
-    before the upload is answered) and writes it to a new file, then answers b"ok"."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    buffer = memoryview(bytearray(MIB))
+def discard(conn: socket.socket, buffer: memoryview) -> None:
+    """The floor under any HTTP server: the bytes read, and nothing else."""
+    while conn.recv_into(buffer):
+        pass
+
+
+def store_in(target_dir: Path) -> Callable[[socket.socket, memoryview], None]:
+    """What any upload server must do with each byte, and nothing else: read it, hash it
+    (SHA-256, one stream: the content address and the blocked-hash check need it before
+    the upload is answered) and write it to a new file."""
     counter = iter(range(1_000_000))
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            target = target_dir / f"floor-{next(counter)}"
-            with conn, open(target, "wb", buffering=0) as out:
-                digest = hashlib.sha256()
-                while size := conn.recv_into(buffer):
-                    digest.update(buffer[:size])
-                    out.write(buffer[:size])
-                digest.hexdigest()
-                with contextlib.suppress(OSError):
-                    conn.sendall(b"ok")
-            target.unlink()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
-        thread.join(5)
+    def take(conn: socket.socket, buffer: memoryview) -> None:
+        target = target_dir / f"floor-{next(counter)}"
+        with open(target, "wb", buffering=0) as out:
+            digest = hashlib.sha256()
+            while size := conn.recv_into(buffer):
+                digest.update(buffer[:size])
+                out.write(buffer[:size])
+            digest.hexdigest()
+        target.unlink()
+    return take
 
 
 def sha256_rate(source: Path, runs: int) -> float:
@@ -428,8 +415,8 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
                          CHATALOT_ARGON2_MEMORY_KIB="8192", CHATALOT_ARGON2_TIME_COST="1")
         with server(env) as proc, httpx.Client(base_url=f"http://127.0.0.1:{PORT}",
                                                timeout=120) as client, \
-                discarding_receiver() as floor_port, \
-                storing_receiver(data_dir) as upload_floor_port:
+                loopback_receiver(discard) as floor_port, \
+                loopback_receiver(store_in(data_dir)) as upload_floor_port:
             auth, channel = setup(client)
             sources = []
             for i in range(runs):
