@@ -13,8 +13,10 @@ where it was (collection is idempotent: the next batch redoes it). The batch's o
 transaction takes no transaction id until it moves the checkpoint at its very end (an
 advisory lock is not a row lock), so it never holds the log's readers back while it works.
 
-Removing one blob: in one transaction, the blob's row is locked, it must have no reference
-and no live pin, the bytes are deleted while the lock is held, the row goes and
+Removing one blob: in one transaction, the blob's row is locked, then it must have no
+reference and no live pin (read after the lock, by a statement of its own, so that a pin
+committed while the collector waited for the row is seen), the bytes are deleted while
+the lock is held, the row goes and
 `BlobCollected` is appended. An upload pins the row (waiting for that lock) before it
 places bytes, so it either runs before (the pin stops the collection) or after (the row is
 gone; the upload makes a new one and places the bytes again). If the transaction fails
@@ -107,11 +109,19 @@ class BlobCollector:
         store = self.rt.store
         async with store.transaction() as conn:
             cur = await conn.execute(
-                "SELECT size_bytes FROM file_blobs WHERE sha256 = %s AND refs = 0"
-                " AND NOT EXISTS (SELECT 1 FROM file_blob_pins p WHERE p.sha256 = %s"
-                " AND p.expires_at > now()) FOR UPDATE", (sha256, sha256))
+                "SELECT size_bytes, refs FROM file_blobs WHERE sha256 = %s FOR UPDATE",
+                (sha256,))
             row = await cur.fetchone()
-            if row is None:
+            if row is None or row[1] != 0:
+                return 0
+            # The pins are read by a statement of their own, once the row is ours: an
+            # upload pins while it holds the row (state.pin_blobs), and a condition of the
+            # locking statement would be rechecked, after waiting for that upload, against
+            # the statement's older snapshot, which misses its pin.
+            cur = await conn.execute(
+                "SELECT 1 FROM file_blob_pins WHERE sha256 = %s AND expires_at > now()"
+                " LIMIT 1", (sha256,))
+            if await cur.fetchone() is not None:
                 return 0
             await self.rt.storage.delete(sha256)
             await conn.execute("DELETE FROM file_blobs WHERE sha256 = %s", (sha256,))

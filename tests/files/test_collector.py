@@ -79,6 +79,45 @@ async def test_uploads_racing_collectors_never_lose_their_bytes(files: FilesApi)
         assert len(collected) <= 1
 
 
+async def test_a_pin_committed_while_the_collector_waits_for_the_row_is_seen(
+        files: FilesApi) -> None:
+    """An upload pins a released blob while a collector waits for the blob's row: the
+    collector must see the pin once the row is its own, and leave the blob. (A pin check
+    inside the locking statement was rechecked against that statement's older snapshot,
+    which missed the pin: the collector removed the row under the upload, which then
+    referenced a blob with no row, whose bytes could be gone.)"""
+    space = await files.space(members=1)
+    user = space.members[0]
+    data = pdf(5_000, seed=42)
+    sha = hashlib.sha256(data).hexdigest()
+    first = await files.stored(user, space.channel_id, data)
+    r = await files.client.delete(f"/api/files/{first.id}", headers=user.auth)
+    assert r.status_code == 200
+    collector = await _node(files)
+    pinning = await files.api.db.store()
+    async with pinning.pool.connection() as conn:
+        await conn.execute("BEGIN")  # an upload's pin_blobs, held open
+        await conn.execute("UPDATE file_blobs SET size_bytes = size_bytes WHERE sha256 = %s",
+                           (sha,))
+        await conn.execute("INSERT INTO file_blob_pins (pin_id, sha256, expires_at)"
+                           " VALUES (gen_random_uuid(), %s, now() + interval '1 hour')",
+                           (sha,))
+        collecting = asyncio.create_task(collector.try_collect(sha))
+        for _ in range(500):  # until the collector waits for the row
+            rows = await files.api.db.fetch(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
+            if rows[0][0]:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the collector never waited for the row")
+        await conn.execute("COMMIT")
+    assert await collecting == 0
+    rows = await files.api.db.fetch("SELECT refs FROM file_blobs WHERE sha256 = %s", (sha,))
+    assert rows == [(0,)]  # released, pinned: kept
+    assert await collector.rt.storage.exists(sha)
+
+
 async def test_two_nodes_collect_a_released_blob_once(files: FilesApi) -> None:
     space = await files.space(members=1)
     user = space.members[0]
