@@ -138,9 +138,19 @@ def test_the_rate_limiter_sees_the_real_client_address(
     topo, _ = topology
 
     def login(flood: httpx.Client, i: int) -> int:
-        return flood.post("/api/auth/login", headers={"X-Forwarded-For": "127.0.86.3"},
-                          json={"username": f"nobody{i}", "password": "wrong password"}
-                          ).status_code
+        for attempt in range(3):
+            try:
+                return flood.post("/api/auth/login", headers={"X-Forwarded-For": "127.0.86.3"},
+                                  json={"username": f"nobody{i}", "password": "wrong password"}
+                                  ).status_code
+            except httpx.RemoteProtocolError:
+                # About one run of this file in eight (with either HTTP protocol on the
+                # nodes), one of the thirty connections is closed under its request before
+                # nginx logs anything for it: not an answer of ours. Asked again; a retry
+                # that was answered after all only drains the bucket further.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     with client(topo, "127.0.86.2") as flood, ThreadPoolExecutor(max_workers=30) as pool:
         statuses = list(pool.map(lambda i: login(flood, i), range(30)))
