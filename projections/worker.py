@@ -1,4 +1,5 @@
-"""Runs one build of one projector: bulk load from its checkpoint, indexes, flip, live.
+"""Runs one build of one projector: bulk load from its checkpoint and indexes
+(projections/bulk.py), flip, live (projections/live.py).
 
 Every batch is one transaction that first compares-and-sets the build's checkpoint (from
 the position this worker last committed to the batch's last position), then applies the
@@ -22,17 +23,16 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import psycopg
-from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from event_store import EventStore, Position, RecordedEvent
+from projections.bulk import finish_bulk, load_to_head
 from projections.catalog import Build, activate, load_build, load_builds
 from projections.errors import EventFailed, Retired, is_transient
 from projections.live import follow_live
 from projections.options import RunnerOptions
 from projections.pacing import Pacer
 from projections.projector import ProjectionContext, Projector
-from projections.tasks import stop
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +168,8 @@ class BuildWorker:
             row = await cur.fetchone()
             self.active = bool(row and row[0])
             if build.state == "bulk":
-                await self._bulk(conn)
-                await self._finish_bulk(conn)
+                await load_to_head(self, conn)
+                await finish_bulk(self, conn)
             if not self.active:
                 await self._flip(conn)
             if self.until_active:
@@ -291,108 +291,6 @@ class BuildWorker:
         return EventFailed(None, self.position, describe(exc))
 
     # -- phases ------------------------------------------------------------------------------
-
-    async def _bulk(self, conn: Conn) -> None:
-        """Load from the checkpoint to the head in batches whose transactions stay short.
-        Unpaced, reading the next batch overlaps with writing this one; paced, each batch
-        is read, written, then rested for (see projections/pacing.py)."""
-        reader = await self._connect("read")
-        try:
-            if self.pacer.paced:
-                await self._bulk_paced(conn, reader)
-            else:
-                await self._bulk_overlapped(conn, reader)
-        finally:
-            await reader.close()
-        if self.pacer.longest:
-            log.info("projection %s: build %s loaded; longest batch transaction %.0f ms,"
-                     " %.1f s rested", self.projector.name, self.build.build,
-                     self.pacer.longest * 1000, self.pacer.rested)
-
-    async def _bulk_commit(self, conn: Conn, page: list[RecordedEvent]) -> None:
-        started = time.monotonic()
-        await self._commit(conn, page, rebuilding=True)
-        self.pacer.measured(len(page), time.monotonic() - started)
-
-    async def _bulk_paced(self, conn: Conn, reader: Conn) -> None:
-        while True:
-            started = time.monotonic()
-            try:
-                page = await self.store.read_all(self.position, limit=self.pacer.batch,
-                                                 conn=reader)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                raise await self._read_failed(conn, exc) from exc
-            if not page:
-                return
-            await self._bulk_commit(conn, page)
-            busy = time.monotonic() - started
-            probe = time.monotonic()
-            await reader.execute("SELECT 1")
-            self.pacer.probed(time.monotonic() - probe)
-            await self.pacer.rest(busy)
-
-    async def _bulk_overlapped(self, conn: Conn, reader: Conn) -> None:
-        queue: asyncio.Queue[list[RecordedEvent] | BaseException | None] = asyncio.Queue(2)
-
-        async def produce() -> None:
-            after = self.position
-            try:
-                while True:
-                    page = await self.store.read_all(after, limit=self.pacer.batch, conn=reader)
-                    if not page:
-                        await queue.put(None)
-                        return
-                    await queue.put(page)
-                    after = page[-1].position
-            except Exception as exc:
-                await queue.put(exc)
-
-        producer = asyncio.create_task(produce(), name=self._label("reader"))
-        try:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    if is_transient(item):
-                        raise item
-                    raise await self._read_failed(conn, item)
-                await self._bulk_commit(conn, item)
-                await asyncio.sleep(0)  # a batch applied: let the loop serve others
-        finally:
-            await stop(producer)
-
-    async def _finish_bulk(self, conn: Conn) -> None:
-        """Caught up once: build the secondary indexes and statistics, then go live.
-
-        The indexes are built concurrently, outside any transaction, so that readers of
-        the log (live delivery included) are not held behind a long index build."""
-        cur = await conn.execute(
-            "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_index i"
-            " JOIN pg_class c ON c.oid = i.indexrelid"
-            " JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s AND NOT i.indisvalid",
-            (self.build.schema,),
-        )
-        for (leftover,) in await cur.fetchall():  # an interrupted concurrent build
-            await conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.SQL(leftover)))
-        for statement in self.projector.index_statements(self.build.schema):
-            await conn.execute(statement)
-        # Each ANALYZE in its own short transaction: inside the one below, after its UPDATE,
-        # the sampling would hold a transaction id, and every log reader behind it.
-        for table in self._tables:
-            await conn.execute(
-                sql.SQL("ANALYZE {}").format(sql.Identifier(self.build.schema, table))
-            )
-        cur = await conn.execute(
-            "UPDATE projection_builds SET state = 'live', live_at = clock_timestamp()"
-            " WHERE build = %s AND state = 'bulk' RETURNING 1",
-            (self.build.build,),
-        )
-        if await cur.fetchone() is None:
-            raise Retired(f"build {self.build.build} left the bulk phase elsewhere")
 
     async def _flip(self, conn: Conn) -> None:
         """Make this build the one queries read, once it is at least where the active
