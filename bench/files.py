@@ -52,13 +52,12 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import socket
 import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +68,15 @@ from _common import (
     ratio_result,
     run_database_bench,
     target_result,
+)
+from _floors import (
+    MIB,
+    copy_rate,
+    discard,
+    loopback_rate,
+    loopback_receiver,
+    sha256_rate,
+    store_in,
 )
 from auth import key_fields, server, server_env
 from PIL import Image
@@ -85,7 +93,6 @@ TARGET_PEAK_RSS_MIB = 32.0  # server memory above idle during a 100 MB upload
 TARGET_THUMBNAIL_P99_MS = 1000.0
 
 PORT = int(os.environ.get("CHATALOT_BENCH_PORT", "18310"))  # a free port of your own
-MIB = 1024 * 1024
 PASSWORD = "bench password, long enough"
 
 
@@ -255,94 +262,6 @@ def assert_round_trip(auth: dict[str, str], channel: str, path: Path) -> None:
             got += len(part)
     assert status == 200
     assert hashlib.sha256(b"".join(parts)).hexdigest() == meta["sha256"]
-
-
-def copy_rate(source: Path, target_dir: Path, runs: int) -> float:
-    size = source.stat().st_size
-    times = []
-    for i in range(runs):
-        target = target_dir / f"copy-{i}"
-        start = time.perf_counter()
-        shutil.copyfile(source, target)  # no fsync: a stored blob is not synced either
-        times.append(time.perf_counter() - start)
-        target.unlink()
-    return size / MIB / statistics.median(times)
-
-
-@contextlib.contextmanager
-def loopback_receiver(take: Callable[[socket.socket, memoryview], None]) -> Iterator[int]:
-    """A plain TCP receiver on a free loopback port: `take` reads each connection to its
-    end (through one reused 1 MiB buffer), then the receiver answers b"ok"."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    buffer = memoryview(bytearray(MIB))
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                take(conn, buffer)
-                with contextlib.suppress(OSError):
-                    conn.sendall(b"ok")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
-        thread.join(5)
-
-
-def discard(conn: socket.socket, buffer: memoryview) -> None:
-    """The floor under any HTTP server: the bytes read, and nothing else."""
-    while conn.recv_into(buffer):
-        pass
-
-
-def store_in(target_dir: Path) -> Callable[[socket.socket, memoryview], None]:
-    """What any upload server must do with each byte, and nothing else: read it, hash it
-    (SHA-256, one stream: the content address and the blocked-hash check need it before
-    the upload is answered) and write it to a new file."""
-    counter = iter(range(1_000_000))
-
-    def take(conn: socket.socket, buffer: memoryview) -> None:
-        target = target_dir / f"floor-{next(counter)}"
-        with open(target, "wb", buffering=0) as out:
-            digest = hashlib.sha256()
-            while size := conn.recv_into(buffer):
-                digest.update(buffer[:size])
-                out.write(buffer[:size])
-            digest.hexdigest()
-        target.unlink()
-    return take
-
-
-def sha256_rate(source: Path, runs: int) -> float:
-    """SHA-256 of the file in memory, one stream in 1 MiB updates (hashlib, as the server
-    hashes an upload), in MiB/s: the best of `runs`."""
-    data = memoryview(source.read_bytes())
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        digest = hashlib.sha256()
-        for offset in range(0, len(data), MIB):
-            digest.update(data[offset:offset + MIB])
-        best = min(best, time.perf_counter() - start)
-    return len(data) / MIB / best
-
-
-def loopback_rate(port: int, source: Path) -> float:
-    """One loopback TCP transfer of the file (sendfile, as the native-like client sends
-    it) to the discarding receiver, in MiB/s."""
-    start = time.perf_counter()
-    with socket.create_connection(("127.0.0.1", port)) as conn, open(source, "rb") as handle:
-        conn.sendfile(handle)
-        conn.shutdown(socket.SHUT_WR)
-        conn.recv(16)
-    return source.stat().st_size / MIB / (time.perf_counter() - start)
 
 
 class _Body:
