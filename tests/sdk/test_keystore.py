@@ -4,17 +4,18 @@ state, never another exception); nothing of the state is readable in the file.""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chatalot_sdk.errors import KeyStoreError
-from chatalot_sdk.keystore import KeyStore, State, Tokens
+from chatalot_sdk.keystore import KeyStore, State, Tokens, unb64
 
 N = 2**4  # the cheapest scrypt: this is about the file, not the KDF's cost
 
@@ -34,6 +35,8 @@ def fresh_path() -> Path:
 
 
 @given(state=states, flip=st.integers(min_value=0))
+@example(state=State(server="s", username="chatalot.keyfile", plaintexts={"m": "scrypt salt"}),
+         flip=0)  # public words of the header, not the state leaking
 def test_the_file_reads_back_and_refuses_any_change(state: State, flip: int) -> None:
     path = fresh_path()
     KeyStore.create(path, "passphrase", state, scrypt_n=N).close()
@@ -41,9 +44,7 @@ def test_the_file_reads_back_and_refuses_any_change(state: State, flip: int) -> 
     assert store.state == state
     store.close()
     raw = bytearray(path.read_bytes())
-    for secret in [*state.plaintexts.values(), state.username]:
-        if len(secret) >= 8:
-            assert secret.encode() not in raw
+    assert_nothing_readable(bytes(raw), [*state.plaintexts.values(), state.username])
     with pytest.raises(KeyStoreError):
         KeyStore.open(path, "another passphrase")
     index = flip % len(raw)
@@ -51,6 +52,23 @@ def test_the_file_reads_back_and_refuses_any_change(state: State, flip: int) -> 
     path.write_bytes(bytes(raw))
     with pytest.raises(KeyStoreError):
         KeyStore.open(path, "passphrase").close()
+
+
+def assert_nothing_readable(raw: bytes, secrets: list[str]) -> None:
+    """The header holds only the format's own words and the KDF's random inputs, the same
+    whatever the state (a username may well be "chatalot"); the state is only in the
+    ciphertext, where no secret may be read."""
+    file = json.loads(raw)
+    assert set(file) == {"header", "ciphertext"}
+    header = file["header"]
+    assert set(header) == {"format", "version", "kdf", "nonce"}
+    assert (header["format"], header["version"]) == ("chatalot.keyfile", 1)
+    assert set(header["kdf"]) == {"name", "salt", "n", "r", "p"}
+    body = unb64(file["ciphertext"])
+    for secret in secrets:
+        if len(secret) >= 8:
+            assert secret.encode() not in body
+            assert secret.encode() not in file["ciphertext"].encode()
 
 
 def test_a_save_replaces_the_file_whole(tmp_path: Path) -> None:
