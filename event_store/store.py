@@ -211,7 +211,8 @@ class EventStore:
         again on the same connection (back in the pool's queue it would keep losing on a hot
         stream) and under the stream's transaction lock, so retrying writers go in turn."""
         stream_id: str = params["stream"]
-        statement = self._statements.append_statement(mode, batch=params["n"] > 1)
+        statement = self._statements.append_statement(mode, batch=params["n"] > 1,
+                                                      size=params["n"])
         for attempt in range(_ANY_RETRIES if mode == "any" else 1):
             try:
                 if attempt == 0:
@@ -239,7 +240,8 @@ class EventStore:
         An ANY append that lost its versions to an older transaction that committed
         meanwhile runs again: under READ COMMITTED the next statement sees the winner."""
         stream_id: str = params["stream"]
-        statement = self._statements.append_in_transaction(mode, batch=params["n"] > 1)
+        statement = self._statements.append_in_transaction(mode, batch=params["n"] > 1,
+                                                          size=params["n"])
         for _ in range(_ANY_RETRIES if mode == "any" else 1):
             rows = await (await conn.execute(statement, params)).fetchall()
             if len(rows) == params["n"]:

@@ -90,8 +90,9 @@ async def test_writers_racing_on_one_stream_keep_its_chain(store: EventStore) ->
 
 
 async def test_a_batch_is_linked_as_event_link_links_each_event(store: EventStore) -> None:
-    """A batch's links come from one event_links call (migration 0043): they must be the
-    links event_link gives each row in turn, in every append mode and after a head."""
+    """A batch's links come from one event_links call (migration 0043), or for a small
+    batch from the statement itself: they must be the links event_link gives each row in
+    turn, in every append mode and after a head."""
     meta = Metadata(actor_id="a\n\"b\"", command="x")
     await store.append("delta", [NewEvent(Noted(4, n, "é\u2028")) for n in (1, 2, 3)], 0)
     await store.append("delta", [NewEvent(Noted(4, n), metadata=meta) for n in (4, 5)], 3)
@@ -99,6 +100,11 @@ async def test_a_batch_is_linked_as_event_link_links_each_event(store: EventStor
     async with store.transaction() as conn:
         await store.append("delta", [NewEvent(Noted(4, n)) for n in (8, 9)], conn=conn)
         await store.append("delta", [NewEvent(Noted(4, n)) for n in (10, 11)], 9, conn=conn)
+        # the largest batch chained in the statement (sql.UNROLLED), and the next size
+        await store.append("delta", [NewEvent(Noted(4, n)) for n in range(12, 16)], 11,
+                           conn=conn)
+    await store.append("delta", [NewEvent(Noted(4, n)) for n in range(16, 21)])
+    await store.append("delta", [NewEvent(Noted(4, n)) for n in range(21, 25)], 20)
     async with store.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT e.version, e.data_hash = event_data_hash(e.data),"
@@ -106,7 +112,7 @@ async def test_a_batch_is_linked_as_event_link_links_each_event(store: EventStor
             "                           e.type, e.metadata, e.recorded_at, e.data_hash)"
             "  FROM events e WHERE e.stream_id = 'delta' WINDOW w AS (ORDER BY e.version)"
             " ORDER BY e.version")
-        assert await cur.fetchall() == [(v, True, True) for v in range(1, 12)]
+        assert await cur.fetchall() == [(v, True, True) for v in range(1, 25)]
         cur = await conn.execute(
             "SELECT event_chain(NULL, '{}'), event_chain('\\x00', ARRAY['\\x01'::bytea, '\\x02'])"
             " = ARRAY[sha256('\\x0001'), sha256(sha256('\\x0001') || '\\x02'::bytea)]")
