@@ -117,3 +117,28 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.elapsed = time.perf_counter() - self.start
+
+
+async def backend_cpu_reader(conn: Any) -> Callable[[], float]:
+    """A function returning the connection's server backend's CPU seconds so far (user +
+    system, from /proc), or -1 when the server is not on this machine."""
+    pid = (await (await conn.execute("SELECT pg_backend_pid()")).fetchone())[0]
+    path = Path(f"/proc/{pid}/stat")
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float:
+        try:
+            fields = path.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return -1.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    return read if is_postgres(pid) else (lambda: -1.0)
+
+
+def is_postgres(pid: int) -> bool:
+    """A remote server's backend pid may be any local process's."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().startswith("postgres")
+    except OSError:
+        return False

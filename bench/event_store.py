@@ -12,49 +12,48 @@ check and, for batches, the savepoint) beside raw INSERTs in a transaction; and 
 reader held back by an open transaction gets its events once that transaction ends.
 
 Issue 11: the hash chain's cost. Every append figure is also measured, in the same rounds,
-on the statements and schema of before the chain (commit BASELINE_COMMIT, read with git, on
-a second scratch database migrated without 0011 and later, except the events table's later
-indexes: EVENTS_INDEX_MIGRATIONS, checked against the migrations that touch the table, so
-the difference is the chain's alone); target: at most 10 % slower. Beside the batches of
-100, the chain's floor: its two digests alone, computed by PostgreSQL over the appended
-events (bench/_chain_floor.py), added to the unchained statements' CPU. And the
-cost of those indexes (migration 0025: actor, correlation id, type), against a
-third database migrated without them, in the same rounds (1 writer, 8, batches of 100).
+on the statements and schema of before the chain (bench/_baselines.py: commit
+BASELINE_COMMIT, read with git, on a second scratch database migrated without 0011 and
+later, except the events table's later indexes: EVENTS_INDEX_MIGRATIONS, checked against
+the migrations that touch the table, so the difference is the chain's alone); target: at
+most 10 % slower. Beside the batches of 100, the chain's floor: its two digests alone,
+computed by PostgreSQL over the appended events (bench/_chain_floor.py), added to the
+unchained statements' CPU. And the cost of those indexes (migration 0025: actor,
+correlation id, type), against a third database migrated without them, in the same rounds
+(1 writer, 8, batches of 100). Delivery latencies: bench/_delivery.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
-import re
 import statistics
-import subprocess
-import tempfile
 import time
-import types
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import msgspec
+from _baselines import (
+    UnchainedStore,
+    unchained_database,
+    unchained_statements,
+    unindexed_database,
+)
 from _chain_floor import digests_us_per_event
 from _common import (
+    backend_cpu_reader,
     percentile,
     progress,
     ratio_result,
     run_database_bench,
     target_result,
 )
+from _delivery import held_back_delivery, subscription_latency
 
 from chatalot.db import (
     MIGRATIONS_DIR,
-    database_name,
     drop_database,
-    ensure_database,
     make_pool,
-    with_database,
 )
 from event_store import EventRegistry, EventStore, NewEvent
 from event_store.migrations import migrate
@@ -66,73 +65,7 @@ TARGET_READ_RATIO = 0.8  # read-all decoded vs raw keyset SELECT + JSON decode
 TARGET_LATENCY_P99_MS = 20.0  # append commit -> subscriber, at 500 appends/s
 TARGET_HELD_P50_MS = 5.0  # issue 19: a held-back reader sees the horizon move within ms
 TARGET_CHAIN_RATIO = 0.9  # issue 11: the hash chain costs appends at most 10 %
-BASELINE_COMMIT = "df279e8"  # main just before the hash chain (issue 11)
-CHAIN_MIGRATION = 11
-INDEX_MIGRATIONS = (25,)  # issue 11: the raw log's actor, correlation id and type indexes
-# Every later migration that adds indexes to the events table: the chain's baseline has
-# them all (0026's category, recorded_at and stream-order indexes and 0027's correlation
-# order index update on every insert; without them the baseline wrote four index entries
-# fewer per row, and that was charged to the chain).
-EVENTS_INDEX_MIGRATIONS = (25, 26, 27)
 TARGET_INDEX_RATIO = 0.9  # they may cost appends a few percent, not more
-
-
-class UnchainedStore(EventStore):
-    """The event store with the append statements of BASELINE_COMMIT."""
-
-
-def unchained_statements() -> types.ModuleType:
-    root = Path(__file__).resolve().parent.parent
-    text = subprocess.run(["git", "show", f"{BASELINE_COMMIT}:event_store/sql.py"], cwd=root,
-                          capture_output=True, text=True, check=True).stdout
-    module = types.ModuleType("unchained_sql")
-    exec(compile(text, "unchained_sql.py", "exec"), module.__dict__)
-    # before the chain, one statement served every size; the texts are kept once made, as
-    # today's are (what is compared is the chain, not the formatting of the statements)
-    by_mode = functools.cache(module.append_statement)
-    module.append_statement = lambda mode, *, batch=False, size=0: by_mode(mode)
-    in_tx = functools.cache(module.append_in_transaction)
-    module.append_in_transaction = lambda mode, *, batch, size=0: in_tx(mode, batch=batch)
-    return module
-
-
-async def variant_database(url: str, suffix: str, keep: Callable[[int], bool]) -> str:
-    """A database beside `url`, migrated with the migration files `keep` keeps."""
-    other = with_database(url, database_name(url) + suffix)
-    ensure_database(other)
-    with tempfile.TemporaryDirectory() as tmp:
-        for path in MIGRATIONS_DIR.glob("*.sql"):
-            if keep(int(path.name[:4])):
-                (Path(tmp) / path.name).write_text(path.read_text())
-        await migrate(other, Path(tmp))
-    return other
-
-
-async def unchained_database(url: str) -> str:
-    """The schema before the chain, plus the later indexes of the events table (so the
-    comparison is the chain's alone)."""
-    later = events_migrations() - {CHAIN_MIGRATION}
-    unknown = {n for n in later if n > CHAIN_MIGRATION} - set(EVENTS_INDEX_MIGRATIONS)
-    if unknown:  # a new migration touches events: the baseline must have it, or say why
-        raise SystemExit(f"bench/event_store.py: migrations {sorted(unknown)} touch the events"
-                         " table; add them to EVENTS_INDEX_MIGRATIONS (or exclude them)")
-    return await variant_database(
-        url, "_before", lambda n: n < CHAIN_MIGRATION or n in EVENTS_INDEX_MIGRATIONS)
-
-
-def events_migrations() -> set[int]:
-    """The migrations that create indexes on, or alter, the events table."""
-    found = set()
-    for path in MIGRATIONS_DIR.glob("*.sql"):
-        text = " ".join(path.read_text().split())
-        if re.search(r"\bON events\b|\bALTER TABLE events\b", text):
-            found.add(int(path.name[:4]))
-    return found
-
-
-async def unindexed_database(url: str) -> str:
-    """Today's schema without the log-page indexes (their cost on appends)."""
-    return await variant_database(url, "_unindexed", lambda n: n not in INDEX_MIGRATIONS)
 
 
 class MessageSent(msgspec.Struct, frozen=True):
@@ -389,7 +322,7 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
                     before_us, TARGET_CHAIN_RATIO, lower_is_better=True))
 
     progress("delivery once an open transaction that holds readers back ends ...")
-    held = await held_back_delivery(store, pool, 15 if quick else 60)
+    held = await held_back_delivery(store, sample, pool, 15 if quick else 60)
     p50, p99 = percentile(held, 50), percentile(held, 99)
     progress(f"  {len(held)} holds: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     results.append(target_result("held_back_delivery_p50", p50, "ms", TARGET_HELD_P50_MS))
@@ -447,7 +380,7 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
         thin, None))
 
     progress("subscription latency at 500 appends/s ...")
-    latencies = await subscription_latency(store, 3.0 if quick else 15.0, 500)
+    latencies = await subscription_latency(store, sample, 3.0 if quick else 15.0, 500)
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     progress(f"  {len(latencies)} events: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     results.append(target_result("subscription_latency_p50", p50, "ms", TARGET_LATENCY_P99_MS))
@@ -461,100 +394,6 @@ async def run(quick: bool, url: str) -> list[dict[str, Any]]:
     await unindexed_pool.close()
     drop_database(unindexed_url)
     return results
-
-
-async def backend_cpu_reader(conn: Any) -> Callable[[], float]:
-    """A function returning the connection's server backend's CPU seconds so far (user +
-    system, from /proc), or -1 when the server is not on this machine."""
-    pid = (await (await conn.execute("SELECT pg_backend_pid()")).fetchone())[0]
-    path = Path(f"/proc/{pid}/stat")
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def read() -> float:
-        try:
-            fields = path.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return -1.0
-        return (int(fields[11]) + int(fields[12])) / tick
-
-    return read if is_postgres(pid) else (lambda: -1.0)
-
-
-def is_postgres(pid: int) -> bool:
-    """A remote server's backend pid may be any local process's."""
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().startswith("postgres")
-    except OSError:
-        return False
-
-
-async def subscription_latency(store: EventStore, duration: float, rate: int) -> list[float]:
-    """Delivery time minus commit time (when append returned), per event."""
-    committed: dict[uuid.UUID, float] = {}
-    delivered: dict[uuid.UUID, float] = {}
-    head = await store.head()
-    expected = int(duration * rate)
-    done = asyncio.Event()
-
-    async def follow() -> None:
-        async for batch in store.subscribe(head, name="bench").batches():
-            now = time.perf_counter()
-            for event in batch:
-                delivered[event.event_id] = now
-            if len(delivered) >= expected:
-                done.set()
-                return
-
-    follower = asyncio.create_task(follow())
-    await asyncio.sleep(0.2)
-    start = time.perf_counter()
-
-    async def one(i: int) -> None:
-        event = NewEvent(sample(i))
-        await store.append(f"message-{uuid.uuid4()}", [event], 0)
-        committed[event.event_id] = time.perf_counter()
-
-    tasks = []
-    for i in range(expected):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i)))
-    await asyncio.gather(*tasks)
-    try:
-        await asyncio.wait_for(done.wait(), 10)
-    except TimeoutError:
-        progress(f"  only {len(delivered)} of {expected} events delivered within 10 s")
-    follower.cancel()
-    # an event can reach the subscriber a hair before its append call returns: count 0
-    return [max(0.0, (delivered[i] - t) * 1000) for i, t in committed.items() if i in delivered]
-
-
-async def held_back_delivery(store: EventStore, pool: Any, holds: int) -> list[float]:
-    """An unrelated writing transaction (it appends no event, so it sends no wake-up) stays
-    open while an event commits; time from its commit to the event's delivery."""
-    head = await store.head()
-    arrived: asyncio.Queue[float] = asyncio.Queue()
-
-    async def follow() -> None:
-        async for batch in store.subscribe(head, name="bench-held").batches():
-            for _ in batch:
-                arrived.put_nowait(time.perf_counter())
-
-    follower = asyncio.create_task(follow())
-    out = []
-    try:
-        for i in range(holds):
-            async with pool.connection() as holder:
-                async with holder.transaction():
-                    await holder.execute("SELECT pg_current_xact_id()")
-                    await store.append(f"message-{uuid.uuid4()}", [NewEvent(sample(i))], 0)
-                    await asyncio.sleep(0.1 + 0.01 * (i % 7))  # the reader is held meanwhile
-                ended = time.perf_counter()
-            out.append((await asyncio.wait_for(arrived.get(), 10) - ended) * 1000)
-    finally:
-        follower.cancel()
-    return [max(0.0, v) for v in out]
 
 
 def main() -> None:
