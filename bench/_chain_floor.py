@@ -45,4 +45,4 @@ async def digests_us_per_event(conn: Any, rounds: int = 5) -> float:
 
     bare, digests = await best(_BARE), await best(_DIGESTS)
     await conn.execute("DROP TABLE chain_floor")
-    return max(digests - bare, 0.0) / rows * 1e6
+    return float(max(digests - bare, 0.0) / rows * 1e6)
