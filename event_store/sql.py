@@ -79,7 +79,8 @@ chain cost."""
 
 
 def _links(size: int) -> str:
-    if size > UNROLLED:
+    """The `links` CTE's query for a batch of `size` events (0: of any size)."""
+    if not 2 <= size <= UNROLLED:
         return _LINKS
     first = "coalesce({prev}, '\\x'::bytea)"
     steps = [f"LATERAL (SELECT sha256({first if i == 1 else f'l{i - 1}.h'} || x.a[{i}]) AS h"
@@ -87,6 +88,8 @@ def _links(size: int) -> str:
     return (f"SELECT {' || '.join(f'l{i}.h' for i in range(1, size + 1))} AS hashes"
             " FROM (SELECT array_agg(input ORDER BY ord) AS a FROM batch) x, "
             + ", ".join(steps))
+
+
 _MANY = """SELECT m.epoch, %(stream)s, ({base})::bigint + b.ord, b.id, b.type, b.schema, b.data,
        b.meta, now(), b.dh, substring((SELECT hashes FROM links) FROM b.ord::int * 32 - 31 FOR 32)
   FROM batch b, event_store_meta m"""
