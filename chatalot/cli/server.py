@@ -289,8 +289,7 @@ def bad_request(msg: str, *, hsts: bool) -> tuple[list[tuple[bytes, bytes]], byt
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
-        *((name.lower().encode(), value.encode())
-          for name, value in header_values("/api/", hsts=hsts)),
+        *header_values("/api/", hsts=hsts),
     ]
     return headers, body
 
