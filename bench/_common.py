@@ -142,3 +142,17 @@ def is_postgres(pid: int) -> bool:
         return Path(f"/proc/{pid}/comm").read_text().startswith("postgres")
     except OSError:
         return False
+
+
+async def paced(rate: float, count: int, one: Callable[[int], Coroutine[Any, Any, None]]
+                ) -> None:
+    """Start `one(i)` for i in 0..count-1 at `rate` a second (on its own schedule: a late
+    start does not wait for the one before to finish), then wait for them all."""
+    tasks = []
+    start = time.perf_counter()
+    for i in range(count):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)

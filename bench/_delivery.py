@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from _common import progress
+from _common import paced, progress
 
 from event_store import EventStore, NewEvent
 
@@ -38,20 +38,13 @@ async def subscription_latency(store: EventStore, sample: Sample, duration: floa
 
     follower = asyncio.create_task(follow())
     await asyncio.sleep(0.2)
-    start = time.perf_counter()
 
     async def one(i: int) -> None:
         event = NewEvent(sample(i))
         await store.append(f"message-{uuid.uuid4()}", [event], 0)
         committed[event.event_id] = time.perf_counter()
 
-    tasks = []
-    for i in range(expected):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i)))
-    await asyncio.gather(*tasks)
+    await paced(rate, expected, one)
     try:
         await asyncio.wait_for(done.wait(), 10)
     except TimeoutError:

@@ -25,6 +25,7 @@ from typing import Any
 import _serving
 import msgspec
 from _common import (
+    paced,
     percentile,
     progress,
     ratio_result,
@@ -192,14 +193,7 @@ async def live_lag(store: EventStore, host: ProjectionHost, duration: float, rat
             lags.append(max(0.0, (time.perf_counter() - committed) * 1000))
 
     expected = int(duration * rate)
-    tasks = []
-    start = time.perf_counter()
-    for i in range(expected):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i)))
-    await asyncio.gather(*tasks)
+    await paced(rate, expected, one)
     if len(lags) < expected:
         progress(f"  only {len(lags)} of {expected} events projected within 5 s")
     return lags
