@@ -85,7 +85,10 @@ def redacted_message(event: RecordedEvent) -> str | None:
     """The message id whose body an EventRedacted record removed, else None."""
     d = event.data
     if d.event_type in ("MessageSent", "MessageEdited") and d.stream_id.startswith("message-"):
-        return str(d.stream_id.removeprefix("message-"))
+        try:
+            return str(uuid.UUID(d.stream_id.removeprefix("message-")))
+        except ValueError:  # not a message's stream (message-<uuid>): no row of ours
+            return None
     return None
 
 
