@@ -62,9 +62,11 @@ class Refusal(Exception):
 
 @dataclass(frozen=True)
 class Rows:
-    """An INSERT of many rows in one statement: `sql` takes one array per column (as
-    `unnest(%s::uuid[], ...)`), so that the rows a group's members record cost one
-    statement and one round trip instead of one each."""
+    """An INSERT of many rows in one statement: `sql` takes the rows as one JSON array of
+    arrays (`json_array_elements(%s::json) r`, column i as `(r->>i)::type`), so that the
+    rows a group's members record cost one statement and one round trip instead of one
+    each. JSON, not an array a column: psycopg dumps lists element by element in Python
+    (about 140 us of CPU for five lists of eight, against one msgspec call)."""
 
     sql: str
 
@@ -78,7 +80,7 @@ async def write_rows(conn: Conn, txs: list[CommandTx]) -> None:
             by_insert.setdefault(insert, []).append(row)
         tx.later.clear()
     for insert, rows in by_insert.items():
-        await conn.execute(insert.sql, [list(column) for column in zip(*rows, strict=True)])
+        await conn.execute(insert.sql, [msgspec.json.encode(rows).decode()])
 
 
 @dataclass

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -27,14 +28,21 @@ if TYPE_CHECKING:
     from chatalot.accounts.runtime import AccountsRuntime
 
 # One statement for every request waiting at that moment (see _Lookups): the i-th pair's
-# row carries i; a pair without a row is an unknown user or session.
+# row carries i; a pair without a row is an unknown user or session. The pairs go as one
+# JSON array (chatalot/command_tx.py's Rows says why not as arrays).
 _LOOKUP = (
     "SELECT k.i, u.username, u.is_admin, u.is_owner, u.status, s.revoked_at, s.expires_at"
-    " FROM unnest(%s::uuid[], %s::uuid[]) WITH ORDINALITY AS k(user_id, session_id, i)"
+    " FROM (SELECT (p->>0)::uuid AS user_id, (p->>1)::uuid AS session_id, i"
+    "         FROM json_array_elements(%s::json) WITH ORDINALITY AS j(p, i)) k"
     " JOIN account_users u ON u.user_id = k.user_id"
     " JOIN account_sessions s ON s.session_id = k.session_id AND s.user_id = k.user_id"
 )
 _MAX_LOOKUPS = 256
+
+
+def _pairs(pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> tuple[str]:
+    """_LOOKUP's parameters: the (user, session) pairs."""
+    return (msgspec.json.encode(pairs).decode(),)
 
 _Row = tuple[str, bool, bool, str, Any, Any]
 
@@ -66,8 +74,7 @@ class _Lookups:
             try:
                 self.statements += 1
                 async with self._pool.connection() as conn:
-                    cur = await conn.execute(_LOOKUP, ([b[0] for b in batch],
-                                                       [b[1] for b in batch]))
+                    cur = await conn.execute(_LOOKUP, _pairs([(b[0], b[1]) for b in batch]))
                     rows = {int(r[0]): tuple(r[1:]) for r in await cur.fetchall()}
             except BaseException as exc:
                 for _, _, done in batch:
@@ -135,7 +142,7 @@ async def authenticate_with_read(
     claims = _verified(rt, token)
     async with rt.pool.connection() as conn, conn.pipeline():
         looked = conn.cursor()
-        await looked.execute(_LOOKUP, ([claims.sub], [claims.sid]))
+        await looked.execute(_LOOKUP, _pairs([(claims.sub, claims.sid)]))
         read = conn.cursor(row_factory=dict_row)
         await read.execute(statement, params(claims.sub))
         found = await looked.fetchone()

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 import psycopg
 from psycopg.rows import dict_row
 
@@ -85,8 +86,8 @@ def channel_access_lateral(channel: str) -> str:
     return _CHANNEL.format(member_lock="", channel_lock="").replace("%(c)s", channel)
 
 
-_CHANNELS = ("SELECT k.i, a.* FROM unnest(%(cs)s::uuid[], %(us)s::uuid[])"
-             " WITH ORDINALITY AS k(c, u, i)"
+_CHANNELS = ("SELECT k.i, a.* FROM (SELECT (p->>0)::uuid AS c, (p->>1)::uuid AS u, i"
+             " FROM json_array_elements(%(pairs)s::json) WITH ORDINALITY AS j(p, i)) k"
              " CROSS JOIN LATERAL (" + _CHANNEL.replace("%(c)s", "k.c").replace("%(u)s", "k.u")
              + ") AS a")
 
@@ -98,8 +99,8 @@ async def load_channel_accesses(conn: Conn, pairs: list[tuple[uuid.UUID, uuid.UU
     The member rows are held FOR KEY SHARE as one by one."""
     query = _CHANNELS.format(member_lock="FOR KEY SHARE", channel_lock="")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query.encode(), {"cs": [c for c, _ in pairs],
-                                           "us": [u for _, u in pairs]})
+        # one JSON array, not two uuid[] (chatalot/command_tx.py's Rows says why)
+        await cur.execute(query.encode(), {"pairs": msgspec.json.encode(pairs).decode()})
         rows = {int(r["i"]): r for r in await cur.fetchall()}
     return [channel_access_from_row(c, rows[i]) if i in rows else None
             for i, (c, _) in enumerate(pairs, start=1)]

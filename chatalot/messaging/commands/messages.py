@@ -123,8 +123,8 @@ async def _check_references(tx: Tx, channel_id: uuid.UUID, req: c.SendMessage) -
 
 _MESSAGE_ROWS = Rows(
     "INSERT INTO messaging_messages (message_id, channel_id, sender_id, encryption, sent_at)"
-    " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[],"
-    " %s::timestamptz[])")
+    " SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, r->>3, (r->>4)::timestamptz"
+    " FROM json_array_elements(%s::json) r")
 
 
 async def record_message(tx: Tx, channel_id: uuid.UUID, sender: uuid.UUID | None,
