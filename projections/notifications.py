@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 import psycopg
 
 from event_store import Position
@@ -92,8 +93,9 @@ class Notifier:
                     self._conn = await psycopg.AsyncConnection.connect(
                         self._conninfo, **self._kwargs
                     )
-                await self._conn.execute(
-                    "SELECT pg_notify(%s, m) FROM unnest(%s::text[]) AS m", (CHANNEL, messages)
+                await self._conn.execute(  # JSON, not text[]: psycopg dumps lists slowly
+                    "SELECT pg_notify(%s, m) FROM json_array_elements_text(%s::json) AS m",
+                    (CHANNEL, msgspec.json.encode(messages).decode()),
                 )
                 backoff.reset()
             except (psycopg.Error, OSError) as exc:  # best effort: listeners also re-read
