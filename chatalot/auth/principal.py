@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from chatalot.auth.tokens import AccessClaims, InvalidToken
 from chatalot.domain.accounts.rules import Account
 from chatalot.domain.errors import DomainError
+from chatalot.per_loop import PerLoop, per_loop
 
 if TYPE_CHECKING:
     from chatalot.accounts.runtime import AccountsRuntime
@@ -88,18 +89,11 @@ class _Lookups:
                     done.set_result(rows.get(i))
 
 
-_LOOKUPS: weakref.WeakKeyDictionary[
-    AsyncConnectionPool[Any], weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lookups]
-] = weakref.WeakKeyDictionary()
+_LOOKUPS: PerLoop[AsyncConnectionPool[Any], _Lookups] = weakref.WeakKeyDictionary()
 
 
 def _lookups(pool: AsyncConnectionPool[Any]) -> _Lookups:
-    by_loop = _LOOKUPS.setdefault(pool, weakref.WeakKeyDictionary())
-    loop = asyncio.get_running_loop()
-    found = by_loop.get(loop)
-    if found is None:
-        found = by_loop[loop] = _Lookups(pool)
-    return found
+    return per_loop(_LOOKUPS, pool, lambda: _Lookups(pool))
 
 
 @dataclass(frozen=True)

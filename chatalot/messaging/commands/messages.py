@@ -20,7 +20,6 @@ A send under an Idempotency-Key runs alone (run_command claims the key).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 import weakref
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from chatalot.ids import uuid7
 from chatalot.messaging import contracts as c
 from chatalot.messaging.commands.state import message_facts, run
 from chatalot.messaging.runtime import MessagingRuntime
+from chatalot.per_loop import PerLoop, per_loop
 from chatalot.request_info import RequestInfo
 from chatalot.session_positions import current_writes
 from chatalot.spaces.access import load_channel_access, load_channel_accesses, members_among
@@ -163,21 +163,14 @@ async def checked_send(tx: Tx, rt: MessagingRuntime, sender: uuid.UUID,
     await record_message(tx, channel_id, sender, message_id, req, mentions, **extra)
 
 
-_SEND_GROUPS: weakref.WeakKeyDictionary[
-    EventStore, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CommandGroup[Sent]]
-] = weakref.WeakKeyDictionary()
+_SEND_GROUPS: PerLoop[EventStore, CommandGroup[Sent]] = weakref.WeakKeyDictionary()
 
 
 def _send_group(rt: MessagingRuntime) -> CommandGroup[Sent]:
     """Sends are group-committed (chatalot/command_group.py), one group queue per store
     and event loop, ordered by sender within a group: each sender's rows (member, slow
     mode, client ids) are then locked in one order by every group."""
-    by_loop = _SEND_GROUPS.setdefault(rt.store, weakref.WeakKeyDictionary())
-    loop = asyncio.get_running_loop()
-    group = by_loop.get(loop)
-    if group is None:
-        group = by_loop[loop] = CommandGroup(rt.store, _accesses)
-    return group
+    return per_loop(_SEND_GROUPS, rt.store, lambda: CommandGroup(rt.store, _accesses))
 
 
 async def _accesses(conn: psycopg.AsyncConnection[Any],
