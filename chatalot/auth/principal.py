@@ -45,6 +45,7 @@ def _pairs(pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> tuple[str]:
     """_LOOKUP's parameters: the (user, session) pairs."""
     return (msgspec.json.encode(pairs).decode(),)
 
+
 _Row = tuple[str, bool, bool, str, Any, Any]
 
 

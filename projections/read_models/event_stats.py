@@ -124,7 +124,7 @@ class EventStats(Projector):
                 redacted[target] = redacted.get(target, 0) + 1
 
         # each table's rows as one JSON array: psycopg dumps a list parameter element by
-        # element in Python, 17 of them a batch cost more than the rest of the projector
+        # element in Python, and the 17 lists a batch were most of the projector's cost
         await ctx.conn.execute(_statement(_COUNTS, ctx.schema, "event_type_counts"), (_json([
             (k[0], k[1], n, first, last, e.position.epoch, e.position.transaction_id,
              e.position.sequence) for k, (n, first, last, e) in counts.items()]),))
@@ -134,4 +134,3 @@ class EventStats(Projector):
         await ctx.conn.execute(_statement(_HEADS, ctx.schema, "stream_heads"), (_json([
             (s, category(s), e.version, n, e.type, e.recorded_at, e.position.epoch,
              e.position.transaction_id, e.position.sequence) for s, (n, e) in heads.items()]),))
-
