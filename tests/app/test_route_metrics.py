@@ -66,6 +66,15 @@ def series(prefix: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return found
 
 
+def forget(*prefixes: str) -> None:
+    """Unregister the example's metrics: the process's registry is what other tests'
+    GET /metrics renders, and Litestar keeps its metrics by name for the process too."""
+    for name, metric in list(PrometheusMiddleware._metrics.items()):
+        if name.startswith(prefixes):
+            REGISTRY.unregister(metric)
+            del PrometheusMiddleware._metrics[name]
+
+
 requests = st.lists(st.sampled_from(["/items/1", "/items/2", "/items/404", "/items/0",
                                      "/slow", "/nowhere"]), min_size=1, max_size=12)
 
@@ -74,11 +83,14 @@ requests = st.lists(st.sampled_from(["/items/1", "/items/2", "/items/404", "/ite
 async def test_the_series_are_litestars(paths: list[str]) -> None:
     n = next(_apps)
     ours, theirs = f"routemetrics_ours_{n}", f"routemetrics_litestar_{n}"
-    for middleware, prefix in ((RouteMetrics, ours), (PrometheusMiddleware, theirs)):
-        async with AsyncTestClient(app_with(middleware, prefix)) as client:
-            for path in paths:
-                await client.get(path)
-    mine, reference = series(ours), series(theirs)
+    try:
+        for middleware, prefix in ((RouteMetrics, ours), (PrometheusMiddleware, theirs)):
+            async with AsyncTestClient(app_with(middleware, prefix)) as client:
+                for path in paths:
+                    await client.get(path)
+        mine, reference = series(ours), series(theirs)
+    finally:
+        forget(ours, theirs)
     assert mine == reference
     total = sum(v for (name, _), v in mine.items() if name == "requests_total")
     assert total == sum(1 for p in paths if p != "/nowhere")  # no route: no middleware
