@@ -204,7 +204,7 @@ class BuildWorker:
         checkpoint's compare-and-set fails its statement when the build moved on, which
         aborts the handlers' writes and the COMMIT behind it."""
         try:
-            async with conn.pipeline() as pipeline:
+            async with conn.pipeline():
                 await conn.execute("BEGIN")
                 cur = await conn.execute(_ADVANCE_CHECKED, self._advance_params(
                     self.saved, events[-1].position, len(events) + self._unsaved))
@@ -215,8 +215,8 @@ class BuildWorker:
                                             pipelined=True)
                     await self.projector.apply(wanted, ctx)
                 await conn.execute("COMMIT")
-                await pipeline.sync()
-                row = await cur.fetchone()
+            # read after the pipeline's own Sync: a sync() before it was a round trip more
+            row = await cur.fetchone()
         except BaseException as exc:
             if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
                 with contextlib.suppress(psycopg.Error):  # the error skipped the COMMIT

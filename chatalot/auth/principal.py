@@ -135,11 +135,13 @@ async def authenticate_with_read(
     runs for the token's user (its signature is checked first) and its row comes back only
     once the lookup has found the session live, so a refused caller learns nothing."""
     claims = _verified(rt, token)
-    async with rt.pool.connection() as conn, conn.pipeline():
+    async with rt.pool.connection() as conn:
         looked = conn.cursor()
-        await looked.execute(_LOOKUP, _pairs([(claims.sub, claims.sid)]))
         read = conn.cursor(row_factory=dict_row)
-        await read.execute(statement, params(claims.sub))
+        async with conn.pipeline():
+            await looked.execute(_LOOKUP, _pairs([(claims.sub, claims.sid)]))
+            await read.execute(statement, params(claims.sub))
+        # read after the pipeline's Sync: a fetch inside it waits for a round trip of its own
         found = await looked.fetchone()
         row: dict[str, Any] | None = await read.fetchone()
     principal = _judged(rt, claims, None if found is None else tuple(found[1:]))

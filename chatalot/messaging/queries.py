@@ -203,16 +203,17 @@ async def _checked_page(conn: Conn, channel_id: uuid.UUID, user_id: uuid.UUID,
                         query: sql.Composed, params: list[Any]) -> list[dict[str, Any]]:
     """The access check and the page pipelined in one round trip; the page is only
     answered once the check passed."""
+    checked = conn.cursor(row_factory=dict_row)
+    paged = conn.cursor(row_factory=dict_row)
     async with conn.pipeline():
-        checked = conn.cursor(row_factory=dict_row)
         await checked.execute(*channel_access_query(channel_id, user_id))
-        paged = conn.cursor(row_factory=dict_row)
         await paged.execute(query, params)
-        access = await checked.fetchone()
-        if access is None:
-            raise not_found("no such channel")
-        permissions.require_read(channel_access_from_row(channel_id, access))
-        return await paged.fetchall()
+    # read after the pipeline's Sync: a fetch inside it waits for a round trip of its own
+    access = await checked.fetchone()
+    if access is None:
+        raise not_found("no such channel")
+    permissions.require_read(channel_access_from_row(channel_id, access))
+    return await paged.fetchall()
 
 
 async def page(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID, *, limit: int,

@@ -145,12 +145,13 @@ async def community_members(pool: Pool, user: uuid.UUID, community_id: uuid.UUID
                                          community_id, True, cursor, limit)
     check, check_params = community_access_query(community_id, user)
     try:
-        async with pool.connection() as conn, conn.pipeline() as pipeline, \
-                conn.cursor(row_factory=dict_row) as first, \
+        async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as first, \
                 conn.cursor(row_factory=dict_row) as second:
-            await first.execute(check.encode(), check_params)
-            await second.execute(query, params)
-            await pipeline.sync()
+            async with conn.pipeline():
+                await first.execute(check.encode(), check_params)
+                await second.execute(query, params)
+            # read after the pipeline's Sync: a fetch inside it waits for a round trip of
+            # its own
             access_row = await first.fetchone()
             rows = await second.fetchall()
     except psycopg.errors.UndefinedTable:

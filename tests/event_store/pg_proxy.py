@@ -7,6 +7,9 @@ answered it in full (ReadyForQuery), throws the answer away and closes both side
 client cannot know whether its write happened: an "unknown" outcome, the case a real network
 produces and that retries with the same event ids must resolve.
 
+It also records what clients ask of the server (`asks`), so that a test can count the
+round trips of a read (`round_trips`).
+
 Connections through it must use `sslmode=disable` and `gssencmode=disable` (see `conninfo`),
 and no server-side prepared statements (`prepare_threshold=None`): the statement text must
 travel in every Parse message.
@@ -38,6 +41,9 @@ class DroppingProxy:
         self.port = 0
         self.dropped_inserts = 0
         self.dropped_commits = 0
+        self.asks: list[bytes] = []
+        """Kinds of the client's messages that send a statement (Parse, simple Query) or
+        ask for answers (Sync, Flush), in order: `round_trips` counts from them."""
 
     @property
     def conninfo(self) -> str:
@@ -136,6 +142,8 @@ class DroppingProxy:
                 if startup:
                     startup = False
                     continue
+                if kind in (b"P", b"Q", b"S", b"H"):
+                    self.asks.append(kind)
                 body = message[5:]
                 target = self._target(kind, body)
                 if armed is None and target and self._rng.random() < (
@@ -179,6 +187,14 @@ class DroppingProxy:
             if out:
                 writer.write(out)
                 await writer.drain()
+
+
+def round_trips(asks: list[bytes]) -> int:
+    """The times a client waited for the server in `asks` (DroppingProxy.asks): each
+    Sync, Flush or simple Query asks for answers, except a Flush right after a Sync
+    (psycopg collecting the Sync's answers in the same breath, as it leaves a pipeline)."""
+    return sum(1 for i, kind in enumerate(asks) if kind in (b"S", b"Q") or (
+        kind == b"H" and (i == 0 or asks[i - 1] != b"S")))
 
 
 class _Link:

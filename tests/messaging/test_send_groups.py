@@ -23,7 +23,7 @@ from chatalot.messaging import contracts as c
 from chatalot.messaging.commands.messages import _send_group
 from chatalot.messaging.context import runtime
 from chatalot.request_info import RequestInfo
-from event_store import NO_STREAM, Metadata, Position
+from event_store import NO_STREAM, ConcurrencyError, Metadata, NewEvent, Position
 from tests.messaging.conftest import Msg, b64, text_of
 
 
@@ -82,7 +82,8 @@ async def test_a_group_commits_its_members_and_refuses_only_the_refused(msg: Msg
     assert sorted(text_of(m) for m in page["items"]) == ["a1", "a2", "b1"]
 
 
-def _grouped(msg: Msg, before: Any) -> tuple[CommandGroup[uuid.UUID], list[Any]]:
+def _grouped(msg: Msg, before: Any, message_id: Any = lambda i: uuid7()
+             ) -> tuple[CommandGroup[uuid.UUID], list[Any]]:
     """Three members of one group, each sending one message after `before(tx, i)`."""
     group: CommandGroup[uuid.UUID] = CommandGroup(msg.client.app.state.services.store)
     channel, sender = uuid.uuid4(), uuid.uuid4()
@@ -90,7 +91,7 @@ def _grouped(msg: Msg, before: Any) -> tuple[CommandGroup[uuid.UUID], list[Any]]
     def sends(i: int) -> Any:
         async def work(tx: CommandTx) -> uuid.UUID:
             await before(tx, i)
-            mid = uuid7()
+            mid = message_id(i)
             tx.append(message_stream(mid), MessageSent(
                 message_id=mid, channel_id=channel, sender_id=sender, ciphertext=b64("g"),
                 nonce="", encryption="none", message_type="text"), expected=NO_STREAM)
@@ -120,6 +121,31 @@ async def test_an_unexpected_failure_of_one_member_fails_it_alone(msg: Msg) -> N
         # on the app's loop, where its pool lives
         [event] = _call(msg, lambda mid=mid: store.read_stream(message_stream(mid)))
         assert event.position.encode() == position
+
+
+async def test_a_member_whose_stream_exists_fails_alone(msg: Msg) -> None:
+    """A member's new stream already in the log fails the group's one append (the whole
+    transaction): the group tries again as after a lost race, then its members run one
+    by one, and only that member fails, with the conflict it gets alone."""
+    store = msg.client.app.state.services.store
+    taken = uuid7()
+    _call(msg, lambda: store.append(message_stream(taken), [NewEvent(MessageSent(
+        message_id=taken, channel_id=uuid.uuid4(), sender_id=uuid.uuid4(),
+        ciphertext=b64("first"), nonce="", encryption="none", message_type="text"))],
+        NO_STREAM))
+
+    async def before(tx: CommandTx, i: int) -> None:
+        return None
+
+    group, (first, failed, third) = _grouped(
+        msg, before, lambda i: taken if i == 1 else uuid7())
+    assert isinstance(failed, ConcurrencyError), failed
+    assert group.sizes == {3: 1} and group.groups == 0
+    for mid, position in (first, third):
+        [event] = _call(msg, lambda mid=mid: store.read_stream(message_stream(mid)))
+        assert event.position.encode() == position
+    [only] = _call(msg, lambda: store.read_stream(message_stream(taken)))
+    assert only.data.ciphertext == b64("first")
 
 
 async def test_a_killed_connection_fails_the_group_without_running_it_again(
