@@ -11,6 +11,7 @@ still compares-and-sets the checkpoint from the last one written.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -51,10 +52,18 @@ async def follow_live(worker: BuildWorker, conn: Conn) -> None:
                 await _save(worker, conn)
             elif _must_write(worker, batch):
                 await worker._commit(conn, batch, rebuilding=False)
+                await _settle(worker, batch)
             else:
                 _skip(worker, batch)
     finally:
         await subscription.close()
+
+
+async def _settle(worker: BuildWorker, batch: Sequence[RecordedEvent]) -> None:
+    """The projector's `settle` after a write, unless the batch was full: a backlog is
+    read on at once, or the projector could fall behind for good."""
+    if worker.projector.settle > 0 and len(batch) < worker.options.live_batch:
+        await asyncio.sleep(worker.projector.settle)
 
 
 def _must_write(worker: BuildWorker, batch: Sequence[RecordedEvent]) -> bool:

@@ -158,6 +158,11 @@ class Projector:
     pipeline: ClassVar[bool] = True
     """Run each batch's transaction in pipeline mode (statements are sent without waiting
     for each result). Set False in projectors that COPY (not allowed in a pipeline)."""
+    settle: ClassVar[float] = 0.0
+    """Live, seconds to wait after writing a batch that was not full before reading on,
+    so that the traffic of that time is written as one batch: for read models whose
+    readers can wait that long (read-your-writes waits still hold), to write them a few
+    times a second under load instead of once per commit. 0: read on at once."""
     _handlers: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
