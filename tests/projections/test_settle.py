@@ -22,14 +22,14 @@ class Settling(Projector):
     name = "settling"
     version = 1
     event_types = frozenset({"Added"})
-    settle = 0.3
+    settle = 0.5
     tables: ClassVar = {"settling": "batch integer NOT NULL"}
     batches: ClassVar[list[int]] = []
 
     async def apply(self, events: Any, ctx: ProjectionContext) -> None:
         type(self).batches.append(len(events))
         await ctx.conn.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(
-            ctx.table("settling")), (len(events),))
+            ctx.table(self.name)), (len(events),))  # its one table bears its name
 
 
 class Patient(Settling):
@@ -40,11 +40,6 @@ class Patient(Settling):
     tables: ClassVar = {"patient": "batch integer NOT NULL"}
     batches: ClassVar[list[int]] = []
 
-    async def apply(self, events: Any, ctx: ProjectionContext) -> None:
-        type(self).batches.append(len(events))
-        await ctx.conn.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(
-            ctx.table("patient")), (len(events),))
-
 
 async def test_steady_traffic_is_written_in_a_few_batches_and_waits_still_answer(store):
     host = ProjectionHost(store, [Settling()], run=True,
@@ -53,14 +48,14 @@ async def test_steady_traffic_is_written_in_a_few_batches_and_waits_still_answer
     try:
         await settled(store, ["settling"])
         Settling.batches.clear()
-        for _ in range(30):  # about 0.3-0.5 s of traffic, one commit each
+        for _ in range(30):  # about 0.2-0.3 s of traffic, one commit each
             last = await store.append("settle", [NewEvent(Added(1))])
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.005)
         started = time.monotonic()
         assert await host.wait_for(["settling"], last.position, 5.0)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 3.0  # a settle (0.5 s) late, not stuck
         assert sum(Settling.batches) == 30
-        assert len(Settling.batches) <= 5, Settling.batches  # 30 without settling
+        assert len(Settling.batches) <= 6, Settling.batches  # about 30 without settling
     finally:
         await host.close()
 
