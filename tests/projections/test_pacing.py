@@ -145,10 +145,12 @@ async def test_without_a_dedicated_process_the_leader_builds_after_the_hand_off(
 
 async def test_live_reads_stay_fast_while_a_rebuild_writes(store):
     """Read-your-writes through a live projector while another projector's rebuild loads
-    8,000 events in the same process: every wait stays under 300 ms. Fails when rebuild
+    8,000 events in the same process: every wait stays under 700 ms. Fails when rebuild
     batches are not kept short (one 5,000-event transaction holds every log reader for
-    a second), and while the event store's subscription can miss the end of a held-back
-    horizon (it then sleeps until its 1 s poll: poll_interval is the production one here)."""
+    2.5 s), and while the event store's subscription can miss the end of a held-back
+    horizon (it then sleeps until its 1 s poll: poll_interval is the production one here).
+    The bound sits between those failures and what a loaded machine shows (one wait of
+    442 ms beside other suites, with 300 ms as the bound: a false alarm)."""
     await seed(store, 800)
     options = dataclasses.replace(FAST, bulk_batch=5000, live_batch=500, poll_interval=1.0)
     host = ProjectionHost(store, [Ledger(), Slow()], run=True, options=options)
@@ -173,8 +175,8 @@ async def test_live_reads_stay_fast_while_a_rebuild_writes(store):
             waits.append(time.monotonic() - started)
             await asyncio.sleep(0.02)
         assert await active_build(store, "slow") != before, "the rebuild did not finish"
-        slow = sorted(w for w in waits if w > 0.3)
-        assert not slow, f"{len(slow)} of {len(waits)} reads waited > 300 ms: {slow}"
+        slow = sorted(w for w in waits if w > 0.7)
+        assert not slow, f"{len(slow)} of {len(waits)} reads waited > 700 ms: {slow}"
         assert len(waits) >= 10, f"only {len(waits)} reads overlapped the rebuild"
     finally:
         await host.close()
