@@ -35,6 +35,23 @@ async def read_rows(source: Pool | Conn, query: str | sql.SQL | sql.Composed, pa
         raise projection_lag() from None
 
 
+async def read_pipelined(conn: Conn, *statements: tuple[Any, Any]
+                         ) -> list[list[dict[str, Any]]]:
+    """Each (query, params)'s rows as dicts, the statements sent as one pipeline: one round
+    trip for them all. The rows are read after the pipeline's block, whose Sync collects
+    every answer: a fetch inside it would flush and wait on its own first
+    (docs/architecture.md; tests/messaging/test_round_trips.py counts them)."""
+    cursors = [conn.cursor(row_factory=dict_row) for _ in statements]
+    try:
+        async with conn.pipeline():
+            for cur, (query, params) in zip(cursors, statements, strict=True):
+                await cur.execute(query, params)
+        return [await cur.fetchall() for cur in cursors]
+    finally:
+        for cur in cursors:
+            await cur.close()
+
+
 async def _fetch(conn: Conn, query: str | sql.SQL | sql.Composed, params: Any,
                  prepare: bool | None) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:

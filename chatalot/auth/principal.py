@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from chatalot.auth.tokens import AccessClaims, InvalidToken
 from chatalot.domain.accounts.rules import Account
 from chatalot.domain.errors import DomainError
 from chatalot.per_loop import PerLoop, per_loop
+from chatalot.read_rows import read_pipelined
 
 if TYPE_CHECKING:
     from chatalot.accounts.runtime import AccountsRuntime
@@ -136,16 +136,11 @@ async def authenticate_with_read(
     once the lookup has found the session live, so a refused caller learns nothing."""
     claims = _verified(rt, token)
     async with rt.pool.connection() as conn:
-        looked = conn.cursor()
-        read = conn.cursor(row_factory=dict_row)
-        async with conn.pipeline():
-            await looked.execute(_LOOKUP, _pairs([(claims.sub, claims.sid)]))
-            await read.execute(statement, params(claims.sub))
-        # read after the pipeline's Sync: a fetch inside it waits for a round trip of its own
-        found = await looked.fetchone()
-        row: dict[str, Any] | None = await read.fetchone()
-    principal = _judged(rt, claims, None if found is None else tuple(found[1:]))
-    return principal, row
+        found, rows = await read_pipelined(
+            conn, (_LOOKUP, _pairs([(claims.sub, claims.sid)])),
+            (statement, params(claims.sub)))
+    principal = _judged(rt, claims, tuple(found[0].values())[1:] if found else None)
+    return principal, rows[0] if rows else None
 
 
 def _verified(rt: AccountsRuntime, token: str) -> AccessClaims:

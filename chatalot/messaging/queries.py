@@ -16,14 +16,13 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from chatalot.contracts import iso
 from chatalot.domain.errors import bad_request, not_found
 from chatalot.domain.spaces import permissions
 from chatalot.messaging import contracts as c
-from chatalot.read_rows import projection_lag, read_rows
+from chatalot.read_rows import projection_lag, read_pipelined, read_rows
 from chatalot.spaces.access import (
     channel_access_from_row,
     channel_access_query,
@@ -203,17 +202,12 @@ async def _checked_page(conn: Conn, channel_id: uuid.UUID, user_id: uuid.UUID,
                         query: sql.Composed, params: list[Any]) -> list[dict[str, Any]]:
     """The access check and the page pipelined in one round trip; the page is only
     answered once the check passed."""
-    checked = conn.cursor(row_factory=dict_row)
-    paged = conn.cursor(row_factory=dict_row)
-    async with conn.pipeline():
-        await checked.execute(*channel_access_query(channel_id, user_id))
-        await paged.execute(query, params)
-    # read after the pipeline's Sync: a fetch inside it waits for a round trip of its own
-    access = await checked.fetchone()
-    if access is None:
+    access, rows = await read_pipelined(conn, channel_access_query(channel_id, user_id),
+                                        (query, params))
+    if not access:
         raise not_found("no such channel")
-    permissions.require_read(channel_access_from_row(channel_id, access))
-    return await paged.fetchall()
+    permissions.require_read(channel_access_from_row(channel_id, access[0]))
+    return rows
 
 
 async def page(pool: Pool, user_id: uuid.UUID, channel_id: uuid.UUID, *, limit: int,

@@ -10,7 +10,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from chatalot.accounts.queries import decode_cursor, encode_cursor, page_limit
@@ -18,7 +17,7 @@ from chatalot.contracts import iso
 from chatalot.domain.errors import not_found
 from chatalot.domain.spaces import permissions as perm
 from chatalot.domain.spaces.roles import Role
-from chatalot.read_rows import projection_lag, read_rows
+from chatalot.read_rows import projection_lag, read_pipelined, read_rows
 from chatalot.spaces import contracts as c
 from chatalot.spaces.access import (
     community_access_from_row,
@@ -145,18 +144,13 @@ async def community_members(pool: Pool, user: uuid.UUID, community_id: uuid.UUID
                                          community_id, True, cursor, limit)
     check, check_params = community_access_query(community_id, user)
     try:
-        async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as first, \
-                conn.cursor(row_factory=dict_row) as second:
-            async with conn.pipeline():
-                await first.execute(check.encode(), check_params)
-                await second.execute(query, params)
-            # read after the pipeline's Sync: a fetch inside it waits for a round trip of
-            # its own
-            access_row = await first.fetchone()
-            rows = await second.fetchall()
+        async with pool.connection() as conn:
+            access, rows = await read_pipelined(conn, (check.encode(), check_params),
+                                                (query, params))
     except psycopg.errors.UndefinedTable:
         raise projection_lag() from None
-    perm.require_community_view(community_access_from_row(community_id, access_row))
+    perm.require_community_view(community_access_from_row(community_id,
+                                                          access[0] if access else None))
     return _member_page(rows, size)
 
 
