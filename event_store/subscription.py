@@ -124,7 +124,7 @@ class Subscription:
                 if batch:
                     self.position = batch[-1].position
                     return batch
-                if not await self._wait(window_ticket, self._poll_interval, deadline):
+                if not await self._wait_in_window(window_ticket, deadline):
                     return []
                 continue
             self._in_window = False
@@ -179,6 +179,17 @@ class Subscription:
             async with asyncio.timeout(delay):
                 await ticket.wait()
         return deadline is None or ticket.is_set() or time.monotonic() < deadline
+
+    @staticmethod
+    async def _wait_in_window(ticket: asyncio.Event, deadline: float | None) -> bool:
+        """`_wait` without a timer: the window wakes its readers whenever it moves and at
+        least once a second (its heartbeat), so a deadline is noticed at most that late.
+        Some twenty projection readers wait here after every commit: a timer each
+        (`asyncio.timeout`) was about 3 % of a serving process's CPU under 16 senders."""
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        await ticket.wait()
+        return True
 
     async def __aiter__(self) -> AsyncIterator[RecordedEvent]:
         async for batch in self.batches():

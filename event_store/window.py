@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +46,9 @@ CAPACITY = 4096
 READ_BATCH = 1000
 _HELD_FIRST_DELAY = 0.001
 _HELD_MAX_DELAY = 0.05  # the horizon watch wakes the window; this is the fallback
-_POLL = 1.0  # a lost wake-up only delays this long
+_POLL = 1.0
+"""A lost wake-up only delays this long; and readers in the window, which set no timer of
+their own, are woken at least this often (a heartbeat) to look at their deadlines."""
 
 # The read and the held-back check of event_store/horizon.py in one statement: one round
 # trip per commit for the whole process.
@@ -84,6 +87,7 @@ class LogWindow:
         """Set by `close`: a reader still running while the store shuts down must not start
         the window again (nobody would stop it); it reads the database until then."""
         self._held = HeldBackNews(log, "the log's live readers are")
+        self._fired_at = 0.0
         self.reconnects = 0
         self.reads = 0
         """Reads of the log made by the window (for tests and benchmarks)."""
@@ -170,6 +174,8 @@ class LogWindow:
         held_delay = _HELD_FIRST_DELAY
         try:
             while True:
+                if time.monotonic() - self._fired_at >= _POLL:
+                    self._fire_now()  # the heartbeat (_POLL)
                 ticket = store.signal.ticket()
                 try:
                     if conn is None or conn.closed:
@@ -240,6 +246,7 @@ class LogWindow:
         self._fire_now()
 
     def _fire_now(self) -> None:
+        self._fired_at = time.monotonic()
         self.prompt.fire()
         self.changed.fire()
 
@@ -247,6 +254,7 @@ class LogWindow:
         """E moved: prompt readers now, the rest on the next turn of the loop (after what
         the prompt readers did without waiting, such as queueing frames on sockets). A
         reader takes its ticket before it looks, so a deferred fire loses no wake-up."""
+        self._fired_at = time.monotonic()
         self.prompt.fire()
         asyncio.get_running_loop().call_soon(self.changed.fire)
 

@@ -21,6 +21,7 @@ overrides `apply` and gets the whole batch at once (see read_models/event_stats.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -56,6 +57,13 @@ def read_model(table: str) -> sql.Identifier:
     return sql.Identifier(VIEWS_SCHEMA, table)
 
 
+@functools.lru_cache(maxsize=512)
+def _composed(template: str, schema: str, tables: tuple[tuple[str, str], ...]) -> bytes:
+    """Templates are the projectors' own constants, never built from input."""
+    return sql.SQL(template).format(
+        **{key: sql.Identifier(schema, name) for key, name in tables}).as_bytes()
+
+
 class ProjectionContext:
     """What handlers write through: the batch's transaction and their build's tables."""
 
@@ -86,6 +94,15 @@ class ProjectionContext:
             return self._tables[name]
         except KeyError:
             raise UnknownProjection(f"the projector does not own a table {name!r}") from None
+
+    def statement(self, template: str, **tables: str) -> bytes:
+        """`template` with each `{placeholder}` replaced by the named table of this build,
+        composed once per build and template: psycopg's composition, done per batch, was
+        about 1 % of a serving process's CPU under a steady stream of sends."""
+        for name in tables.values():
+            if name not in self._tables:
+                raise UnknownProjection(f"the projector does not own a table {name!r}")
+        return _composed(template, self.schema, tuple(tables.items()))
 
     def pipeline(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """Pipeline mode for a handler's statements: the batch's own pipeline when it runs

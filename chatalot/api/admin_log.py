@@ -10,13 +10,14 @@ import re
 import uuid
 from typing import Annotated
 
-from litestar import Controller, get
+from litestar import Controller
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
 from chatalot.api.read_your_writes import read_your_writes
+from chatalot.api.routes import get
 from chatalot.auth.principal import Principal
 from chatalot.domain.errors import DomainError, bad_request
 from chatalot.logbook import audit_queries, log_queries

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
@@ -12,6 +12,7 @@ from litestar.params import FromPath
 from chatalot.api.context import errors
 from chatalot.api.errors import ApiError
 from chatalot.api.guards import require_instance_admin
+from chatalot.api.routes import get, post
 from chatalot.services import Services
 from projections import ProjectionHost, ProjectionStatus, RebuildProgress
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, post
+from litestar import Controller
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from chatalot.api.context import errors
 from chatalot.api.guards import require_instance_admin
+from chatalot.api.routes import post
 from chatalot.auth.principal import Principal
 from chatalot.messaging import contracts as c
 from chatalot.messaging.commands import purge

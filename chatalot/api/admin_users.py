@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -15,6 +15,7 @@ from chatalot.accounts.runtime import AccountsRuntime
 from chatalot.api.context import errors
 from chatalot.api.guards import require_instance_admin
 from chatalot.api.read_your_writes import read_your_writes
+from chatalot.api.routes import delete, get, post, put
 from chatalot.auth.principal import Principal
 from chatalot.request_info import RequestInfo
 from event_store import Position

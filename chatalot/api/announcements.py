@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, get, post
+from litestar import Controller
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
@@ -16,6 +16,7 @@ from chatalot.announcements.runtime import AnnouncementsRuntime
 from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated, require_instance_admin
 from chatalot.api.read_your_writes import read_your_writes
+from chatalot.api.routes import get, post
 from chatalot.auth.principal import Principal
 from chatalot.request_info import RequestInfo
 from event_store import Position

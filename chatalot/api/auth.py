@@ -3,7 +3,7 @@ rate limited per client IP by the stricter auth bucket (chatalot/api/perimeter.p
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
+from litestar import Controller
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -12,6 +12,7 @@ from chatalot.accounts import contracts as c
 from chatalot.accounts.runtime import AccountsRuntime
 from chatalot.api.context import errors
 from chatalot.api.read_your_writes import writes_of_session
+from chatalot.api.routes import get, post
 from chatalot.contracts import iso
 from chatalot.request_info import RequestInfo
 

@@ -8,13 +8,14 @@ import uuid
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, delete, get, patch, post, put
+from litestar import Controller
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
 from chatalot.api.read_your_writes import read_your_writes
+from chatalot.api.routes import delete, get, patch, post, put
 from chatalot.auth.principal import Principal
 from chatalot.request_info import RequestInfo
 from chatalot.spaces import contracts as c

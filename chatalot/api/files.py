@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
@@ -22,6 +22,7 @@ from chatalot.api.errors import error_response
 from chatalot.api.guards import require_authenticated
 from chatalot.api.multipart import FileUploadOperation
 from chatalot.api.read_your_writes import read_your_writes
+from chatalot.api.routes import delete, get, post
 from chatalot.auth.principal import Principal
 from chatalot.contracts import iso
 from chatalot.domain.errors import not_found

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from litestar import Controller, WebSocket, get, websocket
+from litestar import Controller, WebSocket, websocket
 from litestar.di import NamedDependency
 
 from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
+from chatalot.api.routes import get
 from chatalot.auth.principal import Principal
 from chatalot.services import Services
 from chatalot.ws.connection import serve

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from chatalot.api.communities import (
@@ -20,6 +20,7 @@ from chatalot.api.communities import (
 )
 from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
+from chatalot.api.routes import delete, get, patch, post
 from chatalot.spaces import contracts as c
 from chatalot.spaces import queries
 from chatalot.spaces.commands import channels, groups, invites

@@ -4,10 +4,11 @@ import contextlib
 
 import msgspec
 import psycopg
-from litestar import Controller, get
+from litestar import Controller
 from litestar.di import NamedDependency
 
 from chatalot import __version__
+from chatalot.api.routes import get
 from chatalot.services import Services
 from event_store import HeldBack
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, get, post, put
+from litestar import Controller
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
@@ -15,6 +15,7 @@ from chatalot.accounts.runtime import AccountsRuntime
 from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
 from chatalot.api.read_your_writes import read_your_writes
+from chatalot.api.routes import get, post, put
 from chatalot.auth.principal import Principal
 from chatalot.domain.errors import DomainError
 from chatalot.domain.keys import rules

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Response
@@ -19,6 +19,7 @@ from chatalot.api.context import errors
 from chatalot.api.files import content_disposition, serve_blob
 from chatalot.api.guards import require_authenticated
 from chatalot.api.multipart import ImageUploadOperation
+from chatalot.api.routes import get, post
 from chatalot.auth.principal import Principal
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.domain.accounts.events import ProfileUpdated

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -12,6 +12,7 @@ from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
 from chatalot.api.messages import BODY_LIMIT, page_limit
 from chatalot.api.read_your_writes import read_your_writes
+from chatalot.api.routes import delete, get, patch, post
 from chatalot.auth.principal import Principal
 from chatalot.messaging import contracts as c
 from chatalot.messaging import extras

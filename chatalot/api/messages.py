@@ -11,13 +11,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from chatalot.api.context import errors, principal_of, request_info
 from chatalot.api.guards import require_authenticated, require_instance_admin
 from chatalot.api.read_your_writes import read_your_writes
+from chatalot.api.routes import delete, get, patch, post
 from chatalot.auth.principal import Principal
 from chatalot.domain.errors import bad_request
 from chatalot.domain.messaging.rules import HISTORY_MAX_LIMIT

@@ -11,7 +11,7 @@ import hmac
 from typing import Any
 
 import psycopg
-from litestar import Controller, Response, get
+from litestar import Controller, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -19,6 +19,7 @@ from litestar.handlers.base import BaseRouteHandler
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from chatalot.api.routes import get
 from chatalot.domain.errors import DomainError
 from chatalot.metrics import ProjectorFigures, ScrapeCollector, Snapshot
 from chatalot.services import Services

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, delete, get, post
+from litestar import Controller
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -12,6 +12,7 @@ from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
 from chatalot.api.messages import page_limit
 from chatalot.api.read_your_writes import read_your_writes
+from chatalot.api.routes import delete, get, post
 from chatalot.auth.principal import Principal
 from chatalot.domain.errors import bad_request
 from chatalot.messaging import commands, queries, unreads

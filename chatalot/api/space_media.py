@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Controller, Request, post
+from litestar import Controller, Request
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
@@ -18,6 +18,7 @@ from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
 from chatalot.api.media import receive_and_store
 from chatalot.api.multipart import ImageUploadOperation
+from chatalot.api.routes import post
 from chatalot.auth.principal import Principal
 from chatalot.command_tx import CommandTx as Tx
 from chatalot.domain.spaces import permissions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, get, post
+from litestar import Controller
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -14,6 +14,7 @@ from chatalot.accounts.runtime import AccountsRuntime
 from chatalot.api.context import errors
 from chatalot.api.guards import require_authenticated
 from chatalot.api.read_your_writes import read_your_writes
+from chatalot.api.routes import get, post
 from chatalot.auth.principal import Principal
 from chatalot.request_info import RequestInfo
 from event_store import Position

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from litestar import get
 from litestar.response import File
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
+
+from chatalot.api.routes import get
 
 DEFAULT_BUILD = Path(__file__).resolve().parents[2] / "clients" / "web" / "build"
 

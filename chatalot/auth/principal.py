@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -90,7 +89,7 @@ class _Lookups:
                     done.set_result(rows.get(i))
 
 
-_LOOKUPS: PerLoop[AsyncConnectionPool[Any], _Lookups] = weakref.WeakKeyDictionary()
+_LOOKUPS: PerLoop[AsyncConnectionPool[Any], _Lookups] = PerLoop()
 
 
 def _lookups(pool: AsyncConnectionPool[Any]) -> _Lookups:

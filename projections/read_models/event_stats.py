@@ -8,13 +8,11 @@ per thousands of events.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
 import msgspec
-from psycopg import sql
 
 from event_store import EventRedacted, RecordedEvent
 from projections.projector import EVERY_EVENT, ProjectionContext, Projector
@@ -56,12 +54,6 @@ ON CONFLICT (stream_id) DO UPDATE
        last_transaction_id = excluded.last_transaction_id,
        last_sequence = excluded.last_sequence
 """
-
-
-@functools.lru_cache(maxsize=64)
-def _statement(statement: str, schema: str, table: str) -> bytes:
-    """A statement over one build's table (`ProjectionContext.table`), composed once."""
-    return sql.SQL(statement).format(t=sql.Identifier(schema, table)).as_bytes()
 
 
 def _json(rows: list[tuple[Any, ...]]) -> str:
@@ -126,12 +118,12 @@ class EventStats(Projector):
 
         # each table's rows as one JSON array: psycopg dumps a list parameter element by
         # element in Python, and the 17 lists a batch were most of the projector's cost
-        await ctx.conn.execute(_statement(_COUNTS, ctx.schema, "event_type_counts"), (_json([
+        await ctx.conn.execute(ctx.statement(_COUNTS, t="event_type_counts"), (_json([
             (k[0], k[1], n, first, last, e.position.epoch, e.position.transaction_id,
              e.position.sequence) for k, (n, first, last, e) in counts.items()]),))
         if redacted:
-            await ctx.conn.execute(_statement(_REDACTED, ctx.schema, "event_type_counts"), (_json([
+            await ctx.conn.execute(ctx.statement(_REDACTED, t="event_type_counts"), (_json([
                 (k[0], k[1], n) for k, n in redacted.items()]),))
-        await ctx.conn.execute(_statement(_HEADS, ctx.schema, "stream_heads"), (_json([
+        await ctx.conn.execute(ctx.statement(_HEADS, t="stream_heads"), (_json([
             (s, category(s), e.version, n, e.type, e.recorded_at, e.position.epoch,
              e.position.transaction_id, e.position.sequence) for s, (n, e) in heads.items()]),))

@@ -98,7 +98,7 @@ def _pos(event: RecordedEvent) -> tuple[int, int, int]:
 
 
 async def _run(ctx: ProjectionContext, table: str, query: str, params: Any) -> None:
-    await ctx.conn.execute(sql.SQL(query).format(t=ctx.table(table)), params)
+    await ctx.conn.execute(ctx.statement(query, t=table), params)
 
 
 class Messages(Projector):
@@ -175,8 +175,7 @@ class Messages(Projector):
                 nc=d.nonce, enc=d.encryption, mt=d.message_type, rt=d.reply_to, th=d.thread_id,
                 sk=d.sender_key_id, me=d.mentions, wn=d.webhook_name, wa=d.webhook_avatar,
                 at=e.recorded_at, ep=p.epoch, tx=p.transaction_id, sq=p.sequence))
-        await ctx.conn.execute(sql.SQL(_INSERT_SENT).format(
-            t=ctx.table("messages"), h=ctx.table("channel_heads")),
+        await ctx.conn.execute(ctx.statement(_INSERT_SENT, t="messages", h="channel_heads"),
                                (_encode(rows).decode(),))
         threads = [d.thread_id for d in data if d.thread_id is not None]
         if threads:

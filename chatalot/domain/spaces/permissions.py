@@ -47,8 +47,12 @@ def require_recipients(recipients: Iterable[uuid.UUID], members: Set[uuid.UUID],
 
 def require_moderate(access: ChannelAccess) -> None:
     """Kicks, bans, timeouts, warnings, pins of others' messages: moderator or higher."""
-    if not _at_least(access.role, Role.MODERATOR):
+    if not may_moderate(access):
         raise forbidden("moderators only")
+
+
+def may_moderate(access: ChannelAccess) -> bool:
+    return _at_least(access.role, Role.MODERATOR)
 
 
 def require_manage(access: ChannelAccess) -> None:

@@ -21,7 +21,6 @@ A send under an Idempotency-Key runs alone (run_command claims the key).
 from __future__ import annotations
 
 import uuid
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,15 +47,6 @@ from chatalot.request_info import RequestInfo
 from chatalot.session_positions import current_writes
 from chatalot.spaces.access import load_channel_access, load_channel_accesses, members_among
 from event_store import NO_STREAM, ConcurrencyError, EventStore, Position
-
-
-def permits(check: object, access: ChannelAccess) -> bool:
-    """Whether a permissions check passes (slow mode exempts those who moderate)."""
-    try:
-        check(access)  # type: ignore[operator]
-    except DomainError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -90,7 +80,7 @@ async def _claim_client_id(tx: Tx, sender: uuid.UUID, client_id: uuid.UUID,
 
 
 async def _check_slow_mode(tx: Tx, access: ChannelAccess, sender: uuid.UUID) -> None:
-    exempt = permits(permissions.require_moderate, access)
+    exempt = permissions.may_moderate(access)
     if access.slow_mode_secs <= 0 or exempt:
         return
     await tx.execute(
@@ -155,7 +145,7 @@ async def checked_send(tx: Tx, rt: MessagingRuntime, sender: uuid.UUID,
     permissions.require_post(access, tx.now)
     rules.check_encryption(req.encryption, access.e2e_required)
     rules.check_message_type(req.message_type,
-                             moderator=permits(permissions.require_moderate, access))
+                             moderator=permissions.may_moderate(access))
     mentions = rules.check_mentions(
         req.mentions, await members_among(tx.conn, channel_id, req.mentions))
     await _check_references(tx, channel_id, req)
@@ -163,7 +153,7 @@ async def checked_send(tx: Tx, rt: MessagingRuntime, sender: uuid.UUID,
     await record_message(tx, channel_id, sender, message_id, req, mentions, **extra)
 
 
-_SEND_GROUPS: PerLoop[EventStore, CommandGroup[Sent]] = weakref.WeakKeyDictionary()
+_SEND_GROUPS: PerLoop[EventStore, CommandGroup[Sent]] = PerLoop()
 
 
 def _send_group(rt: MessagingRuntime) -> CommandGroup[Sent]:
