@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from chatalot.ids import uuid7
 from chatalot.logs import correlation_id
 
 log = logging.getLogger("chatalot.requests")
@@ -37,7 +37,7 @@ def accepted(given: str | None) -> str | None:
 def correlation_of(scope: Any) -> str:
     """The request's id (set by the middleware; a fresh one outside of it)."""
     found = scope.get(SCOPE_KEY)
-    return found if isinstance(found, str) else str(uuid.uuid4())
+    return found if isinstance(found, str) else str(uuid7())
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -52,7 +52,7 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] not in (ScopeType.HTTP, ScopeType.WEBSOCKET):
             await app(scope, receive, send)
             return
-        cid = accepted(_header(scope, b"x-request-id")) or str(uuid.uuid4())
+        cid = accepted(_header(scope, b"x-request-id")) or str(uuid7())
         scope[SCOPE_KEY] = cid  # type: ignore[literal-required]
         token = correlation_id.set(cid)
         started = time.perf_counter()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chatalot.api.admin_purge import AdminPurgeController
 from chatalot.api.message_extras import (
     ChannelExtrasController,
@@ -23,15 +21,6 @@ from chatalot.messaging import scheduler
 from chatalot.messaging.runtime import MessagingRuntime
 from projections.read_models import messaging, messaging_extras, messaging_search
 
-
-def runtime(services: Any) -> MessagingRuntime:
-    return MessagingRuntime(
-        services.store, services.pool, services.limiter,
-        max_message_bytes=services.settings.limits.max_message_bytes,
-        edit_window_secs=services.settings.limits.edit_window_secs,
-        clock=services.accounts.clock)
-
-
 MESSAGING = BoundedContext(
     name="messaging",
     events=MESSAGING_EVENTS,
@@ -41,6 +30,6 @@ MESSAGING = BoundedContext(
                  BookmarksController, ChannelExtrasController, PollsController,
                  ScheduledController, WebhooksController, AdminMessagesController,
                  AdminPurgeController],
-    runtimes={"messaging": runtime},
-    processes=[lambda services: scheduler.running(runtime(services))],
+    runtimes={"messaging": MessagingRuntime.of},
+    processes=[lambda services: scheduler.running(MessagingRuntime.of(services))],
 )

@@ -25,3 +25,11 @@ class MessagingRuntime:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
+
+    @classmethod
+    def of(cls, services: Any) -> MessagingRuntime:
+        """Messaging's runtime over the process's services (chatalot/services.py)."""
+        return cls(services.store, services.pool, services.limiter,
+                   max_message_bytes=services.settings.limits.max_message_bytes,
+                   edit_window_secs=services.settings.limits.edit_window_secs,
+                   clock=services.accounts.clock)

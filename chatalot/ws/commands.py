@@ -22,7 +22,7 @@ from chatalot.auth.principal import Principal
 from chatalot.domain.errors import DomainError
 from chatalot.messaging import commands as messaging
 from chatalot.messaging import contracts as mc
-from chatalot.messaging.context import runtime as messaging_runtime
+from chatalot.messaging.runtime import MessagingRuntime
 from chatalot.request_info import RequestInfo
 from chatalot.ws.frames import ack_frame, encode
 
@@ -38,7 +38,7 @@ def _required(value: uuid.UUID | None, name: str) -> uuid.UUID:
 async def send_message(services: Any, who: Principal, body: mc.SendMessage,
                        info: RequestInfo, ref: str | None) -> bytes:
     channel = _required(body.channel_id, "channel_id")
-    reply, _ = await messaging.send_message(messaging_runtime(services), who.user_id, channel,
+    reply, _ = await messaging.send_message(MessagingRuntime.of(services), who.user_id, channel,
                                             body, info)
     return encode({"type": "message_sent", "ref": ref, **msgspec.to_builtins(reply)})
 
@@ -46,14 +46,14 @@ async def send_message(services: Any, who: Principal, body: mc.SendMessage,
 async def edit_message(services: Any, who: Principal, body: mc.EditMessage,
                        info: RequestInfo, ref: str | None) -> bytes:
     message = _required(body.message_id, "message_id")
-    _, position = await messaging.edit_message(messaging_runtime(services), who.user_id,
+    _, position = await messaging.edit_message(MessagingRuntime.of(services), who.user_id,
                                                message, body, info)
     return ack_frame(ref, position)
 
 
 async def delete_message(services: Any, who: Principal, body: mc.DeleteMessage,
                          info: RequestInfo, ref: str | None) -> bytes:
-    _, position = await messaging.delete_message(messaging_runtime(services), who.user_id,
+    _, position = await messaging.delete_message(MessagingRuntime.of(services), who.user_id,
                                                  body.message_id, info)
     return ack_frame(ref, position)
 
@@ -62,7 +62,7 @@ def _reaction(verb: Callable[..., Awaitable[tuple[Any, str]]]) -> Call:
     async def call(services: Any, who: Principal, body: mc.Reaction, info: RequestInfo,
                    ref: str | None) -> bytes:
         message = _required(body.message_id, "message_id")
-        _, position = await verb(messaging_runtime(services), who.user_id, message,
+        _, position = await verb(MessagingRuntime.of(services), who.user_id, message,
                                  body.emoji, info)
         return ack_frame(ref, position)
     return call
@@ -71,14 +71,14 @@ def _reaction(verb: Callable[..., Awaitable[tuple[Any, str]]]) -> Call:
 async def mark_read(services: Any, who: Principal, body: mc.MarkRead, info: RequestInfo,
                     ref: str | None) -> bytes:
     channel = _required(body.channel_id, "channel_id")
-    _, position = await messaging.mark_read(messaging_runtime(services), who.user_id, channel,
+    _, position = await messaging.mark_read(MessagingRuntime.of(services), who.user_id, channel,
                                             body.message_id, info)
     return ack_frame(ref, position)
 
 
 async def mark_all_read(services: Any, who: Principal, body: mc.MarkAllRead, info: RequestInfo,
                         ref: str | None) -> bytes:
-    _, position = await messaging.mark_all_read(messaging_runtime(services), who.user_id,
+    _, position = await messaging.mark_all_read(MessagingRuntime.of(services), who.user_id,
                                                 info)
     return ack_frame(ref, position)
 

@@ -21,7 +21,7 @@ from chatalot.ids import uuid7
 from chatalot.messaging import commands
 from chatalot.messaging import contracts as c
 from chatalot.messaging.commands.messages import _send_group
-from chatalot.messaging.context import runtime
+from chatalot.messaging.runtime import MessagingRuntime
 from chatalot.request_info import RequestInfo
 from event_store import NO_STREAM, ConcurrencyError, Metadata, NewEvent, Position
 from tests.messaging.conftest import Msg, b64, text_of
@@ -38,7 +38,7 @@ async def test_a_group_commits_its_members_and_refuses_only_the_refused(msg: Msg
     ch = space.channel_id
     outsider = await msg.api.register()
     await msg.patch_channel(space.owner, ch, slow_mode_secs=30)
-    rt = runtime(msg.client.app.state.services)
+    rt = MessagingRuntime.of(msg.client.app.state.services)
     retried, replayed = uuid.uuid4(), uuid.uuid4()
 
     def send(user: Any, text: str, client_id: uuid.UUID | None = None,
