@@ -87,11 +87,11 @@ def _skip(worker: BuildWorker, batch: Sequence[RecordedEvent]) -> None:
 
 
 async def _save(worker: BuildWorker, conn: Conn) -> None:
-    """Write the checkpoint that moved in memory only (one round trip)."""
+    """Write the checkpoint that moved in memory only: one statement in autocommit, one
+    round trip (it ran in a pipelined transaction whose read inside took two more)."""
     if not worker._unsaved:
         return
     generation = worker.runner.generation(worker.projector.name)
-    async with conn.pipeline(), conn.transaction():
-        active = await worker._advance(conn, worker.saved, worker.position, worker._unsaved)
+    active = await worker._advance(conn, worker.saved, worker.position, worker._unsaved)
     worker._generation = generation
     worker._committed(worker.position, active)
