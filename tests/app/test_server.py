@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from chatalot.cli.server import server_config
+from chatalot.cli.server import GC_THRESHOLDS, server_config
 from chatalot.config import Limits, Settings
 
 
@@ -118,13 +118,13 @@ while not server.started and time.monotonic() < deadline:
 deadline = time.monotonic() + 5  # `started` is set just before the freeze
 while not gc.get_freeze_count() and time.monotonic() < deadline:
     time.sleep(0.02)
-print(server.started, before, gc.get_freeze_count())
+print(server.started, before, gc.get_freeze_count(), *gc.get_threshold())
 server.should_exit = True
 thread.join(timeout=10)
 """
 
 
-def test_the_server_freezes_what_its_start_up_left_alive() -> None:
+def test_the_server_freezes_what_its_start_up_left_alive_and_collects_less_often() -> None:
     """`chatalot serve`'s heap after start-up goes to the collector's permanent generation
     (its full collections paused the event loop for up to 118 ms): checked in a process of
     its own, since freezing is for the whole process."""
@@ -138,6 +138,7 @@ def test_the_server_freezes_what_its_start_up_left_alive() -> None:
     started, before, after = out[0] == "True", int(out[1]), int(out[2])
     assert started and before == 0
     assert after > 10_000  # modules, classes, functions: all of them, not a few
+    assert tuple(int(n) for n in out[3:]) == GC_THRESHOLDS  # and collects less often
 
 
 def test_a_head_under_the_cap_in_many_small_reads_is_served(port: int) -> None:
