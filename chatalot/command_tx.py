@@ -209,7 +209,10 @@ async def run_command(store: EventStore, meta: Metadata, clock: Callable[[], dat
 def _log_command(meta: Metadata, outcome: str, started: float, attempts: int | None,
                  position: str | None) -> None:
     """One line per command: its name, outcome, position and correlation id (the one its
-    events carry in their metadata), never its arguments."""
+    events carry in their metadata), never its arguments. (Its fields are not even built
+    below the INFO level: two such lines a send, one here and one per request.)"""
+    if not log.isEnabledFor(logging.INFO):
+        return
     log.info("command", extra={"correlation_id": meta.correlation_id, "fields": {
         "command": meta.command, "outcome": outcome, "position": position,
         "attempts": attempts, "actor_id": meta.actor_id,

@@ -75,13 +75,15 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
                 client = scope.get("client")
                 # health checks come every few seconds from every balancer: debug, if fine
                 quiet = status == 200 and scope.get("path") in QUIET
-                log.log(logging.DEBUG if quiet else logging.INFO, "request", extra={"fields": {
-                    "method": scope.get("method"),
-                    "route": scope.get("path_template") or "(unrouted)",
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "client": client[0] if client else None,
-                }})
+                level = logging.DEBUG if quiet else logging.INFO
+                if log.isEnabledFor(level):
+                    log.log(level, "request", extra={"fields": {
+                        "method": scope.get("method"),
+                        "route": scope.get("path_template") or "(unrouted)",
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "client": client[0] if client else None,
+                    }})
             correlation_id.reset(token)
 
     return middleware
