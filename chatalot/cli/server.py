@@ -299,7 +299,7 @@ GC_THRESHOLDS = (10_000, 20, 100)
 objects for the collector (refcounts free the rest), yet at the defaults a serving process
 under 16 senders ran a young collection every 10 sends and a full one every 1,000 (the
 frozen heap aside, what is left still fills a full collection: the log window, caches,
-connections). At these, young collections come every ~1,000 sends and full ones almost
+connections). At these, young collections come every ~500 sends and full ones almost
 never: 4 % less server CPU a send (alternated, three pairs of two 6-s rounds)."""
 
 
