@@ -10,8 +10,9 @@ import contextlib
 import json
 import shutil
 import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,17 @@ def client(topo: Topology, address: str) -> httpx.Client:
                         transport=httpx.HTTPTransport(local_address=address))
 
 
-def served_by(topo: Topology) -> dict[str, str]:
-    """Request id -> the node (upstream address) nginx sent it to, from nginx's log."""
-    return {e["request_id"]: e["upstream"] for e in topo.access_log()}
+def served_by(topo: Topology, ids: Iterable[str]) -> dict[str, str]:
+    """Request id -> the node (upstream address) nginx sent it to, from nginx's log. nginx
+    writes a request's line after its response, so the last one may not be there yet when
+    the client has its reply (once in a CI run): waits for `ids`, at most 10 s."""
+    wanted = set(ids)
+    deadline = time.monotonic() + 10
+    while True:
+        found = {e["request_id"]: e["upstream"] for e in topo.access_log()}
+        if wanted <= found.keys() or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +132,7 @@ def test_a_command_on_one_node_is_read_on_the_other(
             assert r.status_code == 200, r.text
             assert r.json()["bio"] == f"bio number {i}"
             pairs.append((write, read))
-    nodes = served_by(topo)
+    nodes = served_by(topo, [i for pair in pairs for i in pair])
     crossed = [(w, r) for w, r in pairs if nodes[w] != nodes[r]]
     assert crossed, f"every read landed on its write's node: {[nodes[w] for w, _ in pairs]}"
     assert len({nodes[r] for _, r in pairs} | {nodes[w] for w, _ in pairs}) == 2
