@@ -100,8 +100,7 @@ class ProjectionContext:
         composed once per build and template: psycopg's composition, done per batch, was
         about 1 % of a serving process's CPU under a steady stream of sends."""
         for name in tables.values():
-            if name not in self._tables:
-                raise UnknownProjection(f"the projector does not own a table {name!r}")
+            self.table(name)  # UnknownProjection for a table the projector does not own
         return _composed(template, self.schema, tuple(tables.items()))
 
     def pipeline(self) -> contextlib.AbstractAsyncContextManager[Any]:
