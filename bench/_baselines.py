@@ -41,9 +41,10 @@ def unchained_statements() -> types.ModuleType:
     # before the chain, one statement served every size; the texts are kept once made, as
     # today's are (what is compared is the chain, not the formatting of the statements)
     by_mode = functools.cache(module.append_statement)
-    module.append_statement = lambda mode, *, batch=False, size=0: by_mode(mode)
+    module.append_statement = lambda mode, *, batch=False, size=0, native=False: by_mode(mode)
     in_tx = functools.cache(module.append_in_transaction)
-    module.append_in_transaction = lambda mode, *, batch, size=0: in_tx(mode, batch=batch)
+    module.append_in_transaction = (
+        lambda mode, *, batch, size=0, native=False: in_tx(mode, batch=batch))
     return module
 
 

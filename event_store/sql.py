@@ -13,7 +13,7 @@ import functools
 # Every row carries `hash`, the link of its stream's chain (migration 0011: event_link over
 # the previous link, its ids, type, metadata, time and event_data_hash(data)), computed in
 # the append statement from the head it reads: inline for one event, by event_links
-# (migration 0043) for a batch. A new stream (NO_STREAM) starts from no link and reads no
+# (migration 0043) for a batch, or by event_batch_hashes where installed (0044, `native`). A new stream (NO_STREAM) starts from no link and reads no
 # head: if the stream exists, version 1 is taken and the append conflicts anyway.
 _IN = (
     "INSERT INTO events (epoch, stream_id, version, event_id, type, schema_version, data,"
@@ -91,37 +91,68 @@ def _links(size: int) -> str:
 
 
 _MANY = """SELECT m.epoch, %(stream)s, ({base})::bigint + b.ord, b.id, b.type, b.schema, b.data,
-       b.meta, now(), b.dh, substring((SELECT hashes FROM links) FROM b.ord::int * 32 - 31 FOR 32)
+       b.meta, now(), b.dh, {link}
   FROM batch b, event_store_meta m"""
+_LINK = "substring((SELECT hashes FROM links) FROM b.ord::int * 32 - 31 FOR 32)"
+
+# With the native chain (event_store/chain_ext, migration 0044), one call of
+# event_batch_hashes gives every data hash and link of the batch, 64 bytes an event. The
+# batch's JSON is parsed once, in `batch_json`, for both that call and the rows: parsed
+# twice (once where each reads %(batch)s::jsonb) it cost a batch of 100 about 3 us an event.
+_NATIVE = """batch_json AS MATERIALIZED (SELECT %(batch)s::jsonb AS j),
+hashes AS MATERIALIZED (
+    SELECT event_batch_hashes({prev}, %(stream)s, ({base})::bigint,
+                              (SELECT event_recorded_us(now())), (SELECT j FROM batch_json)) AS h
+)"""
+_NATIVE_ROWS = """ROWS FROM (jsonb_to_recordset((SELECT j FROM batch_json))
+            AS (id uuid, type text, schema smallint, data jsonb, meta jsonb))
+            WITH ORDINALITY AS {r}(id, type, schema, data, meta, ord)"""
+_NATIVE_DH = "substring((SELECT h FROM hashes) FROM {r}.ord::int * 64 - 63 FOR 32)"
+_NATIVE_LINK = "substring((SELECT h FROM hashes) FROM {r}.ord::int * 64 - 31 FOR 32)"
+# A call that works: the function exists and its library loads (EventStore.start).
+NATIVE_PROBE = "SELECT event_batch_hashes(NULL, 's', 0, '0', '[]'::jsonb)"
+# in a transaction the rows are read twice (`first`, `rest`): kept, with their hashes
+_NATIVE_BATCH = f"""{_NATIVE},
+batch AS MATERIALIZED (
+    SELECT r.id, r.type, r.schema, r.data, r.meta, r.ord, {_NATIVE_DH} AS dh,
+           {_NATIVE_LINK} AS link
+      FROM {_NATIVE_ROWS}
+)""".replace("{r}", "r")
+# in autocommit they stream into the INSERT, as before the chain
+_NATIVE_MANY = f"""SELECT m.epoch, %(stream)s, ({{base}})::bigint + b.ord, b.id, b.type, b.schema,
+       b.data, b.meta, now(), {_NATIVE_DH}, {_NATIVE_LINK}
+  FROM {_NATIVE_ROWS}, event_store_meta m""".replace("{r}", "b")
 
 
 def _with(*ctes: str) -> str:
     return "WITH " + ",\n".join(ctes) if ctes else ""
 
 
-def append_statement(mode: str, *, batch: bool = False, size: int = 0) -> str:
+def append_statement(mode: str, *, batch: bool = False, size: int = 0,
+                     native: bool = False) -> str:
     """An append in its own transaction (autocommit). mode: "any", "no_stream" or "exact";
-    `size`: the batch's events (small batches chain their links in the statement).
+    `size`: the batch's events (small batches chain their links in the statement);
+    `native`: batches chain with event_batch_hashes (the database has it).
 
     Its transaction takes its id during the statement, after every transaction whose events
     the statement can see: nothing it appends can sort before its stream's head. The INSERT
     comes first (its query holds the CTEs): tests/event_store/pg_proxy.py knows an
     autocommit append by its first words."""
-    return _append_statement(mode, batch, min(size, UNROLLED + 1))
+    return _append_statement(mode, batch, 0 if native else min(size, UNROLLED + 1), native)
 
 
 @functools.cache  # formatting the text took 4-7 us of an append's client CPU
-def _append_statement(mode: str, batch: bool, size: int) -> str:
+def _append_statement(mode: str, batch: bool, size: int, native: bool) -> str:
     base, prev = _START[mode]
     ctes = [] if mode == "no_stream" else [_HEAD]
     guard = f"WHERE {_HEAD_VERSION} = %(expected)s" if mode == "exact" else ""
     if batch:
-        ctes.append(_BATCH)
-        rows, order = _MANY, "ORDER BY b.ord"
+        ctes.append(_NATIVE if native else _BATCH)
+        rows, order = _NATIVE_MANY if native else _MANY, "ORDER BY b.ord"
     else:
         rows, order = _ONE, ""
     text = f"{_IN}\n{_with(*ctes)}\n{rows}\n{guard}\n{order}\n{_RETURNING}"
-    return text.format(base=base, prev=prev, recordset=_RECORDSET,
+    return text.format(base=base, prev=prev, recordset=_RECORDSET, link=_LINK,
                        links=_links(size).format(prev=prev))
 
 
@@ -137,7 +168,7 @@ ON CONFLICT DO NOTHING
 # only its first row may meet a concurrent append (versions are dense, so another writer
 # reaches the batch's later versions only through its first), and the rest go in only if
 # the first did. Ids already in the log stop the whole batch (a re-append, judged after).
-_APPEND_BATCH_IN_TX = f"""{_with(_HEAD_IN_TX, _BATCH)},
+_APPEND_BATCH_IN_TX = f"""{_with(_HEAD_IN_TX, "{batch}")},
 first AS (
     {_IN}
     {_MANY}
@@ -158,18 +189,21 @@ SELECT * FROM first UNION ALL SELECT * FROM rest
 """
 
 
-def append_in_transaction(mode: str, *, batch: bool, size: int = 0) -> str:
+def append_in_transaction(mode: str, *, batch: bool, size: int = 0,
+                          native: bool = False) -> str:
     """An append inside the caller's transaction; the arguments as append_statement's."""
-    return _append_in_transaction(mode, batch, min(size, UNROLLED + 1))
+    return _append_in_transaction(mode, batch, 0 if native else min(size, UNROLLED + 1),
+                                  native)
 
 
 @functools.cache
-def _append_in_transaction(mode: str, batch: bool, size: int) -> str:
+def _append_in_transaction(mode: str, batch: bool, size: int, native: bool) -> str:
     base, prev = _START[mode]
     guard = f" AND {_HEAD_VERSION} = %(expected)s" if mode == "exact" else ""
-    return (_APPEND_BATCH_IN_TX if batch else _APPEND_IN_TX).format(
+    text = _APPEND_BATCH_IN_TX if batch else _APPEND_IN_TX
+    return text.replace("{batch}", _NATIVE_BATCH if native else _BATCH).format(
         base=base, prev=prev, guard=guard, recordset=_RECORDSET,
-        links=_links(size).format(prev=prev))
+        link="b.link" if native else _LINK, links=_links(size).format(prev=prev))
 
 
 # The stream's head, and whether a transaction younger than the caller's wrote it (never,

@@ -58,19 +58,14 @@ class EventStore:
     # the append statements (bench/event_store.py swaps in the pre-chain ones, as baseline)
     _statements: ClassVar[ModuleType] = sql
 
-    def __init__(
-        self,
-        pool: AsyncConnectionPool[Any],
-        registry: EventRegistry,
-        bus: WakeupBus | None = None,
-    ) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], registry: EventRegistry,
+                 bus: WakeupBus | None = None) -> None:
         if not isinstance(pool.conninfo, str):
             raise TypeError("the pool needs a plain conninfo string")
         self._pool = pool
         self.conninfo: str = pool.conninfo
-        self.connect_kwargs: dict[str, Any] = dict(pool.kwargs) if isinstance(
-            pool.kwargs, dict
-        ) else {}
+        kwargs = pool.kwargs
+        self.connect_kwargs: dict[str, Any] = dict(kwargs) if isinstance(kwargs, dict) else {}
         self.registry = registry
         self._bus: WakeupBus = bus or InProcessBus()
         self._signal = LocalSignal()
@@ -81,6 +76,7 @@ class EventStore:
         self._metadata_cache: dict[str, Metadata] = {}  # bulk reads repeat metadata
         self._meta_encoder = msgspec.json.Encoder()
         self.epoch = 1
+        self.native_chain = False  # batches chain with event_batch_hashes (0044): start()
         self.on_append: Callable[[int, float], None] | None = None  # (events, secs): metrics
         if EventRedacted.__name__ not in registry:
             registry.register(EventRedacted)
@@ -116,6 +112,10 @@ class EventStore:
             row = await cur.fetchone()
             assert row is not None
             self.epoch = int(row[0])
+            with contextlib.suppress(psycopg.Error):  # absent, or its library is missing
+                async with conn.transaction():
+                    await conn.execute(sql.NATIVE_PROBE)
+                self.native_chain = True
         await self._bus.start(self._signal.fire)
 
     async def close(self) -> None:
@@ -211,8 +211,8 @@ class EventStore:
         again on the same connection (back in the pool's queue it would keep losing on a hot
         stream) and under the stream's transaction lock, so retrying writers go in turn."""
         stream_id: str = params["stream"]
-        statement = self._statements.append_statement(mode, batch=params["n"] > 1,
-                                                      size=params["n"])
+        statement = self._statements.append_statement(
+            mode, batch=params["n"] > 1, size=params["n"], native=self.native_chain)
         for attempt in range(_ANY_RETRIES if mode == "any" else 1):
             try:
                 if attempt == 0:
@@ -240,8 +240,8 @@ class EventStore:
         An ANY append that lost its versions to an older transaction that committed
         meanwhile runs again: under READ COMMITTED the next statement sees the winner."""
         stream_id: str = params["stream"]
-        statement = self._statements.append_in_transaction(mode, batch=params["n"] > 1,
-                                                          size=params["n"])
+        statement = self._statements.append_in_transaction(
+            mode, batch=params["n"] > 1, size=params["n"], native=self.native_chain)
         for _ in range(_ANY_RETRIES if mode == "any" else 1):
             rows = await (await conn.execute(statement, params)).fetchall()
             if len(rows) == params["n"]:

@@ -5,6 +5,7 @@ checkpoint does."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from event_store.integrity import verify, write_checkpoint
 from tests.event_store.conftest import Noted
 
 _KEY = Ed25519PrivateKey.generate()
+REQUIRE_NATIVE = bool(os.environ.get("CHATALOT_REQUIRE_NATIVE_CHAIN"))  # .ci/run sets it
 
 
 def seal(payload: bytes) -> bytes:
@@ -89,10 +91,18 @@ async def test_writers_racing_on_one_stream_keep_its_chain(store: EventStore) ->
     assert report.ok and report.events == 6 * 9
 
 
-async def test_a_batch_is_linked_as_event_link_links_each_event(store: EventStore) -> None:
-    """A batch's links come from one event_links call (migration 0043), or for a small
-    batch from the statement itself: they must be the links event_link gives each row in
-    turn, in every append mode and after a head."""
+@pytest.mark.parametrize("native", [True, False], ids=["native", "sql"])
+async def test_a_batch_is_linked_as_event_link_links_each_event(
+        store: EventStore, native: bool) -> None:
+    """A batch's links come from event_batch_hashes (migration 0044, where installed), or
+    from one event_links call (0043), or for a small batch from the statement itself: they
+    must be the links event_link gives each row in turn, in every append mode and after a
+    head."""
+    if native and not store.native_chain:
+        if REQUIRE_NATIVE:
+            pytest.fail("CHATALOT_REQUIRE_NATIVE_CHAIN: event_batch_hashes does not work here")
+        pytest.skip("the native chain is not installed for this PostgreSQL")
+    store.native_chain = native
     meta = Metadata(actor_id="a\n\"b\"", command="x")
     await store.append("delta", [NewEvent(Noted(4, n, "é\u2028")) for n in (1, 2, 3)], 0)
     await store.append("delta", [NewEvent(Noted(4, n), metadata=meta) for n in (4, 5)], 3)
