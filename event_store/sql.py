@@ -13,8 +13,9 @@ import functools
 # Every row carries `hash`, the link of its stream's chain (migration 0011: event_link over
 # the previous link, its ids, type, metadata, time and event_data_hash(data)), computed in
 # the append statement from the head it reads: inline for one event, by event_links
-# (migration 0043) for a batch, or by event_batch_hashes where installed (0044, `native`). A new stream (NO_STREAM) starts from no link and reads no
-# head: if the stream exists, version 1 is taken and the append conflicts anyway.
+# (migration 0043) for a batch, or by event_batch_hashes where installed (0044, `native`).
+# A new stream (NO_STREAM) starts from no link and reads no head: if the stream exists,
+# version 1 is taken and the append conflicts anyway.
 _IN = (
     "INSERT INTO events (epoch, stream_id, version, event_id, type, schema_version, data,"
     " metadata, recorded_at, data_hash, hash)"
@@ -109,8 +110,6 @@ _NATIVE_ROWS = """ROWS FROM (jsonb_to_recordset((SELECT j FROM batch_json))
             WITH ORDINALITY AS {r}(id, type, schema, data, meta, ord)"""
 _NATIVE_DH = "substring((SELECT h FROM hashes) FROM {r}.ord::int * 64 - 63 FOR 32)"
 _NATIVE_LINK = "substring((SELECT h FROM hashes) FROM {r}.ord::int * 64 - 31 FOR 32)"
-# A call that works: the function exists and its library loads (EventStore.start).
-NATIVE_PROBE = "SELECT event_batch_hashes(NULL, 's', 0, '0', '[]'::jsonb)"
 # in a transaction the rows are read twice (`first`, `rest`): kept, with their hashes
 _NATIVE_BATCH = f"""{_NATIVE},
 batch AS MATERIALIZED (
@@ -122,6 +121,8 @@ batch AS MATERIALIZED (
 _NATIVE_MANY = f"""SELECT m.epoch, %(stream)s, ({{base}})::bigint + b.ord, b.id, b.type, b.schema,
        b.data, b.meta, now(), {_NATIVE_DH}, {_NATIVE_LINK}
   FROM {_NATIVE_ROWS}, event_store_meta m""".replace("{r}", "b")
+# A call that works: the function exists and its library loads (EventStore.start).
+NATIVE_PROBE = "SELECT event_batch_hashes(NULL, 's', 0, '0', '[]'::jsonb)"
 
 
 def _with(*ctes: str) -> str:
