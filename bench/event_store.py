@@ -18,7 +18,10 @@ later, except the events table's later indexes: EVENTS_INDEX_MIGRATIONS, checked
 the migrations that touch the table, so the difference is the chain's alone); target: at
 most 10 % slower. Beside the batches of 100, the chain's floor: its two digests alone,
 computed by PostgreSQL over the appended events (bench/_chain_floor.py), added to the
-unchained statements' CPU. And the cost of those indexes (migration 0025: actor,
+unchained statements' CPU. Where the native chain is installed (migration 0044) the
+chained store uses it, and the batches of 100 are measured chained in SQL too, in the
+same rounds, for the record (`hash_chain_in_sql_append_batch_100`; each result says which
+chain it measured). And the cost of those indexes (migration 0025: actor,
 correlation id, type), against a third database migrated without them, in the same rounds
 (1 writer, 8, batches of 100). Delivery latencies: bench/_delivery.py.
 """
