@@ -6,7 +6,6 @@ chains in SQL where it does not."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,10 +17,8 @@ from hypothesis import strategies as st
 
 from event_store import EventStore, NewEvent
 from event_store.integrity import verify_chains
-from tests.event_store.conftest import Noted
+from tests.event_store.conftest import Noted, use_chain
 from tests.hypothesis_budget import PURE_EXAMPLES
-
-REQUIRED = bool(os.environ.get("CHATALOT_REQUIRE_NATIVE_CHAIN"))  # .ci/run sets it
 
 # What the SQL functions give the same batch (event_store/sql.py's batch append, as a
 # SELECT): each event's event_data_hash, then its event_links link.
@@ -43,11 +40,7 @@ NATIVE = "SELECT event_batch_hashes(%(prev)s, %(stream)s, %(base)s, %(us)s, %(ba
 
 @pytest.fixture
 async def conn(store: EventStore) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-    if not store.native_chain:
-        if REQUIRED:
-            pytest.fail("CHATALOT_REQUIRE_NATIVE_CHAIN: event_batch_hashes does not work here"
-                        " (scripts/install builds it: event_store/chain_ext/build)")
-        pytest.skip("the native chain is not installed for this PostgreSQL")
+    use_chain(store, native=True)
     async with store.pool.connection() as conn:
         yield conn
 

@@ -5,7 +5,6 @@ checkpoint does."""
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,10 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from event_store import ConcurrencyError, EventStore, Metadata, NewEvent, StreamOrderConflict
 from event_store.integrity import verify, write_checkpoint
-from tests.event_store.conftest import Noted
+from tests.event_store.conftest import Noted, use_chain
 
 _KEY = Ed25519PrivateKey.generate()
-REQUIRE_NATIVE = bool(os.environ.get("CHATALOT_REQUIRE_NATIVE_CHAIN"))  # .ci/run sets it
 
 
 def seal(payload: bytes) -> bytes:
@@ -72,7 +70,10 @@ async def test_an_untouched_log_verifies(store: EventStore) -> None:
     assert (report.checkpoints, report.sealed_events, report.unsealed_events) == (1, 13, 1)
 
 
-async def test_writers_racing_on_one_stream_keep_its_chain(store: EventStore) -> None:
+@pytest.mark.parametrize("native", [True, False], ids=["native", "sql"])
+async def test_writers_racing_on_one_stream_keep_its_chain(store: EventStore,
+                                                          native: bool) -> None:
+    use_chain(store, native)  # the batches below, racing, both ways
     async def writer(w: int) -> None:
         for n in range(6):
             if n % 2:
@@ -98,11 +99,7 @@ async def test_a_batch_is_linked_as_event_link_links_each_event(
     from one event_links call (0043), or for a small batch from the statement itself: they
     must be the links event_link gives each row in turn, in every append mode and after a
     head."""
-    if native and not store.native_chain:
-        if REQUIRE_NATIVE:
-            pytest.fail("CHATALOT_REQUIRE_NATIVE_CHAIN: event_batch_hashes does not work here")
-        pytest.skip("the native chain is not installed for this PostgreSQL")
-    store.native_chain = native
+    use_chain(store, native)
     meta = Metadata(actor_id="a\n\"b\"", command="x")
     await store.append("delta", [NewEvent(Noted(4, n, "é\u2028")) for n in (1, 2, 3)], 0)
     await store.append("delta", [NewEvent(Noted(4, n), metadata=meta) for n in (4, 5)], 3)
